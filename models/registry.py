@@ -1,0 +1,53 @@
+"""The table of architectures, by name. Names come from this table only; nothing from a file is imported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from models import alexnet_small, deep_cnn, lenet, mlp, resnet, simple_cnn, transfer, vgg_small
+from tui.core.params import Param
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+    from tui.core.config import ExperimentConfig
+
+
+class ArchitectureError(ValueError):
+    """The architecture cannot be built for this dataset; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    module: ModuleType
+
+    @property
+    def description(self) -> str:
+        return self.module.DESCRIPTION
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return self.module.PARAMS
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    m.__name__.rsplit(".", 1)[-1]: Architecture(m.__name__.rsplit(".", 1)[-1], m)
+    for m in (mlp, simple_cnn, deep_cnn, vgg_small, lenet, alexnet_small, resnet, transfer)
+}
+
+
+def check_model(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+    """Why this configuration's architecture cannot work on data of this shape, or None."""
+    return ARCHITECTURES[config.model.architecture].module.check(config, tuple(input_shape), num_classes)
+
+
+def build_model(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
+    """Build the (uncompiled) model, or raise ArchitectureError with the reason it is impossible."""
+    reason = check_model(config, input_shape, num_classes)
+    if reason:
+        raise ArchitectureError(reason)
+    model: Any = ARCHITECTURES[config.model.architecture].module.build(config, tuple(input_shape), num_classes)
+    return model

@@ -1,0 +1,39 @@
+"""One convolution, one pooling, one dense layer: the classic "what do the width knobs do" network."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from models import common
+from tui.core.params import Param
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+    from tui.core.config import ExperimentConfig
+
+DESCRIPTION = "Conv(conv_filters, 3x3) → MaxPool → Flatten → Dense(dense_units) → Dropout → softmax"
+PARAMS = (
+    Param("conv_filters", int, 32, "filters of the convolution", minimum=1, maximum=4096),
+    Param("dense_units", int, 128, "units of the hidden Dense layer", minimum=1, maximum=65536),
+)
+
+
+def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+    h, w = input_shape[:2]
+    if min(h, w) < 4:
+        return f"simple_cnn needs images of at least 4x4 pixels (a 3x3 convolution then 2x2 pooling); got {h}x{w}"
+    return None
+
+
+def build(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
+    import keras
+
+    p = config.arch_params()
+    inp, x = common.inputs(config, input_shape)
+    x = common.conv(config, p["conv_filters"], x, padding="valid")
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    x = common.dense(config, p["dense_units"], x)
+    x = common.dropout(config, x)
+    return keras.Model(inp, common.classifier(config, num_classes, x), name="simple_cnn")

@@ -1,0 +1,41 @@
+"""A single VGG block: two 3x3 convolutions and a pooling, then one wide Dense layer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from models import common
+from tui.core.params import Param
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+    from tui.core.config import ExperimentConfig
+
+DESCRIPTION = "Small VGG: Conv(filters) → Conv(filters) → MaxPool → Flatten → Dense(dense_units) → Dropout → softmax"
+PARAMS = (
+    Param("filters", int, 32, "filters of both convolutions", minimum=1, maximum=4096),
+    Param("dense_units", int, 512, "units of the hidden Dense layer", minimum=1, maximum=65536),
+)
+
+
+def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+    h, w = input_shape[:2]
+    if min(h, w) < 4:
+        return (f"vgg_small needs images of at least 4x4 pixels (a 'valid' 3x3 convolution then 2x2 pooling); "
+                f"got {h}x{w}")
+    return None
+
+
+def build(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
+    import keras
+
+    p = config.arch_params()
+    inp, x = common.inputs(config, input_shape)
+    x = common.conv(config, p["filters"], x, padding="same")
+    x = common.conv(config, p["filters"], x, padding="valid")
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    x = common.dense(config, p["dense_units"], x)
+    x = common.dropout(config, x)
+    return keras.Model(inp, common.classifier(config, num_classes, x), name="vgg_small")

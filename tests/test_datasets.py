@@ -1,0 +1,335 @@
+"""Dataset loading: offline, fast, with tiny fake files; real-data checks only where ../shared/data exists."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tui.core import datasets
+from tui.core.config import DatasetConfig
+from tui.core.datasets import DatasetError, data_dirs, known_shape, load_dataset
+
+SHARED_DATA = Path(__file__).parents[1].parent / "shared" / "data"
+needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="real datasets in ../shared/data not present")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """No real caches, data dirs or network: every test sees only its own tmp_path."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv("CNN_TUI_DATA_DIR", raising=False)
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIRS", ())
+
+    def no_network(url, timeout):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(datasets, "_open_url", no_network)
+
+
+# --- helpers --------------------------------------------------------------------------------------------------
+
+
+def fake_images(n: int, side: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, side, side), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8)
+
+
+def write_mnist(directory: Path) -> tuple[np.ndarray, ...]:
+    xtr, ytr = fake_images(200)
+    xte, yte = fake_images(50, seed=1)
+    directory.mkdir(parents=True, exist_ok=True)
+    np.savez(directory / "mnist.npz", x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    return xtr, ytr, xte, yte
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return gzip.compress(header + array.astype(np.uint8).tobytes())
+
+
+def write_fashion(directory: Path) -> tuple[np.ndarray, ...]:
+    xtr, ytr = fake_images(100, seed=2)
+    xte, yte = fake_images(30, seed=3)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, arr in zip(datasets.FASHION_FILES, (xtr, ytr, xte, yte)):
+        (directory / name).write_bytes(idx_bytes(arr))
+    return xtr, ytr, xte, yte
+
+
+def save_image(path: Path, mode: str, size: tuple[int, int], fmt: str, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    bands = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+    arr = rng.integers(0, 256, (size[1], size[0], bands), dtype=np.uint8)
+    Image.fromarray(arr[..., 0] if bands == 1 else arr, mode).save(path, fmt)
+
+
+def make_folder(root: Path) -> dict[str, int]:
+    """3 classes with 10/30/20 good images plus a text file, a truncated JPEG, an RGBA PNG and a grey PNG."""
+    counts = {"ants": 10, "bees": 30, "cats": 20}
+    for name, n in counts.items():
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            fmt = "PNG" if i % 2 else "JPEG"
+            save_image(root / name / f"{i}.{fmt.lower()}", "RGB", (12 + i % 5, 10), fmt, seed=i)
+    (root / "ants" / "notes.txt").write_text("not an image")
+    buf = io.BytesIO()
+    save_image(buf, "RGB", (64, 64), "JPEG")  # type: ignore[arg-type]
+    (root / "bees" / "broken.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    save_image(root / "cats" / "alpha.png", "RGBA", (20, 20), "PNG")
+    save_image(root / "cats" / "grey.png", "L", (9, 9), "PNG")
+    counts["cats"] += 2
+    return counts
+
+
+# --- built-in shapes and search order -------------------------------------------------------------------------
+
+
+def test_known_shape():
+    assert known_shape(DatasetConfig(name="mnist")) == ((28, 28, 1), 10)
+    assert known_shape(DatasetConfig(name="cifar10")) == ((32, 32, 3), 10)
+    assert known_shape(DatasetConfig(name="cifar100", grayscale=True)) == ((32, 32, 1), 100)
+    assert known_shape(DatasetConfig(name="folder", path="x")) is None
+
+
+def test_data_dirs_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_TUI_DATA_DIR", str(tmp_path / "env"))
+    dirs = data_dirs(DatasetConfig(name="mnist", data_dir=str(tmp_path / "cfg")))
+    assert dirs == [tmp_path / "cfg", tmp_path / "env", tmp_path / "cache" / "cnn-tui" / "data",
+                    tmp_path / "keras" / "datasets"]
+
+
+def test_no_tensorflow_or_textual_import():
+    source = Path(datasets.__file__).read_text()
+    assert "import textual" not in source and "from textual" not in source
+    assert not any(line.startswith(("import tensorflow", "import keras", "from keras", "from tensorflow"))
+                   for line in source.splitlines())
+
+
+# --- digits ---------------------------------------------------------------------------------------------------
+
+
+def test_digits_offline():
+    ds = load_dataset(DatasetConfig(name="digits", val_fraction=0.2, test_fraction=0.1))
+    info = ds.info
+    assert info.input_shape == (8, 8, 1) and info.num_classes == 10
+    assert info.class_names == tuple("0123456789")
+    assert ds.x_train.dtype == np.uint8 and ds.x_train.shape[1:] == (8, 8, 1)
+    assert np.issubdtype(ds.y_train.dtype, np.integer)
+    assert max(ds.x_train.max(), ds.x_val.max(), ds.x_test.max()) == 255
+    assert info.train + info.val + info.test == 1797 == sum(info.class_counts)
+    assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (info.train, info.val, info.test)
+    assert info.test == pytest.approx(180, abs=2)
+    assert info.val == pytest.approx(0.2 * (1797 - info.test), abs=2)
+    assert "embedded" in info.source
+
+
+def test_digits_seeded_split():
+    a = load_dataset(DatasetConfig(name="digits", seed=1))
+    b = load_dataset(DatasetConfig(name="digits", seed=1))
+    c = load_dataset(DatasetConfig(name="digits", seed=2))
+    assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_val, b.y_val)
+    assert not np.array_equal(a.x_train, c.x_train)
+
+
+def test_train_size_subset_is_stratified():
+    ds = load_dataset(DatasetConfig(name="digits", train_size=50))
+    assert ds.info.train == len(ds.y_train) == 50
+    assert set(ds.y_train.tolist()) == set(range(10))
+    assert np.bincount(ds.y_train).min() >= 4
+    assert load_dataset(DatasetConfig(name="digits", train_size=100000)).info.train > 1000  # more than exists: all
+
+
+def test_grayscale_is_noop_for_one_channel():
+    ds = load_dataset(DatasetConfig(name="digits", grayscale=True))
+    assert ds.x_train.shape[1:] == (8, 8, 1)
+
+
+# --- local files ----------------------------------------------------------------------------------------------
+
+
+def test_mnist_from_data_dir(tmp_path):
+    xtr, ytr, xte, yte = write_mnist(tmp_path / "data")
+    ds = load_dataset(DatasetConfig(name="mnist", data_dir=str(tmp_path / "data")))
+    assert (ds.info.train, ds.info.val, ds.info.test) == (180, 20, 50)
+    assert ds.x_train.shape[1:] == (28, 28, 1) and ds.x_train.dtype == np.uint8
+    assert np.array_equal(ds.x_test[..., 0], xte) and np.array_equal(ds.y_test, yte)
+    assert ds.info.source == str(tmp_path / "data" / "mnist.npz")
+    assert ds.info.class_counts == tuple([25] * 10)
+    # every train/val image is one of the originals, with its label
+    lookup = {x.tobytes(): y for x, y in zip(xtr, ytr)}
+    assert all(lookup[x[..., 0].tobytes()] == y for x, y in zip(ds.x_val, ds.y_val))
+
+
+def test_mnist_from_env_var(tmp_path, monkeypatch):
+    write_mnist(tmp_path / "envdata")
+    monkeypatch.setenv("CNN_TUI_DATA_DIR", str(tmp_path / "envdata"))
+    ds = load_dataset(DatasetConfig(name="mnist", grayscale=True, train_size=30))
+    assert ds.info.train == 30 and ds.info.test == 50
+    assert "envdata" in ds.info.source
+
+
+def test_fashion_idx_parsed(tmp_path):
+    xtr, ytr, xte, yte = write_fashion(tmp_path / "data" / "fashion-mnist")
+    ds = load_dataset(DatasetConfig(name="fashion_mnist", data_dir=str(tmp_path / "data")))
+    assert ds.info.class_names[0] == "T-shirt/top" and ds.info.class_names[9] == "Ankle boot"
+    assert (ds.info.train, ds.info.val, ds.info.test) == (90, 10, 30)
+    assert np.array_equal(ds.x_test[..., 0], xte) and np.array_equal(ds.y_test, yte)
+
+
+def test_fashion_in_dir_itself(tmp_path):
+    write_fashion(tmp_path / "flat")
+    ds = load_dataset(DatasetConfig(name="fashion_mnist", data_dir=str(tmp_path / "flat")))
+    assert ds.info.test == 30
+
+
+def test_cifar10_pickles(tmp_path):
+    import pickle
+
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = {b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8), b"labels": list(range(10)) * 2}
+        (folder / name).write_bytes(pickle.dumps(data))
+    ds = load_dataset(DatasetConfig(name="cifar10", data_dir=str(tmp_path / "data"), grayscale=True))
+    assert (ds.info.train, ds.info.val, ds.info.test) == (90, 10, 20)
+    assert ds.x_train.shape[1:] == (32, 32, 1) and ds.info.class_names[0] == "airplane"
+
+
+# --- missing data and downloads -------------------------------------------------------------------------------
+
+
+def test_missing_dataset_names_dirs_env_and_file(tmp_path):
+    cfg = DatasetConfig(name="mnist", data_dir=str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetError) as err:
+        load_dataset(cfg)
+    message = str(err.value)
+    for part in (str(tmp_path / "nowhere"), "CNN_TUI_DATA_DIR", "mnist.npz", "dataset.data_dir",
+                 "network disabled in tests"):
+        assert part in message
+    assert not list((tmp_path / "cache").rglob("*.part"))  # no partial download left behind
+
+
+class FakeResponse(io.BytesIO):
+    def __init__(self, payload: bytes) -> None:
+        super().__init__(payload)
+        self.headers = {"Content-Length": str(len(payload))}
+
+    def read(self, n: int = -1) -> bytes:  # small chunks, like a slow network
+        return super().read(min(n, 4096) if n and n > 0 else 4096)
+
+
+def test_download_reports_progress_and_caches(tmp_path, monkeypatch):
+    buf = io.BytesIO()
+    xtr, ytr = fake_images(40)
+    np.savez(buf, x_train=xtr, y_train=ytr, x_test=xtr[:10], y_test=ytr[:10])
+    payload = buf.getvalue()
+    urls = []
+
+    def serve(url, timeout):
+        urls.append(url)
+        return FakeResponse(payload)
+
+    monkeypatch.setattr(datasets, "_open_url", serve)
+    monkeypatch.setattr(datasets._Throttle, "__call__", lambda self, m, d, t, final=False: self.fn and self.fn(m, d, t))
+    calls = []
+    ds = load_dataset(DatasetConfig(name="mnist"), progress=lambda m, d, t: calls.append((m, d, t)))
+    assert urls == [datasets.MNIST_URL]
+    downloads = [c for c in calls if c[0] == "Downloading mnist.npz"]
+    assert len(downloads) > 3
+    done = [d for _, d, _ in downloads]
+    assert done == sorted(done) and done[-1] == len(payload)
+    assert all(t == len(payload) for _, _, t in downloads)
+    cached = tmp_path / "cache" / "cnn-tui" / "data" / "mnist.npz"
+    assert cached.read_bytes() == payload
+    assert ds.info.source == f"downloaded to {cached}" and ds.info.test == 10
+
+    monkeypatch.setattr(datasets, "_open_url", lambda url, timeout: pytest.fail("downloaded twice"))
+    assert load_dataset(DatasetConfig(name="mnist")).info.source == str(cached)
+
+
+def test_progress_is_throttled():
+    calls = []
+    throttle = datasets._Throttle(lambda m, d, t: calls.append(d))
+    for i in range(1000):
+        throttle("work", i, 1000)
+    throttle("work", 1000, 1000, final=True)
+    assert calls[0] == 0 and calls[-1] == 1000 and len(calls) < 10
+
+
+# --- image folders --------------------------------------------------------------------------------------------
+
+
+def test_folder_dataset(tmp_path):
+    counts = make_folder(tmp_path / "imgs")
+    calls = []
+    cfg = DatasetConfig(name="folder", path=str(tmp_path / "imgs"), image_size=16)
+    ds = load_dataset(cfg, progress=lambda m, d, t: calls.append((m, d, t)))
+    info = ds.info
+    assert info.class_names == ("ants", "bees", "cats")
+    assert info.class_counts == (counts["ants"], counts["bees"], counts["cats"])
+    assert dict(info.skipped) == {"not an image": 1, "corrupt": 1}
+    assert ds.x_train.shape[1:] == (16, 16, 3) and ds.x_train.dtype == np.uint8
+    assert info.input_shape == (16, 16, 3)
+    total = sum(counts.values())
+    assert info.train + info.val + info.test == total
+    assert info.test == pytest.approx(0.1 * total, abs=1) and info.val == pytest.approx(0.09 * total, abs=1.5)
+    assert set(ds.y_train.tolist()) == {0, 1, 2}
+    assert calls and calls[-1][0] == "Reading images" and calls[-1][1] == calls[-1][2]
+    # the second load comes from the decoded cache and is identical
+    again = load_dataset(cfg)
+    assert again.info == info and np.array_equal(again.x_train, ds.x_train)
+
+
+def test_folder_grayscale(tmp_path):
+    make_folder(tmp_path / "imgs")
+    ds = load_dataset(DatasetConfig(name="folder", path=str(tmp_path / "imgs"), image_size=8, grayscale=True))
+    assert ds.x_train.shape[1:] == (8, 8, 1) and ds.info.input_shape == (8, 8, 1)
+
+
+def test_folder_refusals(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset(DatasetConfig(name="folder", path=str(tmp_path / "missing")))
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(DatasetError, match="not a directory"):
+        load_dataset(DatasetConfig(name="folder", path=str(tmp_path / "file.txt")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no readable images"):
+        load_dataset(DatasetConfig(name="folder", path=str(tmp_path / "empty")))
+    (tmp_path / "one" / "cats").mkdir(parents=True)
+    (tmp_path / "one" / "dogs").mkdir()
+    save_image(tmp_path / "one" / "cats" / "a.png", "RGB", (8, 8), "PNG")
+    with pytest.raises(DatasetError, match="at least 2 class"):
+        load_dataset(DatasetConfig(name="folder", path=str(tmp_path / "one")))
+
+
+def test_folder_symlink_loop_is_cut(tmp_path):
+    make_folder(tmp_path / "imgs")
+    (tmp_path / "imgs" / "ants" / "loop").symlink_to(tmp_path / "imgs" / "ants")
+    ds = load_dataset(DatasetConfig(name="folder", path=str(tmp_path / "imgs"), image_size=8))
+    assert ds.info.class_counts[0] == 10
+
+
+# --- real data (CI only) --------------------------------------------------------------------------------------
+
+
+@needs_shared
+def test_real_mnist():
+    ds = load_dataset(DatasetConfig(name="mnist", data_dir=str(SHARED_DATA)))
+    assert (ds.info.train, ds.info.val, ds.info.test) == (54000, 6000, 10000)
+    with np.load(SHARED_DATA / "mnist.npz") as z:
+        assert z["y_train"][:5].tolist() == [5, 0, 4, 1, 9]
+
+
+@needs_shared
+def test_real_fashion_mnist():
+    ds = load_dataset(DatasetConfig(name="fashion_mnist", data_dir=str(SHARED_DATA), train_size=1000))
+    assert ds.x_train.shape == (1000, 28, 28, 1) and ds.x_test.shape == (10000, 28, 28, 1)
+    assert ds.info.class_counts == tuple([7000] * 10)

@@ -1,0 +1,113 @@
+"""Command line: `cnn-tui` (the app), `cnn-tui train` (headless), `cnn-tui presets`.
+
+Start-up stays cheap: neither TensorFlow nor Textual is imported until a command needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from tui.core import presets as presets_mod
+from tui.core.params import ConfigError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", metavar="FILE", help="preset TOML file, or the name of one in presets/")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one configuration key (repeatable), e.g. --set training.epochs=5")
+    p.add_argument("--runs-dir", metavar="DIR", default=None, help="where run directories go (default: ./runs)")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="local data directory searched before any download (same as dataset.data_dir / "
+                        "$CNN_TUI_DATA_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnn-tui", description="Train convolutional networks in the terminal and see what goes wrong, live.")
+    _common(parser)
+    parser.add_argument("--start", action="store_true", help="start training as soon as the app opens")
+    sub = parser.add_subparsers(dest="command")
+    train = sub.add_parser("train", help="run an experiment headless, with progress in the terminal")
+    _common(train)
+    sub.add_parser("presets", help="list the presets")
+    return parser
+
+
+def load_config(args: argparse.Namespace) -> Any:
+    """The experiment described by --preset, --set and --data-dir (defaults when no preset is given)."""
+    from tui.core import config as cfg
+
+    config = cfg.load(presets_mod.resolve(args.preset)) if args.preset else cfg.ExperimentConfig()
+    overrides = list(args.overrides)
+    if args.data_dir:
+        overrides.append(f"dataset.data_dir={args.data_dir}")
+    return cfg.apply_overrides(config, overrides) if overrides else config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "presets":
+            return cmd_presets()
+        config = load_config(args)
+    except (ConfigError, presets_mod.PresetNotFound) as exc:
+        print(f"cnn-tui: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "train":
+        return cmd_train(config, args.runs_dir)
+    from tui.ui.app import run_app
+
+    return run_app(config, runs_dir=args.runs_dir, start=args.start,
+                   preset=str(presets_mod.resolve(args.preset)) if args.preset else None)
+
+
+def cmd_presets() -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "description", "expected", "file", title="cnn-tui presets")
+    for p in presets_mod.list_presets():
+        table.add_row(p.name, p.description, p.expected, str(p.path))
+    Console().print(table)
+    return 0
+
+
+def cmd_train(config: Any, runs_dir: str | None) -> int:
+    """Run the session in a worker thread; the main thread draws progress and turns Ctrl+C into a stop."""
+    from rich.console import Console
+
+    from tui.core.session import TrainingSession
+    from tui.core.tfenv import quiet_environment
+    from tui.headless import HeadlessView
+
+    quiet_environment()
+    console = Console(stderr=False)
+    view = HeadlessView(console)
+    session = TrainingSession(config, runs_dir=runs_dir, listeners=[view.handle])
+
+    def _stop(signum: int, frame: Any) -> None:
+        if session.stop_requested:
+            console.print("[red]Second interrupt: exiting now.[/]")
+            os._exit(130)
+        console.print("[yellow]Stopping at the next batch (Ctrl+C again to quit at once)…[/]")
+        session.stop()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    with view:
+        session.start()
+        while not session.join(0.2):
+            pass
+    result = session.result
+    view.print_result(result)
+    return 0 if result is not None and result.status in ("finished", "stopped") else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

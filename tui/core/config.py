@@ -1,0 +1,388 @@
+"""The experiment configuration: one typed, validated object, read from and written to TOML.
+
+Key names (``section.key``) are a public contract shared by presets, ``--set`` overrides, the forms and the
+exported ``config.toml``; :func:`reference_table` renders them for the README.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from models import ARCHITECTURES
+from tui.core.params import ConfigError, Param, tomllib
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "folder")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish")
+INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal", "normal")
+OPTIMIZERS = (
+    "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "amsgrad", "adadelta", "nadam", "adamw",
+)
+SCHEDULES = ("constant", "exponential", "step", "cosine", "plateau")
+LOSSES = (
+    "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+    "categorical_focal_crossentropy", "kl_divergence", "mean_squared_error",
+)
+MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+APPLY_TO = ("all", "dense", "conv")
+
+
+def _p(default: Any, help: str, **limits: Any) -> Any:
+    """A dataclass field carrying its validation rules; name and type come from the annotation."""
+    return field(default=default, metadata={"help": help, **limits})
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str = _p("digits", "which dataset: the embedded digits, a Keras dataset, or an image folder",
+                   choices=DATASETS)
+    path: str = _p("", "image folder with one sub-folder per class (dataset.name = folder)")
+    data_dir: str = _p("", "local data directory searched before any download (also $CNN_TUI_DATA_DIR)")
+    train_size: int = _p(0, "use only this many training samples (0 = all)", minimum=0)
+    val_fraction: float = _p(0.1, "fraction of the training data held out for validation",
+                             minimum=0.0, maximum=0.9, min_exclusive=True)
+    test_fraction: float = _p(0.1, "fraction held out for test when the dataset has no test split",
+                              minimum=0.0, maximum=0.9)
+    grayscale: bool = _p(False, "convert images to one channel")
+    image_size: int = _p(64, "side in pixels that folder images are resized to", minimum=8, maximum=1024)
+    seed: int = _p(42, "seed for subsetting and splitting", minimum=0)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    architecture: str = _p("simple_cnn", "network architecture from models/", choices=tuple(ARCHITECTURES))
+    activation: str = _p("relu", "hidden-layer activation", choices=ACTIVATIONS)
+    kernel_initializer: str = _p("he_normal", "weight initializer (normal uses model.init_std)",
+                                 choices=INITIALIZERS)
+    init_std: float = _p(0.05, "standard deviation of the plain normal initializer",
+                         minimum=0.0, maximum=10.0, min_exclusive=True)
+    dropout: float = _p(0.0, "dropout rate in the dense part", minimum=0.0, maximum=1.0, max_exclusive=True)
+    batch_norm: bool = _p(False, "batch normalization after each conv/dense layer")
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """The architecture's own parameters (``model.<name>`` keys), validated against models/."""
+
+    def __post_init__(self) -> None:
+        arch = ARCHITECTURES.get(self.architecture)
+        if arch is not None:  # fill the architecture's defaults so equal configs compare equal
+            filled = {p.name: self.params.get(p.name, p.default) for p in arch.params}
+            object.__setattr__(self, "params", filled)
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str = _p("adam", "optimizer", choices=OPTIMIZERS)
+    learning_rate: float = _p(0.001, "initial learning rate", minimum=0.0, maximum=100.0, min_exclusive=True)
+    momentum: float = _p(0.9, "momentum for momentum, nesterov and rmsprop", minimum=0.0, maximum=1.0,
+                         max_exclusive=True)
+    weight_decay: float = _p(0.0, "decoupled weight decay (adamw, and others that support it)",
+                             minimum=0.0, maximum=1.0)
+    clipnorm: float = _p(0.0, "clip each gradient to this norm (0 = off)", minimum=0.0)
+    rho: float = _p(0.95, "decay of adadelta / rmsprop averages", minimum=0.0, maximum=1.0,
+                    max_exclusive=True)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    name: str = _p("constant", "learning-rate schedule", choices=SCHEDULES)
+    hold_epochs: int = _p(0, "epochs at the initial rate before exponential/step decay starts", minimum=0)
+    decay_rate: float = _p(0.1, "exponential: lr × e^(−rate) per epoch after the hold", minimum=0.0,
+                           maximum=10.0)
+    step_epochs: int = _p(10, "step: multiply lr by step_factor every this many epochs", minimum=1)
+    step_factor: float = _p(0.5, "step / plateau: factor applied to lr", minimum=0.0, maximum=1.0,
+                            min_exclusive=True, max_exclusive=True)
+    min_lr: float = _p(0.0, "floor for the learning rate", minimum=0.0)
+    patience: int = _p(3, "plateau: epochs without val_loss improvement before lr is reduced", minimum=1)
+
+
+@dataclass(frozen=True)
+class RegularizationConfig:
+    l1: float = _p(0.0, "kernel L1 strength (L1 and L2 together = L1L2)", minimum=0.0, maximum=10.0)
+    l2: float = _p(0.0, "kernel L2 strength", minimum=0.0, maximum=10.0)
+    activity_l2: float = _p(0.0, "activity (output) L2 strength", minimum=0.0, maximum=10.0)
+    apply_to: str = _p("all", "which layers get the kernel regularizer", choices=APPLY_TO)
+    augment: bool = _p(False, "random augmentation with Keras preprocessing layers (training only)")
+    flip: bool = _p(True, "augment: random horizontal flips")
+    rotation: float = _p(10.0, "augment: max rotation in degrees", minimum=0.0, maximum=180.0)
+    shift: float = _p(0.1, "augment: max shift as a fraction of width/height", minimum=0.0, maximum=0.5)
+    zoom: float = _p(0.0, "augment: max zoom as a fraction", minimum=0.0, maximum=0.5)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = _p(10, "number of epochs", minimum=1, maximum=100000)
+    batch_size: int = _p(64, "samples per batch", minimum=1, maximum=65536)
+    loss: str = _p("categorical_crossentropy", "loss function", choices=LOSSES)
+    early_stopping: bool = _p(False, "stop when the monitored metric stops improving (stop on plateau)")
+    monitor: str = _p("val_loss", "early stopping / best checkpoint: metric watched", choices=MONITORS)
+    patience: int = _p(5, "early stopping: epochs without improvement before stopping", minimum=0)
+    min_delta: float = _p(0.0, "early stopping: smallest change that counts as improvement", minimum=0.0)
+    restore_best: bool = _p(True, "early stopping: restore the best weights at the end")
+    checkpoint_every: int = _p(0, "also save the model every N epochs (0 = only best and last)", minimum=0)
+    tensorboard: bool = _p(False, "write TensorBoard logs into the run directory")
+    seed: int = _p(42, "seed for weights, shuffling and dropout (same seed, same curves on CPU)", minimum=0)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def arch_params(self) -> dict[str, Any]:
+        """The architecture's parameters with defaults filled in."""
+        spec = ARCHITECTURES[self.model.architecture].params
+        return {p.name: self.model.params.get(p.name, p.default) for p in spec}
+
+    def get(self, key: str) -> Any:
+        section, _, name = key.partition(".")
+        if section == "model" and name in self.arch_params():
+            return self.arch_params()[name]
+        return getattr(getattr(self, section), name)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict with every key (architecture parameters flattened into ``model``)."""
+        out: dict[str, dict[str, Any]] = {}
+        for section in SECTIONS:
+            sec = getattr(self, section)
+            values = {f.name: _plain(getattr(sec, f.name)) for f in dataclasses.fields(sec) if f.name != "params"}
+            if section == "model":
+                values.update({k: _plain(v) for k, v in self.arch_params().items()})
+            out[section] = values
+        return out
+
+    def with_values(self, values: Mapping[str, Any], source: str | None = None) -> "ExperimentConfig":
+        """A copy with ``{"section.key": value}`` applied and validated."""
+        data = self.to_dict()
+        for key, value in values.items():
+            section, dot, name = key.partition(".")
+            if not dot or section not in SECTIONS:
+                raise ConfigError(key, f"unknown key; keys look like section.name with section one of "
+                                  f"{', '.join(SECTIONS)}", source)
+            data[section][name] = value
+        # Changing the architecture drops the old architecture's parameters.
+        if "model.architecture" in values:
+            old = ARCHITECTURES.get(self.model.architecture)
+            new = ARCHITECTURES.get(str(values["model.architecture"]))
+            if old and new and old is not new:
+                keep = {p.name for p in new.params}
+                for p in old.params:
+                    if p.name not in keep and f"model.{p.name}" not in values:
+                        data["model"].pop(p.name, None)
+        return from_dict(data, source)
+
+
+SECTIONS = ("dataset", "model", "optimizer", "schedule", "regularization", "training")
+_SECTION_TYPES = {
+    "dataset": DatasetConfig, "model": ModelConfig, "optimizer": OptimizerConfig,
+    "schedule": ScheduleConfig, "regularization": RegularizationConfig, "training": TrainingConfig,
+}
+_KINDS = {"int": int, "float": float, "bool": bool, "str": str}
+META_KEYS = ("description", "expected")
+"""Keys allowed in a preset's optional ``[meta]`` table (documentation, never used for training)."""
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def section_params(section: str) -> tuple[Param, ...]:
+    """The Params of one section's own fields (architecture parameters excluded)."""
+    cls = _SECTION_TYPES[section]
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.name == "params":
+            continue
+        meta = dict(f.metadata)
+        help_text = meta.pop("help")
+        out.append(Param(f.name, _KINDS[str(f.type)], f.default, help_text, **meta))
+    return tuple(out)
+
+
+def param_for(key: str, architecture: str | None = None) -> Param:
+    """The Param behind ``section.key`` (``model.<x>`` may be an architecture parameter)."""
+    section, _, name = key.partition(".")
+    if section in _SECTION_TYPES:
+        for p in section_params(section):
+            if p.name == name:
+                return p
+        if section == "model" and architecture in ARCHITECTURES:
+            for p in ARCHITECTURES[architecture].params:
+                if p.name == name:
+                    return p
+    raise ConfigError(key, "unknown key")
+
+
+def from_dict(data: Mapping[str, Any], source: str | None = None) -> ExperimentConfig:
+    """Validate a nested mapping (as read from TOML) into an ExperimentConfig; missing keys take defaults."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("", "the document must be a table of sections", source)
+    for section in data:
+        if section == "meta":
+            meta = data[section]
+            if not isinstance(meta, Mapping):
+                raise ConfigError("meta", "must be a table", source)
+            for k, v in meta.items():
+                if k not in META_KEYS or not isinstance(v, str):
+                    raise ConfigError(f"meta.{k}", f"unknown or not text; [meta] allows {', '.join(META_KEYS)}",
+                                      source)
+            continue
+        if section not in SECTIONS:
+            raise ConfigError(str(section), f"unknown section; allowed: {', '.join(SECTIONS)} (and meta)", source)
+        if not isinstance(data[section], Mapping):
+            raise ConfigError(str(section), "must be a table like [" + str(section) + "]", source)
+
+    sections: dict[str, Any] = {}
+    for section, cls in _SECTION_TYPES.items():
+        given = dict(data.get(section, {}))
+        specs = {p.name: p for p in section_params(section)}
+        values: dict[str, Any] = {}
+        for name, p in specs.items():
+            if name in given:
+                try:
+                    values[name] = p.validate(given.pop(name), f"{section}.{name}")
+                except ConfigError as exc:
+                    raise exc.with_source(source) if source else exc
+        if section == "model":
+            arch = ARCHITECTURES[values.get("architecture", specs["architecture"].default)]
+            arch_specs = {p.name: p for p in arch.params}
+            params: dict[str, Any] = {}
+            for name in list(given):
+                if name in arch_specs:
+                    try:
+                        params[name] = arch_specs[name].validate(given.pop(name), f"model.{name}")
+                    except ConfigError as exc:
+                        raise exc.with_source(source) if source else exc
+            values["params"] = {p.name: params.get(p.name, p.default) for p in arch.params}
+            if given:
+                name = sorted(given)[0]
+                allowed = sorted(set(specs) - {"params"} | set(arch_specs))
+                raise ConfigError(f"model.{name}", f"unknown key for architecture {arch.name!r}; "
+                                  f"allowed: {', '.join(allowed)}", source)
+        elif given:
+            name = sorted(map(str, given))[0]
+            raise ConfigError(f"{section}.{name}", f"unknown key; allowed: {', '.join(specs)}", source)
+        sections[section] = cls(**values)
+    config = ExperimentConfig(**sections)
+    check_consistency(config, source)
+    return config
+
+
+def check_consistency(config: ExperimentConfig, source: str | None = None) -> None:
+    """Cross-field rules that no single key can express."""
+    ds = config.dataset
+    if ds.name == "folder" and not ds.path:
+        raise ConfigError("dataset.path", "an image folder is needed when dataset.name = folder "
+                          "(one sub-folder per class)", source)
+    if ds.name == "folder" and ds.val_fraction + ds.test_fraction >= 0.95:
+        raise ConfigError("dataset.test_fraction", "validation and test fractions leave no training data; "
+                          "keep their sum below 0.95", source)
+
+
+def load(path: str | Path) -> ExperimentConfig:
+    """Read and validate a TOML experiment file (a preset or a run's config.toml)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("", "file not found", str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("", f"cannot read: {exc}", str(path)) from None
+    return loads(text, str(path))
+
+
+def loads(text: str, source: str | None = None) -> ExperimentConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"not valid TOML: {exc}", source) from None
+    return from_dict(data, source)
+
+
+def read_meta(path: str | Path) -> dict[str, str]:
+    """The ``[meta]`` table of a preset (description, expected), or {} if it has none or is unreadable."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    meta = data.get("meta", {})
+    return {k: v for k, v in meta.items() if isinstance(v, str)} if isinstance(meta, dict) else {}
+
+
+def dumps(config: ExperimentConfig, meta: Mapping[str, str] | None = None) -> str:
+    """TOML text for `config` (every key, with its help as a comment), written with tomlkit."""
+    import tomlkit
+
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("cnn-tui experiment; keys are documented in README.md (Configuration reference)"))
+    if meta:
+        table = tomlkit.table()
+        for k, v in meta.items():
+            table.add(k, v)
+        doc.add("meta", table)
+    values = config.to_dict()
+    for section in SECTIONS:
+        table = tomlkit.table()
+        helps = {p.name: p.help for p in section_params(section)}
+        if section == "model":
+            helps.update({p.name: p.help for p in ARCHITECTURES[config.model.architecture].params})
+        for name, value in values[section].items():
+            item = tomlkit.item(value)
+            if helps.get(name):
+                item.comment(helps[name])
+            table.add(name, item)
+        doc.add(section, table)
+    return tomlkit.dumps(doc)
+
+
+def save(config: ExperimentConfig, path: str | Path, meta: Mapping[str, str] | None = None) -> Path:
+    from tui.core.records import atomic_write_text
+
+    return atomic_write_text(Path(path), dumps(config, meta))
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """Split a ``section.key=value`` override; the value is parsed later against the key's Param."""
+    key, eq, value = text.partition("=")
+    if not eq or "." not in key:
+        raise ConfigError(key.strip(), "an override looks like section.key=value, e.g. training.epochs=5")
+    return key.strip(), value
+
+
+def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
+    """Apply ``--set section.key=value`` strings, in order (the architecture first so its keys are known)."""
+    pairs = [parse_override(o) for o in overrides]
+    pairs.sort(key=lambda kv: kv[0] != "model.architecture")
+    for key, text in pairs:
+        arch = config.model.architecture
+        if key == "model.architecture":
+            arch = text.strip().strip("\"'")
+        param = param_for(key, arch)
+        config = config.with_values({key: param.parse_text(text, key)}, source="--set")
+    return config
+
+
+def reference_table() -> str:
+    """Markdown table of every key (architecture parameters included) for the README."""
+    rows = ["| key | default | allowed | meaning |", "| --- | --- | --- | --- |"]
+    for section in SECTIONS:
+        for p in section_params(section):
+            rows.append(f"| `{section}.{p.name}` | `{_fmt(p.default)}` | {p.allowed()} | {p.help} |")
+    for arch in ARCHITECTURES.values():
+        for p in arch.params:
+            rows.append(f"| `model.{p.name}` ({arch.name}) | `{_fmt(p.default)}` | {p.allowed()} | {p.help} |")
+    return "\n".join(rows)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)

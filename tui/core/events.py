@@ -1,0 +1,104 @@
+"""Immutable events a training session emits. Consumers (the app, the headless command, tests) subscribe;
+the session knows nothing of who listens. Epochs and batches are counted from 1 here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from tui.core.config import ExperimentConfig
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    kind: str
+    output_shape: str
+    params: int
+    trainable: bool
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """A model's layers, output shapes and parameter counts, as data."""
+
+    name: str
+    layers: tuple[LayerInfo, ...]
+    total_params: int
+    trainable_params: int
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.total_params - self.trainable_params
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class of everything a session emits."""
+
+
+@dataclass(frozen=True)
+class Prepare(Event):
+    """Something slow before training: loading TensorFlow, downloading or reading data, building the model."""
+
+    stage: str
+    message: str
+    done: int = 0
+    total: int | None = None
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    run_dir: str
+    config: ExperimentConfig
+    dataset: Any  # tui.core.datasets.DatasetInfo
+    model: ModelSummary
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class BatchEnd(Event):
+    """Sent a few times a second at most (throttled), never per batch.
+
+    `loss` and `accuracy` are Keras' running means since the epoch began; `window_loss` is the mean loss of
+    the batches since the previous BatchEnd (derived from the running means), which is what a per-batch trace
+    should draw.
+    """
+
+    epoch: int
+    batch: int
+    steps: int
+    loss: float
+    accuracy: float | None
+    window_loss: float
+    samples_per_second: float
+    epoch_seconds: float
+
+
+@dataclass(frozen=True)
+class EpochEnd(Event):
+    epoch: int
+    epochs: int
+    logs: Mapping[str, float]
+    lr: float
+    seconds: float
+    samples_per_second: float
+    partial: bool = False
+    """True when a stop request cut this epoch short."""
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    """The run was paused, resumed or asked to stop."""
+
+    state: str  # "paused" | "running" | "stopping"
+
+
+@dataclass(frozen=True)
+class RunEnded(Event):
+    status: str  # "finished" | "stopped" | "failed"
+    error: str | None
+    run_dir: str | None
+    summary: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,210 @@
+"""Keras pieces built from the configuration: optimizer, loss, input pipeline, model summary, callbacks.
+
+Everything here imports Keras/TensorFlow inside functions: only the training thread calls it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tui.core.config import ExperimentConfig
+from tui.core.events import BatchEnd, EpochEnd, Event, LayerInfo, ModelSummary, StateChanged
+from tui.core.schedules import lr_at
+
+ONE_HOT_LOSSES = ("categorical_crossentropy", "binary_crossentropy", "categorical_focal_crossentropy",
+                  "kl_divergence", "mean_squared_error")
+
+
+def make_optimizer(config: ExperimentConfig) -> Any:
+    import keras
+
+    o = config.optimizer
+    common: dict[str, Any] = {"learning_rate": o.learning_rate}
+    if o.clipnorm:
+        common["clipnorm"] = o.clipnorm
+    if o.weight_decay and o.name != "adamw":
+        common["weight_decay"] = o.weight_decay
+    opt = keras.optimizers
+    factories: dict[str, Callable[[], Any]] = {
+        "sgd": lambda: opt.SGD(**common),
+        "momentum": lambda: opt.SGD(momentum=o.momentum, **common),
+        "nesterov": lambda: opt.SGD(momentum=o.momentum, nesterov=True, **common),
+        "adagrad": lambda: opt.Adagrad(**common),
+        "rmsprop": lambda: opt.RMSprop(rho=o.rho, **common),
+        "adam": lambda: opt.Adam(**common),
+        "amsgrad": lambda: opt.Adam(amsgrad=True, **common),
+        "adadelta": lambda: opt.Adadelta(rho=o.rho, **common),
+        "nadam": lambda: opt.Nadam(**common),
+        "adamw": lambda: opt.AdamW(weight_decay=o.weight_decay or 0.004, **common),
+    }
+    return factories[o.name]()
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, config: ExperimentConfig, *,
+                 shuffle: bool) -> Any:
+    """tf.data pipeline over uint8 images: shuffle (seeded), batch, one-hot labels if the loss needs them,
+    prefetch. Scaling to [0, 1] happens in the model, so no float copy of the whole set is made."""
+    tf = __import__("tensorflow")
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype("int32")))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=config.training.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(config.training.batch_size)
+    if config.training.loss in ONE_HOT_LOSSES:
+        ds = ds.map(lambda a, b: (a, tf.one_hot(b, num_classes)), num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def summarize(model: Any) -> ModelSummary:
+    """The model's top-level layers with output shapes and parameter counts, as data."""
+    layers = []
+    for layer in model.layers:
+        try:
+            shape = str(tuple(layer.output.shape))
+        except Exception:
+            shape = "?"
+        layers.append(LayerInfo(layer.name, type(layer).__name__, shape.replace("None", "N"),
+                                int(layer.count_params()) if layer.built else 0, bool(layer.trainable)))
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    total = int(model.count_params())
+    return ModelSummary(model.name, tuple(layers), total, trainable)
+
+
+def current_lr(model: Any) -> float:
+    lr = model.optimizer.learning_rate
+    try:
+        return float(lr.numpy() if hasattr(lr, "numpy") else lr)
+    except Exception:
+        return float("nan")
+
+
+def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size: int, train_samples: int,
+                        epochs: int, stop_event: threading.Event, pause_event: threading.Event,
+                        batch_interval: float = 0.25) -> Any:
+    """A Keras callback that turns training into events and takes stop/pause requests at batch boundaries."""
+    import keras
+
+    class EventCallback(keras.callbacks.Callback):
+        """Configuration in __init__, state reset in on_train_begin; logs are read a few times a second only."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.history: list[dict[str, float]] = []
+            self.nan_batch: tuple[int, int] | None = None
+
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            self.history = []
+            self._epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._epoch = epoch + 1
+            self._t0 = time.perf_counter()
+            self._t_train = self._t0
+            self._last_emit = self._t0
+            self._last_batch = 0
+            self._last_mean = 0.0
+            self._done = 0
+            self._cut = False
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs or {}
+            done = batch + 1
+            self._done = done
+            now = time.perf_counter()
+            self._t_train = now
+            if stop_event.is_set():
+                self._cut = done < steps
+                self.model.stop_training = True
+                return
+            if pause_event.is_set():
+                emit(StateChanged("paused"))
+                while pause_event.is_set() and not stop_event.is_set():
+                    time.sleep(0.05)
+                emit(StateChanged("stopping" if stop_event.is_set() else "running"))
+                if stop_event.is_set():
+                    self._cut = done < steps
+                    self.model.stop_training = True
+                    return
+                now = time.perf_counter()
+            if now - self._last_emit < batch_interval and done != steps:
+                return
+            if "loss" not in logs:
+                return
+            mean = float(logs["loss"])
+            acc = float(logs["accuracy"]) if "accuracy" in logs else None
+            n = done - self._last_batch
+            window = (mean * done - self._last_mean * self._last_batch) / n if n > 0 else mean
+            self._last_emit, self._last_batch, self._last_mean = now, done, mean
+            elapsed = now - self._t0
+            seen = min(done * batch_size, train_samples)
+            emit(BatchEnd(self._epoch, done, steps, mean, acc, window, seen / elapsed if elapsed > 0 else 0.0,
+                          elapsed))
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs if logs is not None else {}
+            now = time.perf_counter()
+            train_time = max(1e-9, self._t_train - self._t0)
+            seen = min(self._done * batch_size, train_samples)
+            lr = current_lr(self.model)
+            seconds = now - self._t0
+            # Added to the logs so Keras' CSVLogger (after this callback) writes them as columns.
+            logs["lr"] = lr
+            logs["epoch_seconds"] = round(seconds, 4)
+            values = {k: float(v) for k, v in logs.items() if k != "learning_rate"}
+            record = {"epoch": epoch + 1, **values, "samples_per_second": seen / train_time}
+            if self._cut:
+                record["partial"] = True
+            self.history.append(record)
+            emit(EpochEnd(epoch + 1, epochs, values, lr, seconds, seen / train_time, partial=self._cut))
+
+    return EventCallback()
+
+
+def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any) -> list[Any]:
+    """Keras' own callbacks for what the configuration asks; ours first so its log columns reach the CSV."""
+    import keras
+
+    t = config.training
+    s = config.schedule
+    cbs: list[Any] = [event_callback, keras.callbacks.TerminateOnNaN()]
+    if s.name == "plateau":
+        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=s.step_factor,
+                                                     patience=s.patience, min_lr=s.min_lr, verbose=0))
+    elif s.name != "constant":
+        base, epochs = config.optimizer.learning_rate, t.epochs
+        cbs.append(keras.callbacks.LearningRateScheduler(lambda e, lr: lr_at(s, base, e, epochs), verbose=0))
+    if t.early_stopping:
+        cbs.append(keras.callbacks.EarlyStopping(monitor=t.monitor, patience=t.patience, min_delta=t.min_delta,
+                                                 restore_best_weights=t.restore_best, verbose=0))
+    cbs.append(keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=t.monitor,
+                                               save_best_only=True, verbose=0))
+    if t.checkpoint_every:
+        ckpt = run_dir / "checkpoints"
+        ckpt.mkdir(exist_ok=True)
+        cbs.append(_EveryN(keras, t.checkpoint_every, ckpt))
+    cbs.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
+    if t.tensorboard:
+        cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), histogram_freq=0))
+    return cbs
+
+
+def _EveryN(keras: Any, every: int, folder: Path) -> Any:
+    """ModelCheckpoint saving every `every` epochs (Keras' save_freq counts batches, not epochs)."""
+
+    class EveryN(keras.callbacks.ModelCheckpoint):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if (epoch + 1) % every == 0:
+                super().on_epoch_end(epoch, logs)
+
+    return EveryN(str(folder / "epoch-{epoch:03d}.keras"), save_freq="epoch", verbose=0)
+
+
+def steps_for(samples: int, batch_size: int) -> int:
+    return max(1, math.ceil(samples / batch_size))

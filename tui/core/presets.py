@@ -1,0 +1,65 @@
+"""Finding presets: the project's presets/ folder (or its packaged copy) and a user folder.
+
+A preset is data: a TOML experiment with an optional [meta] table. It is read, validated, never executed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui.core.config import read_meta
+
+
+class PresetNotFound(FileNotFoundError):
+    def __str__(self) -> str:
+        dirs = ", ".join(str(d) for d in preset_dirs())
+        return f"preset {self.args[0]!r} not found (looked for the file, and in {dirs}); `cnn-tui presets` lists them"
+
+
+@dataclass(frozen=True)
+class PresetInfo:
+    name: str
+    path: Path
+    description: str
+    expected: str
+
+
+def builtin_dir() -> Path:
+    """presets/ beside the packages in a source checkout, else the copy packaged into the wheel."""
+    here = Path(__file__).resolve().parents[2] / "presets"
+    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "_presets"
+
+
+def user_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "cnn-tui" / "presets"
+
+
+def preset_dirs() -> list[Path]:
+    return [builtin_dir(), user_dir()]
+
+
+def list_presets() -> list[PresetInfo]:
+    out: dict[str, PresetInfo] = {}
+    for folder in preset_dirs():
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                meta = read_meta(path)
+                out.setdefault(path.stem, PresetInfo(path.stem, path, meta.get("description", ""),
+                                                     meta.get("expected", "")))
+    return sorted(out.values(), key=lambda p: p.name)
+
+
+def resolve(name_or_path: str) -> Path:
+    """A preset file from a path, or a name (with or without .toml) in the preset folders."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    stem = path.name[:-5] if path.name.endswith(".toml") else path.name
+    for folder in preset_dirs():
+        candidate = folder / f"{stem}.toml"
+        if candidate.is_file():
+            return candidate
+    raise PresetNotFound(name_or_path)

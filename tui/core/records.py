@@ -1,0 +1,193 @@
+"""Run directories and what is written into them: atomic writes, the run summary (JSON + Markdown)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+SUMMARY_KEYS = ("status", "error", "epochs_run", "best", "final", "test", "wall_seconds",
+                "train_samples_per_second", "params", "dataset", "versions", "device")
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write `text` to `path` through a temporary file and a rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path: Path, data: Any) -> Path:
+    return atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:60] or "run"
+
+
+def create_run_dir(runs_dir: Path, name: str) -> Path:
+    """A new, unique directory under `runs_dir` (safe when two processes create runs at the same moment)."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stem = time.strftime("%Y%m%d-%H%M%S") + "-" + _slug(name)
+    for i in range(1000):
+        candidate = runs_dir / (stem if i == 0 else f"{stem}-{i}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a run directory under {runs_dir}")
+
+
+def median(values: Sequence[float]) -> float | None:
+    vals = sorted(values)
+    if not vals:
+        return None
+    mid = len(vals) // 2
+    return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+
+
+def build_summary(*, status: str, error: str | None, history: Sequence[Mapping[str, float]],
+                  test: Mapping[str, float] | None, wall_seconds: float, params: Mapping[str, int] | None,
+                  dataset: Mapping[str, Any] | None, versions: Mapping[str, str], device: str,
+                  monitor: str = "val_loss", findings: Sequence[Mapping[str, Any]] = (),
+                  run_dir: str | None = None, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The summary.json contract (keys in SUMMARY_KEYS, plus run_dir, findings, config)."""
+    full = [h for h in history if not h.get("partial")]
+    best = None
+    scored = [h for h in history if h.get("val_loss") is not None]
+    if scored:
+        if monitor.endswith("accuracy"):
+            pick = max(scored, key=lambda h: h.get(monitor, float("-inf")))
+        else:
+            pick = min(scored, key=lambda h: h.get(monitor, float("inf")))
+        best = {"epoch": int(pick["epoch"]), "val_accuracy": pick.get("val_accuracy"),
+                "val_loss": pick.get("val_loss"), "monitor": monitor}
+    last = history[-1] if history else None
+    final = ({k: last.get(k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")} if last else None)
+    speeds = [h["samples_per_second"] for h in full[1:] if h.get("samples_per_second")]
+    if not speeds:
+        speeds = [h["samples_per_second"] for h in full if h.get("samples_per_second")]
+    return {
+        "status": status,
+        "error": error,
+        "epochs_run": len(history),
+        "best": best,
+        "final": final,
+        "test": dict(test) if test else None,
+        "wall_seconds": round(wall_seconds, 3),
+        "train_samples_per_second": median(speeds),
+        "params": dict(params) if params else None,
+        "dataset": dict(dataset) if dataset else None,
+        "versions": dict(versions),
+        "device": device,
+        "findings": list(findings),
+        "run_dir": run_dir,
+        "config": config,
+    }
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def text_chart(series: Mapping[str, Sequence[float]], title: str, width: int = 70, height: int = 14,
+               mark_epoch: int | None = None) -> str:
+    """A plain-text line chart (plotext, no colour) of per-epoch series, for Markdown and terminals."""
+    import plotext as plt
+
+    plt.clf()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    plotted = False
+    for (label, ys), marker in zip(series.items(), ("braille", "x", "o", "+")):
+        ys = [y for y in ys if y is not None]
+        if ys:
+            plt.plot(list(range(1, len(ys) + 1)), ys, label=label, marker=marker)
+            plotted = True
+    if not plotted:
+        return ""
+    if mark_epoch:
+        plt.vline(mark_epoch)
+    plt.title(title)
+    plt.xlabel("epoch")
+    text = re.sub(r"\x1b\[[0-9;]*m", "", plt.build())
+    plt.clf()
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, float]],
+                    config_toml: str = "") -> str:
+    """summary.md: config, dataset, model size, best/final metrics, findings, curves, timing, environment."""
+    s = summary
+    lines = [f"# cnn-tui run: {Path(s.get('run_dir') or '').name or 'run'}", "",
+             f"- **Status:** {s['status']}" + (f" — {s['error']}" if s.get("error") else ""),
+             f"- **Epochs run:** {s['epochs_run']}",
+             f"- **Wall time:** {s['wall_seconds']:.1f} s",
+             f"- **Training speed:** {_fmt(s.get('train_samples_per_second'), 1)} samples/s (median, epochs after "
+             f"the first)",
+             f"- **Device:** {s.get('device')}", ""]
+    ds = s.get("dataset")
+    if ds:
+        lines += ["## Dataset", "", f"- {ds.get('name')}: {ds.get('train')} train / {ds.get('val')} validation / "
+                  f"{ds.get('test')} test, {ds.get('classes')} classes, input {ds.get('input_shape')}",
+                  f"- Class counts: {ds.get('class_counts')}", ""]
+    if s.get("params"):
+        p = s["params"]
+        lines += ["## Model", "", f"- Parameters: {p['total']:,} ({p['trainable']:,} trainable)", ""]
+    lines += ["## Results", "", "| | loss | accuracy | val_loss | val_accuracy |", "| --- | --- | --- | --- | --- |"]
+    if s.get("final"):
+        f = s["final"]
+        lines.append(f"| final | {_fmt(f['loss'])} | {_fmt(f['accuracy'])} | {_fmt(f['val_loss'])} | "
+                     f"{_fmt(f['val_accuracy'])} |")
+    if s.get("best"):
+        b = s["best"]
+        lines.append(f"| best (epoch {b['epoch']}, by {b.get('monitor')}) | | | {_fmt(b['val_loss'])} | "
+                     f"{_fmt(b['val_accuracy'])} |")
+    if s.get("test"):
+        t = s["test"]
+        lines.append(f"| test | {_fmt(t.get('loss'))} | {_fmt(t.get('accuracy'))} | | |")
+    lines.append("")
+    if s.get("findings"):
+        lines += ["## Findings", ""]
+        for f in s["findings"]:
+            lines += [f"### {f['title']}", "", f"{f['explanation']}", "", f"Evidence: {f['evidence']}", "",
+                      "What to try:", *[f"- {fix}" for fix in f["fixes"]], ""]
+    if history:
+        mark = next((f["epoch"] for f in s.get("findings", []) if f["kind"] == "overfitting"), None)
+        for title, keys in (("Loss", ("loss", "val_loss")), ("Accuracy", ("accuracy", "val_accuracy"))):
+            chart = text_chart({k: [h.get(k) for h in history] for k in keys}, title, mark_epoch=mark)
+            if chart:
+                lines += [f"## {title}", "", "```", chart.rstrip(), "```", ""]
+        lines += ["## Epochs", "", "| epoch | loss | accuracy | val_loss | val_accuracy | lr | seconds |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for h in history:
+            lines.append(f"| {h['epoch']}{'*' if h.get('partial') else ''} | {_fmt(h.get('loss'))} | "
+                         f"{_fmt(h.get('accuracy'))} | {_fmt(h.get('val_loss'))} | {_fmt(h.get('val_accuracy'))} "
+                         f"| {h.get('lr', 0):.3g} | {_fmt(h.get('epoch_seconds'), 1)} |")
+        if any(h.get("partial") for h in history):
+            lines.append("\n\\* cut short by a stop request")
+        lines.append("")
+    lines += ["## Environment", "", *[f"- {k}: {v}" for k, v in s.get("versions", {}).items()], ""]
+    if config_toml:
+        lines += ["## Configuration", "", "```toml", config_toml.rstrip(), "```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,284 @@
+"""A training session: one experiment run from configuration to run directory, emitting events.
+
+The session runs `model.fit` (in the caller's thread with :meth:`run`, or in its own with :meth:`start`),
+reports through immutable events to whoever subscribed, and takes stop / pause requests at batch boundaries.
+It never raises: a failure becomes a ``failed`` RunEnded event and a summary on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from tui.core import config as config_mod
+from tui.core.config import ExperimentConfig
+from tui.core.events import Event, Prepare, RunEnded, RunStarted, StateChanged
+from tui.core.records import atomic_write_json, atomic_write_text, build_summary, create_run_dir, render_markdown
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Event], None]
+
+
+class RunRefused(Exception):
+    """The experiment cannot run as configured (said before any training); the message says how to fix it."""
+
+
+def default_runs_dir() -> Path:
+    return Path("runs")
+
+
+def _plain(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {k: _plain(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+class TrainingSession:
+    """One run of one experiment. Subscribe listeners, then `run()` (blocking) or `start()` (a thread)."""
+
+    def __init__(self, config: ExperimentConfig, runs_dir: str | Path | None = None,
+                 listeners: list[Listener] | None = None, batch_interval: float = 0.25) -> None:
+        self.config = config
+        self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+        self.batch_interval = batch_interval
+        self._listeners: list[Listener] = list(listeners or [])
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.run_dir: Path | None = None
+        self.history: list[dict[str, float]] = []
+        self.result: RunEnded | None = None
+        self._events_file: Any = None
+
+    # -- control (any thread) ---------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def stop(self) -> None:
+        """Ask the run to stop at the next batch boundary (also ends a pause)."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._emit(StateChanged("stopping"))
+        self._pause.clear()
+
+    def pause(self) -> None:
+        """Hold training at the next batch boundary until resume() or stop()."""
+        self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def start(self) -> threading.Thread:
+        self._thread = threading.Thread(target=self.run, name="cnn-tui-training", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    # -- the run ------------------------------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        if self._events_file is not None and not isinstance(event, Prepare):
+            try:
+                record = {"event": type(event).__name__, "time": round(time.time(), 3)}
+                if not isinstance(event, RunStarted):
+                    record.update(_plain(event))
+                else:
+                    record.update({"run_dir": event.run_dir, "epochs": event.epochs,
+                                   "steps_per_epoch": event.steps_per_epoch, "dataset": _plain(event.dataset),
+                                   "params": event.model.total_params})
+                self._events_file.write(json.dumps(record, default=str) + "\n")
+                self._events_file.flush()
+            except (OSError, ValueError):
+                pass
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not kill training
+                log.exception("event listener failed")
+
+    def run(self) -> RunEnded:
+        """Run the experiment to the end (finished, stopped or failed) and return the final event."""
+        t_start = time.perf_counter()
+        status, error = "failed", None
+        dataset_info: Any = None
+        model: Any = None
+        params: dict[str, int] | None = None
+        test: dict[str, float] | None = None
+        event_cb: Any = None
+        versions: dict[str, str] = {}
+        device = "unknown"
+        cfg = self.config
+        try:
+            self.run_dir = create_run_dir(self.runs_dir, f"{cfg.dataset.name}-{cfg.model.architecture}")
+            config_mod.save(cfg, self.run_dir / "config.toml")
+            self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
+
+            from tui.core import datasets, keras_parts, tfenv
+            from models import ArchitectureError, build_model, check_model
+
+            # Refuse impossible shapes before anything slow when the shape is known up front.
+            known = datasets.known_shape(cfg.dataset)
+            if known:
+                reason = check_model(cfg, *known)
+                if reason:
+                    raise RunRefused(reason)
+
+            self._emit(Prepare("tensorflow", "Loading TensorFlow…"))
+            tf = tfenv.import_tensorflow()
+            import keras
+
+            versions, device = tfenv.versions(), tfenv.device_name()
+
+            self._emit(Prepare("dataset", f"Preparing {cfg.dataset.name}…"))
+            data = datasets.load_dataset(
+                cfg.dataset, lambda msg, done, total: self._emit(Prepare("dataset", msg, done, total)))
+            dataset_info = data.info
+            if self._stop.is_set():
+                raise _Stopped()
+            n_train = len(data.x_train)
+            if cfg.training.batch_size > n_train:
+                raise RunRefused(f"training.batch_size = {cfg.training.batch_size} is larger than the training "
+                                 f"set ({n_train} samples); use a batch size of at most {n_train}")
+            if len(data.x_val) == 0:
+                raise RunRefused("the validation split is empty; raise dataset.val_fraction")
+
+            self._emit(Prepare("model", f"Building {cfg.model.architecture}…"))
+            keras.utils.set_random_seed(cfg.training.seed)
+            tf.config.experimental.enable_op_determinism()
+            num_classes = data.info.num_classes
+            try:
+                model = build_model(cfg, data.info.input_shape, num_classes)
+            except ArchitectureError as exc:
+                raise RunRefused(str(exc)) from None
+            model.compile(optimizer=keras_parts.make_optimizer(cfg), loss=cfg.training.loss, metrics=["accuracy"])
+            summary = keras_parts.summarize(model)
+            params = {"total": summary.total_params, "trainable": summary.trainable_params}
+
+            train_ds = keras_parts.make_dataset(data.x_train, data.y_train, num_classes, cfg, shuffle=True)
+            val_ds = keras_parts.make_dataset(data.x_val, data.y_val, num_classes, cfg, shuffle=False)
+            steps = keras_parts.steps_for(n_train, cfg.training.batch_size)
+            event_cb = keras_parts.make_event_callback(
+                self._emit, steps=steps, batch_size=cfg.training.batch_size, train_samples=n_train,
+                epochs=cfg.training.epochs, stop_event=self._stop, pause_event=self._pause,
+                batch_interval=self.batch_interval)
+            callbacks = keras_parts.make_callbacks(cfg, self.run_dir, event_cb)
+            self._emit(RunStarted(str(self.run_dir), cfg, data.info, summary, cfg.training.epochs, steps,
+                                  cfg.training.batch_size))
+            if self._stop.is_set():
+                raise _Stopped()
+            model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, callbacks=callbacks, verbose=0,
+                      shuffle=False)  # tf.data shuffles, seeded
+            self.history = event_cb.history
+            nan_epoch = next((h["epoch"] for h in self.history if _not_finite(h.get("loss"))), None)
+            if nan_epoch is not None:
+                status = "failed"
+                error = (f"loss became NaN/inf in epoch {nan_epoch}; training was stopped (TerminateOnNaN). "
+                         "Likely causes: a learning rate too high, unscaled inputs, no gradient clipping "
+                         "(try optimizer.learning_rate ÷ 10 or optimizer.clipnorm = 1.0)")
+            else:
+                status = "stopped" if self._stop.is_set() else "finished"
+            if data.x_test is not None and len(data.x_test) and status != "failed":
+                self._emit(Prepare("test", "Evaluating on the test split…"))
+                test_ds = keras_parts.make_dataset(data.x_test, data.y_test, num_classes, cfg, shuffle=False)
+                res = model.evaluate(test_ds, verbose=0, return_dict=True)
+                test = {"loss": float(res["loss"]), "accuracy": float(res["accuracy"])}
+        except _Stopped:
+            status, error = "stopped", None
+        except (RunRefused, config_mod.ConfigError) as exc:
+            status, error = "failed", str(exc)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a failed run with its message
+            status, error = "failed", _describe(exc)
+            log.debug("run failed", exc_info=True)
+            if self.run_dir is not None:
+                try:
+                    atomic_write_text(self.run_dir / "error.txt", traceback.format_exc())
+                except OSError:
+                    pass
+        if event_cb is not None:
+            self.history = event_cb.history
+        return self._finish(status, error, t_start, model, params, test, dataset_info, versions, device)
+
+    def _finish(self, status: str, error: str | None, t_start: float, model: Any, params: Any, test: Any,
+                dataset_info: Any, versions: dict[str, str], device: str) -> RunEnded:
+        from tui.core.diagnostics import findings
+
+        summary: dict[str, Any] = {}
+        try:
+            if self.run_dir is not None:
+                if model is not None:
+                    try:
+                        model.save(self.run_dir / "last.keras")
+                    except Exception as exc:  # noqa: BLE001
+                        log.warning("could not save the last model: %s", exc)
+                ds = None
+                if dataset_info is not None:
+                    i = dataset_info
+                    ds = {"name": i.name, "train": i.train, "val": i.val, "test": i.test, "classes": i.num_classes,
+                          "input_shape": list(i.input_shape), "class_names": list(i.class_names),
+                          "class_counts": list(i.class_counts), "skipped": dict(i.skipped), "source": i.source}
+                if not versions:
+                    import platform
+
+                    versions = {"python": platform.python_version()}
+                summary = build_summary(
+                    status=status, error=error, history=self.history, test=test,
+                    wall_seconds=time.perf_counter() - t_start, params=params, dataset=ds, versions=versions,
+                    device=device, monitor=self.config.training.monitor,
+                    findings=[f.as_dict() for f in findings(self.history)], run_dir=str(self.run_dir),
+                    config=self.config.to_dict())
+                atomic_write_json(self.run_dir / "summary.json", summary)
+                atomic_write_text(self.run_dir / "summary.md",
+                                  render_markdown(summary, self.history, config_mod.dumps(self.config)))
+        except Exception as exc:  # noqa: BLE001 - e.g. the disk filled up: say so in the result
+            error = (error + "; " if error else "") + f"could not write the run summary: {_describe(exc)}"
+            status = "failed"
+        self.result = RunEnded(status, error, str(self.run_dir) if self.run_dir else None, summary)
+        self._emit(self.result)
+        if self._events_file is not None:
+            self._events_file.close()
+            self._events_file = None
+        return self.result
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _not_finite(v: Any) -> bool:
+    import math
+
+    return v is not None and not math.isfinite(v)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    if len(first) > 400:
+        first = first[:400] + "…"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -1,0 +1,103 @@
+"""The headless command's view: rich progress bars and an epoch table, fed by session events.
+
+Listeners run on the training thread; rich's Progress is thread-safe and refreshes on its own timer,
+so nothing here slows training down.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tui.core.events import BatchEnd, EpochEnd, Event, Prepare, RunEnded, RunStarted, StateChanged
+
+
+class HeadlessView:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, transient=False,
+            refresh_per_second=4)
+        self.prepare_task: Any = None
+        self.epoch_task: Any = None
+        self.batch_task: Any = None
+
+    def __enter__(self) -> "HeadlessView":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def handle(self, event: Event) -> None:
+        p = self.progress
+        if isinstance(event, Prepare):
+            if self.prepare_task is None:
+                self.prepare_task = p.add_task(event.message, total=event.total, info="")
+            p.update(self.prepare_task, description=event.message, completed=event.done, total=event.total)
+        elif isinstance(event, RunStarted):
+            if self.prepare_task is not None:
+                p.remove_task(self.prepare_task)
+                self.prepare_task = None
+            d = event.dataset
+            p.console.print(f"[bold]Run[/] {event.run_dir}")
+            p.console.print(f"Dataset {d.name}: {d.train} train / {d.val} val / {d.test} test, "
+                            f"{d.num_classes} classes, input {d.input_shape} ({d.source})")
+            p.console.print(f"Model {event.model.name}: {event.model.total_params:,} parameters "
+                            f"({event.model.trainable_params:,} trainable)")
+            self.epoch_task = p.add_task("epochs", total=event.epochs, info="")
+            self.batch_task = p.add_task("batches", total=event.steps_per_epoch, info="")
+        elif isinstance(event, BatchEnd) and self.batch_task is not None:
+            p.update(self.batch_task, completed=event.batch, description=f"epoch {event.epoch}",
+                     info=f"loss {event.loss:.4f}  {event.samples_per_second:,.0f} samples/s")
+        elif isinstance(event, EpochEnd) and self.epoch_task is not None:
+            l = event.logs
+            p.update(self.epoch_task, completed=event.epoch)
+            p.console.print(
+                f"epoch {event.epoch:>3}/{event.epochs} loss {l.get('loss', float('nan')):.4f} "
+                f"acc {l.get('accuracy', float('nan')):.4f} val_loss {l.get('val_loss', float('nan')):.4f} "
+                f"val_acc {l.get('val_accuracy', float('nan')):.4f} lr {event.lr:.2g} {event.seconds:.1f}s"
+                + (" (cut short)" if event.partial else ""), overflow="fold")
+        elif isinstance(event, RunEnded) and self.prepare_task is not None:
+            p.remove_task(self.prepare_task)
+            self.prepare_task = None
+        elif isinstance(event, StateChanged) and event.state == "stopping":
+            p.console.print("[yellow]stopping at the next batch…[/]")
+
+    def print_result(self, result: RunEnded | None) -> None:
+        c = self.console
+        if self.prepare_task is not None:
+            self.progress.remove_task(self.prepare_task)
+        if result is None:
+            c.print("[red]The run ended without a result.[/]")
+            return
+        s = result.summary
+        colour = {"finished": "green", "stopped": "yellow"}.get(result.status, "red")
+        c.print(f"\n[bold {colour}]{result.status.upper()}[/]" + (f": {result.error}" if result.error else ""))
+        if s:
+            table = Table(show_header=False, box=None)
+            if s.get("best"):
+                b = s["best"]
+                table.add_row("best", f"epoch {b['epoch']}: val_accuracy {_f(b['val_accuracy'])}, "
+                                      f"val_loss {_f(b['val_loss'])}")
+            if s.get("final"):
+                f = s["final"]
+                table.add_row("final", f"loss {_f(f['loss'])} acc {_f(f['accuracy'])} val_loss "
+                                       f"{_f(f['val_loss'])} val_acc {_f(f['val_accuracy'])}")
+            if s.get("test"):
+                table.add_row("test", f"accuracy {_f(s['test']['accuracy'])}, loss {_f(s['test']['loss'])}")
+            table.add_row("time", f"{s['wall_seconds']:.1f} s, {_f(s.get('train_samples_per_second'), 0)} "
+                                  f"samples/s")
+            for finding in s.get("findings", []):
+                table.add_row("[yellow]finding[/]", f"{finding['title']}: {finding['evidence']}")
+            c.print(table)
+        if result.run_dir:
+            c.print(f"Run directory: [bold]{result.run_dir}[/]")
+
+
+def _f(v: Any, digits: int = 4) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
