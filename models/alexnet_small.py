@@ -12,8 +12,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from tui.core.config import ExperimentConfig
 
-DESCRIPTION = ("Small AlexNet: Conv(f) → Pool → Conv(2f) → Pool → Conv(3f) → Conv(3f) → Conv(2f) → Pool → "
-               "Dense → Dropout → Dense → Dropout → softmax")
+DESCRIPTION = ("Small AlexNet: Conv(f) → Pool → Conv(2f) → Pool → Conv(3f) → Conv(3f) → Conv(2f) → "
+               "Pool → Dense → Dropout → Dense → Dropout → softmax")
 PARAMS = (
     Param("filters", int, 32, "filters of the first convolution (later ones have 2x and 3x as many)",
           minimum=1, maximum=4096),

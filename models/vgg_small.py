@@ -12,7 +12,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from tui.core.config import ExperimentConfig
 
-DESCRIPTION = "Small VGG: Conv(filters) → Conv(filters) → MaxPool → Flatten → Dense(dense_units) → Dropout → softmax"
+DESCRIPTION = ("Small VGG: Conv(filters) → Conv(filters) → MaxPool → Flatten → Dense(dense_units) → Dropout → "
+               "softmax")
 PARAMS = (
     Param("filters", int, 32, "filters of both convolutions", minimum=1, maximum=4096),
     Param("dense_units", int, 512, "units of the hidden Dense layer", minimum=1, maximum=65536),

@@ -333,3 +333,30 @@ def test_real_fashion_mnist():
     ds = load_dataset(DatasetConfig(name="fashion_mnist", data_dir=str(SHARED_DATA), train_size=1000))
     assert ds.x_train.shape == (1000, 28, 28, 1) and ds.x_test.shape == (10000, 28, 28, 1)
     assert ds.info.class_counts == tuple([7000] * 10)
+
+
+def test_cifar10_jpg_archive_decoded_once(tmp_path, monkeypatch):
+    import tarfile
+
+    src = tmp_path / "src" / "cifar10-jpg"
+    for split, n in (("train", 3), ("test", 1)):
+        for c, name in enumerate(datasets.CIFAR10_NAMES):
+            (src / split / name).mkdir(parents=True)
+            for i in range(n):
+                save_image(src / split / name / f"{i:04d}.jpg", "RGB", (32, 32), "JPEG", seed=c * 10 + i)
+    (tmp_path / "data").mkdir()
+    with tarfile.open(tmp_path / "data" / "cifar10-jpg.tar.gz", "w:gz") as tar:
+        tar.add(src, arcname="cifar10-jpg")
+    (tmp_path / "data").chmod(0o555)  # the data dir may be read-only: nothing is written there
+    try:
+        cfg = DatasetConfig(name="cifar10", data_dir=str(tmp_path / "data"), val_fraction=0.2)
+        ds = load_dataset(cfg)
+        assert (ds.info.train, ds.info.val, ds.info.test) == (24, 6, 10)
+        assert ds.x_train.shape[1:] == (32, 32, 3) and ds.info.class_counts == tuple([4] * 10)
+        assert sorted(ds.y_test.tolist()) == list(range(10))
+        assert list((tmp_path / "cache" / "cnn-tui" / "data").glob("cifar10-jpg-*.npz"))
+        monkeypatch.setattr(datasets, "_cifar10_jpg_from_tar", lambda *a: pytest.fail("decoded twice"))
+        again = load_dataset(cfg)
+        assert np.array_equal(again.x_train, ds.x_train) and np.array_equal(again.y_test, ds.y_test)
+    finally:
+        (tmp_path / "data").chmod(0o755)

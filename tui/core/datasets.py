@@ -23,7 +23,6 @@ import hashlib
 import io
 import os
 import pickle
-import shutil
 import tarfile
 import tempfile
 import time
@@ -154,7 +153,8 @@ def load_dataset(cfg: DatasetConfig, progress: ProgressFn | None = None) -> Data
     elif cfg.name in _LOADERS:
         (x, y), (x_test, y_test), names, source = _LOADERS[cfg.name](cfg, report)
     else:
-        raise DatasetError(f"unknown dataset {cfg.name!r}; choose one of {', '.join(sorted([*_SHAPES, 'folder']))}")
+        choices = ", ".join([*_SHAPES, "folder"])
+        raise DatasetError(f"unknown dataset {cfg.name!r}; set dataset.name to one of {choices}")
 
     y = y.astype(np.int64, copy=False)
     counts = np.bincount(y, minlength=len(names))
@@ -168,7 +168,6 @@ def load_dataset(cfg: DatasetConfig, progress: ProgressFn | None = None) -> Data
     train_idx, val_idx = _split(y, cfg.val_fraction, rng)
     if 0 < cfg.train_size < len(train_idx):
         train_idx = train_idx[_stratified_pick(y[train_idx], cfg.train_size, rng, min_each=True)]
-        train_idx = train_idx[rng.permutation(len(train_idx))]
     x_train, y_train, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
     del x
 
@@ -525,40 +524,39 @@ def _load_cifar100(cfg: DatasetConfig, report: _Throttle) -> tuple[Arrays, Array
     return train, test, names, source
 
 
-def _unpack(archive: Path, dest: Path, report: _Throttle) -> None:
-    """Unpack a .tar.gz into `dest` once (through a temporary folder renamed when complete)."""
-    if dest.is_dir():
-        return
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
-    message = f"Unpacking {archive.name}"
-    try:
-        size = archive.stat().st_size
-        with open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
-            for member in tar:
-                report(message, raw.tell(), size)
-                if hasattr(tarfile, "data_filter"):
-                    tar.extract(member, tmp, filter="data")
-                else:  # pragma: no cover - old Pythons: refuse unsafe names ourselves
-                    name = Path(member.name)
-                    if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
-                        continue
-                    tar.extract(member, tmp)
-        report(message, size, size, final=True)
-        inner = tmp / dest.name
-        src = inner if inner.is_dir() else tmp
-        try:
-            os.replace(src, dest)
-        except OSError:
-            if not dest.is_dir():  # not a concurrent unpack that finished first
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def _cifar10_jpg_from_tar(archive: Path, report: _Throttle) -> tuple[Arrays, Arrays]:
+    """Decode ``cifar10-jpg.tar.gz`` straight from the compressed stream (no unpacking to disk: writing its
+    60,000 small files would double the first load's time)."""
+    index = {name: i for i, name in enumerate(CIFAR10_NAMES)}
+    found: dict[str, list[tuple[str, int, np.ndarray]]] = {"train": [], "test": []}
+    skipped: Counter[str] = Counter()
+    size = archive.stat().st_size
+    message = f"Decoding {archive.name}"
+    report(message, 0, size, final=True)
+    with open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r|gz") as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if not member.isfile() or len(parts) < 3 or parts[-3] not in found or parts[-2] not in index:
+                continue
+            f = tar.extractfile(member)
+            image = _try_decode(f.read() if f else b"", 32, "RGB", skipped)
+            if image is not None:
+                found[parts[-3]].append((member.name, index[parts[-2]], image))
+            report(message, raw.tell(), size)
+    report(message, size, size, final=True)
+    if skipped or not found["train"] or not found["test"]:
+        raise ValueError(f"expected {archive.name} to hold cifar10-jpg/{{train,test}}/<class>/*.jpg "
+                         f"(classes {', '.join(CIFAR10_NAMES)}); skipped: {dict(skipped)}")
+    out = []
+    for split in ("train", "test"):
+        items = sorted(found[split], key=lambda item: item[0])  # archive order does not matter
+        out.append((np.stack([item[2] for item in items]), np.asarray([item[1] for item in items], np.int64)))
+    return out[0], out[1]
 
 
 def _load_cifar10_jpg(cfg: DatasetConfig, path: Path, report: _Throttle) -> tuple[Arrays, Arrays]:
+    """CIFAR-10 as JPEGs (a ``cifar10-jpg/`` folder or its .tar.gz), decoded once and cached as .npz."""
     if path.is_dir():
-        root = path
         sig = _signature("cifar10-jpg", str(path.resolve()), _file_stats(path, _walk_files(path)))
     else:
         sig = _signature("cifar10-jpg", _file_sig(path))
@@ -566,23 +564,24 @@ def _load_cifar10_jpg(cfg: DatasetConfig, path: Path, report: _Throttle) -> tupl
     cached = _load_cache(cache)
     if cached is not None:
         return (cached["x_train"], cached["y_train"]), (cached["x_test"], cached["y_test"])
-    if not path.is_dir():
-        root = cache_dir() / "cifar10-jpg"
-        try:
-            _unpack(path, root, report)
-        except Exception as exc:  # noqa: BLE001
-            raise _bad_file(cfg, path, exc) from exc
-    parts = []
-    for split in ("train", "test"):
-        classes = sorted(d.name for d in (root / split).iterdir() if d.is_dir()) if (root / split).is_dir() else []
-        if tuple(classes) != CIFAR10_NAMES:
-            raise _bad_file(cfg, root / split, ValueError(f"expected the class folders {', '.join(CIFAR10_NAMES)}"))
-        files, labels = _scan_classes(root / split, classes)
-        x, keep, skipped = _decode_images(files, 32, "RGB", report, f"Decoding CIFAR-10 {split} images")
-        if skipped:
-            raise _bad_file(cfg, root / split, ValueError(f"unreadable images: {dict(skipped)}"))
-        parts.append((x, labels[keep]))
-    (xtr, ytr), (xte, yte) = parts
+    try:
+        if path.is_dir():
+            parts = []
+            for split in ("train", "test"):
+                classes = sorted(d.name for d in (path / split).iterdir() if d.is_dir()) \
+                    if (path / split).is_dir() else []
+                if tuple(classes) != CIFAR10_NAMES:
+                    raise ValueError(f"expected {path / split} to hold the class folders {', '.join(CIFAR10_NAMES)}")
+                files, labels = _scan_classes(path / split, classes)
+                x, keep, skipped = _decode_images(files, 32, "RGB", report, f"Decoding CIFAR-10 {split} images")
+                if skipped:
+                    raise ValueError(f"unreadable images in {path / split}: {dict(skipped)}")
+                parts.append((x, labels[keep]))
+            (xtr, ytr), (xte, yte) = parts
+        else:
+            (xtr, ytr), (xte, yte) = _cifar10_jpg_from_tar(path, report)
+    except Exception as exc:  # noqa: BLE001
+        raise _bad_file(cfg, path, exc) from exc
     _save_cache(cache, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
     return (xtr, ytr), (xte, yte)
 
@@ -662,11 +661,24 @@ def _decode_one(data: bytes, size: int, mode: str) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
+def _try_decode(data: bytes, size: int, mode: str, skipped: Counter[str]) -> np.ndarray | None:
+    """One decoded image, or None with the reason counted in `skipped` (never raises for bad files)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return _decode_one(data, size, mode)
+    except UnidentifiedImageError:
+        skipped["not an image"] += 1
+    except Image.DecompressionBombError:
+        skipped["too large"] += 1
+    except Exception:  # noqa: BLE001 - truncated or damaged files of every kind
+        skipped["corrupt"] += 1
+    return None
+
+
 def _decode_images(files: list[Path], size: int, mode: str, report: _Throttle,
                    message: str = "Reading images") -> tuple[np.ndarray, np.ndarray, Counter[str]]:
     """Decode `files` into one uint8 array; returns (images, indices of the files kept, skipped by reason)."""
-    from PIL import Image, UnidentifiedImageError
-
     channels = 1 if mode == "L" else 3
     x = np.empty((len(files), size, size, channels), np.uint8)
     keep: list[int] = []
@@ -679,16 +691,11 @@ def _decode_images(files: list[Path], size: int, mode: str, report: _Throttle,
         except OSError:
             skipped["unreadable"] += 1
             continue
-        try:
-            x[len(keep)] = _decode_one(data, size, mode)
+        image = _try_decode(data, size, mode, skipped)
+        if image is not None:
+            x[len(keep)] = image
             keep.append(i)
-        except UnidentifiedImageError:
-            skipped["not an image"] += 1
-        except Image.DecompressionBombError:
-            skipped["too large"] += 1
-        except Exception:  # noqa: BLE001 - truncated or damaged files of every kind
-            skipped["corrupt"] += 1
-        if (i + 1) % 500 == 0:
+        if (i + 1) % 500 == 0 and i + 1 < total:
             report(message, i + 1, total)
     report(message, total, total, final=True)
     return x[:len(keep)], np.asarray(keep, np.int64), skipped

@@ -1,0 +1,97 @@
+"""The experiment configuration: what a preset, --set and the forms may say, and what they are told when wrong."""
+
+import pytest
+
+from tui.core import config as cfg
+from tui.core.params import ConfigError
+
+REQUIRED_KEYS = [
+    "dataset.name", "dataset.path", "dataset.train_size", "dataset.val_fraction", "dataset.grayscale",
+    "model.architecture", "model.activation", "model.kernel_initializer", "model.init_std", "model.dropout",
+    "model.batch_norm", "optimizer.name", "optimizer.learning_rate", "schedule.name", "regularization.l1",
+    "regularization.l2", "regularization.augment", "training.epochs", "training.batch_size", "training.loss",
+    "training.early_stopping", "training.seed",
+]
+
+
+def error_for(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        cfg.loads(text, "exp.toml")
+    return info.value
+
+
+def test_every_public_key_exists_and_is_documented_in_the_reference_table():
+    table = cfg.reference_table()
+    config = cfg.ExperimentConfig()
+    for key in REQUIRED_KEYS:
+        config.get(key)  # raises if missing
+        assert f"`{key}`" in table
+
+
+def test_toml_round_trip_keeps_every_value():
+    original = cfg.ExperimentConfig().with_values({
+        "model.architecture": "mlp", "model.hidden_units": [1024, 256, 64], "model.activation": "tanh",
+        "optimizer.name": "nesterov", "optimizer.learning_rate": 0.05, "schedule.name": "exponential",
+        "schedule.hold_epochs": 10, "regularization.l2": 1e-4, "regularization.augment": True,
+        "training.early_stopping": True, "dataset.name": "fashion_mnist", "dataset.train_size": 300,
+    })
+    text = cfg.dumps(original, meta={"description": "round trip"})
+    again = cfg.loads(text)
+    assert again == original
+    assert again.arch_params()["hidden_units"] == (1024, 256, 64)
+    assert cfg.dumps(again, meta={"description": "round trip"}) == text
+
+
+def test_saved_file_loads_back(tmp_path):
+    path = cfg.save(cfg.ExperimentConfig().with_values({"training.epochs": 3}), tmp_path / "c.toml")
+    assert cfg.load(path).training.epochs == 3
+
+
+@pytest.mark.parametrize("text, key, words", [
+    ("[training]\nepochs = 0\n", "training.epochs", "out of range"),
+    ("[optimizer]\nlearning_rate = -0.1\n", "optimizer.learning_rate", "> 0"),
+    ("[model]\ndropout = 1.0\n", "model.dropout", "< 1"),
+    ("[training]\nbatch_size = \"big\"\n", "training.batch_size", "an integer"),
+    ("[training]\nearly_stopping = 1\n", "training.early_stopping", "true or false"),
+    ("[model]\nactivation = \"relux\"\n", "model.activation", "one of relu, sigmoid"),
+    ("[model]\nconv_filterz = 3\n", "model.conv_filterz", "unknown key"),
+    ("[trainig]\nepochs = 3\n", "trainig", "unknown section"),
+    ("[dataset]\nname = \"folder\"\n", "dataset.path", "image folder"),
+    ("[model]\narchitecture = \"mlp\"\nhidden_units = [0]\n", "model.hidden_units", "positive integers"),
+])
+def test_invalid_values_are_refused_naming_file_key_and_what_is_allowed(text, key, words):
+    err = error_for(text)
+    assert err.key == key
+    message = str(err)
+    assert message.startswith("exp.toml: " + key)
+    assert words in message
+
+
+def test_architecture_parameters_belong_to_their_architecture():
+    # dense_units is a simple_cnn key; hidden_units only exists for the MLP.
+    err = error_for("[model]\narchitecture = \"simple_cnn\"\nhidden_units = [10]\n")
+    assert "unknown key for architecture 'simple_cnn'" in str(err)
+    assert "conv_filters" in str(err)
+
+
+def test_not_toml_is_refused_with_the_file_name():
+    assert "not valid TOML" in str(error_for("[training\nepochs = 3"))
+
+
+def test_set_overrides_parse_like_a_person_types_them():
+    base = cfg.ExperimentConfig()
+    c = cfg.apply_overrides(base, ["training.epochs=5", "optimizer.name=sgd", "optimizer.learning_rate=1e-2",
+                                   "model.architecture=mlp", "model.hidden_units=64,32",
+                                   "training.early_stopping=true"])
+    assert (c.training.epochs, c.optimizer.name, c.optimizer.learning_rate) == (5, "sgd", 0.01)
+    assert c.arch_params()["hidden_units"] == (64, 32)
+    assert c.training.early_stopping is True
+    with pytest.raises(ConfigError, match="training.epochs"):
+        cfg.apply_overrides(base, ["training.epochs=-1"])
+    with pytest.raises(ConfigError, match="section.key=value"):
+        cfg.apply_overrides(base, ["epochs"])
+
+
+def test_switching_architecture_drops_the_old_architectures_keys():
+    c = cfg.ExperimentConfig().with_values({"model.architecture": "mlp"})
+    assert set(c.model.params) == {"hidden_units"}

@@ -1,0 +1,170 @@
+"""The training session: the events a subscriber sees, stop, failure, determinism, and the run directory."""
+
+import csv
+import json
+
+import pytest
+
+from tui.core import config as cfg
+from tui.core.events import BatchEnd, EpochEnd, Prepare, RunEnded, RunStarted, StateChanged
+from tui.core.session import TrainingSession
+
+TINY = {"dataset.name": "digits", "dataset.train_size": 300, "model.architecture": "simple_cnn",
+        "model.conv_filters": 8, "model.dense_units": 16, "training.epochs": 2, "training.batch_size": 32}
+
+
+def tiny(**extra):
+    return cfg.ExperimentConfig().with_values(TINY).with_values({k.replace("__", "."): v for k, v in extra.items()})
+
+
+def run(config, tmp_path, **kw):
+    events = []
+    session = TrainingSession(config, runs_dir=tmp_path, listeners=[events.append], **kw)
+    result = session.run()
+    return session, result, events
+
+
+def test_a_short_run_emits_events_in_order_and_fills_the_run_directory(tmp_path):
+    session, result, events = run(tiny(), tmp_path)
+    kinds = [type(e) for e in events]
+    assert result.status == "finished" and result.error is None
+    started = kinds.index(RunStarted)
+    assert all(k is Prepare for k in kinds[:started])
+    assert kinds[-1] is RunEnded
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    assert [e.epoch for e in epochs] == [1, 2]
+    batch_events = [i for i, e in enumerate(events) if isinstance(e, BatchEnd)]
+    assert batch_events and started < batch_events[0] < events.index(epochs[0])
+    # every epoch log carries what the charts need
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(epochs[0].logs)
+    assert epochs[0].lr == pytest.approx(0.001)
+
+    run_dir = session.run_dir
+    for name in ("config.toml", "history.csv", "events.jsonl", "best.keras", "last.keras", "summary.json",
+                 "summary.md"):
+        assert (run_dir / name).is_file(), name
+    rows = list(csv.DictReader(open(run_dir / "history.csv")))
+    assert len(rows) == 2
+    assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds"} <= set(rows[0])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("status", "error", "epochs_run", "best", "final", "test", "wall_seconds",
+                "train_samples_per_second", "params", "dataset", "versions", "device"):
+        assert key in summary
+    assert summary["status"] == "finished" and summary["epochs_run"] == 2
+    assert summary["dataset"]["train"] == 300 and summary["dataset"]["classes"] == 10
+    assert 0 <= summary["test"]["accuracy"] <= 1
+    assert summary["params"]["total"] == result.summary["params"]["total"] > 0
+    assert set(summary["versions"]) == {"python", "tensorflow", "keras"}
+    assert cfg.load(run_dir / "config.toml") == tiny()
+    assert "## Results" in (run_dir / "summary.md").read_text()
+
+
+def test_batch_events_are_throttled(tmp_path):
+    # 300 samples / batch 4 = 75 batches per epoch; at most a few per second reach the listener.
+    _, result, events = run(tiny(training__batch_size=4, training__epochs=1), tmp_path, batch_interval=10.0)
+    batches = [e for e in events if isinstance(e, BatchEnd)]
+    assert result.status == "finished"
+    assert 1 <= len(batches) <= 2  # the last batch of the epoch, and at most one before it
+    assert batches[-1].batch == batches[-1].steps == 75
+
+
+def test_stop_takes_effect_at_the_next_batch_not_the_end_of_the_epoch(tmp_path):
+    events = []
+    config = tiny(training__batch_size=4, training__epochs=5)
+    session = TrainingSession(config, runs_dir=tmp_path, batch_interval=0.0)
+
+    def listener(event):
+        events.append(event)
+        if isinstance(event, BatchEnd) and event.batch == 3:
+            session.stop()
+
+    session.subscribe(listener)
+    result = session.run()
+    assert result.status == "stopped"
+    epoch_events = [e for e in events if isinstance(e, EpochEnd)]
+    assert len(epoch_events) == 1 and epoch_events[0].partial
+    last_batch = max(e.batch for e in events if isinstance(e, BatchEnd))
+    assert last_batch <= 4  # stopped right after the batch in flight
+    assert StateChanged("stopping") in events
+    summary = json.loads((session.run_dir / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["epochs_run"] == 1
+
+
+def test_pause_holds_training_until_resume(tmp_path):
+    import threading
+
+    config = tiny(training__batch_size=4, training__epochs=1)
+    session = TrainingSession(config, runs_dir=tmp_path, batch_interval=0.0)
+    seen = []
+    paused = threading.Event()
+
+    def listener(event):
+        seen.append(event)
+        if isinstance(event, BatchEnd) and event.batch == 2 and not paused.is_set():
+            session.pause()
+        if event == StateChanged("paused"):
+            paused.set()
+
+    session.subscribe(listener)
+    session.start()
+    assert paused.wait(60)
+    count = len(seen)
+    assert not session.join(0.5)  # still held
+    assert len(seen) == count  # nothing happened while paused
+    session.resume()
+    assert session.join(60)
+    assert session.result.status == "finished"
+    assert StateChanged("running") in seen
+
+
+def test_a_failing_run_produces_a_failed_event_and_a_summary(tmp_path, monkeypatch):
+    from tui.core import keras_parts
+
+    real = keras_parts.make_dataset
+
+    def wrong_labels(x, y, num_classes, config, shuffle):  # labels one-hot over 3 classes: shape mismatch
+        return real(x, y % 3, 3, config, shuffle=shuffle)
+
+    monkeypatch.setattr(keras_parts, "make_dataset", wrong_labels)
+    session, result, events = run(tiny(), tmp_path)
+    assert result.status == "failed"
+    assert result.error and "Error" in result.error.split(":")[0]
+    assert isinstance(events[-1], RunEnded) and events[-1].status == "failed"
+    summary = json.loads((session.run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error"] == result.error
+    assert (session.run_dir / "error.txt").is_file()
+
+
+def test_a_missing_dataset_fails_with_its_message_and_still_writes_a_summary(tmp_path):
+    config = tiny(dataset__name="folder", dataset__path=str(tmp_path / "no-such-folder"))
+    session, result, _ = run(config, tmp_path / "runs")
+    assert result.status == "failed" and "no-such-folder" in result.error
+    assert json.loads((session.run_dir / "summary.json").read_text())["status"] == "failed"
+
+
+def test_nan_loss_stops_the_run_and_says_why(tmp_path, monkeypatch):
+    import keras
+
+    from tui.core import keras_parts
+
+    # Fault injection: an absurd learning rate (beyond what the config allows) makes the weights overflow.
+    monkeypatch.setattr(keras_parts, "make_optimizer", lambda config: keras.optimizers.SGD(learning_rate=1e30))
+    config = tiny(model__architecture="mlp", model__hidden_units=[64], training__epochs=3)
+    _, result, events = run(config, tmp_path)
+    assert result.status == "failed"
+    assert "NaN" in result.error and "learning rate" in result.error
+    assert len([e for e in events if isinstance(e, EpochEnd)]) == 1
+
+
+def test_batch_size_larger_than_training_set_is_refused_before_training(tmp_path):
+    _, result, events = run(tiny(training__batch_size=4096), tmp_path)
+    assert result.status == "failed" and "batch_size" in result.error
+    assert not any(isinstance(e, RunStarted) for e in events)
+
+
+def test_same_seed_gives_the_same_curves(tmp_path):
+    def curve(sub):
+        _, result, events = run(tiny(), tmp_path / sub)
+        return [(e.logs["loss"], e.logs["val_loss"]) for e in events if isinstance(e, EpochEnd)]
+
+    assert curve("a") == curve("b")
