@@ -83,10 +83,11 @@ def cmd_train(config: Any, runs_dir: str | None) -> int:
     from rich.console import Console
 
     from tui.core.session import TrainingSession
-    from tui.core.tfenv import quiet_environment
+    from tui.core.tfenv import move_native_stderr, quiet_environment
     from tui.headless import HeadlessView
 
     quiet_environment()
+    tf_log = move_native_stderr()  # TensorFlow's C++ chatter goes to a log file, not over the progress bars
     console = Console(stderr=False)
     view = HeadlessView(console)
     session = TrainingSession(config, runs_dir=runs_dir, listeners=[view.handle])
@@ -106,6 +107,7 @@ def cmd_train(config: Any, runs_dir: str | None) -> int:
             pass
     result = session.result
     view.print_result(result)
+    console.print(f"[dim]TensorFlow's own log: {tf_log}[/]")
     return 0 if result is not None and result.status in ("finished", "stopped") else 1
 
 

@@ -191,3 +191,51 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
     if config_toml:
         lines += ["## Configuration", "", "```toml", config_toml.rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+def read_history_csv(path: Path) -> list[dict[str, float]]:
+    """history.csv as written by Keras' CSVLogger, with epochs counted from 1."""
+    import csv
+
+    rows: list[dict[str, float]] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                rec: dict[str, float] = {}
+                for k, v in row.items():
+                    try:
+                        rec[k] = float(v)
+                    except (TypeError, ValueError):
+                        continue
+                if "epoch" in rec:
+                    rec["epoch"] = int(rec["epoch"]) + 1
+                rows.append(rec)
+    except FileNotFoundError:
+        pass
+    return rows
+
+
+def export_run(run_dir: Path, history: Sequence[Mapping[str, float]] | None = None,
+               findings: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Path]:
+    """(Re)write summary.md and summary.json for a run that has ended and list the exported files.
+
+    Works for finished, stopped and failed runs: whatever was recorded (history.csv, models) is listed, and the
+    Markdown is rendered again from the current history and findings.
+    """
+    run_dir = Path(run_dir)
+    summary_path = run_dir / "summary.json"
+    summary: dict[str, Any] = json.loads(summary_path.read_text()) if summary_path.is_file() else {
+        "status": "unknown", "error": None, "epochs_run": 0, "wall_seconds": 0.0, "versions": {}, "device": "?"}
+    hist = list(history) if history is not None else read_history_csv(run_dir / "history.csv")
+    if findings is not None:
+        summary["findings"] = list(findings)
+    summary["epochs_run"] = max(summary.get("epochs_run") or 0, len(hist))
+    summary["run_dir"] = str(run_dir)
+    config_text = (run_dir / "config.toml").read_text() if (run_dir / "config.toml").is_file() else ""
+    atomic_write_json(summary_path, summary)
+    atomic_write_text(run_dir / "summary.md", render_markdown(summary, hist, config_text))
+    files = {"summary.md": run_dir / "summary.md", "summary.json": summary_path}
+    for name in ("history.csv", "best.keras", "last.keras", "config.toml"):
+        if (run_dir / name).is_file():
+            files[name] = run_dir / name
+    return files

@@ -1,0 +1,138 @@
+"""The cnn-tui Textual application: set-up screen → training screen, over the UI-free core."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Iterable
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from tui.core.config import ExperimentConfig
+from tui.core.events import Event
+from tui.ui.messages import StartRequested
+from tui.ui.screens.setup import SetupScreen
+from tui.ui.screens.training import TrainingScreen
+
+QUIT_GRACE_SECONDS = 15.0
+"""How long quitting waits for training to stop at a batch boundary before leaving anyway."""
+
+
+class CnnTuiApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "cnn-tui"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True, show=False)]
+
+    def __init__(self, config: ExperimentConfig | None = None, *, runs_dir: str | Path | None = None,
+                 start: bool = False, preset: str | None = None) -> None:
+        super().__init__()
+        self.initial_config = config or ExperimentConfig()
+        self.runs_dir = Path(runs_dir) if runs_dir else Path("runs")
+        self.start_at_once = start
+        self.preset = preset
+        self.session: Any = None
+        self.training_worker: Worker[Any] | None = None
+        self.started_at = time.perf_counter()
+        self.first_paint: float | None = None
+
+    def on_mount(self) -> None:
+        self.push_screen(SetupScreen(self.initial_config, self.preset))
+        self.call_after_refresh(self._painted)
+        if self.start_at_once:
+            self.call_after_refresh(self.start_training, self.initial_config)
+
+    def _painted(self) -> None:
+        self.first_paint = time.perf_counter() - self.started_at
+
+    # -- training -------------------------------------------------------------------------------------------
+    @property
+    def training_active(self) -> bool:
+        return self.training_worker is not None and self.training_worker.state in (
+            WorkerState.PENDING, WorkerState.RUNNING)
+
+    @on(StartRequested)
+    def _start_requested(self, event: StartRequested) -> None:
+        self.start_training(event.config)
+
+    def start_training(self, config: ExperimentConfig) -> None:
+        if self.training_active:
+            self.notify("A run is already in progress.", severity="warning")
+            return
+        from tui.core.session import TrainingSession
+
+        events: deque[Event] = deque()
+        self.session = TrainingSession(config, runs_dir=self.runs_dir, listeners=[events.append])
+        self.push_screen(TrainingScreen(self.session, events))
+        self.training_worker = self.run_training(self.session)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", description="model.fit")
+    def run_training(self, session: Any) -> Any:
+        return session.run()  # never raises: failures arrive as a RunEnded event
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        """Every background job's failure ends here: said in plain words, the app stays up."""
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(f"{event.worker.description} failed: {type(error).__name__}: {error}",
+                        title="Background job failed", severity="error", timeout=15)
+
+    # -- quitting -------------------------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        if not self.training_active:
+            self.exit(0)
+            return
+        from tui.ui.screens.dialogs import ConfirmDialog
+
+        def decided(yes: bool | None) -> None:
+            if yes:
+                self.stop_and_exit()
+
+        self.push_screen(ConfirmDialog("Training is running. Stop it and quit?", yes="Stop and quit"), decided)
+
+    @work(exclusive=True, group="quit", description="stop training and quit")
+    async def stop_and_exit(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+        self.notify("Stopping training at the next batch…", timeout=QUIT_GRACE_SECONDS)
+        worker = self.training_worker
+        deadline = time.monotonic() + QUIT_GRACE_SECONDS
+        while worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING) \
+                and time.monotonic() < deadline:
+            await self._sleep(0.05)
+        self.exit(0)
+
+    async def _sleep(self, seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(seconds)
+
+    # -- command palette ------------------------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, SetupScreen):
+            yield SystemCommand("Start training", "Train the current set-up (F5)", screen.action_start)
+            yield SystemCommand("Save preset", "Save the forms as a preset (ctrl+s)", screen.action_save_preset)
+        if isinstance(screen, TrainingScreen):
+            yield SystemCommand("Pause / resume", "Hold training at a batch boundary (p)", screen.action_pause)
+            yield SystemCommand("Stop training", "Stop gracefully at the next batch (s)", screen.action_stop)
+            yield SystemCommand("Export summary", "Write summary.md/json and list the files (e)",
+                                screen.action_export)
+            yield SystemCommand("Back to set-up", "Change the experiment (b)", screen.action_back)
+
+
+def run_app(config: ExperimentConfig, *, runs_dir: str | None = None, start: bool = False,
+            preset: str | None = None) -> int:
+    """Run the app in this terminal, with TensorFlow's native log kept off the screen."""
+    from tui.core.tfenv import move_native_stderr, quiet_environment
+
+    quiet_environment()
+    move_native_stderr()
+    app = CnnTuiApp(config, runs_dir=runs_dir, start=start, preset=preset)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,310 @@
+"""The set-up screen: forms for every configuration key, dataset facts, a model summary and presets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Select, Static, TabbedContent, TabPane
+
+from models import ARCHITECTURES
+from tui.core import config as config_mod
+from tui.core import presets as presets_mod
+from tui.core.config import ExperimentConfig, section_params
+from tui.core.params import ConfigError
+from tui.core.schedules import preview
+from tui.ui.messages import (DatasetFailed, DatasetProgress, DatasetReady, FieldChanged, StartRequested,
+                             SummaryFailed, SummaryReady)
+from tui.ui.widgets.chart import LineChart
+from tui.ui.widgets.param_field import ParamField
+
+TABS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Data", ("dataset",)),
+    ("Model", ("model",)),
+    ("Optimizer", ("optimizer", "schedule")),
+    ("Regularize", ("regularization",)),
+    ("Training", ("training",)),
+)
+
+
+def _sig(data: Any) -> str:
+    return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+class SetupScreen(Screen):
+    """Edits an ExperimentConfig; Start stays disabled (and says why) while any field is invalid."""
+
+    BINDINGS = [
+        Binding("f5", "start", "Start"),
+        Binding("ctrl+r", "start", "Start", show=False),
+        Binding("ctrl+s", "save_preset", "Save preset"),
+        Binding("ctrl+q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, config: ExperimentConfig, preset: str | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.preset = preset
+        self.values: dict[str, Any] = {}
+        self.errors: dict[str, str] = {}
+        self.dataset_info: Any = None
+        self._dataset_sig = ""
+        self._model_sig = ""
+
+    # -- layout -------------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="setup"):
+            with Vertical(id="forms"):
+                with Horizontal(id="preset-row"):
+                    yield Select(self._preset_options(), prompt="Load a preset…", id="preset", compact=True)
+                with TabbedContent(id="tabs"):
+                    for title, sections in TABS:
+                        with TabPane(title, id=f"tab-{title.lower()}"):
+                            with VerticalScroll(classes="form"):
+                                yield from self._fields(sections)
+            with VerticalScroll(id="side"):
+                yield Static("Dataset", classes="panel-title")
+                yield Static("…", id="dataset-info")
+                yield Static("Model", classes="panel-title")
+                yield Static("Loading TensorFlow in the background…", id="model-summary")
+                yield Static("Learning rate", classes="panel-title")
+                yield LineChart("planned learning rate", id="lr-preview")
+        with Horizontal(id="start-row"):
+            yield Button("Start training (F5)", id="start", variant="success")
+            yield Static("", id="why-not")
+        yield Footer()
+
+    def _fields(self, sections: tuple[str, ...]) -> ComposeResult:
+        values = self.config.to_dict()
+        for section in sections:
+            yield Static(section, classes="section-title")
+            for p in section_params(section):
+                if section == "model" and p.name == "architecture":
+                    yield ParamField(f"model.{p.name}", p, values[section][p.name])
+                    yield Static(ARCHITECTURES[self.config.model.architecture].description, id="arch-description",
+                                 classes="hint")
+                    yield Vertical(*self._arch_fields(), id="arch-params")
+                    continue
+                yield ParamField(f"{section}.{p.name}", p, values[section][p.name])
+
+    def _arch_fields(self) -> list[ParamField]:
+        arch = ARCHITECTURES[self.config.model.architecture]
+        params = self.config.arch_params()
+        return [ParamField(f"model.{p.name}", p, params[p.name]) for p in arch.params]
+
+    def _preset_options(self) -> list[tuple[str, str]]:
+        return [(f"{p.name} — {p.description}" if p.description else p.name, str(p.path))
+                for p in presets_mod.list_presets()]
+
+    def on_mount(self) -> None:
+        self.title = "cnn-tui — set-up"
+        self.sub_title = self.preset or "defaults"
+        self._config_changed()
+
+    # -- editing --------------------------------------------------------------------------------------------
+    @on(FieldChanged)
+    def _field_changed(self, event: FieldChanged) -> None:
+        event.stop()
+        self.errors = {k: v for k, v in self.errors.items() if k != event.key and not k.startswith("(")}
+        if event.error is not None:
+            self.errors[event.key] = event.error
+            self._update_start()
+            return
+        self.values[event.key] = event.value
+        if event.key == "model.architecture":
+            self._switch_architecture(event.value)
+        self._revalidate()
+
+    def _revalidate(self) -> None:
+        pending = {k: v for k, v in self.values.items() if k not in self.errors}
+        try:
+            self.config = self.config.with_values(pending)
+            self.values = {}
+        except ConfigError as exc:
+            self.errors["(" + exc.key] = exc.message
+        self._update_start()
+        if not self.errors:
+            self._config_changed()
+
+    def _switch_architecture(self, name: str) -> None:
+        old = set(ARCHITECTURES[self.config.model.architecture].params)
+        self.values = {k: v for k, v in self.values.items()
+                       if not (k.startswith("model.") and any(k == f"model.{p.name}" for p in old))}
+        self.errors = {k: v for k, v in self.errors.items()
+                       if not any(k == f"model.{p.name}" for p in old)}
+        self.config = self.config.with_values({"model.architecture": name})
+        self.query_one("#arch-description", Static).update(ARCHITECTURES[name].description)
+        box = self.query_one("#arch-params", Vertical)
+        box.remove_children()
+        box.mount_all(self._arch_fields())
+
+    def _update_start(self) -> None:
+        button = self.query_one("#start", Button)
+        why = self.query_one("#why-not", Static)
+        button.disabled = bool(self.errors)
+        if self.errors:
+            key, message = next(iter(self.errors.items()))
+            more = f" (+{len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+            why.update(f"[b]Cannot start:[/b] {key.lstrip('(')}: {message}{more}")
+        else:
+            why.update("")
+
+    def load_config(self, config: ExperimentConfig, name: str) -> None:
+        """Fill every form from `config` (a preset) at once."""
+        self.config = config
+        self.values, self.errors = {}, {}
+        self.preset = name
+        self.sub_title = name
+        self.refresh(recompose=True)
+        self.call_after_refresh(self._config_changed)
+
+    @on(Select.Changed, "#preset")
+    def _preset_chosen(self, event: Select.Changed) -> None:
+        if event.value == Select.BLANK:
+            return
+        try:
+            config = config_mod.load(str(event.value))
+        except ConfigError as exc:
+            self.notify(str(exc), title="Preset not loaded", severity="error", timeout=10)
+            return
+        self.load_config(config, str(event.value))
+        self.notify(f"Loaded {event.value}", title="Preset")
+
+    # -- derived panels ---------------------------------------------------------------------------------------
+    def _config_changed(self) -> None:
+        self._update_start()
+        c = self.config
+        lr = preview(c.schedule, c.optimizer.learning_rate, c.training.epochs)
+        self.query_one("#lr-preview", LineChart).show({"lr": (list(range(1, len(lr) + 1)), lr)},
+                                                      subtitle=c.schedule.name)
+        ds_sig = _sig(c.to_dict()["dataset"])
+        if ds_sig != self._dataset_sig:
+            self._dataset_sig = ds_sig
+            self.dataset_info = None
+            self.query_one("#dataset-info", Static).update(f"Preparing {c.dataset.name}…")
+            self.prepare_dataset(c, ds_sig)
+        self._refresh_summary()
+
+    def _refresh_summary(self) -> None:
+        from tui.core import datasets
+
+        c = self.config
+        shape = (self.dataset_info.input_shape, self.dataset_info.num_classes) if self.dataset_info else \
+            datasets.known_shape(c.dataset)
+        if shape is None:
+            self.query_one("#model-summary", Static).update("Waiting for the dataset's shape…")
+            return
+        data = c.to_dict()
+        sig = _sig({"model": data["model"], "reg": data["regularization"], "shape": shape,
+                    "loss": c.training.loss, "seed": c.training.seed})
+        if sig == self._model_sig:
+            return
+        self._model_sig = sig
+        from models import check_model
+
+        reason = check_model(c, *shape)
+        if reason:
+            self.errors["(model.architecture"] = reason
+            self._update_start()
+            self.query_one("#model-summary", Static).update(f"[red]{reason}[/red]")
+            return
+        self.build_summary(c, shape, sig)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dataset", description="prepare dataset")
+    def prepare_dataset(self, config: ExperimentConfig, sig: str) -> None:
+        from tui.core import datasets
+
+        try:
+            data = datasets.load_dataset(config.dataset,
+                                         lambda m, d, t: self.post_message(DatasetProgress(m, d, t)))
+        except Exception as exc:  # noqa: BLE001 - shown in the panel, the app stays up
+            self.post_message(DatasetFailed(str(exc), sig))
+            return
+        self.post_message(DatasetReady(data.info, sig))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="summary", description="build model summary")
+    def build_summary(self, config: ExperimentConfig, shape: tuple[Any, int], sig: str) -> None:
+        from tui.core import tfenv
+
+        try:
+            tfenv.import_tensorflow()
+            from models import build_model
+            from tui.core.keras_parts import summarize
+
+            model = build_model(config, shape[0], shape[1])
+            self.post_message(SummaryReady(summarize(model), sig))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(SummaryFailed(str(exc), sig))
+
+    @on(DatasetProgress)
+    def _dataset_progress(self, event: DatasetProgress) -> None:
+        total = f"/{event.total:,}" if event.total else ""
+        self.query_one("#dataset-info", Static).update(f"{event.message} {event.done:,}{total}")
+
+    @on(DatasetReady)
+    def _dataset_ready(self, event: DatasetReady) -> None:
+        if event.signature != self._dataset_sig:
+            return
+        i = self.dataset_info = event.info
+        self.errors.pop("(dataset", None)
+        counts = ", ".join(f"{n}: {c}" for n, c in zip(i.class_names, i.class_counts))
+        skipped = ", ".join(f"{k}: {v}" for k, v in i.skipped.items() if v)
+        self.query_one("#dataset-info", Static).update(
+            f"[b]{i.name}[/b] {i.input_shape[0]}x{i.input_shape[1]}x{i.input_shape[2]}, {i.num_classes} classes\n"
+            f"split: {i.train:,} train / {i.val:,} val / {i.test:,} test\n"
+            f"per class: {counts}" + (f"\n[yellow]skipped files: {skipped}[/]" if skipped else "")
+            + f"\n[dim]{i.source}[/]")
+        self._update_start()
+        self._refresh_summary()
+
+    @on(DatasetFailed)
+    def _dataset_failed(self, event: DatasetFailed) -> None:
+        if event.signature != self._dataset_sig:
+            return
+        self.errors["(dataset"] = event.error
+        self.query_one("#dataset-info", Static).update(f"[red]{event.error}[/red]")
+        self._update_start()
+
+    @on(SummaryReady)
+    def _summary_ready(self, event: SummaryReady) -> None:
+        if event.signature != self._model_sig:
+            return
+        s = event.summary
+        rows = [f"{layer.kind[:14]:<14} {layer.output_shape[1:-1]:<13} {layer.params:>9,}" for layer in s.layers]
+        self.query_one("#model-summary", Static).update(
+            f"[b]{s.name}[/b]: {s.total_params:,} parameters ({s.trainable_params:,} trainable)\n"
+            + "\n".join(rows))
+
+    @on(SummaryFailed)
+    def _summary_failed(self, event: SummaryFailed) -> None:
+        if event.signature == self._model_sig:
+            self.query_one("#model-summary", Static).update(f"[red]{event.error}[/red]")
+
+    # -- actions --------------------------------------------------------------------------------------------
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        if self.errors:
+            self.notify(self.query_one("#why-not", Static).content.__str__() or "fix the fields marked in red",
+                        title="Cannot start", severity="warning")
+            return
+        self.post_message(StartRequested(self.config))
+
+    def action_save_preset(self) -> None:
+        from tui.ui.screens.dialogs import SavePresetDialog
+
+        def save(name: str | None) -> None:
+            if not name:
+                return
+            path = presets_mod.user_dir() / f"{name}.toml"
+            config_mod.save(self.config, path, meta={"description": f"saved from cnn-tui ({self.sub_title})"})
+            self.notify(f"Saved {path}", title="Preset saved")
+            self.query_one("#preset", Select).set_options(self._preset_options())
+
+        self.app.push_screen(SavePresetDialog(), save)

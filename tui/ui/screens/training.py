@@ -1,0 +1,204 @@
+"""The training screen: live curves, progress with ETA, an epoch table, the overfitting banner, controls.
+
+Events reach this screen through a deque filled by the training thread; a 4 Hz timer drains it, folds the
+events into a RunMonitor and redraws only what changed. The training thread never touches a widget.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+
+from tui.core.events import Event
+from tui.core.monitor import RunMonitor
+from tui.ui.widgets.chart import LineChart
+from tui.ui.widgets.overfit_banner import OverfitBanner
+
+DRAIN_HZ = 4
+COMPACT_HEIGHT = 40
+"""Below this many terminal rows only two charts show at once (g switches between the pairs)."""
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "–"
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class TrainingScreen(Screen):
+    BINDINGS = [
+        Binding("p", "pause", "Pause/resume"),
+        Binding("s", "stop", "Stop"),
+        Binding("e", "export", "Export"),
+        Binding("b", "back", "Set-up"),
+        Binding("g", "switch_charts", "Charts"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, session: Any, events: deque[Event]) -> None:
+        super().__init__()
+        self.session = session
+        self.events = events
+        self.monitor = RunMonitor()
+        self._rows = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Starting…", id="run-status")
+        yield Static("", id="run-error")
+        yield OverfitBanner(id="banner")
+        with Horizontal(id="bars"):
+            yield Static("epoch –", id="epoch-label", classes="bar-label")
+            yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="epoch-bar")
+            yield Static("batch –", id="batch-label", classes="bar-label")
+            yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="batch-bar")
+            yield Static("", id="speed")
+        with Grid(id="charts"):
+            yield LineChart("loss", id="chart-loss")
+            yield LineChart("accuracy", id="chart-acc")
+            yield LineChart("learning rate", id="chart-lr", classes="second")
+            yield LineChart("batch loss", xlabel="batch", id="chart-batch", classes="second")
+        yield DataTable(id="epochs", zebra_stripes=True, cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "cnn-tui — training"
+        table = self.query_one("#epochs", DataTable)
+        table.add_columns("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "time", "samples/s")
+        self._layout_for(self.app.size.height)
+        self.set_interval(1 / DRAIN_HZ, self.drain)
+
+    def on_resize(self, event: Any) -> None:
+        self._layout_for(self.app.size.height)
+
+    def _layout_for(self, height: int) -> None:
+        self.set_class(height < COMPACT_HEIGHT, "-compact")
+
+    # -- the event pump -------------------------------------------------------------------------------------
+    def drain(self) -> None:
+        """Fold every queued event into the monitor, then redraw once."""
+        m = self.monitor
+        if not self.events:
+            return
+        while self.events:
+            m.apply(self.events.popleft())
+        self._render_status()
+        if m.changed_epochs:
+            m.changed_epochs = False
+            self._render_epochs()
+        if m.changed_batches:
+            m.changed_batches = False
+            self._render_batches()
+        if m.ended is not None:
+            self._render_end()
+
+    def _render_status(self) -> None:
+        m = self.monitor
+        status = self.query_one("#run-status", Static)
+        if m.started is None:
+            p = m.prepare
+            if p is not None:
+                extra = f" {p.done:,}/{p.total:,}" if p.total else ""
+                status.update(f"[b]{p.message}[/b]{extra}")
+            return
+        s = m.started
+        state = {"running": "[green]running[/]", "paused": "[yellow]PAUSED — p resumes[/]",
+                 "stopping": "[yellow]stopping at the next batch…[/]", "finished": "[green]finished[/]",
+                 "stopped": "[yellow]stopped[/]", "failed": "[red]failed[/]"}.get(m.state, m.state)
+        status.update(f"{state}  {s.dataset.name} · {s.config.model.architecture} · "
+                      f"{s.model.total_params:,} params · ETA {_fmt_seconds(m.eta_seconds())}  "
+                      f"[dim]{s.run_dir}[/]")
+        epoch_bar = self.query_one("#epoch-bar", ProgressBar)
+        epoch_bar.update(total=s.epochs, progress=len(m.history))
+        running_epoch = min(s.epochs, len(m.history) + (1 if m.active else 0))
+        self.query_one("#epoch-label", Static).update(f"epoch {running_epoch}/{s.epochs}")
+        if m.last_batch is not None:
+            b = m.last_batch
+            done = b.batch if b.epoch > len(m.history) else b.steps
+            self.query_one("#batch-bar", ProgressBar).update(total=b.steps, progress=done)
+            self.query_one("#batch-label", Static).update(f" batch {done}/{b.steps}")
+            self.query_one("#speed", Static).update(f"{b.samples_per_second:,.0f} samples/s")
+
+    def _render_epochs(self) -> None:
+        m = self.monitor
+        mark = m.finding.epoch if m.finding else None
+        self.query_one("#chart-loss", LineChart).show(m.series("loss", "val_loss"), mark=mark)
+        self.query_one("#chart-acc", LineChart).show(m.series("accuracy", "val_accuracy"), mark=mark)
+        self.query_one("#chart-lr", LineChart).show(m.series("lr"))
+        self.query_one(OverfitBanner).show_finding(m.finding)
+        table = self.query_one("#epochs", DataTable)
+        for h in m.history[self._rows:]:
+            table.add_row(f"{h['epoch']}{'*' if h.get('partial') else ''}", *[
+                f"{h[k]:.4f}" if k in h else "–" for k in ("loss", "accuracy", "val_loss", "val_accuracy")],
+                f"{h['lr']:.3g}", f"{h['seconds']:.1f}s", f"{h['samples_per_second']:,.0f}")
+        self._rows = len(m.history)
+        table.move_cursor(row=self._rows - 1)
+
+    def _render_batches(self) -> None:
+        m = self.monitor
+        b = m.last_batch
+        subtitle = f"epoch {b.epoch}, mean over each ~¼ s" if b else ""
+        self.query_one("#chart-batch", LineChart).show({"loss": (m.batch_x, m.batch_y)}, subtitle=subtitle)
+
+    def _render_end(self) -> None:
+        m = self.monitor
+        end = m.ended
+        assert end is not None
+        error = self.query_one("#run-error", Static)
+        if end.status == "failed":
+            error.update(f"[b]The run failed:[/b] {end.error}\nWhat was recorded is kept in {end.run_dir or '–'}. "
+                         "Press b to change the set-up, e to export what was recorded.")
+            error.add_class("-shown")
+        else:
+            test = end.summary.get("test") if end.summary else None
+            note = f" · test accuracy {test['accuracy']:.4f}" if test else ""
+            self.notify(f"Run {end.status}{note}. e exports the summary.", title="Training ended")
+
+    # -- controls -------------------------------------------------------------------------------------------
+    def action_pause(self) -> None:
+        if not self.monitor.active:
+            return
+        if self.session.paused:
+            self.session.resume()
+        else:
+            self.session.pause()
+            self.query_one("#run-status", Static).update("[yellow]pausing at the next batch…[/]")
+
+    def action_stop(self) -> None:
+        if self.monitor.active:
+            self.session.stop()
+
+    def action_back(self) -> None:
+        if self.monitor.active:
+            self.notify("Training is running: stop it first (s).", severity="warning")
+            return
+        self.app.pop_screen()
+
+    def action_switch_charts(self) -> None:
+        self.toggle_class("-alt")
+
+    def action_export(self) -> None:
+        m = self.monitor
+        if m.active or m.ended is None or not m.ended.run_dir:
+            self.notify("Export is ready when the run has ended (s stops it).", severity="warning")
+            return
+        from pathlib import Path
+
+        from tui.core.records import export_run
+
+        findings = [m.finding.as_dict()] if m.finding else []
+        try:
+            files = export_run(Path(m.ended.run_dir), findings=findings)
+        except OSError as exc:
+            self.notify(f"Export failed: {exc}", severity="error", timeout=10)
+            return
+        listing = "\n".join(f"{name}: {path}" for name, path in files.items())
+        self.notify(listing, title="Exported", timeout=15)
+        self.query_one("#run-status", Static).update(f"[green]exported[/] to {m.ended.run_dir}")

@@ -1,0 +1,51 @@
+"""A line chart of a few named series (plotext), downsampled to its width and redrawn only when data change."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from textual_plotext import PlotextPlot
+
+from tui.core.series import downsample
+
+
+class LineChart(PlotextPlot):
+    """Set data with `show()`; the chart redraws on the next refresh (and on resize, from the same data)."""
+
+    def __init__(self, title: str, *, xlabel: str = "epoch", log_y: bool = False, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title = title
+        self.xlabel = xlabel
+        self.log_y = log_y
+        self._series: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
+        self._mark: float | None = None
+        self._subtitle = ""
+
+    def show(self, series: dict[str, tuple[Sequence[float], Sequence[float]]], *, mark: float | None = None,
+             subtitle: str = "") -> None:
+        self._series = series
+        self._mark = mark
+        self._subtitle = subtitle
+        self.refresh()
+
+    def render(self):  # type: ignore[override]
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        max_points = max(8, 2 * self.size.width)
+        drawn = False
+        for label, (xs, ys) in self._series.items():
+            pts = [(x, y) for x, y in zip(xs, ys) if y is not None and y == y]
+            if not pts:
+                continue
+            x, y = downsample([p[0] for p in pts], [p[1] for p in pts], max_points)
+            plt.plot(x, y, label=label, marker="braille")
+            drawn = True
+        if self._mark is not None and drawn:
+            plt.vline(self._mark, "red")
+        plt.title(self.title + (f" — {self._subtitle}" if self._subtitle else ""))
+        plt.xlabel(self.xlabel)
+        if self.log_y and drawn:
+            plt.yscale("log")
+        return super().render()

@@ -1,0 +1,90 @@
+"""One configuration key as a form row: a label, a control that fits its type, and its validation message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, Select, Static, Switch
+
+from tui.core.params import ConfigError, Param
+from tui.ui.messages import FieldChanged
+
+
+def as_text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+class ParamField(Vertical):
+    """Validates as you type with the core's own Param rules, and posts FieldChanged."""
+
+    DEFAULT_CSS = """
+    ParamField { height: auto; margin: 0 0 0 0; }
+    ParamField > Horizontal { height: auto; }
+    ParamField .label { width: 20; padding: 0 1 0 0; }
+    ParamField Input, ParamField Select { width: 1fr; }
+    ParamField Switch { width: auto; height: 1; border: none; padding: 0; }
+    ParamField .error { color: $error; height: auto; padding: 0 0 0 20; }
+    ParamField .error.-empty { display: none; }
+    """
+
+    def __init__(self, key: str, param: Param, value: Any) -> None:
+        super().__init__(id="field-" + key.replace(".", "-"))
+        self.key = key
+        self.param = param
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        p = self.param
+        with Horizontal():
+            label = Label(self.key.split(".", 1)[1], classes="label")
+            label.tooltip = f"{self.key}: {p.help}"
+            yield label
+            control: Select[Any] | Switch | Input
+            if p.choices:
+                control = Select([(c, c) for c in p.choices], value=self.value, allow_blank=False, id="control",
+                                 compact=True)
+            elif p.kind is bool:
+                control = Switch(value=bool(self.value), id="control")
+            else:
+                control = Input(as_text(self.value), id="control", compact=True,
+                                placeholder="(empty)" if p.kind is str else p.allowed())
+            control.tooltip = f"{self.key}: {p.help} ({p.allowed()})"
+            yield control
+        yield Static("", classes="error -empty")
+
+    def show_error(self, error: str | None) -> None:
+        err = self.query_one(".error", Static)
+        err.update(error or "")
+        err.set_class(not error, "-empty")
+
+    def _report(self, value: Any, error: str | None) -> None:
+        self.show_error(error)
+        if error is None:
+            self.value = value
+        self.post_message(FieldChanged(self.key, value, error))
+
+    @on(Input.Changed, "#control")
+    def _typed(self, event: Input.Changed) -> None:
+        event.stop()
+        try:
+            self._report(self.param.parse_text(event.value, self.key), None)
+        except ConfigError as exc:
+            self._report(None, exc.message)
+
+    @on(Select.Changed, "#control")
+    def _chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value != Select.BLANK and event.value != self.value:
+            self._report(event.value, None)
+
+    @on(Switch.Changed, "#control")
+    def _switched(self, event: Switch.Changed) -> None:
+        event.stop()
+        self._report(event.value, None)
