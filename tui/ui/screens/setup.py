@@ -11,27 +11,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Select, Static, TabbedContent, TabPane
+from textual.widgets import Button, Footer, Header, Select, Static
 
 from models import ARCHITECTURES
 from tui.core import config as config_mod
 from tui.core import presets as presets_mod
-from tui.core.config import ExperimentConfig, section_params
+from tui.core.config import ExperimentConfig
 from tui.core.params import ConfigError
 from tui.core.schedules import preview
 from tui.ui.messages import (DatasetFailed, DatasetProgress, DatasetReady, FieldChanged, StartRequested,
                              SummaryFailed, SummaryReady)
 from tui.ui.widgets.chart import LineChart
-from tui.ui.widgets.param_field import ParamField
-
-TABS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Data", ("dataset",)),
-    ("Model", ("model",)),
-    ("Optimizer", ("optimizer", "schedule")),
-    ("Regularize", ("regularization",)),
-    ("Training", ("training",)),
-)
-
+from tui.ui.widgets.experiment_form import ExperimentForm
 
 def _sig(data: Any) -> str:
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -64,11 +55,7 @@ class SetupScreen(Screen):
             with Vertical(id="forms"):
                 with Horizontal(id="preset-row"):
                     yield Select(self._preset_options(), prompt="Load a preset…", id="preset", compact=True)
-                with TabbedContent(id="tabs"):
-                    for title, sections in TABS:
-                        with TabPane(title, id=f"tab-{title.lower()}"):
-                            with VerticalScroll(classes="form"):
-                                yield from self._fields(sections)
+                yield ExperimentForm(self.config, id="form")
             with VerticalScroll(id="side"):
                 yield Static("Dataset", classes="panel-title")
                 yield Static("…", id="dataset-info")
@@ -81,24 +68,6 @@ class SetupScreen(Screen):
             yield Static("", id="why-not")
         yield Footer()
 
-    def _fields(self, sections: tuple[str, ...]) -> ComposeResult:
-        values = self.config.to_dict()
-        for section in sections:
-            yield Static(section, classes="section-title")
-            for p in section_params(section):
-                if section == "model" and p.name == "architecture":
-                    yield ParamField(f"model.{p.name}", p, values[section][p.name])
-                    yield Static(ARCHITECTURES[self.config.model.architecture].description, id="arch-description",
-                                 classes="hint")
-                    yield Vertical(*self._arch_fields(), id="arch-params")
-                    continue
-                yield ParamField(f"{section}.{p.name}", p, values[section][p.name])
-
-    def _arch_fields(self) -> list[ParamField]:
-        arch = ARCHITECTURES[self.config.model.architecture]
-        params = self.config.arch_params()
-        return [ParamField(f"model.{p.name}", p, params[p.name]) for p in arch.params]
-
     def _preset_options(self) -> list[tuple[str, str]]:
         return [(f"{p.name} — {p.description}" if p.description else p.name, str(p.path))
                 for p in presets_mod.list_presets()]
@@ -110,7 +79,7 @@ class SetupScreen(Screen):
 
     # -- editing --------------------------------------------------------------------------------------------
     @on(FieldChanged)
-    def _field_changed(self, event: FieldChanged) -> None:
+    async def _field_changed(self, event: FieldChanged) -> None:
         event.stop()
         self.errors = {k: v for k, v in self.errors.items() if k != event.key and not k.startswith("(")}
         if event.error is not None:
@@ -119,7 +88,7 @@ class SetupScreen(Screen):
             return
         self.values[event.key] = event.value
         if event.key == "model.architecture":
-            self._switch_architecture(event.value)
+            await self._switch_architecture(event.value)
         self._revalidate()
 
     def _revalidate(self) -> None:
@@ -133,17 +102,14 @@ class SetupScreen(Screen):
         if not self.errors:
             self._config_changed()
 
-    def _switch_architecture(self, name: str) -> None:
+    async def _switch_architecture(self, name: str) -> None:
         old = set(ARCHITECTURES[self.config.model.architecture].params)
         self.values = {k: v for k, v in self.values.items()
                        if not (k.startswith("model.") and any(k == f"model.{p.name}" for p in old))}
         self.errors = {k: v for k, v in self.errors.items()
                        if not any(k == f"model.{p.name}" for p in old)}
         self.config = self.config.with_values({"model.architecture": name})
-        self.query_one("#arch-description", Static).update(ARCHITECTURES[name].description)
-        box = self.query_one("#arch-params", Vertical)
-        box.remove_children()
-        box.mount_all(self._arch_fields())
+        await self.query_one(ExperimentForm).switch_architecture(self.config)
 
     def _update_start(self) -> None:
         button = self.query_one("#start", Button)
@@ -156,17 +122,17 @@ class SetupScreen(Screen):
         else:
             why.update("")
 
-    def load_config(self, config: ExperimentConfig, name: str) -> None:
+    async def load_config(self, config: ExperimentConfig, name: str) -> None:
         """Fill every form from `config` (a preset) at once."""
         self.config = config
         self.values, self.errors = {}, {}
         self.preset = name
         self.sub_title = name
-        self.refresh(recompose=True)
-        self.call_after_refresh(self._config_changed)
+        await self.query_one(ExperimentForm).load(config)
+        self._config_changed()
 
     @on(Select.Changed, "#preset")
-    def _preset_chosen(self, event: Select.Changed) -> None:
+    async def _preset_chosen(self, event: Select.Changed) -> None:
         if event.value == Select.BLANK:
             return
         try:
@@ -174,7 +140,7 @@ class SetupScreen(Screen):
         except ConfigError as exc:
             self.notify(str(exc), title="Preset not loaded", severity="error", timeout=10)
             return
-        self.load_config(config, str(event.value))
+        await self.load_config(config, str(event.value))
         self.notify(f"Loaded {event.value}", title="Preset")
 
     # -- derived panels ---------------------------------------------------------------------------------------

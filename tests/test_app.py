@@ -1,0 +1,165 @@
+"""The app as a person uses it, through Textual's Pilot: fill the forms, start, watch, export, quit."""
+
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, DataTable, Input, Select, Static
+
+from tui.core import config as cfg
+from tui.ui.app import CnnTuiApp
+from tui.ui.screens.setup import SetupScreen
+from tui.ui.screens.training import TrainingScreen
+from tui.ui.widgets.overfit_banner import OverfitBanner
+
+TINY = {"dataset.train_size": 200, "model.conv_filters": 4, "model.dense_units": 8, "training.batch_size": 50}
+
+
+async def type_into(pilot, key: str, text: str) -> None:
+    """Focus a form field and type into it, as a person would."""
+    field_input = pilot.app.screen.query_one(f"#field-{key.replace('.', '-')} Input", Input)
+    await pilot.click(field_input)
+    field_input.value = ""
+    await pilot.press(*text)
+    await pilot.pause()
+
+
+async def wait_for_run(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.6)  # two ticks of the 4 Hz event pump
+
+
+async def until(pilot, condition, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def static_text(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def test_fill_the_forms_start_a_run_and_watch_charts_and_table_update(tmp_path):
+    app = CnnTuiApp(cfg.ExperimentConfig().with_values(TINY), runs_dir=tmp_path)
+    async with app.run_test(size=(120, 45)) as pilot:
+        assert isinstance(app.screen, SetupScreen)
+        app.screen.query_one("#tabs").active = "tab-training"
+        await pilot.pause()
+        await type_into(pilot, "training.epochs", "2")
+        assert app.screen.config.training.epochs == 2
+        await pilot.press("f5")
+        await pilot.pause()
+        assert isinstance(app.screen, TrainingScreen)
+        await wait_for_run(pilot)
+        screen = app.screen
+        assert screen.monitor.state == "finished"
+        assert screen.query_one("#epochs", DataTable).row_count == 2
+        loss_chart = screen.query_one("#chart-loss")
+        assert len(loss_chart._series["loss"][1]) == 2 and len(loss_chart._series["val_loss"][1]) == 2
+        assert "finished" in static_text(screen, "#run-status")
+
+
+async def test_invalid_input_disables_start_and_says_why(tmp_path):
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.query_one("#tabs").active = "tab-model"
+        await pilot.pause()
+        await type_into(pilot, "model.dropout", "1.5")
+        button = app.screen.query_one("#start", Button)
+        assert button.disabled
+        why = static_text(app.screen, "#why-not")
+        assert "model.dropout" in why and "< 1" in why
+        field_error = str(app.screen.query_one("#field-model-dropout .error", Static).render())
+        assert "out of range" in field_error
+        await pilot.press("f5")
+        assert isinstance(app.screen, SetupScreen)  # nothing started
+        await type_into(pilot, "model.dropout", "0.3")
+        assert not button.disabled and app.screen.config.model.dropout == 0.3
+
+
+async def test_loading_a_preset_fills_the_forms_at_once(tmp_path):
+    from tui.core.presets import resolve
+
+    preset = resolve("fashion-mnist-cnn")
+    expected = cfg.load(preset)
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.query_one("#preset", Select).value = str(preset)
+        screen = app.screen
+        await until(pilot, lambda: screen.query_one("#field-dataset-name Select", Select).value == "fashion_mnist")
+        assert screen.config == expected
+        assert screen.query_one("#field-dataset-name Select", Select).value == "fashion_mnist"
+        assert screen.query_one("#field-training-batch_size Input", Input).value == str(
+            expected.training.batch_size)
+
+
+async def test_an_overfitting_run_raises_the_flag_and_marks_the_epoch(tmp_path):
+    config = cfg.ExperimentConfig().with_values({
+        "dataset.train_size": 40, "model.architecture": "mlp", "model.hidden_units": [256, 256],
+        "optimizer.learning_rate": 0.003, "training.epochs": 40, "training.batch_size": 8})
+    app = CnnTuiApp(config, runs_dir=tmp_path, start=True)
+    async with app.run_test(size=(120, 45)) as pilot:
+        await pilot.pause()
+        await wait_for_run(pilot)
+        screen = app.screen
+        finding = screen.monitor.finding
+        assert finding is not None and finding.kind == "overfitting"
+        banner = screen.query_one(OverfitBanner)
+        assert banner.has_class("-shown")
+        text = str(banner.render())
+        assert f"Overfitting from epoch {finding.epoch}" in text and "dropout" in text
+        assert screen.query_one("#chart-loss")._mark == finding.epoch
+
+
+async def test_export_writes_the_summary_files_for_a_finished_run(tmp_path):
+    config = cfg.ExperimentConfig().with_values({**TINY, "training.epochs": 1})
+    app = CnnTuiApp(config, runs_dir=tmp_path, start=True)
+    async with app.run_test(size=(120, 45)) as pilot:
+        await pilot.pause()
+        await wait_for_run(pilot)
+        run_dir = Path(app.screen.monitor.ended.run_dir)
+        (run_dir / "summary.md").unlink()
+        await pilot.press("e")
+        await pilot.pause()
+        for name in ("summary.md", "summary.json", "history.csv", "last.keras"):
+            assert (run_dir / name).is_file(), name
+        assert "## Results" in (run_dir / "summary.md").read_text()
+        assert "exported" in static_text(app.screen, "#run-status")
+
+
+async def test_quit_during_a_run_asks_then_stops_training_cleanly(tmp_path):
+    config = cfg.ExperimentConfig().with_values({**TINY, "training.epochs": 10000, "training.batch_size": 4})
+    app = CnnTuiApp(config, runs_dir=tmp_path, start=True)
+    async with app.run_test(size=(120, 45)) as pilot:
+        for _ in range(200):  # until training is under way
+            await pilot.pause(0.1)
+            if app.screen.monitor.last_batch is not None:
+                break
+        await pilot.press("q")
+        await pilot.pause()
+        from tui.ui.screens.dialogs import ConfirmDialog
+
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+    session = app.session
+    assert session.result is not None and session.result.status == "stopped"
+    summary = json.loads((session.run_dir / "summary.json").read_text())
+    assert summary["status"] == "stopped"
+    assert summary["epochs_run"] < 10000
+
+
+async def test_a_failed_run_says_why_and_the_app_stays_usable(tmp_path):
+    config = cfg.ExperimentConfig().with_values({"dataset.name": "folder", "dataset.path": str(tmp_path / "nope")})
+    app = CnnTuiApp(config, runs_dir=tmp_path / "runs", start=True)
+    async with app.run_test(size=(120, 45)) as pilot:
+        await pilot.pause()
+        await wait_for_run(pilot)
+        screen = app.screen
+        assert screen.monitor.state == "failed"
+        assert "nope" in static_text(screen, "#run-error")
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, SetupScreen)
