@@ -168,3 +168,17 @@ def test_same_seed_gives_the_same_curves(tmp_path):
         return [(e.logs["loss"], e.logs["val_loss"]) for e in events if isinstance(e, EpochEnd)]
 
     assert curve("a") == curve("b")
+
+
+SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "fashion-mnist").is_dir(), reason="needs ../shared/data (real Fashion-MNIST)")
+def test_fashion_mnist_from_a_local_data_dir_trains_offline(tmp_path):
+    config = cfg.ExperimentConfig().with_values({
+        "dataset.name": "fashion_mnist", "dataset.data_dir": str(SHARED), "dataset.train_size": 6000,
+        "model.conv_filters": 16, "model.dense_units": 64, "training.epochs": 2, "training.batch_size": 128})
+    _, result, _ = run(config, tmp_path)
+    assert result.status == "finished"
+    assert result.summary["dataset"]["test"] == 10000
+    assert result.summary["test"]["accuracy"] > 0.75

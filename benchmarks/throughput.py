@@ -1,0 +1,153 @@
+"""Training throughput: the app (headless Pilot, live charts) and the headless CLI session against bare
+`model.fit(verbose=0)` on the same model, data, batch size and seed.
+
+Each measurement runs in its own fresh process, interleaved (bare, session, app, bare, ...), and the figure
+is training samples per second from the median epoch time after the first epoch (epoch time includes the
+validation pass in every mode). Ratios are against the bare runs of the same rounds.
+
+    python benchmarks/throughput.py            # Fashion-MNIST from ../shared/data if present, else digits
+    python benchmarks/throughput.py --rounds 3 --train-size 20000 --epochs 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def experiment(args: argparse.Namespace):
+    from tui.core import config as cfg
+
+    values = {"model.architecture": "simple_cnn", "model.conv_filters": 32, "model.dense_units": 128,
+              "training.epochs": args.epochs, "training.batch_size": args.batch_size, "training.seed": 1}
+    if (SHARED / "fashion-mnist").is_dir():
+        values.update({"dataset.name": "fashion_mnist", "dataset.data_dir": str(SHARED),
+                       "dataset.train_size": args.train_size})
+    else:
+        values.update({"dataset.name": "digits"})
+    return cfg.ExperimentConfig().with_values(values)
+
+
+def run_bare(config) -> list[float]:
+    from tui.core import datasets, keras_parts, tfenv
+
+    tf = tfenv.import_tensorflow()
+    import keras
+
+    from models import build_model
+
+    data = datasets.load_dataset(config.dataset)
+    keras.utils.set_random_seed(config.training.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = build_model(config, data.info.input_shape, data.info.num_classes)
+    model.compile(optimizer=keras_parts.make_optimizer(config), loss=config.training.loss, metrics=["accuracy"])
+    n = data.info.num_classes
+    train = keras_parts.make_dataset(data.x_train, data.y_train, n, config, shuffle=True)
+    val = keras_parts.make_dataset(data.x_val, data.y_val, n, config, shuffle=False)
+    times: list[float] = []
+
+    class EpochTimer(keras.callbacks.Callback):  # two calls per epoch: nothing per batch
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t0)
+
+    model.fit(train, validation_data=val, epochs=config.training.epochs, verbose=0, shuffle=False,
+              callbacks=[EpochTimer()])
+    return times
+
+
+def run_session(config, runs: Path) -> list[float]:
+    from tui.core.events import EpochEnd
+    from tui.core.session import TrainingSession
+    from tui.headless import HeadlessView
+    from rich.console import Console
+
+    view = HeadlessView(Console(file=open(os.devnull, "w"), force_terminal=True))
+    times: list[float] = []
+    session = TrainingSession(config, runs_dir=runs, listeners=[
+        view.handle, lambda e: times.append(e.seconds) if isinstance(e, EpochEnd) else None])
+    with view:
+        session.start()
+        session.join()
+    assert session.result.status == "finished", session.result.error
+    return times
+
+
+def run_app(config, runs: Path) -> list[float]:
+    import asyncio
+
+    from tui.ui.app import CnnTuiApp
+
+    async def go() -> list[float]:
+        app = CnnTuiApp(config, runs_dir=runs, start=True)
+        async with app.run_test(size=(120, 45)) as pilot:
+            await pilot.pause(0.5)
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.5)
+            assert app.session.result.status == "finished"
+            return [h["seconds"] for h in app.screen.monitor.history]
+
+    return asyncio.run(go())
+
+
+def child(mode: str, args: argparse.Namespace) -> None:
+    config = experiment(args)
+    with tempfile.TemporaryDirectory() as runs:
+        times = {"bare": lambda: run_bare(config), "session": lambda: run_session(config, Path(runs)),
+                 "app": lambda: run_app(config, Path(runs))}[mode]()
+    print("RESULT " + json.dumps({"mode": mode, "epoch_seconds": times}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-size", type=int, default=20000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--child", choices=("bare", "session", "app"))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args)
+        return
+    config = experiment(args)
+    n_train = None
+    results: dict[str, list[float]] = {"bare": [], "session": [], "app": []}
+    for r in range(args.rounds):
+        for mode in ("bare", "session", "app"):
+            cmd = [sys.executable, __file__, "--child", mode, "--epochs", str(args.epochs), "--train-size",
+                   str(args.train_size), "--batch-size", str(args.batch_size)]
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+            if line is None:
+                sys.exit(f"{mode} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+            times = json.loads(line[7:])["epoch_seconds"]
+            results[mode].append(statistics.median(times[1:] or times))
+            print(f"round {r + 1} {mode:<8} median epoch {results[mode][-1]:.3f} s", flush=True)
+    from tui.core import datasets
+
+    n_train = datasets.load_dataset(config.dataset).info.train
+    print(f"\n{config.dataset.name}, {n_train} training samples, simple_cnn, batch {config.training.batch_size}, "
+          f"{args.epochs} epochs, {args.rounds} interleaved rounds, {os.cpu_count()} cores")
+    bare = statistics.median(results["bare"])
+    print(f"{'mode':<10}{'samples/s':>12}{'ratio vs bare':>16}")
+    for mode in ("bare", "session", "app"):
+        t = statistics.median(results[mode])
+        print(f"{mode:<10}{n_train / t:>12,.0f}{bare / t:>16.3f}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
