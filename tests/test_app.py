@@ -91,6 +91,8 @@ async def test_loading_a_preset_fills_the_forms_at_once(tmp_path):
         await until(pilot, lambda: screen.query_one("#field-dataset-name Select", Select).value == "fashion_mnist")
         assert screen.config == expected
         assert screen.query_one("#field-dataset-name Select", Select).value == "fashion_mnist"
+        screen.query_one("#tabs").active = "tab-training"  # other tabs' fields are built when first shown
+        await until(pilot, lambda: bool(screen.query("#field-training-batch_size Input")))
         assert screen.query_one("#field-training-batch_size Input", Input).value == str(
             expected.training.batch_size)
 

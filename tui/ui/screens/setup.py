@@ -75,7 +75,9 @@ class SetupScreen(Screen):
     def on_mount(self) -> None:
         self.title = "cnn-tui — set-up"
         self.sub_title = self.preset or "defaults"
-        self._config_changed()
+        # Background work (dataset, TensorFlow) starts once the screen is on the terminal: a thread importing
+        # TensorFlow holds the GIL long enough to delay the first paint by seconds.
+        self.set_timer(0.05, self._config_changed)
 
     # -- editing --------------------------------------------------------------------------------------------
     @on(FieldChanged)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual import on
 from textual.widgets import Static, TabbedContent, TabPane
 
 from models import ARCHITECTURES
@@ -36,10 +37,17 @@ class ExperimentForm(Vertical):
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="tabs"):
-            for title, sections in TABS:
+            for i, (title, sections) in enumerate(TABS):
                 with TabPane(title, id=f"tab-{title.lower()}"):
-                    with VerticalScroll(classes="form"):
-                        yield from self._fields(sections)
+                    # Only the first tab's fields are built up front; the others when first shown.
+                    yield VerticalScroll(*(self._fields(sections) if i == 0 else ()), classes="form")
+
+    @on(TabbedContent.TabActivated)
+    async def _fill_tab(self, event: TabbedContent.TabActivated) -> None:
+        scroll = event.pane.query_one(VerticalScroll)
+        if not scroll.children:
+            sections = next(s for t, s in TABS if f"tab-{t.lower()}" == event.pane.id)
+            await scroll.mount_all(list(self._fields(sections)))
 
     async def load(self, config: ExperimentConfig) -> None:
         self.config = config

@@ -6,8 +6,8 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, Label, Select, Static, Switch
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from tui.core.params import ConfigError, Param
 from tui.ui.messages import FieldChanged
@@ -21,16 +21,15 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
-class ParamField(Vertical):
+class ParamField(Widget):
     """Validates as you type with the core's own Param rules, and posts FieldChanged."""
 
     DEFAULT_CSS = """
-    ParamField { height: auto; margin: 0 0 0 0; }
-    ParamField > Horizontal { height: auto; }
+    ParamField { height: auto; layout: grid; grid-size: 2; grid-columns: 20 1fr; grid-rows: auto; }
     ParamField .label { width: 20; padding: 0 1 0 0; }
     ParamField Input, ParamField Select { width: 1fr; }
-    ParamField Switch { width: auto; height: 1; border: none; padding: 0; }
-    ParamField .error { color: $error; height: auto; padding: 0 0 0 20; }
+    ParamField Checkbox { width: auto; }
+    ParamField .error { color: $error; height: auto; column-span: 2; padding: 0 0 0 20; }
     ParamField .error.-empty { display: none; }
     """
 
@@ -42,21 +41,20 @@ class ParamField(Vertical):
 
     def compose(self) -> ComposeResult:
         p = self.param
-        with Horizontal():
-            label = Label(self.key.split(".", 1)[1], classes="label")
-            label.tooltip = f"{self.key}: {p.help}"
-            yield label
-            control: Select[Any] | Switch | Input
-            if p.choices:
-                control = Select([(c, c) for c in p.choices], value=self.value, allow_blank=False, id="control",
-                                 compact=True)
-            elif p.kind is bool:
-                control = Switch(value=bool(self.value), id="control")
-            else:
-                control = Input(as_text(self.value), id="control", compact=True,
-                                placeholder="(empty)" if p.kind is str else p.allowed())
-            control.tooltip = f"{self.key}: {p.help} ({p.allowed()})"
-            yield control
+        label = Label(self.key.split(".", 1)[1], classes="label")
+        label.tooltip = f"{self.key}: {p.help}"
+        yield label
+        control: Select[Any] | Checkbox | Input
+        if p.choices:
+            control = Select([(c, c) for c in p.choices], value=self.value, allow_blank=False, id="control",
+                             compact=True)
+        elif p.kind is bool:
+            control = Checkbox("on" if self.value else "off", bool(self.value), id="control", compact=True)
+        else:
+            control = Input(as_text(self.value), id="control", compact=True,
+                            placeholder="(empty)" if p.kind is str else p.allowed())
+        control.tooltip = f"{self.key}: {p.help} ({p.allowed()})"
+        yield control
         yield Static("", classes="error -empty")
 
     def show_error(self, error: str | None) -> None:
@@ -74,7 +72,11 @@ class ParamField(Vertical):
     def _typed(self, event: Input.Changed) -> None:
         event.stop()
         try:
-            self._report(self.param.parse_text(event.value, self.key), None)
+            value = self.param.parse_text(event.value, self.key)
+            if value == self.value and not self.query_one(".error", Static).has_class("-empty"):
+                self._report(value, None)  # back to a valid value after an error
+            elif value != self.value:
+                self._report(value, None)  # (the Changed sent when the field mounts is not an edit)
         except ConfigError as exc:
             self._report(None, exc.message)
 
@@ -84,7 +86,8 @@ class ParamField(Vertical):
         if event.value != Select.BLANK and event.value != self.value:
             self._report(event.value, None)
 
-    @on(Switch.Changed, "#control")
-    def _switched(self, event: Switch.Changed) -> None:
+    @on(Checkbox.Changed, "#control")
+    def _switched(self, event: Checkbox.Changed) -> None:
         event.stop()
+        event.checkbox.label = "on" if event.value else "off"
         self._report(event.value, None)
