@@ -51,7 +51,8 @@ def make_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, config: Experim
                  shuffle: bool) -> Any:
     """tf.data pipeline over uint8 images: shuffle (seeded), batch, one-hot labels if the loss needs them,
     prefetch. Scaling to [0, 1] happens in the model, so no float copy of the whole set is made."""
-    tf = __import__("tensorflow")
+    import tensorflow as tf
+
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype("int32")))
     if shuffle:
         ds = ds.shuffle(len(x), seed=config.training.seed, reshuffle_each_iteration=True)

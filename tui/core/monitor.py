@@ -6,8 +6,6 @@ Pure and cheap: `apply()` is called on the UI thread for each drained event; not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 from tui.core.diagnostics import Finding, detect_overfitting
 from tui.core.events import BatchEnd, EpochEnd, Event, Prepare, RunEnded, RunStarted, StateChanged
 
@@ -74,11 +72,3 @@ class RunMonitor:
         if self.last_batch and self.last_batch.epoch == len(self.history) + 1:
             frac = self.last_batch.batch / self.last_batch.steps
         return max(0.0, (left - frac) * mean)
-
-    def summary_line(self) -> str:
-        if self.ended is not None:
-            return self.ended.status
-        return self.state
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "epochs": len(self.history)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from pathlib import Path
@@ -17,7 +18,6 @@ from tui.core.config import ExperimentConfig
 from tui.core.events import Event
 from tui.ui.messages import StartRequested
 from tui.ui.screens.setup import SetupScreen
-from tui.ui.screens.training import TrainingScreen
 
 QUIT_GRACE_SECONDS = 15.0
 """How long quitting waits for training to stop at a batch boundary before leaving anyway."""
@@ -64,6 +64,7 @@ class CnnTuiApp(App[int]):
             self.notify("A run is already in progress.", severity="warning")
             return
         from tui.core.session import TrainingSession
+        from tui.ui.screens.training import TrainingScreen
 
         events: deque[Event] = deque()
         self.session = TrainingSession(config, runs_dir=self.runs_dir, listeners=[events.append])
@@ -100,17 +101,12 @@ class CnnTuiApp(App[int]):
         if self.session is not None:
             self.session.stop()
         self.notify("Stopping training at the next batch…", timeout=QUIT_GRACE_SECONDS)
-        worker = self.training_worker
-        deadline = time.monotonic() + QUIT_GRACE_SECONDS
-        while worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING) \
-                and time.monotonic() < deadline:
-            await self._sleep(0.05)
+        if self.training_worker is not None:
+            try:
+                await asyncio.wait_for(self.training_worker.wait(), QUIT_GRACE_SECONDS)
+            except Exception:  # noqa: BLE001 - timed out or failed: leave anyway, the summary is on disk
+                pass
         self.exit(0)
-
-    async def _sleep(self, seconds: float) -> None:
-        import asyncio
-
-        await asyncio.sleep(seconds)
 
     # -- command palette ------------------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -118,6 +114,8 @@ class CnnTuiApp(App[int]):
         if isinstance(screen, SetupScreen):
             yield SystemCommand("Start training", "Train the current set-up (F5)", screen.action_start)
             yield SystemCommand("Save preset", "Save the forms as a preset (ctrl+s)", screen.action_save_preset)
+        from tui.ui.screens.training import TrainingScreen  # imported lazily, off the start-up path
+
         if isinstance(screen, TrainingScreen):
             yield SystemCommand("Pause / resume", "Hold training at a batch boundary (p)", screen.action_pause)
             yield SystemCommand("Stop training", "Stop gracefully at the next batch (s)", screen.action_stop)

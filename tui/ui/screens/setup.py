@@ -259,8 +259,8 @@ class SetupScreen(Screen):
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
         if self.errors:
-            self.notify(self.query_one("#why-not", Static).content.__str__() or "fix the fields marked in red",
-                        title="Cannot start", severity="warning")
+            key, message = next(iter(self.errors.items()))
+            self.notify(f"{key.lstrip('(')}: {message}", title="Cannot start", severity="warning")
             return
         self.post_message(StartRequested(self.config))
 

@@ -36,12 +36,10 @@ class LineChart(PlotextPlot):
         max_points = max(8, 2 * self.size.width)
         drawn = False
         for label, (xs, ys) in self._series.items():
-            pts = [(x, y) for x, y in zip(xs, ys) if y is not None and y == y]
-            if not pts:
-                continue
-            x, y = downsample([p[0] for p in pts], [p[1] for p in pts], max_points)
-            plt.plot(x, y, label=label, marker="braille")
-            drawn = True
+            x, y = downsample(xs, ys, max_points)
+            if x:
+                plt.plot(x, y, label=label, marker="braille")
+                drawn = True
         if self._mark is not None and drawn:
             plt.vline(self._mark, "red")
         plt.title(self.title + (f" — {self._subtitle}" if self._subtitle else ""))
