@@ -49,17 +49,30 @@ def make_optimizer(config: ExperimentConfig) -> Any:
 
 def make_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, config: ExperimentConfig, *,
                  shuffle: bool) -> Any:
-    """tf.data pipeline over uint8 images: shuffle (seeded), batch, one-hot labels if the loss needs them,
-    prefetch. Scaling to [0, 1] happens in the model, so no float copy of the whole set is made."""
+    """tf.data pipeline over the uint8 images without copying them: shuffle (seeded) and batch *indices*, gather
+    each batch from the NumPy arrays, one-hot labels if the loss needs them, prefetch. Scaling to [0, 1] happens
+    in the model, so the only full copy of the data in memory is the uint8 array itself."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y.astype("int32")))
+    labels = y.astype("int32", copy=False)
+    item_shape = tuple(x.shape[1:])
+
+    def fetch(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return x[idx], labels[idx]
+
+    def gather(idx: Any) -> tuple[Any, Any]:
+        xb, yb = tf.numpy_function(fetch, [idx], (tf.uint8, tf.int32), stateful=False)
+        xb.set_shape((None, *item_shape))
+        yb.set_shape((None,))
+        if config.training.loss in ONE_HOT_LOSSES:
+            return xb, tf.one_hot(yb, num_classes)
+        return xb, yb
+
+    ds = tf.data.Dataset.range(len(x))
     if shuffle:
         ds = ds.shuffle(len(x), seed=config.training.seed, reshuffle_each_iteration=True)
     ds = ds.batch(config.training.batch_size)
-    if config.training.loss in ONE_HOT_LOSSES:
-        ds = ds.map(lambda a, b: (a, tf.one_hot(b, num_classes)), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

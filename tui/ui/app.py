@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -73,6 +75,7 @@ class CnnTuiApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", description="model.fit")
     def run_training(self, session: Any) -> Any:
+        lower_thread_priority()
         return session.run()  # never raises: failures arrive as a RunEnded event
 
     @on(Worker.StateChanged)
@@ -122,6 +125,20 @@ class CnnTuiApp(App[int]):
             yield SystemCommand("Export summary", "Write summary.md/json and list the files (e)",
                                 screen.action_export)
             yield SystemCommand("Back to set-up", "Change the experiment (b)", screen.action_back)
+
+
+BACKGROUND_NICE = 5
+"""Niceness of the threads that load data, import TensorFlow and train (TensorFlow's own thread pools, created
+from them, inherit it): the UI thread wins the CPU for the few milliseconds a key press needs, and training
+still gets every cycle the UI leaves idle."""
+
+
+def lower_thread_priority() -> None:
+    """Lower the calling thread's scheduling priority (Linux: per thread; elsewhere a no-op)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):
+        pass
 
 
 def run_app(config: ExperimentConfig, *, runs_dir: str | None = None, start: bool = False,

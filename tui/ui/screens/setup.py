@@ -188,7 +188,9 @@ class SetupScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="dataset", description="prepare dataset")
     def prepare_dataset(self, config: ExperimentConfig, sig: str) -> None:
         from tui.core import datasets
+        from tui.ui.app import lower_thread_priority
 
+        lower_thread_priority()
         try:
             data = datasets.load_dataset(config.dataset,
                                          lambda m, d, t: self.post_message(DatasetProgress(m, d, t)))
@@ -200,7 +202,9 @@ class SetupScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="summary", description="build model summary")
     def build_summary(self, config: ExperimentConfig, shape: tuple[Any, int], sig: str) -> None:
         from tui.core import tfenv
+        from tui.ui.app import lower_thread_priority
 
+        lower_thread_priority()
         try:
             tfenv.import_tensorflow()
             from models import build_model

@@ -21,15 +21,27 @@ class LineChart(PlotextPlot):
         self._series: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
         self._mark: float | None = None
         self._subtitle = ""
+        self._version = 0
+        self._cache: tuple[tuple[int, int, int, str], object] | None = None
 
     def show(self, series: dict[str, tuple[Sequence[float], Sequence[float]]], *, mark: float | None = None,
              subtitle: str = "") -> None:
         self._series = series
         self._mark = mark
         self._subtitle = subtitle
+        self._version += 1
         self.refresh()
 
     def render(self):  # type: ignore[override]
+        """Build the plot only when the data, the size or the theme changed (plotext takes tens of ms)."""
+        key = (self._version, self.size.width, self.size.height, self.app.theme)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        result = self._build()
+        self._cache = (key, result)
+        return result
+
+    def _build(self):  # type: ignore[no-untyped-def]
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()

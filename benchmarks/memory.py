@@ -1,0 +1,89 @@
+"""Peak memory (max RSS) with CIFAR-10 loaded and one training epoch on it, against TensorFlow's own baseline
+plus the uint8 data size, and against the common way (float32 copies of the whole set, `fit` on NumPy arrays).
+Each measurement in a fresh process.
+
+    python benchmarks/memory.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+MB = 1024 * 1024
+
+
+def child(mode: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import tensorflow as tf  # noqa: F401
+
+    out: dict[str, float] = {}
+    if mode != "tf":
+        from tui.core import config as cfg
+        from tui.core import datasets, keras_parts
+
+        from models import build_model
+
+        config = cfg.ExperimentConfig().with_values({
+            "dataset.name": "cifar10", "dataset.data_dir": str(SHARED), "training.epochs": 1,
+            "training.batch_size": 128, "model.conv_filters": 32, "model.dense_units": 128})
+        data = datasets.load_dataset(config.dataset)
+        arrays = (data.x_train, data.x_val, data.x_test)
+        out["data_mb"] = sum(a.nbytes for a in arrays if a is not None) / MB
+        model = build_model(config, data.info.input_shape, data.info.num_classes)
+        model.compile(optimizer=keras_parts.make_optimizer(config), loss=config.training.loss,
+                      metrics=["accuracy"])
+        n = data.info.num_classes
+        if mode == "cnn-tui":
+            train = keras_parts.make_dataset(data.x_train, data.y_train, n, config, shuffle=True)
+            val = keras_parts.make_dataset(data.x_val, data.y_val, n, config, shuffle=False)
+            model.fit(train, validation_data=val, epochs=1, verbose=0, shuffle=False)
+        else:  # the common way: float copies, one-hot labels, fit on NumPy (the model still rescales: /255 twice
+            # would not change memory, so the copies are what this measures)
+            import numpy as np
+
+            x_train = data.x_train.astype("float32") * 255.0 / 255.0
+            x_val = data.x_val.astype("float32")
+            y_train = np.eye(n, dtype="float32")[data.y_train]
+            y_val = np.eye(n, dtype="float32")[data.y_val]
+            model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=1, batch_size=128, verbose=0)
+    out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(out))
+
+
+def measure(mode: str) -> dict[str, float]:
+    res = subprocess.run([sys.executable, __file__, "--child", mode], capture_output=True, text=True)
+    line = next((l for l in res.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"{mode} failed:\n{res.stderr[-3000:]}")
+    return json.loads(line[7:])
+
+
+def main() -> None:
+    if not (SHARED / "cifar10-jpg.tar.gz").is_file():
+        raise SystemExit("needs ../shared/data/cifar10-jpg.tar.gz")
+    tf = measure("tf")
+    ours = measure("cnn-tui")
+    common = measure("common")
+    budget = tf["max_rss_mb"] + ours["data_mb"]
+    print(f"CIFAR-10 (uint8 arrays {ours['data_mb']:.0f} MB), simple_cnn, one epoch, batch 128")
+    print(f"{'process':<44}{'max RSS MB':>12}{'ratio':>8}")
+    print(f"{'import tensorflow (baseline)':<44}{tf['max_rss_mb']:>12.0f}")
+    print(f"{'baseline + uint8 data':<44}{budget:>12.0f}{1.0:>8.2f}")
+    print(f"{'cnn-tui pipeline (uint8 + tf.data)':<44}{ours['max_rss_mb']:>12.0f}{ours['max_rss_mb'] / budget:>8.2f}")
+    print(f"{'common way (float32 copies, fit on NumPy)':<44}{common['max_rss_mb']:>12.0f}"
+          f"{common['max_rss_mb'] / budget:>8.2f}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        child(sys.argv[2])
+    else:
+        main()
