@@ -63,8 +63,9 @@ def run_bare(config) -> list[float]:
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.t0)
 
-    model.fit(train, validation_data=val, epochs=config.training.epochs, verbose=0, shuffle=False,
-              callbacks=[EpochTimer()])
+    steps = keras_parts.steps_for(len(data.x_train), config.training.batch_size)
+    model.fit(train, validation_data=val, epochs=config.training.epochs, steps_per_epoch=steps, verbose=0,
+              shuffle=False, callbacks=[EpochTimer()])
     return times
 
 

@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="run an experiment headless, with progress in the terminal")
     _common(train)
     sub.add_parser("presets", help="list the presets")
+    resume = sub.add_parser("resume", help="continue an interrupted run (killed, crashed) in its own directory")
+    resume.add_argument("run_dir", metavar="RUN_DIR")
     return parser
 
 
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "presets":
             return cmd_presets()
+        if args.command == "resume":
+            return cmd_train(None, None, resume_dir=args.run_dir)
         config = load_config(args)
     except (ConfigError, presets_mod.PresetNotFound) as exc:
         print(f"cnn-tui: {exc}", file=sys.stderr)
@@ -78,7 +82,7 @@ def cmd_presets() -> int:
     return 0
 
 
-def cmd_train(config: Any, runs_dir: str | None) -> int:
+def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None) -> int:
     """Run the session in a worker thread; the main thread draws progress and turns Ctrl+C into a stop."""
     from rich.console import Console
 
@@ -90,7 +94,10 @@ def cmd_train(config: Any, runs_dir: str | None) -> int:
     tf_log = move_native_stderr()  # TensorFlow's C++ chatter goes to a log file, not over the progress bars
     console = Console(stderr=False)
     view = HeadlessView(console)
-    session = TrainingSession(config, runs_dir=runs_dir, listeners=[view.handle])
+    if resume_dir:
+        session = TrainingSession.resume_from(resume_dir, listeners=[view.handle])
+    else:
+        session = TrainingSession(config, runs_dir=runs_dir, listeners=[view.handle])
 
     def _stop(signum: int, frame: Any) -> None:
         if session.stop_requested:

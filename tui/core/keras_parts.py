@@ -18,6 +18,9 @@ from tui.core.config import ExperimentConfig
 from tui.core.events import BatchEnd, EpochEnd, Event, LayerInfo, ModelSummary, StateChanged
 from tui.core.schedules import lr_at
 
+BACKUP_DIR = "backup"
+"""Keras' BackupAndRestore folder inside a run directory; present only while a run is unfinished."""
+
 ONE_HOT_LOSSES = ("categorical_crossentropy", "binary_crossentropy", "categorical_focal_crossentropy",
                   "kl_divergence", "mean_squared_error")
 
@@ -48,10 +51,14 @@ def make_optimizer(config: ExperimentConfig) -> Any:
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, config: ExperimentConfig, *,
-                 shuffle: bool) -> Any:
-    """tf.data pipeline over the uint8 images without copying them: shuffle (seeded) and batch *indices*, gather
-    each batch from the NumPy arrays, one-hot labels if the loss needs them, prefetch. Scaling to [0, 1] happens
-    in the model, so the only full copy of the data in memory is the uint8 array itself."""
+                 shuffle: bool, initial_epoch: int = 0) -> Any:
+    """tf.data pipeline over the uint8 images without copying them: batch *indices*, gather each batch from the
+    NumPy arrays, one-hot labels if the loss needs them, prefetch. Scaling to [0, 1] happens in the model, so
+    the only full copy of the data in memory is the uint8 array itself.
+
+    With `shuffle`, the pipeline covers epochs `initial_epoch`..`training.epochs - 1` in one pass (fit it with
+    `steps_per_epoch`); epoch e is shuffled by a stateless permutation seeded with (seed, e), so a run resumed
+    at epoch e sees the same batches as one that never stopped."""
     import tensorflow as tf
 
     labels = y.astype("int32", copy=False)
@@ -68,10 +75,18 @@ def make_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, config: Experim
             return xb, tf.one_hot(yb, num_classes)
         return xb, yb
 
-    ds = tf.data.Dataset.range(len(x))
+    n, batch = len(x), config.training.batch_size
     if shuffle:
-        ds = ds.shuffle(len(x), seed=config.training.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(config.training.batch_size)
+        seed = config.training.seed
+
+        def epoch_batches(epoch: Any) -> Any:
+            key = tf.stack([tf.constant(seed, tf.int64), epoch])
+            ids = tf.data.Dataset.range(n).batch(batch)
+            return ids.map(lambda i: tf.random.experimental.index_shuffle(i, key, n - 1))
+
+        ds = tf.data.Dataset.range(initial_epoch, config.training.epochs).flat_map(epoch_batches)
+    else:
+        ds = tf.data.Dataset.range(n).batch(batch)
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -101,7 +116,7 @@ def current_lr(model: Any) -> float:
 
 def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size: int, train_samples: int,
                         epochs: int, stop_event: threading.Event, pause_event: threading.Event,
-                        batch_interval: float = 0.25) -> Any:
+                        batch_interval: float = 0.25, previous: list[dict[str, float]] | None = None) -> Any:
     """A Keras callback that turns training into events and takes stop/pause requests at batch boundaries."""
     import keras
 
@@ -114,7 +129,7 @@ def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size
             self.nan_batch: tuple[int, int] | None = None
 
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-            self.history = []
+            self.history = list(previous or [])  # epochs recorded before a resume
             self._epoch = 0
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -204,6 +219,11 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any)
         ckpt.mkdir(exist_ok=True)
         cbs.append(_EveryN(keras, t.checkpoint_every, ckpt))
     cbs.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
+    # After the CSV row: a run killed in epoch k resumes from the backup of epoch k-1 (`cnn-tui resume`).
+    # double_checkpoint: a kill while the weights are being written falls back to the previous epoch's copy.
+    cbs.append(keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR), save_freq="epoch",
+                                                double_checkpoint=True, delete_checkpoint=True))
+    cbs.append(_SeedStateBackup(keras, run_dir / BACKUP_DIR))
     if t.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), histogram_freq=0))
     return cbs
@@ -218,6 +238,33 @@ def _EveryN(keras: Any, every: int, folder: Path) -> Any:
                 super().on_epoch_end(epoch, logs)
 
     return EveryN(str(folder / "epoch-{epoch:03d}.keras"), save_freq="epoch", verbose=0)
+
+
+def _SeedStateBackup(keras: Any, folder: Path) -> Any:
+    """Keeps the random-generator states (dropout, augmentation) beside BackupAndRestore's weights, which omit
+    them: a resumed run then draws the same dropout masks as one that never stopped."""
+
+    class SeedStateBackup(keras.callbacks.Callback):
+        def _states(self) -> list[Any]:
+            return [v for v in self.model.variables if "seed_generator_state" in v.path]
+
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            # After BackupAndRestore (earlier in the list) has set the epoch it restored.
+            path = folder / f"seed_states-{getattr(self.model, '_initial_epoch', 0) or 0}.npz"
+            if path.is_file():
+                saved = np.load(path)
+                for i, var in enumerate(self._states()):
+                    if f"s{i}" in saved:
+                        var.assign(saved[f"s{i}"])
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / "seed_states.tmp.npz"
+            np.savez(tmp, **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(self._states())})
+            tmp.replace(folder / f"seed_states-{epoch + 1}.npz")
+            (folder / f"seed_states-{epoch - 1}.npz").unlink(missing_ok=True)  # keep this epoch's and the last
+
+    return SeedStateBackup()
 
 
 def steps_for(samples: int, batch_size: int) -> int:

@@ -63,6 +63,18 @@ class TrainingSession:
         self.history: list[dict[str, float]] = []
         self.result: RunEnded | None = None
         self._events_file: Any = None
+        self._resume = False
+
+    @classmethod
+    def resume_from(cls, run_dir: str | Path, listeners: list[Listener] | None = None,
+               batch_interval: float = 0.25) -> "TrainingSession":
+        """A session that continues an interrupted run in its own directory (from Keras' BackupAndRestore)."""
+        run_dir = Path(run_dir)
+        config = config_mod.load(run_dir / "config.toml")
+        session = cls(config, runs_dir=run_dir.parent, listeners=listeners, batch_interval=batch_interval)
+        session.run_dir = run_dir
+        session._resume = True
+        return session
 
     # -- control (any thread) ---------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -135,11 +147,21 @@ class TrainingSession:
         device = "unknown"
         cfg = self.config
         try:
-            self.run_dir = create_run_dir(self.runs_dir, f"{cfg.dataset.name}-{cfg.model.architecture}")
-            config_mod.save(cfg, self.run_dir / "config.toml")
+            from tui.core import datasets, keras_parts, tfenv
+
+            initial_epoch, previous = 0, []
+            if self._resume:
+                assert self.run_dir is not None
+                initial_epoch, previous = _resume_point(self.run_dir, keras_parts.BACKUP_DIR)
+            else:
+                try:
+                    self.run_dir = create_run_dir(self.runs_dir, f"{cfg.dataset.name}-{cfg.model.architecture}")
+                except OSError as exc:
+                    raise RunRefused(f"cannot create a run directory under {self.runs_dir}: {exc.strerror or exc}; "
+                                     "choose a writable folder with --runs-dir") from None
+                config_mod.save(cfg, self.run_dir / "config.toml")
             self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
 
-            from tui.core import datasets, keras_parts, tfenv
             from models import ArchitectureError, build_model, check_model
 
             # Refuse impossible shapes before anything slow when the shape is known up front.
@@ -180,20 +202,21 @@ class TrainingSession:
             summary = keras_parts.summarize(model)
             params = {"total": summary.total_params, "trainable": summary.trainable_params}
 
-            train_ds = keras_parts.make_dataset(data.x_train, data.y_train, num_classes, cfg, shuffle=True)
+            train_ds = keras_parts.make_dataset(data.x_train, data.y_train, num_classes, cfg, shuffle=True,
+                                                initial_epoch=initial_epoch)
             val_ds = keras_parts.make_dataset(data.x_val, data.y_val, num_classes, cfg, shuffle=False)
             steps = keras_parts.steps_for(n_train, cfg.training.batch_size)
             event_cb = keras_parts.make_event_callback(
                 self._emit, steps=steps, batch_size=cfg.training.batch_size, train_samples=n_train,
                 epochs=cfg.training.epochs, stop_event=self._stop, pause_event=self._pause,
-                batch_interval=self.batch_interval)
+                batch_interval=self.batch_interval, previous=previous)
             callbacks = keras_parts.make_callbacks(cfg, self.run_dir, event_cb)
             self._emit(RunStarted(str(self.run_dir), cfg, data.info, summary, cfg.training.epochs, steps,
                                   cfg.training.batch_size))
             if self._stop.is_set():
                 raise _Stopped()
-            model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, callbacks=callbacks, verbose=0,
-                      shuffle=False)  # tf.data shuffles, seeded
+            model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
+                      callbacks=callbacks, verbose=0, shuffle=False)  # tf.data shuffles, seeded per epoch
             self.history = event_cb.history
             nan_epoch = next((h["epoch"] for h in self.history if _not_finite(h.get("loss"))), None)
             if nan_epoch is not None:
@@ -270,6 +293,37 @@ class _Stopped(Exception):
     pass
 
 
+def _h5_readable(path: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            return True
+    except OSError:
+        return False
+
+
+def _resume_point(run_dir: Path, backup_dir: str) -> tuple[int, list[dict[str, float]]]:
+    """The epoch Keras' backup will resume at, and the history recorded before it (history.csv is cut back to
+    match, so an epoch recorded after the last backup is trained again rather than counted twice)."""
+    from tui.core.records import read_history_csv
+
+    backup = run_dir / backup_dir
+    meta = backup / "training_metadata.json"
+    if not _h5_readable(backup / "latest.weights.h5"):  # killed while writing: Keras falls back to the copy
+        meta = backup / "training_metadata.json.bkp"
+    if not meta.is_file():
+        raise RunRefused(f"{run_dir} has nothing to resume: no backup of an unfinished run (finished and stopped "
+                         "runs delete it; a run killed during its first epoch has none yet)")
+    epoch = int(json.loads(meta.read_text())["epoch"])
+    history = [h for h in read_history_csv(run_dir / "history.csv") if h["epoch"] <= epoch]
+    csv_path = run_dir / "history.csv"
+    if csv_path.is_file():
+        lines = csv_path.read_text().splitlines(keepends=True)
+        atomic_write_text(csv_path, "".join(lines[: 1 + len(history)]))
+    return epoch, history
+
+
 def _not_finite(v: Any) -> bool:
     import math
 
@@ -277,8 +331,9 @@ def _not_finite(v: Any) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
+    text = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    # TensorFlow's graph errors start with "in user code:" and end with the message that matters.
+    first = (text[-1] if text[0].startswith("in user code") else text[0]) if text else ""
     if len(first) > 400:
         first = first[:400] + "…"
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
