@@ -165,3 +165,16 @@ async def test_a_failed_run_says_why_and_the_app_stays_usable(tmp_path):
         await pilot.press("b")
         await pilot.pause()
         assert isinstance(app.screen, SetupScreen)
+
+
+async def test_a_terminal_too_small_says_so_and_resizing_recovers(tmp_path):
+    from tui.ui.screens.dialogs import TooSmallScreen
+
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, TooSmallScreen)
+        assert "needs at least 80x24" in static_text(app.screen, "#too-small")
+        await pilot.resize_terminal(100, 32)
+        await pilot.pause()
+        assert isinstance(app.screen, SetupScreen)

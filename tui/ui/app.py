@@ -10,7 +10,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Iterable
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -20,6 +20,9 @@ from tui.core.config import ExperimentConfig
 from tui.core.events import Event
 from tui.ui.messages import StartRequested
 from tui.ui.screens.setup import SetupScreen
+
+MIN_SIZE = (80, 24)
+"""The smallest terminal the layout is designed for; below it a "make the window larger" screen shows."""
 
 QUIT_GRACE_SECONDS = 15.0
 """How long quitting waits for training to stop at a batch boundary before leaving anyway."""
@@ -50,6 +53,24 @@ class CnnTuiApp(App[int]):
 
     def _painted(self) -> None:
         self.first_paint = time.perf_counter() - self.started_at
+        self._check_size()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, width: int | None = None, height: int | None = None) -> None:
+        from tui.ui.screens.dialogs import TooSmallScreen
+
+        size = (width or self.size.width, height or self.size.height)
+        small = size[0] < MIN_SIZE[0] or size[1] < MIN_SIZE[1]
+        screen = self.screen
+        if isinstance(screen, TooSmallScreen):
+            if small:
+                screen.update_size(size)
+            else:
+                self.pop_screen()
+        elif small:
+            self.push_screen(TooSmallScreen(size, MIN_SIZE))
 
     # -- training -------------------------------------------------------------------------------------------
     @property

@@ -62,3 +62,23 @@ class SavePresetDialog(ModalScreen[str | None]):
     @on(Button.Pressed, "#no")
     def _cancel(self) -> None:
         self.dismiss(None)
+
+
+class TooSmallScreen(ModalScreen[None]):
+    """Shown instead of a garbled layout while the terminal is smaller than the app needs."""
+
+    def __init__(self, size: tuple[int, int], minimum: tuple[int, int]) -> None:
+        super().__init__()
+        self.size_now = size
+        self.minimum = minimum
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._text(), id="too-small")
+
+    def _text(self) -> str:
+        (w, h), (mw, mh) = self.size_now, self.minimum
+        return f"The window is {w}x{h}; cnn-tui needs at least {mw}x{mh}.\nMake the window larger."
+
+    def update_size(self, size: tuple[int, int]) -> None:
+        self.size_now = size
+        self.query_one("#too-small", Static).update(self._text())

@@ -6,6 +6,7 @@ events into a RunMonitor and redraws only what changed. The training thread neve
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Any
 
@@ -21,6 +22,9 @@ from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.overfit_banner import OverfitBanner
 
 DRAIN_HZ = 4
+BATCH_CHART_SECONDS = 1.0
+"""The per-batch trace redraws at most this often (a plotext frame costs tens of ms of CPU that training
+would otherwise use); progress bars and the status line follow every drain."""
 COMPACT_HEIGHT = 40
 """Below this many terminal rows only two charts show at once (g switches between the pairs)."""
 
@@ -48,6 +52,7 @@ class TrainingScreen(Screen):
         self.events = events
         self.monitor = RunMonitor()
         self._rows = 0
+        self._batch_drawn_at = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -93,8 +98,10 @@ class TrainingScreen(Screen):
         if m.changed_epochs:
             m.changed_epochs = False
             self._render_epochs()
-        if m.changed_batches:
+        now = time.monotonic()
+        if m.changed_batches and (now - self._batch_drawn_at >= BATCH_CHART_SECONDS or m.ended is not None):
             m.changed_batches = False
+            self._batch_drawn_at = now
             self._render_batches()
         if m.ended is not None:
             self._render_end()
