@@ -3,6 +3,7 @@ regularizers and the output layer, all driven by the experiment configuration.""
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -19,17 +20,29 @@ def spatial_after(size: int, pools: int, factor: int = 2) -> int:
     return size
 
 
-def initializer(config: "ExperimentConfig") -> Any:
+_layer_seeds = itertools.count()
+
+
+def begin_build() -> None:
+    """Restart the per-layer seed sequence: the same configuration builds the same weights every time."""
+    global _layer_seeds
+    _layer_seeds = itertools.count()
+
+
+def initializer(config: "ExperimentConfig", name: str | None = None) -> Any:
+    """The configured initializer, seeded differently for each layer (one shared seed would give layers of
+    the same shape identical weights)."""
     import keras
 
     m = config.model
-    seed = config.training.seed
-    if m.kernel_initializer == "normal":
+    seed = config.training.seed * 1000 + next(_layer_seeds)
+    name = name or m.kernel_initializer
+    if name == "normal":
         return keras.initializers.RandomNormal(stddev=m.init_std, seed=seed)
     cls = {
         "he_normal": keras.initializers.HeNormal, "he_uniform": keras.initializers.HeUniform,
         "glorot_uniform": keras.initializers.GlorotUniform, "glorot_normal": keras.initializers.GlorotNormal,
-    }[m.kernel_initializer]
+    }[name]
     return cls(seed=seed)
 
 
@@ -128,7 +141,10 @@ def classifier(config: "ExperimentConfig", num_classes: int, x: Any) -> Any:
     import keras
 
     act = "sigmoid" if config.training.loss == "binary_crossentropy" else "softmax"
+    # He scaling suits the hidden ReLU family, not a softmax: the output layer is Glorot unless the experiment
+    # asks for the plain small-std normal everywhere (the vanishing-gradient set-up).
+    init = initializer(config, None if config.model.kernel_initializer == "normal" else "glorot_uniform")
     return keras.layers.Dense(
-        num_classes, activation=act, kernel_initializer=initializer(config),
+        num_classes, activation=act, kernel_initializer=init,
         kernel_regularizer=kernel_regularizer(config, "dense"), name="classes",
     )(x)

@@ -49,5 +49,8 @@ def build_model(config: "ExperimentConfig", input_shape: tuple[int, ...], num_cl
     reason = check_model(config, input_shape, num_classes)
     if reason:
         raise ArchitectureError(reason)
+    from models import common
+
+    common.begin_build()
     model: Any = ARCHITECTURES[config.model.architecture].module.build(config, tuple(input_shape), num_classes)
     return model

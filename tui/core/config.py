@@ -54,7 +54,7 @@ class DatasetConfig:
 class ModelConfig:
     architecture: str = _p("simple_cnn", "network architecture from models/", choices=tuple(ARCHITECTURES))
     activation: str = _p("relu", "hidden-layer activation", choices=ACTIVATIONS)
-    kernel_initializer: str = _p("he_normal", "weight initializer (normal uses model.init_std)",
+    kernel_initializer: str = _p("glorot_uniform", "weight initializer (normal uses model.init_std)",
                                  choices=INITIALIZERS)
     init_std: float = _p(0.05, "standard deviation of the plain normal initializer",
                          minimum=0.0, maximum=10.0, min_exclusive=True)
