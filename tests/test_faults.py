@@ -74,3 +74,30 @@ def test_runs_started_at_the_same_moment_get_their_own_directories(tmp_path):
 def test_run_names_cannot_escape_the_runs_folder(tmp_path):
     path = records.create_run_dir(tmp_path / "runs", "../../etc/evil name")
     assert path.parent == tmp_path / "runs"
+
+
+def test_a_huge_image_in_a_folder_is_skipped_and_counted(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from tui.core.config import DatasetConfig
+    from tui.core.datasets import load_dataset
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for cls in ("cat", "dog"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((8, 8, 3), i * 20, np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    Image.fromarray(np.zeros((200, 200, 3), np.uint8)).save(tmp_path / "imgs" / "dog" / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 40,000 pixels is a decompression bomb now
+    data = load_dataset(DatasetConfig(name="folder", path=str(tmp_path / "imgs"), image_size=8))
+    assert data.info.skipped.get("too large") == 1
+    assert data.info.class_counts == (6, 6)
+
+
+def test_preset_names_from_the_save_dialog_cannot_leave_the_preset_folder():
+    from tui.ui.screens.dialogs import PRESET_NAME
+
+    for bad in ("../evil", "a/b", "", ".hidden", "x" * 65, "name with space"):
+        assert not PRESET_NAME.match(bad), bad
+    assert PRESET_NAME.match("my-experiment_2.v1")
