@@ -8,7 +8,6 @@ Target: p95 < 100 ms while training.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import time

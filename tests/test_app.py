@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import pytest
 from textual.widgets import Button, DataTable, Input, Select, Static
 
 from tui.core import config as cfg

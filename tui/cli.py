@@ -9,7 +9,6 @@ import argparse
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from tui.core import presets as presets_mod

@@ -243,20 +243,14 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> ExperimentC
         values: dict[str, Any] = {}
         for name, p in specs.items():
             if name in given:
-                try:
-                    values[name] = p.validate(given.pop(name), f"{section}.{name}")
-                except ConfigError as exc:
-                    raise exc.with_source(source) if source else exc
+                values[name] = _checked(p, given.pop(name), f"{section}.{name}", source)
         if section == "model":
             arch = ARCHITECTURES[values.get("architecture", specs["architecture"].default)]
             arch_specs = {p.name: p for p in arch.params}
             params: dict[str, Any] = {}
             for name in list(given):
                 if name in arch_specs:
-                    try:
-                        params[name] = arch_specs[name].validate(given.pop(name), f"model.{name}")
-                    except ConfigError as exc:
-                        raise exc.with_source(source) if source else exc
+                    params[name] = _checked(arch_specs[name], given.pop(name), f"model.{name}", source)
             values["params"] = {p.name: params.get(p.name, p.default) for p in arch.params}
             if given:
                 name = sorted(given)[0]
@@ -270,6 +264,13 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> ExperimentC
     config = ExperimentConfig(**sections)
     check_consistency(config, source)
     return config
+
+
+def _checked(param: Param, value: Any, key: str, source: str | None) -> Any:
+    try:
+        return param.validate(value, key)
+    except ConfigError as exc:
+        raise (exc.with_source(source) if source else exc) from None
 
 
 def check_consistency(config: ExperimentConfig, source: str | None = None) -> None:
