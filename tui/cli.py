@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="run an experiment headless, with progress in the terminal")
     _common(train)
     sub.add_parser("presets", help="list the presets")
+    runs = sub.add_parser("runs", help="list the runs in the runs folder")
+    runs.add_argument("--runs-dir", metavar="DIR", default=None, help="the runs folder (default: ./runs)")
     resume = sub.add_parser("resume", help="continue an interrupted run (killed, crashed) in its own directory")
     resume.add_argument("run_dir", metavar="RUN_DIR")
     return parser
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "presets":
             return cmd_presets()
+        if args.command == "runs":
+            return cmd_runs(args.runs_dir)
         if args.command == "resume":
             return cmd_train(None, None, resume_dir=args.run_dir)
         config = load_config(args)
@@ -77,6 +81,26 @@ def cmd_presets() -> int:
     table = Table("name", "description", "expected", "file", title="cnn-tui presets")
     for p in presets_mod.list_presets():
         table.add_row(p.name, p.description, p.expected, str(p.path))
+    Console().print(table)
+    return 0
+
+
+def cmd_runs(runs_dir: str | None) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from tui.core.runs import list_runs
+
+    folder = Path(runs_dir or "runs")
+    table = Table("run", "started", "dataset", "architecture", "status", "best val_acc", "epochs", "wall",
+                  title=f"runs in {folder}")
+    for r in list_runs(folder):
+        table.add_row(r.name, r.started.strftime("%Y-%m-%d %H:%M"), r.dataset, r.architecture,
+                      r.status + (" (cnn-tui resume)" if r.resumable else ""),
+                      f"{r.best_val_accuracy:.4f}" if r.best_val_accuracy is not None else "–", str(r.epochs),
+                      f"{r.wall_seconds:.0f} s" if r.wall_seconds else "–")
     Console().print(table)
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import traceback
@@ -20,9 +21,12 @@ from typing import Any
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig
 from tui.core.events import Event, Prepare, RunEnded, RunStarted, StateChanged
+from tui.core.runs import RUNNING_FILE
 from tui.core.records import atomic_write_json, atomic_write_text, build_summary, create_run_dir, render_markdown
 
 log = logging.getLogger(__name__)
+
+
 
 Listener = Callable[[Event], None]
 
@@ -161,6 +165,7 @@ class TrainingSession:
                                      "choose a writable folder with --runs-dir") from None
                 config_mod.save(cfg, self.run_dir / "config.toml")
             self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
+            (self.run_dir / RUNNING_FILE).write_text(str(os.getpid()))
 
             from models import ArchitectureError, build_model, check_model
 
@@ -281,6 +286,8 @@ class TrainingSession:
         except Exception as exc:  # noqa: BLE001 - e.g. the disk filled up: say so in the result
             error = (error + "; " if error else "") + f"could not write the run summary: {_describe(exc)}"
             status = "failed"
+        if self.run_dir is not None:
+            (self.run_dir / RUNNING_FILE).unlink(missing_ok=True)
         self.result = RunEnded(status, error, str(self.run_dir) if self.run_dir else None, summary)
         self._emit(self.result)
         if self._events_file is not None:

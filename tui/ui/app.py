@@ -83,16 +83,31 @@ class CnnTuiApp(App[int]):
         self.start_training(event.config)
 
     def start_training(self, config: ExperimentConfig) -> None:
+        from tui.core.session import TrainingSession
+
+        self._train(lambda listener: TrainingSession(config, runs_dir=self.runs_dir, listeners=[listener]))
+
+    def resume_run(self, run_dir: Path) -> None:
+        """Continue an interrupted run (from the run history) in its own directory."""
+        from tui.core.session import TrainingSession
+
+        self._train(lambda listener: TrainingSession.resume_from(run_dir, listeners=[listener]))
+
+    def _train(self, make_session: Any) -> None:
         if self.training_active:
             self.notify("A run is already in progress.", severity="warning")
             return
-        from tui.core.session import TrainingSession
         from tui.ui.screens.training import TrainingScreen
 
         events: deque[Event] = deque()
-        self.session = TrainingSession(config, runs_dir=self.runs_dir, listeners=[events.append])
+        self.session = make_session(events.append)
         self.push_screen(TrainingScreen(self.session, events))
         self.training_worker = self.run_training(self.session)
+
+    def action_runs(self) -> None:
+        from tui.ui.screens.runs import RunsScreen
+
+        self.push_screen(RunsScreen(self.runs_dir))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", description="model.fit")
     def run_training(self, session: Any) -> Any:
@@ -135,6 +150,8 @@ class CnnTuiApp(App[int]):
     # -- command palette ------------------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        yield SystemCommand("Run history", "The runs in the runs folder: compare, open, resume (F2)",
+                            self.action_runs)
         if isinstance(screen, SetupScreen):
             yield SystemCommand("Start training", "Train the current set-up (F5)", screen.action_start)
             yield SystemCommand("Save preset", "Save the forms as a preset (ctrl+s)", screen.action_save_preset)

@@ -35,6 +35,7 @@ class SetupScreen(Screen):
         Binding("f5", "start", "Start"),
         Binding("ctrl+r", "start", "Start", show=False),
         Binding("ctrl+s", "save_preset", "Save preset"),
+        Binding("f2", "app.runs", "Runs"),
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
 

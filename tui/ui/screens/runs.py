@@ -1,0 +1,128 @@
+"""Run history: the runs in the runs folder, sortable and filterable; open one to see its curves, findings and
+summary; resume one that was interrupted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Markdown, Static
+
+from tui.core.records import read_history_csv
+from tui.core.runs import RunRecord, list_runs
+from tui.ui.widgets.chart import LineChart
+
+COLUMNS = ("run", "started", "dataset", "architecture", "status", "best val_acc", "epochs", "wall s")
+
+
+def _row(r: RunRecord) -> tuple[object, ...]:
+    return (r.name, r.started.strftime("%Y-%m-%d %H:%M"), r.dataset, r.architecture, r.status,
+            round(r.best_val_accuracy, 4) if r.best_val_accuracy is not None else -1.0, r.epochs,
+            round(r.wall_seconds or 0.0, 1))
+
+
+class RunsScreen(Screen):
+    BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("f5", "reload", "Reload")]
+
+    def __init__(self, runs_dir: Path) -> None:
+        super().__init__()
+        self.runs_dir = runs_dir
+        self.records: list[RunRecord] = []
+        self._sort: tuple[int, bool] = (1, True)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="filter: any text in the row (dataset, architecture, status…)", id="filter")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="runs-hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"cnn-tui — runs in {self.runs_dir}"
+        self.query_one(DataTable).add_columns(*COLUMNS)
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.records = list_runs(self.runs_dir)
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        needle = self.query_one("#filter", Input).value.strip().lower()
+        rows = [_row(r) for r in self.records]
+        rows = [row for row in rows if not needle or needle in " ".join(map(str, row)).lower()]
+        col, reverse = self._sort
+        rows.sort(key=lambda row: row[col], reverse=reverse)
+        for row in rows:
+            table.add_row(*row, key=str(row[0]))
+        self.query_one("#runs-hint", Static).update(
+            f"{len(rows)} of {len(self.records)} runs · Enter opens a run · click a column to sort")
+
+    @on(Input.Changed, "#filter")
+    def _filtered(self) -> None:
+        self._fill()
+
+    @on(DataTable.HeaderSelected)
+    def _sort_by(self, event: DataTable.HeaderSelected) -> None:
+        col = event.column_index
+        self._sort = (col, not self._sort[1] if self._sort[0] == col else False)
+        self._fill()
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        record = next(r for r in self.records if r.name == event.row_key.value)
+        self.app.push_screen(RunDetailScreen(record))
+
+
+class RunDetailScreen(Screen):
+    """One run: its curves, findings and summary; `r` resumes it when it was interrupted."""
+
+    BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("r", "resume", "Resume")]
+
+    def __init__(self, record: RunRecord) -> None:
+        super().__init__()
+        self.record = record
+
+    def compose(self) -> ComposeResult:
+        r = self.record
+        yield Header()
+        yield Static(f"[b]{r.name}[/b] · {r.dataset} · {r.architecture} · {r.status} · {r.epochs} epochs"
+                     + (" · [yellow]interrupted: r resumes it[/]" if r.resumable else ""), id="run-title")
+        with Horizontal(id="detail-charts"):
+            yield LineChart("loss", id="detail-loss")
+            yield LineChart("accuracy", id="detail-acc")
+        with VerticalScroll(id="detail-summary"):
+            yield Markdown(id="summary-md")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "cnn-tui — run"
+        history = read_history_csv(self.record.path / "history.csv")
+        summary = {}
+        try:
+            summary = json.loads((self.record.path / "summary.json").read_text())
+        except (OSError, ValueError):
+            pass
+        mark = next((f["epoch"] for f in summary.get("findings", []) if f.get("kind") == "overfitting"), None)
+
+        def series(*keys: str) -> dict[str, tuple[list[float], list[float]]]:
+            return {k: ([h["epoch"] for h in history if k in h], [h[k] for h in history if k in h]) for k in keys}
+
+        self.query_one("#detail-loss", LineChart).show(series("loss", "val_loss"), mark=mark)
+        self.query_one("#detail-acc", LineChart).show(series("accuracy", "val_accuracy"), mark=mark)
+        md = self.record.path / "summary.md"
+        text = md.read_text() if md.is_file() else "_No summary yet: the run is in progress or was killed._"
+        self.query_one("#summary-md", Markdown).update(text)
+
+    def action_resume(self) -> None:
+        if not self.record.resumable:
+            self.notify(f"This run is {self.record.status}; only interrupted runs can be resumed.",
+                        severity="warning")
+            return
+        self.app.resume_run(self.record.path)  # type: ignore[attr-defined]
