@@ -101,3 +101,16 @@ def test_preset_names_from_the_save_dialog_cannot_leave_the_preset_folder():
     for bad in ("../evil", "a/b", "", ".hidden", "x" * 65, "name with space"):
         assert not PRESET_NAME.match(bad), bad
     assert PRESET_NAME.match("my-experiment_2.v1")
+
+
+def test_an_exported_model_is_checked_to_load_in_safe_mode(tmp_path):
+    import keras
+    import pytest
+
+    good = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    good.save(tmp_path / "good.keras")
+    records.check_model_file(tmp_path / "good.keras")
+    bad = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda x: x * 2)])
+    bad.save(tmp_path / "bad.keras")
+    with pytest.raises(ValueError, match="safe mode"):
+        records.check_model_file(tmp_path / "bad.keras")

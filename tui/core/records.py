@@ -238,4 +238,16 @@ def export_run(run_dir: Path, history: Sequence[Mapping[str, float]] | None = No
     for name in ("history.csv", "best.keras", "last.keras", "config.toml"):
         if (run_dir / name).is_file():
             files[name] = run_dir / name
+    if "last.keras" in files:
+        check_model_file(files["last.keras"])
     return files
+
+
+def check_model_file(path: Path) -> None:
+    """Raise ValueError unless the saved model loads with Keras' safe mode (no code from the file runs)."""
+    import keras
+
+    try:
+        keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{path} does not load in Keras' safe mode: {exc}") from None

@@ -203,7 +203,7 @@ class TrainingScreen(Screen):
         findings = [m.finding.as_dict()] if m.finding else []
         try:
             files = export_run(Path(m.ended.run_dir), findings=findings)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             self.notify(f"Export failed: {exc}", severity="error", timeout=10)
             return
         listing = "\n".join(f"{name}: {path}" for name, path in files.items())
