@@ -98,7 +98,7 @@ def run_app(config, runs: Path) -> list[float]:
             await app.workers.wait_for_complete()
             await pilot.pause(0.5)
             assert app.session.result.status == "finished"
-            return [h["seconds"] for h in app.screen.monitor.history]
+            return [h["epoch_seconds"] for h in app.screen.monitor.history]
 
     return asyncio.run(go())
 

@@ -13,6 +13,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from tui.core.config import ExperimentConfig
 
 
+def too_small(name: str, input_shape: tuple[int, ...], side: int, why: str) -> str | None:
+    """The refusal for images smaller than `side` pixels on either axis, or None."""
+    h, w = input_shape[:2]
+    return f"{name} needs images of at least {side}x{side} pixels ({why}); got {h}x{w}" if min(h, w) < side else None
+
+
 def spatial_after(size: int, pools: int, factor: int = 2) -> int:
     """Side length after `pools` 'valid' poolings of size `factor` (what Keras' MaxPooling2D gives)."""
     for _ in range(pools):

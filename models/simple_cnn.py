@@ -20,10 +20,7 @@ PARAMS = (
 
 
 def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
-    h, w = input_shape[:2]
-    if min(h, w) < 4:
-        return f"simple_cnn needs images of at least 4x4 pixels (a 3x3 convolution then 2x2 pooling); got {h}x{w}"
-    return None
+    return common.too_small("simple_cnn", input_shape, 4, "a 3x3 convolution then 2x2 pooling")
 
 
 def build(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":

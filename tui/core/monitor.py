@@ -42,7 +42,7 @@ class RunMonitor:
             self.last_batch = event
             self.changed_batches = True
         elif isinstance(event, EpochEnd):
-            self.history.append({"epoch": event.epoch, **event.logs, "lr": event.lr, "seconds": event.seconds,
+            self.history.append({"epoch": event.epoch, **event.logs, "lr": event.lr, "epoch_seconds": event.seconds,
                                  "samples_per_second": event.samples_per_second,
                                  **({"partial": True} if event.partial else {})})
             self.finding = detect_overfitting([h for h in self.history if not h.get("partial")])
@@ -66,7 +66,7 @@ class RunMonitor:
         """Remaining time from the mean epoch time so far and the progress of the running epoch."""
         if not self.started or not self.history:
             return None
-        mean = sum(h["seconds"] for h in self.history) / len(self.history)
+        mean = sum(h["epoch_seconds"] for h in self.history) / len(self.history)
         left = self.started.epochs - len(self.history)
         frac = 0.0
         if self.last_batch and self.last_batch.epoch == len(self.history) + 1:

@@ -144,7 +144,7 @@ class TrainingScreen(Screen):
         for h in m.history[self._rows:]:
             table.add_row(f"{h['epoch']}{'*' if h.get('partial') else ''}", *[
                 f"{h[k]:.4f}" if k in h else "–" for k in ("loss", "accuracy", "val_loss", "val_accuracy")],
-                f"{h['lr']:.3g}", f"{h['seconds']:.1f}s", f"{h['samples_per_second']:,.0f}")
+                f"{h['lr']:.3g}", f"{h['epoch_seconds']:.1f}s", f"{h['samples_per_second']:,.0f}")
         self._rows = len(m.history)
         table.move_cursor(row=self._rows - 1)
 
