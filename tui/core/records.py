@@ -63,7 +63,7 @@ def median(values: Sequence[float]) -> float | None:
 
 
 def build_summary(*, status: str, error: str | None, history: Sequence[Mapping[str, float]],
-                  test: Mapping[str, float] | None, wall_seconds: float, params: Mapping[str, int] | None,
+                  test: Mapping[str, Any] | None, wall_seconds: float, params: Mapping[str, int] | None,
                   dataset: Mapping[str, Any] | None, versions: Mapping[str, str], device: str,
                   monitor: str = "val_loss", findings: Sequence[Mapping[str, Any]] = (),
                   run_dir: str | None = None, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -167,6 +167,7 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
         t = s["test"]
         lines.append(f"| test | {_fmt(t.get('loss'))} | {_fmt(t.get('accuracy'))} | | |")
     lines.append("")
+    lines += _test_lines(s)
     if s.get("findings"):
         lines += ["## Findings", ""]
         for f in s["findings"]:
@@ -191,6 +192,22 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
     if config_toml:
         lines += ["## Configuration", "", "```toml", config_toml.rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+def _test_lines(s: Mapping[str, Any]) -> list[str]:
+    """The test evaluation section, or why there is none."""
+    from tui.core.evaluation import Evaluation, markdown_lines
+
+    ev = Evaluation.from_dict(s["test"]) if s.get("test") else None
+    if ev is not None:
+        return markdown_lines(ev)
+    if (s.get("dataset") or {}).get("test") == 0:
+        return [NO_TEST_SPLIT, ""]
+    return []
+
+
+NO_TEST_SPLIT = ("No test split: this dataset has none and dataset.test_fraction is 0, so nothing was evaluated "
+                 "on held-out data (the validation split is not reused as a test).")
 
 
 def read_history_csv(path: Path) -> list[dict[str, float]]:

@@ -145,7 +145,7 @@ class TrainingSession:
         dataset_info: Any = None
         model: Any = None
         params: dict[str, int] | None = None
-        test: dict[str, float] | None = None
+        test: dict[str, Any] | None = None
         event_cb: Any = None
         versions: dict[str, str] = {}
         device = "unknown"
@@ -233,9 +233,7 @@ class TrainingSession:
                 status = "stopped" if self._stop.is_set() else "finished"
             if data.x_test is not None and len(data.x_test) and status != "failed":
                 self._emit(Prepare("test", "Evaluating on the test split…"))
-                test_ds = keras_parts.make_dataset(data.x_test, data.y_test, num_classes, cfg, shuffle=False)
-                res = model.evaluate(test_ds, verbose=0, return_dict=True)
-                test = {"loss": float(res["loss"]), "accuracy": float(res["accuracy"])}
+                test = _evaluate_test(model, data, cfg, self.run_dir)
         except _Stopped:
             status, error = "stopped", None
         except (RunRefused, config_mod.ConfigError) as exc:
@@ -298,6 +296,26 @@ class TrainingSession:
 
 class _Stopped(Exception):
     pass
+
+
+def _evaluate_test(model: Any, data: Any, cfg: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
+    """The test block of the summary: Keras' test loss, and every other number from one pass of predictions;
+    a few confident mistakes and correct predictions go to predictions.npz for viewing."""
+    import numpy as np
+
+    from tui.core import evaluation, keras_parts
+
+    test_ds = keras_parts.make_dataset(data.x_test, data.y_test, data.info.num_classes, cfg, shuffle=False)
+    loss = float(model.evaluate(test_ds, verbose=0, return_dict=True)["loss"])
+    probs = np.asarray(model.predict(test_ds, verbose=0))
+    result = evaluation.evaluate(data.y_test, probs.argmax(axis=1), data.info.class_names, loss=loss)
+    try:
+        examples = evaluation.examples_from(data.x_test, probs, data.y_test, data.info.class_names,
+                                            seed=cfg.training.seed)
+        evaluation.save_examples(run_dir / evaluation.EXAMPLES_FILE, examples)
+    except OSError as exc:
+        log.warning("could not save the example predictions: %s", exc)
+    return result.as_dict()
 
 
 def _h5_readable(path: Path) -> bool:
