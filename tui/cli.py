@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--runs-dir", metavar="DIR", default=None, help="the runs folder (default: ./runs)")
     resume = sub.add_parser("resume", help="continue an interrupted run (killed, crashed) in its own directory")
     resume.add_argument("run_dir", metavar="RUN_DIR")
+    predict = sub.add_parser("predict", help="the top classes for image files, with a run's saved model")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG, JPEG, ...)")
+    predict.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to show (default 3)")
     return parser
 
 
@@ -60,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_presets()
         if args.command == "runs":
             return cmd_runs(args.runs_dir)
+        if args.command == "predict":
+            return cmd_predict(args.run_dir, args.images, args.top_k)
         if args.command == "resume":
             return cmd_train(None, None, resume_dir=args.run_dir)
         config = load_config(args)
@@ -103,6 +109,33 @@ def cmd_runs(runs_dir: str | None) -> int:
                       f"{r.wall_seconds:.0f} s" if r.wall_seconds else "–")
     Console().print(table)
     return 0
+
+
+def cmd_predict(run_dir: str, images: list[str], top_k: int) -> int:
+    """Print the top-k classes of each image; 1 if any image could not be read, 2 if the run has no model."""
+    from rich.console import Console
+
+    from tui.core.predict import PredictError, load_run_model, predict_files
+    from tui.core.tfenv import move_native_stderr, quiet_environment
+
+    quiet_environment()
+    move_native_stderr()  # TensorFlow's C++ log lines go to its log file, not between the predictions
+    try:
+        run = load_run_model(run_dir)
+    except PredictError as exc:
+        print(f"cnn-tui predict: {exc}", file=sys.stderr)
+        return 2
+    console = Console(highlight=False, soft_wrap=True)  # one line per image, however long its path
+    console.print(f"[dim]model {run.model_file}, input {'x'.join(map(str, run.input_shape))}[/]")
+    failed = 0
+    for p in predict_files(run, images, top_k):
+        if p.error:
+            failed += 1
+            print(f"cnn-tui predict: {p.path}: {p.error}", file=sys.stderr)
+            continue
+        console.print(f"[bold]{p.path}[/]: " + ", ".join(
+            f"[{'green' if i == 0 else 'default'}]{name}[/] {prob:.1%}" for i, (name, prob) in enumerate(p.top)))
+    return 1 if failed else 0
 
 
 def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None) -> int:

@@ -262,9 +262,14 @@ def export_run(run_dir: Path, history: Sequence[Mapping[str, float]] | None = No
 
 def check_model_file(path: Path) -> None:
     """Raise ValueError unless the saved model loads with Keras' safe mode (no code from the file runs)."""
+    load_model_safe(path)
+
+
+def load_model_safe(path: Path) -> Any:
+    """The saved model at `path`, loaded in Keras' safe mode (uncompiled); ValueError saying why it does not load."""
     import keras
 
     try:
-        keras.saving.load_model(path, safe_mode=True, compile=False)
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # noqa: BLE001
         raise ValueError(f"{path} does not load in Keras' safe mode: {exc}") from None
