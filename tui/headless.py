@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tui.core.events import BatchEnd, EpochEnd, Event, Prepare, RunEnded, RunStarted, StateChanged
+from tui.core.render import run_results
 
 
 class HeadlessView:
@@ -95,31 +96,13 @@ class HeadlessView:
             for finding in s.get("findings", []):
                 table.add_row("[yellow]finding[/]", f"{finding['title']}: {finding['evidence']}")
             c.print(table)
-            print_evaluation(c, s, result.run_dir)
+            results = run_results(s, result.run_dir)
+            if results is not None:
+                c.print()
+                c.print(results)
         if result.run_dir:
             c.print(f"Run directory: [bold]{result.run_dir}[/]")
 
 
 def _f(v: Any, digits: int = 4) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
-
-
-def print_evaluation(c: Console, summary: dict[str, Any], run_dir: str | None) -> None:
-    """The test evaluation (per-class table, confusion matrix) and the saved example predictions."""
-    from pathlib import Path
-
-    from tui.core.evaluation import EXAMPLES_FILE, Evaluation, load_examples
-    from tui.core.records import NO_TEST_SPLIT
-    from tui.core.render import evaluation_renderable, examples_renderable
-
-    ev = Evaluation.from_dict(summary["test"]) if summary.get("test") else None
-    if ev is None:
-        if (summary.get("dataset") or {}).get("test") == 0:
-            c.print(f"[yellow]{NO_TEST_SPLIT}[/]")
-        return
-    c.print()
-    c.print(evaluation_renderable(ev))
-    examples = load_examples(Path(run_dir) / EXAMPLES_FILE) if run_dir else None
-    if examples is not None and len(examples):
-        c.print()
-        c.print(examples_renderable(examples))

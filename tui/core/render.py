@@ -6,7 +6,8 @@ Rich only (no Textual): the app puts these inside a Static, the headless command
 
 from __future__ import annotations
 
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from rich.color import Color
@@ -158,3 +159,20 @@ def dataset_preview(images: Sequence[np.ndarray], class_names: Sequence[str], co
             row.append(image_text(img, w, h))
         grid.add_row(*row)
     return grid
+
+
+def run_results(summary: Mapping[str, Any], run_dir: str | Path | None) -> RenderableType | None:
+    """A run's test evaluation and its saved example predictions; the reason when there is no test split;
+    None when the summary has no test block (stopped early, failed, or written by an older version)."""
+    from tui.core.evaluation import EXAMPLES_FILE, load_examples
+    from tui.core.records import NO_TEST_SPLIT
+
+    ev = Evaluation.from_dict(summary["test"]) if summary.get("test") else None
+    if ev is None:
+        no_split = (summary.get("dataset") or {}).get("test") == 0
+        return Text(NO_TEST_SPLIT, style="yellow") if no_split else None
+    parts: list[RenderableType] = [evaluation_renderable(ev)]
+    examples = load_examples(Path(run_dir) / EXAMPLES_FILE) if run_dir else None
+    if examples is not None and len(examples):
+        parts += [Text(""), examples_renderable(examples)]
+    return Group(*parts)

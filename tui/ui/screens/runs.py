@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Markdown, Static
 
 from tui.core.records import read_history_csv
+from tui.core.render import run_results
 from tui.core.runs import RunRecord, list_runs
 from tui.ui.widgets.chart import LineChart
 
@@ -98,6 +99,7 @@ class RunDetailScreen(Screen):
             yield LineChart("loss", id="detail-loss")
             yield LineChart("accuracy", id="detail-acc")
         with VerticalScroll(id="detail-summary"):
+            yield Static("", id="detail-results")
             yield Markdown(id="summary-md")
         yield Footer()
 
@@ -116,6 +118,8 @@ class RunDetailScreen(Screen):
 
         self.query_one("#detail-loss", LineChart).show(series("loss", "val_loss"), mark=mark)
         self.query_one("#detail-acc", LineChart).show(series("accuracy", "val_accuracy"), mark=mark)
+        results = run_results(summary, self.record.path)
+        self.query_one("#detail-results", Static).update(results if results is not None else "")
         md = self.record.path / "summary.md"
         text = md.read_text() if md.is_file() else "_No summary yet: the run is in progress or was killed._"
         self.query_one("#summary-md", Markdown).update(text)

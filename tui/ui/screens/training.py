@@ -12,12 +12,13 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal
+from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from tui.core.events import Event
 from tui.core.monitor import RunMonitor
+from tui.core.render import run_results
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.overfit_banner import OverfitBanner
 
@@ -43,6 +44,7 @@ class TrainingScreen(Screen):
         Binding("e", "export", "Export"),
         Binding("b", "back", "Set-up"),
         Binding("g", "switch_charts", "Charts"),
+        Binding("t", "test_results", "Test results"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -53,6 +55,7 @@ class TrainingScreen(Screen):
         self.monitor = RunMonitor()
         self._rows = 0
         self._batch_drawn_at = 0.0
+        self._has_results = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -70,6 +73,8 @@ class TrainingScreen(Screen):
             yield LineChart("accuracy", id="chart-acc")
             yield LineChart("learning rate", id="chart-lr", classes="second")
             yield LineChart("batch loss", xlabel="batch", id="chart-batch", classes="second")
+        with VerticalScroll(id="test-results"):
+            yield Static("", id="test-results-body")
         yield DataTable(id="epochs", zebra_stripes=True, cursor_type="row")
         yield Footer()
 
@@ -166,6 +171,12 @@ class TrainingScreen(Screen):
         else:
             test = end.summary.get("test") if end.summary else None
             note = f" · test accuracy {test['accuracy']:.4f}" if test else ""
+            results = run_results(end.summary, end.run_dir) if end.summary else None
+            if results is not None:
+                self.query_one("#test-results-body", Static).update(results)
+                self._has_results = True
+                self.add_class("-results")
+                note += " · t switches between test results and curves"
             self.notify(f"Run {end.status}{note}. e exports the summary.", title="Training ended")
 
     # -- controls -------------------------------------------------------------------------------------------
@@ -190,6 +201,12 @@ class TrainingScreen(Screen):
 
     def action_switch_charts(self) -> None:
         self.toggle_class("-alt")
+
+    def action_test_results(self) -> None:
+        if not self._has_results:
+            self.notify("Test results show here when the run has ended.", severity="warning")
+            return
+        self.toggle_class("-results")
 
     def action_export(self) -> None:
         m = self.monitor
