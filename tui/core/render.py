@@ -144,13 +144,12 @@ def preview_indices(y: np.ndarray, num_classes: int, per_class: int = 4, seed: i
 
 def dataset_preview(images: Sequence[np.ndarray], class_names: Sequence[str], counts: Sequence[int],
                     max_width: int = 12, max_height: int = 6) -> RenderableType:
-    """A few samples per class, one class per row, with the class name and its sample count.
-
-    `images[c]` holds class c's samples (N x H x W x C uint8)."""
+    """A few samples per class, one class per row, with the class name and its sample count (small classes in
+    red). `images[c]` holds class c's samples (N x H x W x C uint8); classes past len(images) are only counted."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True, width=12)
     top = max(counts) if len(counts) else 0
-    for c, name in enumerate(class_names):
+    for c, name in enumerate(class_names[:len(images)]):
         label = Text(name[:12] + "\n", style="bold")
         label.append(f"{counts[c]:,}", style="bold red" if top and counts[c] < top / 2 else "dim")
         row: list[RenderableType] = [label]
@@ -158,6 +157,8 @@ def dataset_preview(images: Sequence[np.ndarray], class_names: Sequence[str], co
             w, h = _fit(img.shape, max_width, max_height)
             row.append(image_text(img, w, h))
         grid.add_row(*row)
+    if len(class_names) > len(images):
+        return Group(grid, Text(f"first {len(images)} of {len(class_names)} classes", style="dim"))
     return grid
 
 

@@ -67,3 +67,13 @@ class SummaryReady(Message):
 class SummaryFailed(Message):
     error: str
     signature: str
+
+
+@dataclass
+class DatasetPreview(Message):
+    """A few training images per class (uint8 N x H x W x C each), for the set-up screen's samples view."""
+
+    images: list[Any]
+    class_names: tuple[str, ...]
+    counts: tuple[int, ...]
+    signature: str

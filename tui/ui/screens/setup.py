@@ -19,10 +19,15 @@ from tui.core import presets as presets_mod
 from tui.core.config import ExperimentConfig
 from tui.core.params import ConfigError
 from tui.core.schedules import preview
-from tui.ui.messages import (DatasetFailed, DatasetProgress, DatasetReady, FieldChanged, StartRequested,
-                             SummaryFailed, SummaryReady)
+from tui.ui.messages import (DatasetFailed, DatasetPreview, DatasetProgress, DatasetReady, FieldChanged,
+                             StartRequested, SummaryFailed, SummaryReady)
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.experiment_form import ExperimentForm
+
+PREVIEW_PER_CLASS = 3
+PREVIEW_CLASSES = 20
+"""The samples view (F3) shows this many images for each of the first PREVIEW_CLASSES classes."""
+
 
 def _sig(data: Any) -> str:
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -36,6 +41,7 @@ class SetupScreen(Screen):
         Binding("ctrl+r", "start", "Start", show=False),
         Binding("ctrl+s", "save_preset", "Save preset"),
         Binding("f2", "app.runs", "Runs"),
+        Binding("f3", "samples", "Samples"),
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
 
@@ -48,6 +54,8 @@ class SetupScreen(Screen):
         self.dataset_info: Any = None
         self._dataset_sig = ""
         self._model_sig = ""
+        self._preview: Any = None
+        self._samples_shown = False
 
     # -- layout -------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -60,6 +68,7 @@ class SetupScreen(Screen):
             with VerticalScroll(id="side"):
                 yield Static("Dataset", classes="panel-title")
                 yield Static("…", id="dataset-info")
+                yield Static("", id="dataset-preview")
                 yield Static("Model", classes="panel-title")
                 yield Static("Loading TensorFlow in the background…", id="model-summary")
                 yield Static("Learning rate", classes="panel-title")
@@ -157,6 +166,8 @@ class SetupScreen(Screen):
         if ds_sig != self._dataset_sig:
             self._dataset_sig = ds_sig
             self.dataset_info = None
+            self._preview = None
+            self._show_preview()
             self.query_one("#dataset-info", Static).update(f"Preparing {c.dataset.name}…")
             self.prepare_dataset(c, ds_sig)
         self._refresh_summary()
@@ -199,6 +210,11 @@ class SetupScreen(Screen):
             self.post_message(DatasetFailed(str(exc), sig))
             return
         self.post_message(DatasetReady(data.info, sig))
+        from tui.core.render import preview_indices
+
+        picks = preview_indices(data.y_train, data.info.num_classes, PREVIEW_PER_CLASS, seed=config.dataset.seed)
+        self.post_message(DatasetPreview([data.x_train[i] for i in picks[:PREVIEW_CLASSES]], data.info.class_names,
+                                         data.info.class_counts, sig))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="summary", description="build model summary")
     def build_summary(self, config: ExperimentConfig, shape: tuple[Any, int], sig: str) -> None:
@@ -236,6 +252,31 @@ class SetupScreen(Screen):
             + f"\n[dim]{i.source}[/]")
         self._update_start()
         self._refresh_summary()
+
+    @on(DatasetPreview)
+    def _dataset_preview(self, event: DatasetPreview) -> None:
+        if event.signature != self._dataset_sig:
+            return
+        from tui.core.render import dataset_preview
+
+        room = self.query_one("#side").content_size.width - 13  # after the class-name column
+        per_class = max(1, min(PREVIEW_PER_CLASS, room // 10))  # fewer, larger samples in a narrow panel
+        cell = max(4, min(16, room // per_class - 1))
+        self._preview = dataset_preview([imgs[:per_class] for imgs in event.images], event.class_names,
+                                        event.counts, max_width=cell, max_height=cell // 2)
+        self._show_preview()
+
+    def action_samples(self) -> None:
+        """Show or hide a few training images per class with the class counts (F3)."""
+        self._samples_shown = not self._samples_shown
+        self._show_preview()
+
+    def _show_preview(self) -> None:
+        panel = self.query_one("#dataset-preview", Static)
+        if not self._samples_shown:
+            panel.update("[dim]F3 shows a few samples of each class[/]")
+        else:
+            panel.update(self._preview if self._preview is not None else "Loading samples…")
 
     @on(DatasetFailed)
     def _dataset_failed(self, event: DatasetFailed) -> None:
