@@ -86,7 +86,8 @@ def confusion_grid(ev: Evaluation, label_width: int = 10) -> RenderableType:
     off = cm.copy()
     np.fill_diagonal(off, 0)
     max_off = max(int(off.max()), 1)
-    width = max(4, len(str(int(cm.max()))) + 1)
+    name_width = min(max(len(ev.class_names[j]) for j in idx), 6 if len(idx) <= 12 else 3)
+    width = max(4, len(str(int(cm.max()))) + 1, name_width + 1)
     table = Table(show_header=True, show_edge=False, box=None, padding=(0, 0), pad_edge=False)
     table.add_column(Text("true\\pred", style="dim"), no_wrap=True, max_width=label_width)
     for j in idx:
