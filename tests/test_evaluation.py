@@ -1,9 +1,12 @@
 """Test evaluation: the metrics against a hand-computed case, and the test block a finished run writes."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from tui.core import config as cfg
@@ -99,3 +102,23 @@ def test_without_a_test_split_the_summary_says_so_instead_of_reusing_validation(
     assert summary["test"] is None and summary["dataset"]["test"] == 0
     assert "No test split" in (session.run_dir / "summary.md").read_text()
     assert not (session.run_dir / EXAMPLES_FILE).exists()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 6).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), min_size=1, max_size=60))))
+def test_metrics_agree_with_scikit_learn_on_any_labels(case):
+    from sklearn import metrics
+
+    n, pairs = case
+    y_true, y_pred = np.array(pairs).T
+    ev = evaluate(y_true, y_pred, [str(i) for i in range(n)])
+    labels = list(range(n))
+    assert np.array(ev.confusion).tolist() == metrics.confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    p, r, f, s = metrics.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    assert ev.precision == pytest.approx(tuple(p)) and ev.recall == pytest.approx(tuple(r))
+    assert ev.f1 == pytest.approx(tuple(f)) and ev.support == tuple(s)
+    assert ev.accuracy == pytest.approx(metrics.accuracy_score(y_true, y_pred))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true": left out, as here
+        assert ev.balanced_accuracy == pytest.approx(metrics.balanced_accuracy_score(y_true, y_pred))
