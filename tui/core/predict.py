@@ -93,6 +93,8 @@ def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
     from tui.core.datasets import _decode_one
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError("is a folder; give image files (a shell glob such as folder/*.png works)")
     if not path.is_file():
         raise ValueError("no such file; check the path")
     h, w, c = shape
