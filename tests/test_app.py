@@ -106,7 +106,7 @@ async def test_an_overfitting_run_raises_the_flag_and_marks_the_epoch(tmp_path):
         await wait_for_run(pilot)
         screen = app.screen
         finding = screen.monitor.finding
-        assert finding is not None and finding.kind == "overfitting"
+        assert finding is not None and finding.id == "overfitting"
         banner = screen.query_one(OverfitBanner)
         assert banner.has_class("-shown")
         text = str(banner.render())

@@ -171,9 +171,9 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
         lines += ["## Findings", ""]
         for f in s["findings"]:
             lines += [f"### {f['title']}", "", f"{f['explanation']}", "", f"Evidence: {f['evidence']}", "",
-                      "What to try:", *[f"- {fix}" for fix in f["fixes"]], ""]
+                      "What to try:", *[f"- {fix['label'] if isinstance(fix, dict) else fix}" for fix in f["fixes"]], ""]
     if history:
-        mark = next((f["epoch"] for f in s.get("findings", []) if f["kind"] == "overfitting"), None)
+        mark = next((f["epoch"] for f in s.get("findings", []) if f.get("id") == "overfitting"), None)
         for title, keys in (("Loss", ("loss", "val_loss")), ("Accuracy", ("accuracy", "val_accuracy"))):
             chart = text_chart({k: [h.get(k) for h in history] for k in keys}, title, mark_epoch=mark)
             if chart:

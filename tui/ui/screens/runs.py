@@ -109,7 +109,7 @@ class RunDetailScreen(Screen):
             summary = json.loads((self.record.path / "summary.json").read_text())
         except (OSError, ValueError):
             pass
-        mark = next((f["epoch"] for f in summary.get("findings", []) if f.get("kind") == "overfitting"), None)
+        mark = next((f["epoch"] for f in summary.get("findings", []) if f.get("id") == "overfitting"), None)
 
         def series(*keys: str) -> dict[str, tuple[list[float], list[float]]]:
             return {k: ([h["epoch"] for h in history if k in h], [h[k] for h in history if k in h]) for k in keys}

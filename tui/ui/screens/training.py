@@ -200,7 +200,7 @@ class TrainingScreen(Screen):
 
         from tui.core.records import export_run
 
-        findings = [m.finding.as_dict()] if m.finding else []
+        findings = [f.as_dict() for f in m.findings]
         try:
             files = export_run(Path(m.ended.run_dir), findings=findings)
         except (OSError, ValueError) as exc:

@@ -21,6 +21,6 @@ class OverfitBanner(Static):
         if finding is None:
             self.update("")
             return
-        fixes = "; ".join(finding.fixes)
+        fixes = "; ".join(fix.label for fix in finding.fixes)
         self.update(f"[b]⚠ {finding.title}[/b] (marked on the charts). {finding.explanation}\n"
                     f"[b]Evidence:[/b] {finding.evidence}\n[b]Try:[/b] {fixes}")
