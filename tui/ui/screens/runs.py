@@ -11,11 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Markdown, Static
+from textual.widgets import DataTable, Footer, Header, Input, Markdown, OptionList, Static
+
+from tui.core.diagnostics import Finding, Fix
 
 from tui.core.records import read_history_csv
 from tui.core.runs import RunRecord, list_runs
 from tui.ui.widgets.chart import LineChart
+from tui.ui.widgets.findings_list import FindingsList, findings_from_summary
 
 COLUMNS = ("run", "started", "dataset", "architecture", "status", "best val_acc", "epochs", "wall s")
 
@@ -83,7 +86,8 @@ class RunsScreen(Screen):
 class RunDetailScreen(Screen):
     """One run: its curves, findings and summary; `r` resumes it when it was interrupted."""
 
-    BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("r", "resume", "Resume")]
+    BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("r", "resume", "Resume"),
+                Binding("d", "doctor", "Doctor")]
 
     def __init__(self, record: RunRecord) -> None:
         super().__init__()
@@ -97,6 +101,7 @@ class RunDetailScreen(Screen):
         with Horizontal(id="detail-charts"):
             yield LineChart("loss", id="detail-loss")
             yield LineChart("accuracy", id="detail-acc")
+        yield FindingsList(id="detail-findings")
         with VerticalScroll(id="detail-summary"):
             yield Markdown(id="summary-md")
         yield Footer()
@@ -109,16 +114,47 @@ class RunDetailScreen(Screen):
             summary = json.loads((self.record.path / "summary.json").read_text())
         except (OSError, ValueError):
             pass
-        mark = next((f["epoch"] for f in summary.get("findings", []) if f.get("id") == "overfitting"), None)
+        findings = findings_from_summary(summary)
+        self.query_one(FindingsList).show(findings)
+        marks = [f.epoch for f in findings if f.epoch > 0]
 
         def series(*keys: str) -> dict[str, tuple[list[float], list[float]]]:
             return {k: ([h["epoch"] for h in history if k in h], [h[k] for h in history if k in h]) for k in keys}
 
-        self.query_one("#detail-loss", LineChart).show(series("loss", "val_loss"), mark=mark)
-        self.query_one("#detail-acc", LineChart).show(series("accuracy", "val_accuracy"), mark=mark)
+        self.query_one("#detail-loss", LineChart).show(series("loss", "val_loss"), marks=marks)
+        self.query_one("#detail-acc", LineChart).show(series("accuracy", "val_accuracy"), marks=marks)
         md = self.record.path / "summary.md"
         text = md.read_text() if md.is_file() else "_No summary yet: the run is in progress or was killed._"
         self.query_one("#summary-md", Markdown).update(text)
+
+    def action_doctor(self) -> None:
+        chosen = self.query_one(FindingsList).selected
+        if chosen is None:
+            self.notify("The doctor found nothing wrong in this run.", title="Doctor")
+            return
+        self._open(chosen)
+
+    @on(OptionList.OptionSelected, "#detail-findings")
+    def _finding_chosen(self, event: OptionList.OptionSelected) -> None:
+        self._open(self.query_one(FindingsList).findings[event.option_index])
+
+    def _open(self, finding: Finding) -> None:
+        """A fix applies to this run's own configuration, loaded into the set-up form."""
+        from tui.core import config as config_mod
+        from tui.core.params import ConfigError
+        from tui.ui.screens.finding import FindingScreen
+
+        try:
+            config = config_mod.load(self.record.path / "config.toml")
+        except (ConfigError, OSError) as exc:
+            self.notify(f"This run's config.toml cannot be read: {exc}", severity="error")
+            return
+
+        async def decided(fix: Fix | None) -> None:
+            if fix is not None:
+                await self.app.apply_fix(config, fix)  # type: ignore[attr-defined]
+
+        self.app.push_screen(FindingScreen([finding]), decided)
 
     def action_resume(self) -> None:
         if not self.record.resumable:

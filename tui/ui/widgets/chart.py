@@ -19,15 +19,16 @@ class LineChart(PlotextPlot):
         self.xlabel = xlabel
         self.log_y = log_y
         self._series: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
-        self._mark: float | None = None
+        self._marks: tuple[float, ...] = ()
         self._subtitle = ""
         self._version = 0
         self._cache: tuple[tuple[int, int, int, str], object] | None = None
 
     def show(self, series: dict[str, tuple[Sequence[float], Sequence[float]]], *, mark: float | None = None,
-             subtitle: str = "") -> None:
+             marks: Sequence[float] = (), subtitle: str = "") -> None:
+        """Draw `series` ({label: (xs, ys)}), with a red vertical line at each of `marks` (and `mark`)."""
         self._series = series
-        self._mark = mark
+        self._marks = tuple(sorted(set(marks) | ({mark} if mark is not None else set())))
         self._subtitle = subtitle
         self._version += 1
         self.refresh()
@@ -52,8 +53,9 @@ class LineChart(PlotextPlot):
             if x:
                 plt.plot(x, y, label=label, marker="braille")
                 drawn = True
-        if self._mark is not None and drawn:
-            plt.vline(self._mark, "red")
+        if drawn:
+            for x in self._marks:
+                plt.vline(x, "red")
         plt.title(self.title + (f" — {self._subtitle}" if self._subtitle else ""))
         plt.xlabel(self.xlabel)
         if self.log_y and drawn:
