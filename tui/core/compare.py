@@ -161,6 +161,11 @@ def _flatten_config(run_dir: Path) -> dict[str, Any]:
             nested = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise CompareError(f"{run_dir}: config.toml cannot be read ({exc})") from None
+    return flatten(nested)
+
+
+def flatten(nested: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"model": {"activation": "relu"}}`` -> ``{"model.activation": "relu"}`` (the [meta] table left out)."""
     return {f"{section}.{key}": value for section, values in nested.items() if section != "meta"
             and isinstance(values, Mapping) for key, value in values.items()}
 
