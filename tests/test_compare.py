@@ -160,3 +160,19 @@ async def test_mark_runs_compare_them_in_the_app_and_export(two_runs):
         await pilot.press("escape")
         await pilot.pause()
         assert type(app.screen).__name__ == "RunsScreen"
+
+
+async def test_the_compare_screen_shows_a_run_without_epochs_flagged(tmp_path):
+    fake_run(tmp_path, "ok", [(0.5, 1.2, 0.6, 1.0), (0.7, 0.9, 0.7, 0.8)])
+    fake_run(tmp_path, "failed", (), {"status": "failed", "error": "out of memory"})
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        app.screen.query_one(DataTable).focus()
+        await pilot.press("space", "space", "c")
+        await pilot.pause()
+        assert "⚠ failed: no epochs recorded (failed: out of memory)" in str(
+            app.screen.query_one("#compare-title", Static).render())
+        metrics = app.screen.query_one("#compare-metrics", DataTable)
+        assert "⚠ no epochs" in str(metrics.get_row_at(0)[list(app.screen.comparison.names).index("failed") + 1])
