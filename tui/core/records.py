@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -119,7 +120,7 @@ def text_chart(series: Mapping[str, Sequence[float]], title: str, width: int = 7
     plt.plotsize(width, height)
     plt.theme("clear")
     plotted = False
-    for (label, ys), marker in zip(series.items(), ("braille", "x", "o", "+")):
+    for (label, ys), marker in zip(series.items(), itertools.cycle(("braille", "x", "o", "+", "*", "#", "@", "%"))):
         ys = [y for y in ys if y is not None]
         if ys:
             plt.plot(list(range(1, len(ys) + 1)), ys, label=label, marker=marker)

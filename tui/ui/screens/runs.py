@@ -1,5 +1,5 @@
 """Run history: the runs in the runs folder, sortable and filterable; open one to see its curves, findings and
-summary; resume one that was interrupted."""
+summary; resume one that was interrupted; mark several (space) and compare them (c)."""
 
 from __future__ import annotations
 
@@ -30,12 +30,15 @@ def _row(r: RunRecord) -> tuple[object, ...]:
 
 
 class RunsScreen(Screen):
-    BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("f5", "reload", "Reload")]
+    BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("f5", "reload", "Reload"),
+                Binding("space", "mark", "Mark"), Binding("c", "compare", "Compare marked")]
 
     def __init__(self, runs_dir: Path) -> None:
         super().__init__()
         self.runs_dir = runs_dir
         self.records: list[RunRecord] = []
+        self.marked: list[str] = []
+        """Names of the runs marked for comparison, in the order they were marked."""
         self._sort: tuple[int, bool] = (1, True)
 
     def compose(self) -> ComposeResult:
@@ -47,11 +50,12 @@ class RunsScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = f"cnn-tui — runs in {self.runs_dir}"
-        self.query_one(DataTable).add_columns(*COLUMNS)
+        self._mark_column, *_ = self.query_one(DataTable).add_columns("✓", *COLUMNS)
         self.action_reload()
 
     def action_reload(self) -> None:
         self.records = list_runs(self.runs_dir)
+        self.marked = [name for name in self.marked if any(r.name == name for r in self.records)]
         self._fill()
 
     def _fill(self) -> None:
@@ -63,9 +67,13 @@ class RunsScreen(Screen):
         col, reverse = self._sort
         rows.sort(key=lambda row: row[col], reverse=reverse)
         for row in rows:
-            table.add_row(*row, key=str(row[0]))
+            table.add_row("✓" if row[0] in self.marked else "", *row, key=str(row[0]))
+        self._hint()
+
+    def _hint(self) -> None:
         self.query_one("#runs-hint", Static).update(
-            f"{len(rows)} of {len(self.records)} runs · Enter opens a run · click a column to sort")
+            f"{self.query_one(DataTable).row_count}/{len(self.records)} runs · Enter opens · space marks "
+            f"({len(self.marked)}) · c compares · click a header sorts")
 
     @on(Input.Changed, "#filter")
     def _filtered(self) -> None:
@@ -73,7 +81,9 @@ class RunsScreen(Screen):
 
     @on(DataTable.HeaderSelected)
     def _sort_by(self, event: DataTable.HeaderSelected) -> None:
-        col = event.column_index
+        col = event.column_index - 1  # the first column holds the marks
+        if col < 0:
+            return
         self._sort = (col, not self._sort[1] if self._sort[0] == col else False)
         self._fill()
 
@@ -81,6 +91,37 @@ class RunsScreen(Screen):
     def _open(self, event: DataTable.RowSelected) -> None:
         record = next(r for r in self.records if r.name == event.row_key.value)
         self.app.push_screen(RunDetailScreen(record))
+
+
+    def action_mark(self) -> None:
+        """Toggle the mark on the run under the cursor."""
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        name = str(row_key.value)
+        if name in self.marked:
+            self.marked.remove(name)
+        else:
+            self.marked.append(name)
+        table.update_cell(row_key, self._mark_column, "✓" if name in self.marked else "")
+        table.action_cursor_down()
+        self._hint()
+
+    def action_compare(self) -> None:
+        from tui.core.compare import MAX_RUNS, MIN_RUNS, CompareError, compare
+        from tui.ui.screens.compare import CompareScreen
+
+        if not MIN_RUNS <= len(self.marked) <= MAX_RUNS:
+            self.notify(f"Mark {MIN_RUNS} to {MAX_RUNS} runs with space, then press c "
+                        f"({len(self.marked)} marked).", severity="warning")
+            return
+        try:
+            comparison = compare([self.runs_dir / name for name in self.marked])
+        except CompareError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.app.push_screen(CompareScreen(comparison, self.runs_dir))
 
 
 class RunDetailScreen(Screen):
