@@ -9,7 +9,7 @@ from tui.core import config as cfg
 from tui.ui.app import CnnTuiApp
 from tui.ui.screens.setup import SetupScreen
 from tui.ui.screens.training import TrainingScreen
-from tui.ui.widgets.overfit_banner import OverfitBanner
+from tui.ui.widgets.doctor_banner import DoctorBanner
 
 TINY = {"dataset.train_size": 200, "model.conv_filters": 4, "model.dense_units": 8, "training.batch_size": 50}
 
@@ -96,7 +96,7 @@ async def test_loading_a_preset_fills_the_forms_at_once(tmp_path):
             expected.training.batch_size)
 
 
-async def test_an_overfitting_run_raises_the_flag_and_marks_the_epoch(tmp_path):
+async def test_an_overfitting_run_raises_the_flag_marks_the_epoch_and_a_fix_goes_to_the_form(tmp_path):
     config = cfg.ExperimentConfig().with_values({
         "dataset.train_size": 40, "model.architecture": "mlp", "model.hidden_units": [256, 256],
         "optimizer.learning_rate": 0.003, "training.epochs": 40, "training.batch_size": 8})
@@ -106,12 +106,25 @@ async def test_an_overfitting_run_raises_the_flag_and_marks_the_epoch(tmp_path):
         await wait_for_run(pilot)
         screen = app.screen
         finding = screen.monitor.finding
-        assert finding is not None and finding.kind == "overfitting"
-        banner = screen.query_one(OverfitBanner)
+        assert finding is not None and finding.id == "overfitting"
+        banner = screen.query_one(DoctorBanner)
         assert banner.has_class("-shown")
         text = str(banner.render())
         assert f"Overfitting from epoch {finding.epoch}" in text and "dropout" in text
-        assert screen.query_one("#chart-loss")._mark == finding.epoch
+        assert finding.epoch in screen.query_one("#chart-loss")._marks
+        assert "Overfitting" in str(screen.query_one("#findings").get_option_at_index(0).prompt)
+
+        await pilot.press("d")  # the doctor: explanation, evidence, fixes
+        await pilot.pause()
+        fixes = app.screen.query_one("#fixes")
+        labels = [str(fixes.get_option_at_index(i).prompt) for i in range(fixes.option_count)]
+        dropout = next(i for i, label in enumerate(labels) if "dropout" in label)
+        fixes.highlighted = dropout
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SetupScreen)  # the run had ended: straight to the set-up
+        assert app.screen.config.model.dropout == 0.3
+        assert app.screen.config.with_values({"model.dropout": 0.0}) == config
 
 
 async def test_export_writes_the_summary_files_for_a_finished_run(tmp_path):

@@ -1,4 +1,4 @@
-"""Command line: `cnn-tui` (the app), `cnn-tui train` (headless), `cnn-tui presets`.
+"""Command line: `cnn-tui` (the app), `cnn-tui train` (headless), `cnn-tui presets`, `runs`, `compare`.
 
 Start-up stays cheap: neither TensorFlow nor Textual is imported until a command needs it.
 """
@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the presets")
     runs = sub.add_parser("runs", help="list the runs in the runs folder")
     runs.add_argument("--runs-dir", metavar="DIR", default=None, help="the runs folder (default: ./runs)")
+    comp = sub.add_parser("compare", help="compare 2–8 runs: the configuration keys that differ, best metrics")
+    comp.add_argument("run_dirs", nargs="+", metavar="RUN", help="a run directory, or a run's name in --runs-dir")
+    comp.add_argument("--runs-dir", metavar="DIR", default=None,
+                      help="where run names are looked up (default: ./runs)")
+    comp.add_argument("--markdown", metavar="FILE", default=None, help="also write the comparison as Markdown")
     resume = sub.add_parser("resume", help="continue an interrupted run (killed, crashed) in its own directory")
     resume.add_argument("run_dir", metavar="RUN_DIR")
     predict = sub.add_parser("predict", help="the top classes for image files, with a run's saved model")
@@ -66,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args.runs_dir)
         if args.command == "predict":
             return cmd_predict(args.run_dir, args.images, args.top_k)
+        if args.command == "compare":
+            return cmd_compare(args.run_dirs, args.runs_dir, args.markdown)
         if args.command == "resume":
             return cmd_train(None, None, resume_dir=args.run_dir)
         config = load_config(args)
@@ -136,6 +143,35 @@ def cmd_predict(run_dir: str, images: list[str], top_k: int) -> int:
         console.print(f"[bold]{p.path}[/]: " + ", ".join(
             f"[{'green' if i == 0 else 'default'}]{name}[/] {prob:.1%}" for i, (name, prob) in enumerate(p.top)))
     return 1 if failed else 0
+
+
+def cmd_compare(runs: list[str], runs_dir: str | None, markdown: str | None) -> int:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from tui.core.compare import CompareError, compare, export_markdown
+
+    try:
+        comparison = compare(runs, runs_dir)
+    except CompareError as exc:
+        print(f"cnn-tui compare: {exc}", file=sys.stderr)
+        return 2
+    console = Console()
+    for title, corner, rows in (("configuration keys that differ", "key", comparison.diff),
+                                ("best metrics", "metric", comparison.metrics)):
+        table = Table(corner, title=title)
+        for name in comparison.names:
+            table.add_column(name, overflow="fold")
+        for row in rows:
+            table.add_row(row.label, *(Text(v, style="bold green" if i == row.best else "")
+                                       for i, v in enumerate(row.values)))
+        console.print(table if rows else f"[dim]{title}: none — the runs have the same configuration[/]")
+    for flag in comparison.flags():
+        console.print(Text(f"⚠ {flag}", style="yellow"))
+    if markdown:
+        console.print(f"Markdown written to {export_markdown(comparison, markdown)}")
+    return 0
 
 
 def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None) -> int:

@@ -90,6 +90,24 @@ class EpochEnd(Event):
 
 
 @dataclass(frozen=True)
+class GradientNorms(Event):
+    """Per-layer gradient norms (L2 over each trainable layer's weights), sampled every few batches on a fixed
+    small batch; what the gradient-flow panel draws."""
+
+    epoch: int
+    batch: int
+    layers: tuple[str, ...]
+    norms: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Diagnosis(Event):
+    """The doctor's current findings (tui.core.diagnostics.Finding), sent whenever they change."""
+
+    findings: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class StateChanged(Event):
     """The run was paused, resumed or asked to stop."""
 

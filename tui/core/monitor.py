@@ -6,8 +6,9 @@ Pure and cheap: `apply()` is called on the UI thread for each drained event; not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from tui.core.diagnostics import Finding, detect_overfitting
-from tui.core.events import BatchEnd, EpochEnd, Event, Prepare, RunEnded, RunStarted, StateChanged
+from tui.core.diagnostics import Finding, most_severe
+from tui.core.events import (BatchEnd, Diagnosis, EpochEnd, Event, GradientNorms, Prepare, RunEnded, RunStarted,
+                             StateChanged)
 
 
 @dataclass
@@ -19,10 +20,20 @@ class RunMonitor:
     batch_x: list[float] = field(default_factory=list)
     batch_y: list[float] = field(default_factory=list)
     last_batch: BatchEnd | None = None
-    finding: Finding | None = None
+    findings: tuple[Finding, ...] = ()
+    """The doctor's current findings, most severe first (from the session's Diagnosis events)."""
+    gradients: GradientNorms | None = None
+    """The latest per-layer gradient norms."""
+    changed_findings: bool = False
+    changed_gradients: bool = False
     ended: RunEnded | None = None
     changed_epochs: bool = False
     changed_batches: bool = False
+
+    @property
+    def finding(self) -> Finding | None:
+        """The finding a banner shows."""
+        return most_severe(self.findings)
 
     @property
     def active(self) -> bool:
@@ -45,8 +56,13 @@ class RunMonitor:
             self.history.append({"epoch": event.epoch, **event.logs, "lr": event.lr, "epoch_seconds": event.seconds,
                                  "samples_per_second": event.samples_per_second,
                                  **({"partial": True} if event.partial else {})})
-            self.finding = detect_overfitting([h for h in self.history if not h.get("partial")])
             self.changed_epochs = True
+        elif isinstance(event, Diagnosis):
+            self.findings = tuple(event.findings)
+            self.changed_findings = True
+        elif isinstance(event, GradientNorms):
+            self.gradients = event
+            self.changed_gradients = True
         elif isinstance(event, StateChanged):
             if self.ended is None:
                 self.state = event.state if event.state != "running" or self.started else self.state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -119,7 +120,7 @@ def text_chart(series: Mapping[str, Sequence[float]], title: str, width: int = 7
     plt.plotsize(width, height)
     plt.theme("clear")
     plotted = False
-    for (label, ys), marker in zip(series.items(), ("braille", "x", "o", "+")):
+    for (label, ys), marker in zip(series.items(), itertools.cycle(("braille", "x", "o", "+", "*", "#", "@", "%"))):
         ys = [y for y in ys if y is not None]
         if ys:
             plt.plot(list(range(1, len(ys) + 1)), ys, label=label, marker=marker)
@@ -172,9 +173,9 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
         lines += ["## Findings", ""]
         for f in s["findings"]:
             lines += [f"### {f['title']}", "", f"{f['explanation']}", "", f"Evidence: {f['evidence']}", "",
-                      "What to try:", *[f"- {fix}" for fix in f["fixes"]], ""]
+                      "What to try:", *[f"- {fix['label'] if isinstance(fix, dict) else fix}" for fix in f["fixes"]], ""]
     if history:
-        mark = next((f["epoch"] for f in s.get("findings", []) if f["kind"] == "overfitting"), None)
+        mark = next((f["epoch"] for f in s.get("findings", []) if f.get("id") == "overfitting"), None)
         for title, keys in (("Loss", ("loss", "val_loss")), ("Accuracy", ("accuracy", "val_accuracy"))):
             chart = text_chart({k: [h.get(k) for h in history] for k in keys}, title, mark_epoch=mark)
             if chart:

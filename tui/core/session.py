@@ -20,7 +20,8 @@ from typing import Any
 
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig
-from tui.core.events import Event, Prepare, RunEnded, RunStarted, StateChanged
+from tui.core.diagnostics import Doctor
+from tui.core.events import Diagnosis, Event, Prepare, RunEnded, RunStarted, StateChanged
 from tui.core.runs import RUNNING_FILE
 from tui.core.records import atomic_write_json, atomic_write_text, build_summary, create_run_dir, render_markdown
 
@@ -68,6 +69,7 @@ class TrainingSession:
         self.result: RunEnded | None = None
         self._events_file: Any = None
         self._resume = False
+        self.doctor = Doctor(config)
 
     @classmethod
     def resume_from(cls, run_dir: str | Path, listeners: list[Listener] | None = None,
@@ -137,6 +139,8 @@ class TrainingSession:
                 listener(event)
             except Exception:  # a broken listener must not kill training
                 log.exception("event listener failed")
+        if not isinstance(event, Diagnosis) and self.doctor.observe(event):
+            self._emit(Diagnosis(tuple(self.doctor.findings)))
 
     def run(self) -> RunEnded:
         """Run the experiment to the end (finished, stopped or failed) and return the final event."""
@@ -252,8 +256,6 @@ class TrainingSession:
 
     def _finish(self, status: str, error: str | None, t_start: float, model: Any, params: Any, test: Any,
                 dataset_info: Any, versions: dict[str, str], device: str) -> RunEnded:
-        from tui.core.diagnostics import findings
-
         summary: dict[str, Any] = {}
         try:
             if self.run_dir is not None:
@@ -276,7 +278,7 @@ class TrainingSession:
                     status=status, error=error, history=self.history, test=test,
                     wall_seconds=time.perf_counter() - t_start, params=params, dataset=ds, versions=versions,
                     device=device, monitor=self.config.training.monitor,
-                    findings=[f.as_dict() for f in findings(self.history)], run_dir=str(self.run_dir),
+                    findings=[f.as_dict() for f in self.doctor.findings], run_dir=str(self.run_dir),
                     config=self.config.to_dict())
                 atomic_write_json(self.run_dir / "summary.json", summary)
                 atomic_write_text(self.run_dir / "summary.md",

@@ -104,6 +104,27 @@ class CnnTuiApp(App[int]):
         self.push_screen(TrainingScreen(self.session, events))
         self.training_worker = self.run_training(self.session)
 
+    async def apply_fix(self, config: ExperimentConfig, fix: Any) -> bool:
+        """Load `config` with the doctor's `fix` into the set-up form; go there unless a run is training."""
+        from tui.core.diagnostics import apply_fix
+        from tui.core.params import ConfigError
+
+        try:
+            new = apply_fix(config, fix)
+        except ConfigError as exc:
+            self.notify(f"{fix.label}: {exc}", title="Fix not applied", severity="error", timeout=10)
+            return False
+        setup = next(s for s in self.screen_stack if isinstance(s, SetupScreen))
+        await setup.load_config(new, f"fix: {fix.label}")
+        if self.training_active:
+            self.notify(f"Applied to the set-up for the next run: {fix.label}. When this run ends, b goes back "
+                        "to the set-up and F5 starts it.", title="Fix applied", timeout=8)
+        else:
+            while self.screen is not setup:
+                self.pop_screen()
+            self.notify(f"{fix.label}. Press F5 to start the next run.", title="Fix applied", timeout=8)
+        return True
+
     def action_runs(self) -> None:
         from tui.ui.screens.runs import RunsScreen
 

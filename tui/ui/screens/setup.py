@@ -66,6 +66,8 @@ class SetupScreen(Screen):
                     yield Select(self._preset_options(), prompt="Load a preset…", id="preset", compact=True)
                 yield ExperimentForm(self.config, id="form")
             with VerticalScroll(id="side"):
+                yield Static("Doctor", classes="panel-title")
+                yield Static("", id="preflight")
                 yield Static("Dataset", classes="panel-title")
                 yield Static("…", id="dataset-info")
                 yield Static("", id="dataset-preview")
@@ -171,6 +173,17 @@ class SetupScreen(Screen):
             self.query_one("#dataset-info", Static).update(f"Preparing {c.dataset.name}…")
             self.prepare_dataset(c, ds_sig)
         self._refresh_summary()
+        self._refresh_preflight()
+
+    def _refresh_preflight(self) -> None:
+        """What the doctor can tell before training, updated as the forms change."""
+        from tui.core.diagnostics import preflight
+        from tui.ui.widgets.findings_list import finding_line
+
+        found = preflight(self.config, self.dataset_info)
+        self.query_one("#preflight", Static).update(
+            "\n".join(f"{finding_line(f)}\n  {f.evidence}" for f in found)
+            or "[green]✓[/] no concern with this set-up")
 
     def _refresh_summary(self) -> None:
         from tui.core import datasets
@@ -252,6 +265,7 @@ class SetupScreen(Screen):
             + f"\n[dim]{i.source}[/]")
         self._update_start()
         self._refresh_summary()
+        self._refresh_preflight()
 
     @on(DatasetPreview)
     def _dataset_preview(self, event: DatasetPreview) -> None:
@@ -308,7 +322,23 @@ class SetupScreen(Screen):
             key, message = next(iter(self.errors.items()))
             self.notify(f"{key.lstrip('(')}: {message}", title="Cannot start", severity="warning")
             return
-        self.post_message(StartRequested(self.config))
+        from tui.core.diagnostics import preflight
+
+        found = [f for f in preflight(self.config, self.dataset_info) if f.severity != "info"]
+        if not found:
+            self.post_message(StartRequested(self.config))
+            return
+        from tui.ui.screens.finding import START, FindingScreen
+
+        config = self.config
+
+        async def decided(choice: object) -> None:
+            if choice == START:
+                self.post_message(StartRequested(config))
+            elif choice is not None:
+                await self.app.apply_fix(config, choice)  # type: ignore[attr-defined]
+
+        self.app.push_screen(FindingScreen(found, offer_start=True), decided)
 
     def action_save_preset(self) -> None:
         from tui.ui.screens.dialogs import SavePresetDialog

@@ -1,4 +1,5 @@
-"""The training screen: live curves, progress with ETA, an epoch table, the overfitting banner, controls.
+"""The training screen: live curves, progress with ETA, an epoch table, the doctor (banner, findings, gradient
+flow), controls.
 
 Events reach this screen through a deque filled by the training thread; a 4 Hz timer drains it, folds the
 events into a RunMonitor and redraws only what changed. The training thread never touches a widget.
@@ -10,17 +11,20 @@ import time
 from collections import deque
 from typing import Any
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+from textual.widgets import DataTable, Footer, Header, OptionList, ProgressBar, Static
 
 from tui.core.events import Event
 from tui.core.monitor import RunMonitor
 from tui.core.render import run_results
 from tui.ui.widgets.chart import LineChart
-from tui.ui.widgets.overfit_banner import OverfitBanner
+from tui.ui.widgets.doctor_banner import DoctorBanner
+from tui.ui.widgets.findings_list import FindingsList
+from tui.ui.widgets.gradient_flow import GradientFlow
 
 DRAIN_HZ = 4
 BATCH_CHART_SECONDS = 1.0
@@ -44,6 +48,7 @@ class TrainingScreen(Screen):
         Binding("e", "export", "Export"),
         Binding("b", "back", "Set-up"),
         Binding("g", "switch_charts", "Charts"),
+        Binding("d", "doctor", "Doctor"),
         Binding("t", "test_results", "Test results"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -61,7 +66,7 @@ class TrainingScreen(Screen):
         yield Header()
         yield Static("Starting…", id="run-status")
         yield Static("", id="run-error")
-        yield OverfitBanner(id="banner")
+        yield DoctorBanner(id="banner")
         with Horizontal(id="bars"):
             yield Static("epoch –", id="epoch-label", classes="bar-label")
             yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="epoch-bar")
@@ -75,7 +80,10 @@ class TrainingScreen(Screen):
             yield LineChart("batch loss", xlabel="batch", id="chart-batch", classes="second")
         with VerticalScroll(id="test-results"):
             yield Static("", id="test-results-body")
-        yield DataTable(id="epochs", zebra_stripes=True, cursor_type="row")
+        with Horizontal(id="lower"):
+            yield DataTable(id="epochs", zebra_stripes=True, cursor_type="row")
+            yield FindingsList(id="findings")
+            yield GradientFlow(id="gradients")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -100,9 +108,13 @@ class TrainingScreen(Screen):
         while self.events:
             m.apply(self.events.popleft())
         self._render_status()
-        if m.changed_epochs:
-            m.changed_epochs = False
+        if m.changed_epochs or m.changed_findings:
+            m.changed_epochs = m.changed_findings = False
             self._render_epochs()
+        if m.changed_gradients and m.gradients is not None:
+            m.changed_gradients = False
+            g = m.gradients
+            self.query_one(GradientFlow).show(g.layers, g.norms, f"epoch {g.epoch} batch {g.batch}")
         now = time.monotonic()
         if m.changed_batches and (now - self._batch_drawn_at >= BATCH_CHART_SECONDS or m.ended is not None):
             m.changed_batches = False
@@ -140,11 +152,12 @@ class TrainingScreen(Screen):
 
     def _render_epochs(self) -> None:
         m = self.monitor
-        mark = m.finding.epoch if m.finding else None
-        self.query_one("#chart-loss", LineChart).show(m.series("loss", "val_loss"), mark=mark)
-        self.query_one("#chart-acc", LineChart).show(m.series("accuracy", "val_accuracy"), mark=mark)
+        marks = [f.epoch for f in m.findings if f.epoch > 0]
+        self.query_one("#chart-loss", LineChart).show(m.series("loss", "val_loss"), marks=marks)
+        self.query_one("#chart-acc", LineChart).show(m.series("accuracy", "val_accuracy"), marks=marks)
         self.query_one("#chart-lr", LineChart).show(m.series("lr"))
-        self.query_one(OverfitBanner).show_finding(m.finding)
+        self.query_one(DoctorBanner).show_finding(m.finding, others=len(m.findings) - 1)
+        self.query_one(FindingsList).show(m.findings)
         table = self.query_one("#epochs", DataTable)
         for h in m.history[self._rows:]:
             table.add_row(f"{h['epoch']}{'*' if h.get('partial') else ''}", *[
@@ -199,6 +212,30 @@ class TrainingScreen(Screen):
             return
         self.app.pop_screen()
 
+    def action_doctor(self) -> None:
+        """Open the highlighted finding (else all of them) with its explanation and fixes."""
+        m = self.monitor
+        if not m.findings:
+            self.notify("The doctor has found nothing wrong so far.", title="Doctor")
+            return
+        chosen = self.query_one(FindingsList).selected
+        self._open_findings([chosen] if chosen else list(m.findings))
+
+    @on(OptionList.OptionSelected, "#findings")
+    def _finding_chosen(self, event: OptionList.OptionSelected) -> None:
+        self._open_findings([self.monitor.findings[event.option_index]])
+
+    def _open_findings(self, findings: list[Any]) -> None:
+        from tui.ui.screens.finding import FindingScreen
+
+        config = self.session.config
+
+        async def decided(fix: Any) -> None:
+            if fix is not None:
+                await self.app.apply_fix(config, fix)  # type: ignore[attr-defined]
+
+        self.app.push_screen(FindingScreen(findings), decided)
+
     def action_switch_charts(self) -> None:
         self.toggle_class("-alt")
 
@@ -217,7 +254,7 @@ class TrainingScreen(Screen):
 
         from tui.core.records import export_run
 
-        findings = [m.finding.as_dict()] if m.finding else []
+        findings = [f.as_dict() for f in m.findings]
         try:
             files = export_run(Path(m.ended.run_dir), findings=findings)
         except (OSError, ValueError) as exc:

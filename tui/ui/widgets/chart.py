@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from textual_plotext import PlotextPlot
 
@@ -10,24 +10,33 @@ from tui.core.series import downsample
 
 
 class LineChart(PlotextPlot):
-    """Set data with `show()`; the chart redraws on the next refresh (and on resize, from the same data)."""
+    """Set data with `show()`; the chart redraws on the next refresh (and on resize, from the same data).
 
-    def __init__(self, title: str, *, xlabel: str = "epoch", log_y: bool = False, id: str | None = None,
-                 classes: str | None = None) -> None:
+    With `legend=False` plotext's own legend (dropped anyway when a label is wider than the plot) is left out,
+    for a caller that draws its own legend in the `colors` it gives `show()`."""
+
+    def __init__(self, title: str, *, xlabel: str = "epoch", log_y: bool = False, legend: bool = True,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
         self.xlabel = xlabel
         self.log_y = log_y
+        self.legend = legend
+        self._colors: Mapping[str, tuple[int, int, int]] = {}
         self._series: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
-        self._mark: float | None = None
+        self._marks: tuple[float, ...] = ()
         self._subtitle = ""
         self._version = 0
         self._cache: tuple[tuple[int, int, int, str], object] | None = None
 
     def show(self, series: dict[str, tuple[Sequence[float], Sequence[float]]], *, mark: float | None = None,
-             subtitle: str = "") -> None:
+             marks: Sequence[float] = (), subtitle: str = "",
+             colors: Mapping[str, tuple[int, int, int]] | None = None) -> None:
+        """Draw `series` ({label: (xs, ys)}), with a red vertical line at each of `marks` (and `mark`);
+        `colors` gives a label its RGB colour (plotext picks otherwise)."""
         self._series = series
-        self._mark = mark
+        self._colors = colors or {}
+        self._marks = tuple(sorted(set(marks) | ({mark} if mark is not None else set())))
         self._subtitle = subtitle
         self._version += 1
         self.refresh()
@@ -50,10 +59,12 @@ class LineChart(PlotextPlot):
         for label, (xs, ys) in self._series.items():
             x, y = downsample(xs, ys, max_points)
             if x:
-                plt.plot(x, y, label=label, marker="braille")
+                plt.plot(x, y, label=label if self.legend else None, marker="braille",
+                         **({"color": self._colors[label]} if label in self._colors else {}))
                 drawn = True
-        if self._mark is not None and drawn:
-            plt.vline(self._mark, "red")
+        if drawn:
+            for x in self._marks:
+                plt.vline(x, "red")
         plt.title(self.title + (f" — {self._subtitle}" if self._subtitle else ""))
         plt.xlabel(self.xlabel)
         if self.log_y and drawn:
