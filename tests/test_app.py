@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from textual.css.query import NoMatches
 from textual.widgets import Button, DataTable, Input, Select, Static
 
 from tui.core import config as cfg
@@ -29,9 +30,13 @@ async def wait_for_run(pilot) -> None:
 
 
 async def until(pilot, condition, seconds: float = 10.0) -> None:
+    """Wait for `condition`; a widget it queries may be missing while a form is rebuilt (not yet, not an error)."""
     for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
+        try:
+            if condition():
+                return
+        except NoMatches:
+            pass
         await pilot.pause(0.05)
     raise AssertionError("condition not met in time")
 
