@@ -140,7 +140,12 @@ class TrainingSession:
                 listener(event)
             except Exception:  # a broken listener must not kill training
                 log.exception("event listener failed")
-        if not isinstance(event, Diagnosis) and self.doctor.observe(event):
+        try:
+            changed = not isinstance(event, Diagnosis) and self.doctor.observe(event)
+        except Exception:  # a broken rule must not kill training either
+            log.exception("the doctor failed on %s", type(event).__name__)
+            changed = False
+        if changed:
             self._diagnosis()
 
     def _diagnosis(self) -> None:
