@@ -1,0 +1,100 @@
+"""What the gradient-flow panel costs: the same headless training session with the per-layer gradient norms off
+(`training.gradient_every = 0`) and on (the default, and a denser setting), side by side.
+
+Each measurement runs in its own fresh process, interleaved (off, on, dense, off, ...), with the same model,
+data, batch size and seed as benchmarks/throughput.py; the figure is training samples per second from the median
+epoch time after the first epoch. Ratios are against the "off" runs of the same rounds.
+
+    python benchmarks/gradient_overhead.py             # Fashion-MNIST from ../shared/data if present, else digits
+    python benchmarks/gradient_overhead.py --rounds 5 --epochs 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODES = {"off": 0, "default": None, "every-5": 5}  # None: the configuration's default
+
+
+def child(mode: str, args: argparse.Namespace) -> None:
+    from throughput import experiment, run_session
+
+    from tui.core.events import GradientNorms
+
+    config = experiment(args)
+    every = MODES[mode]
+    if every is not None:
+        config = config.with_values({"training.gradient_every": every})
+    samples: list[GradientNorms] = []
+    from tui.core import session as session_mod
+
+    real = session_mod.TrainingSession._emit
+
+    def counting(self, event):  # count the samples the panel would get
+        if isinstance(event, GradientNorms):
+            samples.append(event)
+        real(self, event)
+
+    session_mod.TrainingSession._emit = counting
+    with tempfile.TemporaryDirectory() as runs:
+        times = run_session(config, Path(runs))
+    print("RESULT " + json.dumps({"mode": mode, "epoch_seconds": times, "samples": len(samples),
+                                  "every": config.training.gradient_every}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-size", type=int, default=20000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--child", choices=tuple(MODES))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args)
+        return
+    from throughput import experiment
+
+    results: dict[str, list[float]] = {m: [] for m in MODES}
+    counts: dict[str, tuple[int, int]] = {}
+    for r in range(args.rounds):
+        for mode in MODES:
+            cmd = [sys.executable, __file__, "--child", mode, "--epochs", str(args.epochs), "--train-size",
+                   str(args.train_size), "--batch-size", str(args.batch_size)]
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+            if line is None:
+                sys.exit(f"{mode} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+            res = json.loads(line[7:])
+            results[mode].append(statistics.median(res["epoch_seconds"][1:] or res["epoch_seconds"]))
+            counts[mode] = (res["every"], res["samples"])
+            print(f"round {r + 1} {mode:<8} median epoch {results[mode][-1]:.3f} s, "
+                  f"{res['samples']} gradient samples", flush=True)
+    from tui.core import datasets
+
+    config = experiment(args)
+    n_train = datasets.load_dataset(config.dataset).info.train
+    steps = -(-n_train // args.batch_size)
+    print(f"\n{config.dataset.name}, {n_train} training samples ({steps} batches/epoch), simple_cnn, batch "
+          f"{args.batch_size}, {args.epochs} epochs, {args.rounds} interleaved rounds, {os.cpu_count()} cores")
+    off = statistics.median(results["off"])
+    print(f"{'mode':<10}{'every':>7}{'samples':>9}{'samples/s':>12}{'ratio vs off':>15}")
+    for mode in MODES:
+        t = statistics.median(results[mode])
+        every, n = counts[mode]
+        print(f"{mode:<10}{every:>7}{n:>9}{n_train / t:>12,.0f}{off / t:>15.3f}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    main()
