@@ -430,3 +430,11 @@ def test_readme_documents_every_threshold_with_its_default():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for f in dataclasses.fields(Thresholds):
         assert re.search(rf"\| `{f.name}` \| {f.default:g} \|", readme), f.name
+
+
+def test_a_large_penalty_in_a_batch_loss_is_not_taken_for_divergence():
+    conf = config(regularization__l1=0.5)
+    doctor = Doctor(conf)
+    doctor.observe(started(conf))
+    assert not doctor.observe(BatchEnd(1, 2, 10, 80.0, 0.1, 80.0, 100.0, 0.1))
+    assert doctor.observe(BatchEnd(1, 3, 10, math.nan, 0.1, math.nan, 100.0, 0.1))

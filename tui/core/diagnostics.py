@@ -585,7 +585,11 @@ class Doctor:
                 self._found.setdefault(f.id, f)
         elif isinstance(event, BatchEnd):
             self._epoch = event.epoch
-            if "divergence" not in self._found:
+            # A batch's loss includes any weight penalty, which may be large by design: then only NaN/inf counts
+            # before the epoch's logs separate the two.
+            penalized = self.config is not None and (self.config.regularization.l1 or self.config.regularization.l2
+                                                     or self.config.regularization.activity_l2)
+            if "divergence" not in self._found and (not penalized or not _finite(event.window_loss)):
                 self._put(_divergence(self, event.epoch, f"epoch {event.epoch}, batch {event.batch}",
                                       event.window_loss, self.history))
         elif isinstance(event, GradientNorms):
