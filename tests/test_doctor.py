@@ -438,3 +438,14 @@ def test_a_large_penalty_in_a_batch_loss_is_not_taken_for_divergence():
     doctor.observe(started(conf))
     assert not doctor.observe(BatchEnd(1, 2, 10, 80.0, 0.1, 80.0, 100.0, 0.1))
     assert doctor.observe(BatchEnd(1, 3, 10, math.nan, 0.1, math.nan, 100.0, 0.1))
+
+
+def test_class_imbalance_evidence_gains_the_test_recalls_when_the_test_block_has_them():
+    skewed = DatasetInfo("folder", (8, 8, 3), 3, ("cat", "dog", "horse"), 80, 10, 10, (10, 50, 40))
+    conf = config(dataset__name="folder", dataset__path="x")
+    doctor = Doctor(conf)
+    doctor.observe(started(conf, skewed))
+    assert doctor.observe_test({"accuracy": 0.7, "balanced_accuracy": 0.55,
+                                "per_class": [{"recall": 0.1}, {"recall": 0.9}, {"recall": 0.65}]})
+    evidence = found(doctor, "class_imbalance").evidence
+    assert "balanced accuracy 0.550" in evidence and "cat 0.10, dog 0.90, horse 0.65" in evidence

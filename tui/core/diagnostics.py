@@ -350,6 +350,12 @@ def _divergence(doctor: "Doctor", epoch: int, where: str, loss: float | None,
         fixes=_divergence_fixes(config))
 
 
+def _split_loss(h: Mapping[str, float]) -> str:
+    loss, penalty = h.get("loss", math.nan), h.get("penalty", math.nan)
+    return (f"loss {loss:.4f} = data loss {loss - penalty:.4f} + penalty {penalty:.4f} "
+            f"({penalty / loss * 100 if loss else math.nan:.0f}%)")
+
+
 def _regularization(doctor: "Doctor", history: Sequence[Mapping[str, float]]) -> Finding | None:
     t = doctor.thresholds
     for i, h in enumerate(history):
@@ -369,10 +375,8 @@ def _regularization(doctor: "Doctor", history: Sequence[Mapping[str, float]]) ->
             return Finding(
                 id="regularization_dominates", severity="warning", epoch=epoch,
                 title=f"The weight penalty dominates the loss from epoch {epoch}",
-                evidence=(f"epoch {epoch}: loss {loss:.4f} = data loss {loss - penalty:.4f} + penalty "  # type: ignore
-                          f"{penalty:.4f} ({penalty / loss * 100:.0f}%); epoch {last.get('epoch', len(history)):.0f}: loss "  # type: ignore
-                          f"{last.get('loss', float('nan')):.4f} = data loss "
-                          f"{last.get('data_loss', float('nan')):.4f} + penalty {last.get('penalty', float('nan')):.4f}"),
+                evidence=(f"epoch {epoch}: {_split_loss(h)}; epoch {last.get('epoch', len(history)):.0f}: "
+                          f"{_split_loss(last)}"),
                 explanation=("The loss you see is mostly the L1/L2 penalty on the weights, not the error on the "
                              "data: the optimizer spends its effort shrinking weights instead of fitting the "
                              "images. A loss of 4 at 50% accuracy is this, not a broken network."),
@@ -481,6 +485,28 @@ def _imbalance(config: Any, dataset: Any, t: Thresholds) -> Finding | None:
                      "class counts the same."),
         fixes=() if weighted else (Fix("weight the loss by class (balanced)", {"training.class_weight": "balanced"}),
                                    Fix("collect more images of the small classes, or augment them")))
+
+
+def _recalls(test: Mapping[str, Any], names: Sequence[str]) -> str:
+    """"on the test split: accuracy …, balanced accuracy …, recall per class …" from whatever of these the test
+    block holds (``balanced_accuracy``; ``per_class`` as a list or a mapping of {recall}); "" if none."""
+    parts = []
+    if _finite(test.get("accuracy")):
+        parts.append(f"accuracy {test['accuracy']:.3f}")
+    if _finite(test.get("balanced_accuracy")):
+        parts.append(f"balanced accuracy {test['balanced_accuracy']:.3f}")
+    per = test.get("per_class")
+    items = list(per.items()) if isinstance(per, Mapping) else list(enumerate(per)) if isinstance(per, list) else []
+    recalls = []
+    for key, row in items:
+        recall = row.get("recall") if isinstance(row, Mapping) else None
+        if _finite(recall):
+            name = row.get("name") or row.get("class") or (names[key] if isinstance(key, int) and key < len(names)
+                                                           else key)
+            recalls.append(f"{name} {recall:.2f}")
+    if recalls:
+        parts.append("recall per class " + ", ".join(recalls))
+    return "on the test split: " + ", ".join(parts) if len(parts) > 1 or recalls else ""
 
 
 def preflight(config: Any, dataset: Any | None = None, t: Thresholds = THRESHOLDS) -> list[Finding]:
@@ -609,6 +635,11 @@ class Doctor:
             full = [h for h in self.history if _finite(h.get("val_accuracy"))]
             val_accuracy = full[-1]["val_accuracy"] if full else None
         t = self.thresholds
+        imbalance = self._found.get("class_imbalance")
+        if imbalance is not None and isinstance(test, Mapping):
+            extra = _recalls(test, getattr(self.dataset, "class_names", ()))
+            if extra:
+                self._found["class_imbalance"] = replace(imbalance, evidence=f"{imbalance.evidence}; {extra}")
         if _finite(acc) and _finite(val_accuracy) and val_accuracy - acc > t.val_test_gap:  # type: ignore
             n_val = getattr(self.dataset, "val", None)
             n_test = getattr(self.dataset, "test", None)
@@ -617,7 +648,8 @@ class Doctor:
                 id="val_test_gap", severity="warning", epoch=len(self.history) or 1,
                 title="Validation accuracy does not predict test accuracy",
                 evidence=(f"validation accuracy {val_accuracy:.3f} vs test accuracy {acc:.3f}{sizes}: "
-                          f"{(val_accuracy - acc) * 100:.1f} points apart, over {t.val_test_gap * 100:.0f}"),  # type: ignore
+                          f"{(val_accuracy - acc) * 100:.1f} points apart, over "  # type: ignore
+                          f"{t.val_test_gap * 100:.0f}"),
                 explanation=("The validation set should be a fair sample of the data the model will meet. Here it "
                              "is not: it may be too small (a few dozen images make accuracy jump by whole points), "
                              "it may share images with the training set (leaked), or it comes from a different "

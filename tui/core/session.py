@@ -221,7 +221,8 @@ class TrainingSession:
                 model = build_model(cfg, data.info.input_shape, num_classes)
             except ArchitectureError as exc:
                 raise RunRefused(str(exc)) from None
-            model.compile(optimizer=keras_parts.make_optimizer(cfg), loss=cfg.training.loss, metrics=keras_parts.make_metrics(cfg))
+            model.compile(optimizer=keras_parts.make_optimizer(cfg), loss=cfg.training.loss,
+                          metrics=keras_parts.make_metrics(cfg))
             summary = keras_parts.summarize(model)
             params = {"total": summary.total_params, "trainable": summary.trainable_params}
 
