@@ -449,3 +449,19 @@ def test_class_imbalance_evidence_gains_the_test_recalls_when_the_test_block_has
                                 "per_class": [{"recall": 0.1}, {"recall": 0.9}, {"recall": 0.65}]})
     evidence = found(doctor, "class_imbalance").evidence
     assert "balanced accuracy 0.550" in evidence and "cat 0.10, dog 0.90, horse 0.65" in evidence
+
+
+def test_balanced_class_weights_give_each_class_the_same_total_weight():
+    import numpy as np
+
+    from tui.core.keras_parts import class_weights
+
+    y = np.array([0] * 10 + [1] * 30 + [2] * 20)
+    weights = class_weights(config(training__class_weight="balanced"), y, 3)
+    assert weights == pytest.approx({0: 2.0, 1: 2 / 3, 2: 1.0})
+    assert class_weights(config(), y, 3) is None
+
+
+def test_preflight_without_the_dataset_still_catches_the_wrong_loss_on_a_folder():
+    (f,) = preflight(config(dataset__name="folder", dataset__path="x", training__loss="binary_crossentropy"))
+    assert f.id == "wrong_loss" and "several classes" in f.evidence
