@@ -636,7 +636,7 @@ class Doctor:
             val_accuracy = full[-1]["val_accuracy"] if full else None
         t = self.thresholds
         imbalance = self._found.get("class_imbalance")
-        if imbalance is not None and isinstance(test, Mapping):
+        if imbalance is not None and isinstance(test, Mapping) and "on the test split" not in imbalance.evidence:
             extra = _recalls(test, getattr(self.dataset, "class_names", ()))
             if extra:
                 self._found["class_imbalance"] = replace(imbalance, evidence=f"{imbalance.evidence}; {extra}")
