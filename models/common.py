@@ -116,12 +116,16 @@ def dropout(config: "ExperimentConfig", x: Any, rate: float | None = None) -> An
 def inputs(config: "ExperimentConfig", input_shape: tuple[int, ...], min_side: int = 0) -> tuple[Any, Any]:
     """Input (uint8 pixels) → Rescaling to [0, 1] → augmentation (training only) → resize up to `min_side`.
 
-    Returns (input tensor, processed tensor). Images stay uint8 outside the model; scaling happens here.
+    Returns (input tensor, processed tensor). Images stay uint8 outside the model; scaling happens here
+    (unless ``dataset.rescale`` is off: then raw 0–255 values reach the network, cast to float).
     """
     import keras
 
     inp = keras.Input(shape=input_shape, name="pixels")
-    x = keras.layers.Rescaling(1.0 / 255, name="scale_0_1")(inp)
+    if config.dataset.rescale:
+        x = keras.layers.Rescaling(1.0 / 255, name="scale_0_1")(inp)
+    else:
+        x = keras.layers.Rescaling(1.0, name="raw_0_255")(inp)  # a cast to float, nothing more
     r = config.regularization
     seed = config.training.seed
     if r.augment:
@@ -143,10 +147,13 @@ def inputs(config: "ExperimentConfig", input_shape: tuple[int, ...], min_side: i
 
 
 def classifier(config: "ExperimentConfig", num_classes: int, x: Any) -> Any:
-    """The output layer: softmax over the classes (sigmoid when the loss is binary cross-entropy)."""
+    """The output layer: softmax over the classes (sigmoid when the loss is binary cross-entropy, or when
+    ``model.output_activation`` forces one)."""
     import keras
 
-    act = "sigmoid" if config.training.loss == "binary_crossentropy" else "softmax"
+    act = config.model.output_activation
+    if act == "auto":
+        act = "sigmoid" if config.training.loss == "binary_crossentropy" else "softmax"
     # He scaling suits the hidden ReLU family, not a softmax: the output layer is Glorot unless the experiment
     # asks for the plain small-std normal everywhere (the vanishing-gradient set-up).
     init = initializer(config, None if config.model.kernel_initializer == "normal" else "glorot_uniform")

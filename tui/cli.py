@@ -89,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_presets() -> int:
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("name", "description", "expected", "file", title="cnn-tui presets")
+    table = Table(Column("name", no_wrap=True), "description", "expected", "file", title="cnn-tui presets")
     for p in presets_mod.list_presets():
         table.add_row(p.name, p.description, p.expected, str(p.path))
     Console().print(table)

@@ -9,11 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tui.core.events import BatchEnd, EpochEnd, Event, Prepare, RunEnded, RunStarted, StateChanged
+from tui.core.events import BatchEnd, Diagnosis, EpochEnd, Event, Prepare, RunEnded, RunStarted, StateChanged
 from tui.core.render import run_results
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 class HeadlessView:
@@ -26,6 +29,7 @@ class HeadlessView:
         self.prepare_task: Any = None
         self.epoch_task: Any = None
         self.batch_task: Any = None
+        self.shown: set[str] = set()  # finding ids already printed
 
     def __enter__(self) -> "HeadlessView":
         self.progress.start()
@@ -66,6 +70,11 @@ class HeadlessView:
         elif isinstance(event, RunEnded) and self.prepare_task is not None:
             p.remove_task(self.prepare_task)
             self.prepare_task = None
+        elif isinstance(event, Diagnosis):
+            for finding in event.findings:
+                if finding.id not in self.shown:
+                    self.shown.add(finding.id)
+                    p.console.print(render_finding(finding.as_dict()), overflow="fold")
         elif isinstance(event, StateChanged) and event.state == "stopping":
             p.console.print("[yellow]stopping at the next batch…[/]")
 
@@ -93,15 +102,36 @@ class HeadlessView:
                 table.add_row("test", f"accuracy {_f(s['test']['accuracy'])}, loss {_f(s['test']['loss'])}")
             table.add_row("time", f"{s['wall_seconds']:.1f} s, {_f(s.get('train_samples_per_second'), 0)} "
                                   f"samples/s")
-            for finding in s.get("findings", []):
-                table.add_row("[yellow]finding[/]", f"{finding['title']}: {finding['evidence']}")
             c.print(table)
             results = run_results(s, result.run_dir)
             if results is not None:
                 c.print()
                 c.print(results)
+            if s.get("findings"):
+                c.print(f"\n[bold]Doctor[/]: {len(s['findings'])} finding(s)")
+                for finding in s["findings"]:
+                    c.print(render_finding(finding), overflow="fold")
         if result.run_dir:
             c.print(f"Run directory: [bold]{result.run_dir}[/]")
+
+
+def render_finding(f: Any) -> str:
+    """One finding (``Finding.as_dict()``) as rich markup: severity in colour, title, evidence, the fixes with the
+    settings they change (``--set`` syntax, ready to paste)."""
+    style = SEVERITY_STYLE.get(f.get("severity", ""), "white")
+    when = "before training" if not f.get("epoch") else f"epoch {f['epoch']}"
+    lines = [f"[{style}]{f.get('severity', '').upper()}[/] [bold]{escape(f.get('title', ''))}[/] ({f.get('id')}, "
+             f"{when})", f"  {escape(f.get('evidence', ''))}"]
+    for fix in f.get("fixes", []):
+        changes = " ".join(f"--set {k}={_value(v)}" for k, v in (fix.get("changes") or {}).items())
+        lines.append(f"  → {escape(fix.get('label', ''))}" + (f"  [dim]{escape(changes)}[/]" if changes else ""))
+    return "\n".join(lines)
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _f(v: Any, digits: int = 4) -> str:

@@ -26,6 +26,8 @@ LOSSES = (
     "categorical_focal_crossentropy", "kl_divergence", "mean_squared_error",
 )
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+OUTPUT_ACTIVATIONS = ("auto", "softmax", "sigmoid")
+CLASS_WEIGHTS = ("none", "balanced")
 APPLY_TO = ("all", "dense", "conv")
 
 
@@ -46,6 +48,8 @@ class DatasetConfig:
     test_fraction: float = _p(0.1, "fraction held out for test when the dataset has no test split",
                               minimum=0.0, maximum=0.9)
     grayscale: bool = _p(False, "convert images to one channel")
+    rescale: bool = _p(True, "scale pixels from 0–255 to [0, 1] in the model's first layer (false feeds raw "
+                       "pixels: the unscaled-input mistake)")
     image_size: int = _p(64, "side in pixels that folder images are resized to", minimum=8, maximum=1024)
     seed: int = _p(42, "seed for subsetting and splitting", minimum=0)
 
@@ -60,6 +64,8 @@ class ModelConfig:
                          minimum=0.0, maximum=10.0, min_exclusive=True)
     dropout: float = _p(0.0, "dropout rate in the dense part", minimum=0.0, maximum=1.0, max_exclusive=True)
     batch_norm: bool = _p(False, "batch normalization after each conv/dense layer")
+    output_activation: str = _p("auto", "output layer: auto (softmax, sigmoid with binary cross-entropy), or force "
+                                "softmax / sigmoid", choices=OUTPUT_ACTIVATIONS)
     params: Mapping[str, Any] = field(default_factory=dict)
     """The architecture's own parameters (``model.<name>`` keys), validated against models/."""
 
@@ -121,6 +127,10 @@ class TrainingConfig:
     restore_best: bool = _p(True, "early stopping: restore the best weights at the end")
     checkpoint_every: int = _p(0, "also save the model every N epochs (0 = only best and last)", minimum=0)
     tensorboard: bool = _p(False, "write TensorBoard logs into the run directory")
+    class_weight: str = _p("none", "weight the loss per class: balanced = n / (classes × count), for skewed "
+                           "datasets", choices=CLASS_WEIGHTS)
+    gradient_every: int = _p(20, "gradient-flow panel: per-layer gradient norms every N batches on a fixed batch "
+                             "of 32 training samples, at most 4 times a second (0 = off)", minimum=0)
     seed: int = _p(42, "seed for weights, shuffling and dropout (same seed, same curves on CPU)", minimum=0)
 
 
@@ -182,8 +192,9 @@ _SECTION_TYPES = {
     "schedule": ScheduleConfig, "regularization": RegularizationConfig, "training": TrainingConfig,
 }
 _KINDS = {"int": int, "float": float, "bool": bool, "str": str}
-META_KEYS = ("description", "expected")
-"""Keys allowed in a preset's optional ``[meta]`` table (documentation, never used for training)."""
+META_KEYS = ("description", "expected", "diagnosis")
+"""Keys allowed in a preset's optional ``[meta]`` table (documentation, never used for training). A scenario
+preset's ``diagnosis`` names the doctor finding it reproduces and by when ("overfitting by epoch 8"), or "none"."""
 
 
 def _plain(value: Any) -> Any:

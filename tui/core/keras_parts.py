@@ -15,11 +15,14 @@ from typing import Any
 import numpy as np
 
 from tui.core.config import ExperimentConfig
-from tui.core.events import BatchEnd, EpochEnd, Event, LayerInfo, ModelSummary, StateChanged
+from tui.core.events import BatchEnd, EpochEnd, Event, GradientNorms, LayerInfo, ModelSummary, StateChanged
 from tui.core.schedules import lr_at
 
 BACKUP_DIR = "backup"
 """Keras' BackupAndRestore folder inside a run directory; present only while a run is unfinished."""
+
+GRADIENT_SAMPLES = 32
+"""Size of the fixed batch the gradient-flow norms are computed on: enough for a stable norm, cheap to run."""
 
 ONE_HOT_LOSSES = ("categorical_crossentropy", "binary_crossentropy", "categorical_focal_crossentropy",
                   "kl_divergence", "mean_squared_error")
@@ -48,6 +51,26 @@ def make_optimizer(config: ExperimentConfig) -> Any:
         "adamw": lambda: opt.AdamW(weight_decay=o.weight_decay or 0.004, **common),
     }
     return factories[o.name]()
+
+
+def make_metrics(config: ExperimentConfig) -> list[Any]:
+    """What the session compiles with: Keras' "accuracy". With binary cross-entropy it is binary accuracy, as in
+    the Keras versions most tutorials use (Keras 3 picks by output width and would hide the classic mistake);
+    ``class_accuracy`` then shows the share of images whose top output is their class."""
+    import keras
+
+    if config.training.loss == "binary_crossentropy":
+        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.CategoricalAccuracy(name="class_accuracy")]
+    return ["accuracy"]
+
+
+def class_weights(config: ExperimentConfig, y: np.ndarray, num_classes: int) -> dict[int, float] | None:
+    """``training.class_weight = balanced``: n / (classes × count) per class (as scikit-learn's "balanced")."""
+    if config.training.class_weight != "balanced":
+        return None
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=num_classes)
+    n = float(counts.sum())
+    return {i: (n / (num_classes * c) if c else 1.0) for i, c in enumerate(counts)}
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, config: ExperimentConfig, *,
@@ -196,13 +219,93 @@ def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size
     return EventCallback()
 
 
-def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any) -> list[Any]:
-    """Keras' own callbacks for what the configuration asks; ours first so its log columns reach the CSV."""
+def make_gradient_callback(emit: Callable[[Event], None], x: np.ndarray, y: np.ndarray, num_classes: int,
+                           config: ExperimentConfig, min_interval: float = 0.25) -> Any:
+    """Per-layer gradient L2 norms on a fixed batch (the first ``GRADIENT_SAMPLES`` of `x`), every
+    ``training.gradient_every`` batches and at most every `min_interval` seconds, emitted as GradientNorms.
+
+    The batch goes through the model in inference mode (no dropout; batch norm uses its moving statistics and is
+    not updated), so sampling changes nothing in training. Norms are of the data loss, before clipping."""
+    import keras
+    import tensorflow as tf
+
+    every = config.training.gradient_every
+    xs = tf.constant(x[:GRADIENT_SAMPLES], dtype=tf.float32)
+    labels = np.asarray(y[:GRADIENT_SAMPLES], dtype=np.int32)
+    ys = tf.constant(np.eye(num_classes, dtype=np.float32)[labels] if config.training.loss in ONE_HOT_LOSSES
+                     else labels)
+    loss_fn = keras.losses.get(config.training.loss)
+
+    class GradientFlow(keras.callbacks.Callback):
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            layers = [layer for layer in self.model.layers if layer.trainable_weights]
+            self._names = tuple(layer.name for layer in layers)
+            groups = [list(layer.trainable_weights) for layer in layers]
+            model = self.model
+
+            @tf.function(reduce_retracing=True)
+            def norms() -> Any:
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(loss_fn(ys, model(xs, training=False)))
+                grads = tape.gradient(loss, [w for g in groups for w in g])
+                out, i = [], 0
+                for g in groups:
+                    part = [tf.reduce_sum(tf.square(tf.cast(d, tf.float32))) for d in grads[i:i + len(g)]
+                            if d is not None]
+                    i += len(g)
+                    out.append(tf.sqrt(tf.add_n(part)) if part else tf.constant(0.0))
+                return tf.stack(out)
+
+            self._norms = norms
+            self._step = 0
+            self._last = -math.inf
+            self._epoch = 1
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._epoch = epoch + 1
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            self._step += 1
+            if not self._names or (self._step - 1) % every:
+                return
+            now = time.perf_counter()
+            if now - self._last < min_interval:
+                return
+            self._last = now
+            values = tuple(float(v) for v in self._norms().numpy())
+            emit(GradientNorms(self._epoch, batch + 1, self._names, values))
+
+    return GradientFlow()
+
+
+def make_penalty_callback() -> Any:
+    """Adds ``penalty`` (the summed kernel L1/L2 penalties at the end of the epoch) and ``data_loss``
+    (loss − penalty) to the epoch logs of a model with weight regularizers, before the other callbacks read
+    them (the CSV gets the columns too). Activity penalties depend on the inputs and are not counted."""
+    import keras
+
+    class PenaltyLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if logs is None or "loss" not in logs:
+                return
+            losses = [float(keras.ops.convert_to_numpy(v)) for v in self.model.losses]
+            if not losses:
+                return
+            penalty = sum(losses)
+            logs["penalty"] = penalty
+            logs["data_loss"] = float(logs["loss"]) - penalty
+
+    return PenaltyLog()
+
+
+def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any, *extra: Any) -> list[Any]:
+    """Keras' own callbacks for what the configuration asks; ours first so its log columns reach the CSV
+    (`extra`, such as the gradient-flow callback, right after the event callback)."""
     import keras
 
     t = config.training
     s = config.schedule
-    cbs: list[Any] = [event_callback, keras.callbacks.TerminateOnNaN()]
+    cbs: list[Any] = [make_penalty_callback(), event_callback, *extra, keras.callbacks.TerminateOnNaN()]
     if s.name == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=s.step_factor,
                                                      patience=s.patience, min_lr=s.min_lr, verbose=0))

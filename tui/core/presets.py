@@ -18,14 +18,6 @@ class PresetNotFound(FileNotFoundError):
         return f"preset {self.args[0]!r} not found (looked for the file, and in {dirs}); `cnn-tui presets` lists them"
 
 
-@dataclass(frozen=True)
-class PresetInfo:
-    name: str
-    path: Path
-    description: str
-    expected: str
-
-
 def builtin_dir() -> Path:
     """presets/ beside the packages in a source checkout, else the copy packaged into the wheel."""
     here = Path(__file__).resolve().parents[2] / "presets"
@@ -41,25 +33,39 @@ def preset_dirs() -> list[Path]:
     return [builtin_dir(), user_dir()]
 
 
+@dataclass(frozen=True)
+class PresetInfo:
+    name: str
+    """The file's path inside its preset folder without ``.toml``: ``default``, ``scenarios/overfitting``."""
+    path: Path
+    description: str
+    expected: str
+    diagnosis: str = ""
+    """Scenario presets: the doctor finding they reproduce and by when (``overfitting by epoch 8``, ``none``)."""
+
+
 def list_presets() -> list[PresetInfo]:
+    """Presets in the preset folders and their sub-folders one level down (``scenarios/``), top level first."""
     out: dict[str, PresetInfo] = {}
     for folder in preset_dirs():
         if folder.is_dir():
-            for path in sorted(folder.glob("*.toml")):
+            for path in sorted(folder.glob("*.toml")) + sorted(folder.glob("*/*.toml")):
+                name = path.relative_to(folder).with_suffix("").as_posix()
                 meta = read_meta(path)
-                out.setdefault(path.stem, PresetInfo(path.stem, path, meta.get("description", ""),
-                                                     meta.get("expected", "")))
-    return sorted(out.values(), key=lambda p: p.name)
+                out.setdefault(name, PresetInfo(name, path, meta.get("description", ""), meta.get("expected", ""),
+                                                meta.get("diagnosis", "")))
+    return sorted(out.values(), key=lambda p: ("/" in p.name, p.name))
 
 
 def resolve(name_or_path: str) -> Path:
-    """A preset file from a path, or a name (with or without .toml) in the preset folders."""
+    """A preset file from a path, or a name (with or without .toml) in the preset folders, sub-folder included
+    (``scenarios/overfitting``)."""
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
-    stem = path.name[:-5] if path.name.endswith(".toml") else path.name
+    name = name_or_path[:-5] if name_or_path.endswith(".toml") else name_or_path
     for folder in preset_dirs():
-        candidate = folder / f"{stem}.toml"
-        if candidate.is_file():
+        candidate = folder / f"{name}.toml"
+        if ".." not in Path(name).parts and candidate.is_file():
             return candidate
     raise PresetNotFound(name_or_path)

@@ -70,6 +70,7 @@ class TrainingSession:
         self._events_file: Any = None
         self._resume = False
         self.doctor = Doctor(config)
+        self._diverged = False
 
     @classmethod
     def resume_from(cls, run_dir: str | Path, listeners: list[Listener] | None = None,
@@ -139,8 +140,20 @@ class TrainingSession:
                 listener(event)
             except Exception:  # a broken listener must not kill training
                 log.exception("event listener failed")
-        if not isinstance(event, Diagnosis) and self.doctor.observe(event):
-            self._emit(Diagnosis(tuple(self.doctor.findings)))
+        try:
+            changed = not isinstance(event, Diagnosis) and self.doctor.observe(event)
+        except Exception:  # a broken rule must not kill training either
+            log.exception("the doctor failed on %s", type(event).__name__)
+            changed = False
+        if changed:
+            self._diagnosis()
+
+    def _diagnosis(self) -> None:
+        """Tell listeners the doctor's findings changed; a divergence stops the run at once."""
+        self._emit(Diagnosis(tuple(self.doctor.findings)))
+        if self.doctor.diverged and self.result is None and not self._stop.is_set():
+            self._diverged = True
+            self.stop()
 
     def run(self) -> RunEnded:
         """Run the experiment to the end (finished, stopped or failed) and return the final event."""
@@ -161,6 +174,7 @@ class TrainingSession:
             if self._resume:
                 assert self.run_dir is not None
                 initial_epoch, previous = _resume_point(self.run_dir, keras_parts.BACKUP_DIR)
+                self.doctor.seed(previous)  # findings continue from the epochs already run
             else:
                 try:
                     self.run_dir = create_run_dir(self.runs_dir, f"{cfg.dataset.name}-{cfg.model.architecture}")
@@ -207,7 +221,8 @@ class TrainingSession:
                 model = build_model(cfg, data.info.input_shape, num_classes)
             except ArchitectureError as exc:
                 raise RunRefused(str(exc)) from None
-            model.compile(optimizer=keras_parts.make_optimizer(cfg), loss=cfg.training.loss, metrics=["accuracy"])
+            model.compile(optimizer=keras_parts.make_optimizer(cfg), loss=cfg.training.loss,
+                          metrics=keras_parts.make_metrics(cfg))
             summary = keras_parts.summarize(model)
             params = {"total": summary.total_params, "trainable": summary.trainable_params}
 
@@ -219,13 +234,16 @@ class TrainingSession:
                 self._emit, steps=steps, batch_size=cfg.training.batch_size, train_samples=n_train,
                 epochs=cfg.training.epochs, stop_event=self._stop, pause_event=self._pause,
                 batch_interval=self.batch_interval, previous=previous)
-            callbacks = keras_parts.make_callbacks(cfg, self.run_dir, event_cb)
+            extra = [keras_parts.make_gradient_callback(self._emit, data.x_train, data.y_train, num_classes, cfg)
+                     ] if cfg.training.gradient_every else []
+            callbacks = keras_parts.make_callbacks(cfg, self.run_dir, event_cb, *extra)
             self._emit(RunStarted(str(self.run_dir), cfg, data.info, summary, cfg.training.epochs, steps,
                                   cfg.training.batch_size))
             if self._stop.is_set():
                 raise _Stopped()
             model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
-                      callbacks=callbacks, verbose=0, shuffle=False)  # tf.data shuffles, seeded per epoch
+                      callbacks=callbacks, verbose=0, shuffle=False,  # tf.data shuffles, seeded per epoch
+                      class_weight=keras_parts.class_weights(cfg, data.y_train, num_classes))
             self.history = event_cb.history
             nan_epoch = next((h["epoch"] for h in self.history if _not_finite(h.get("loss"))), None)
             if nan_epoch is not None:
@@ -233,11 +251,15 @@ class TrainingSession:
                 error = (f"loss became NaN/inf in epoch {nan_epoch}; training was stopped (TerminateOnNaN). "
                          "Likely causes: a learning rate too high, unscaled inputs, no gradient clipping "
                          "(try optimizer.learning_rate ÷ 10 or optimizer.clipnorm = 1.0)")
+            elif self._diverged and self.doctor.diverged:
+                status, error = "failed", f"training diverged: {self.doctor.diverged.evidence}"
             else:
                 status = "stopped" if self._stop.is_set() else "finished"
             if data.x_test is not None and len(data.x_test) and status != "failed":
                 self._emit(Prepare("test", "Evaluating on the test split…"))
                 test = _evaluate_test(model, data, cfg, self.run_dir)
+                if self.doctor.observe_test(test):
+                    self._diagnosis()
         except _Stopped:
             status, error = "stopped", None
         except (RunRefused, config_mod.ConfigError) as exc:
