@@ -2,11 +2,11 @@
 doubtful run starts, and the gradient-flow bars."""
 
 import json
+from pathlib import Path
 
 from rich.text import Text
 
 from tui.core import config as cfg
-from tui.core import diagnostics
 from tui.core.diagnostics import Finding, Fix
 from tui.ui.app import CnnTuiApp
 from tui.ui.screens.finding import FindingScreen
@@ -17,12 +17,6 @@ from tui.ui.widgets.gradient_flow import gradient_bars
 
 TINY = {"dataset.train_size": 200, "model.conv_filters": 4, "model.dense_units": 8, "training.batch_size": 50,
         "training.epochs": 1}
-
-SUSPECT = Finding("wrong_loss", "warning", 0, "Binary loss on a 10-class problem",
-                  "training.loss = binary_crossentropy with 10 classes", "Accuracy becomes binary accuracy.",
-                  (Fix("set loss to categorical cross-entropy", {"training.loss": "categorical_crossentropy"}),
-                   Fix("read the loss section of the README")))
-
 
 def _style_of(text: Text, char: str) -> str:
     """The style of the first run of `char` in `text`."""
@@ -41,31 +35,53 @@ def test_gradient_bars_are_log_scaled_and_flag_vanishing_layers():
     assert _style_of(text, "█") == "red"  # the first row's bar: six decades below the largest
 
 
-async def test_a_doubtful_setup_asks_before_starting_and_a_fix_changes_the_form(tmp_path, monkeypatch):
-    monkeypatch.setattr(diagnostics, "preflight", lambda config, dataset=None: [SUSPECT])
+async def test_a_doubtful_setup_asks_before_starting_and_a_fix_changes_the_form(tmp_path):
     config = cfg.ExperimentConfig().with_values({**TINY, "training.loss": "binary_crossentropy"})
     app = CnnTuiApp(config, runs_dir=tmp_path)
     async with app.run_test(size=(120, 45)) as pilot:
         await pilot.pause()
-        assert "Binary loss" in str(app.screen.query_one("#preflight").render())
+        assert "Wrong loss" in str(app.screen.query_one("#preflight").render())
         await pilot.press("f5")
         await pilot.pause()
         assert isinstance(app.screen, FindingScreen)
         fixes = app.screen.query_one("#fixes")
-        assert "Start anyway" in str(fixes.get_option_at_index(0).prompt)
-        assert "categorical" in str(fixes.get_option_at_index(1).prompt)
-        fixes.highlighted = 1
+        labels = [str(fixes.get_option_at_index(i).prompt) for i in range(fixes.option_count)]
+        assert "Start anyway" in labels[0]
+        fixes.highlighted = next(i for i, label in enumerate(labels) if "categorical" in label)
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, SetupScreen)  # a fix does not start training by itself
         assert app.screen.config.training.loss == "categorical_crossentropy"
+        assert "no concern" in str(app.screen.query_one("#preflight").render())
+        await pilot.press("f5")  # nothing doubtful left: no question
+        await pilot.pause()
+        assert isinstance(app.screen, TrainingScreen)
+        await app.workers.wait_for_complete()
+
+
+async def test_start_anyway_trains_the_doubtful_setup_and_the_finding_is_kept(tmp_path):
+    config = cfg.ExperimentConfig().with_values({**TINY, "training.loss": "binary_crossentropy"})
+    app = CnnTuiApp(config, runs_dir=tmp_path)
+    async with app.run_test(size=(120, 45)) as pilot:
+        await pilot.pause()
         await pilot.press("f5")
         await pilot.pause()
-        app.screen.query_one("#fixes").highlighted = 0  # "Start anyway"
+        await pilot.press("escape")  # changed my mind: nothing starts
+        await pilot.pause()
+        assert isinstance(app.screen, SetupScreen) and not app.training_active
+        await pilot.press("f5")
+        await pilot.pause()
+        assert "Start anyway" in str(app.screen.query_one("#fixes").get_option_at_index(0).prompt)
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, TrainingScreen)
         await app.workers.wait_for_complete()
+        await pilot.pause(0.6)
+        screen = app.screen
+        assert screen.session.config.training.loss == "binary_crossentropy"
+        assert "wrong_loss" in [f.id for f in screen.monitor.findings]
+        summary = json.loads((Path(screen.monitor.ended.run_dir) / "summary.json").read_text())
+        assert "wrong_loss" in [f["id"] for f in summary["findings"]]
 
 
 async def test_a_past_runs_findings_open_and_a_fix_loads_that_runs_config(tmp_path):
