@@ -15,21 +15,6 @@ from typing import Any
 from tui.core.params import ConfigError
 
 
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating…"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    return (f"{h}:" if h else "") + f"{rem // 60:02d}:{rem % 60:02d}"
-
-
-def progress_line(state: Any) -> str:
-    """One line: cells done of total, workers, ETA and the latest news."""
-    running = sum(c.status == "running" for c in state.cells)
-    return (f"[bold]{state.done}/{state.total}[/] cells done, {running} running, {state.workers} at a time · "
-            f"ETA {format_eta(state.eta_seconds()) if state.done < state.total else '–'} · {state.message}")
-
-
 def parse_workers(text: str) -> int | None:
     if text.strip().lower() == "auto":
         return None
@@ -74,7 +59,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from tui.core import presets as presets_mod
-    from tui.core.heatmap import render_heatmap
+    from tui.core.heatmap import progress_line, render_heatmap
     from tui.core.tfenv import move_native_stderr, quiet_environment
 
     console = Console()

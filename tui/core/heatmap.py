@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -43,6 +44,21 @@ def _cell(c: Cell, lo: float, hi: float) -> Text:
     if c.status == "failed":
         return Text(FAILED, style="bold red", justify="center")
     return Text(PENDING, style="dim", justify="center")
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating…"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    return (f"{h}:" if h else "") + f"{rem // 60:02d}:{rem % 60:02d}"
+
+
+def progress_line(state: SweepState) -> str:
+    """One line: cells done of total, workers, ETA and the latest news."""
+    running = sum(c.status == "running" for c in state.cells)
+    return (f"[bold]{state.done}/{state.total}[/] cells done, {running} running, {state.workers} at a time · "
+            f"ETA {format_eta(state.eta_seconds()) if state.done < state.total else '–'} · {escape(state.message)}")
 
 
 def render_heatmap(state: SweepState) -> Group:
