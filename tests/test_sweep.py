@@ -142,7 +142,7 @@ def known_state() -> SweepState:
     base = cfg.ExperimentConfig().with_values(TINY)
     spec = make_spec(base, [("model.conv_filters", "2,3"), ("model.dense_units", "4,8,16")], epochs=3)
     marks = {(0, 0): ("finished", 0.5), (0, 1): ("finished", 0.75), (0, 2): ("finished", 0.9),
-             (1, 0): ("running", None), (1, 2): ("failed", None)}
+             (1, 0): ("running", None), (1, 1): ("stopped", 0.95), (1, 2): ("failed", None)}
     cells = []
     for index, values in spec.cells():
         status, acc = marks.get(index, ("pending", None))
@@ -152,6 +152,7 @@ def known_state() -> SweepState:
 
 
 def test_the_heatmap_puts_values_and_markers_in_their_cells_and_colours_by_accuracy():
+    # (an interrupted cell's partial figure is not a result: it shows as not run yet)
     console = Console(width=100, record=True, color_system="truecolor")
     console.print(render_heatmap(known_state()))
     lines = [line.split() for line in console.export_text().splitlines()]
@@ -169,6 +170,7 @@ def test_csv_and_markdown_exports_hold_every_cell():
     rows = to_csv(state).splitlines()
     assert rows[0] == "model.conv_filters,model.dense_units,status,best_val_accuracy,seconds,run_dir"
     assert rows[1] == "2,4,finished,0.5000,,run-00" and rows[6] == "3,16,failed,,,run-12"
+    assert rows[5] == "3,8,stopped,,,run-11"
     md = to_markdown(state)
     assert "| conv_filters \\ dense_units | 4 | 8 | 16 |" in md
     assert "| **2** | 0.500 | 0.750 | **0.900** |" in md
@@ -191,3 +193,11 @@ def test_cnn_tui_sweep_runs_a_grid_headless_and_says_where_the_results_are(tmp_p
     bad = subprocess.run([sys.executable, "-m", "tui.cli", "sweep", "--grid", "model.conv_filter=2,4"],
                          capture_output=True, text=True, cwd=tmp_path, env=env)
     assert bad.returncode == 2 and "model.conv_filter: unknown key" in bad.stderr
+
+
+def test_a_sweep_running_in_another_process_is_not_resumed_twice(tmp_path):
+    spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3")], epochs=1)
+    sweep_dir = SweepRunner.create(spec, tmp_path, workers=1).state.sweep_dir
+    (sweep_dir / "sweep.pid").write_text(str(os.getppid()))  # a live process that is not this one
+    with pytest.raises(ConfigError, match=f"this sweep is running in process {os.getppid()}"):
+        SweepRunner.resume(sweep_dir)

@@ -35,7 +35,7 @@ def _style(rgb: tuple[int, int, int]) -> str:
 
 
 def _cell(c: Cell, lo: float, hi: float) -> Text:
-    if c.best_val_accuracy is not None and c.status != "running":
+    if c.best_val_accuracy is not None and c.done:
         frac = (c.best_val_accuracy - lo) / (hi - lo) if hi > lo else 1.0
         return Text(f"{c.best_val_accuracy:.3f}", style=_style(colour(frac)), justify="center")
     if c.status == "running":
@@ -58,12 +58,12 @@ def progress_line(state: SweepState) -> str:
     """One line: cells done of total, workers, ETA and the latest news."""
     running = sum(c.status == "running" for c in state.cells)
     return (f"[bold]{state.done}/{state.total}[/] cells done, {running} running, {state.workers} at a time · "
-            f"ETA {format_eta(state.eta_seconds()) if state.done < state.total else '–'} · {escape(state.message)}")
+            f"ETA {format_eta(state.eta_seconds()) if state.status == 'running' else '–'} · {escape(state.message)}")
 
 
 def render_heatmap(state: SweepState) -> Group:
     """The grid with a title line and a legend (colour range, markers)."""
-    scored = [c.best_val_accuracy for c in state.cells if c.best_val_accuracy is not None]
+    scored = [c.best_val_accuracy for c in state.cells if c.done and c.best_val_accuracy is not None]
     lo, hi = (min(scored), max(scored)) if scored else (0.0, 1.0)
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), collapse_padding=True, show_edge=False, pad_edge=False)
     if len(state.axes) == 2:

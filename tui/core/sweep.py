@@ -300,7 +300,7 @@ class SweepState:
         return sum(times) / len(times) * left / max(1, min(self.workers, math.ceil(left) or 1))
 
     def best(self) -> Cell | None:
-        scored = [c for c in self.cells if c.best_val_accuracy is not None]
+        scored = [c for c in self.cells if c.done and c.best_val_accuracy is not None]
         return max(scored, key=lambda c: c.best_val_accuracy or 0.0) if scored else None
 
 
@@ -346,9 +346,10 @@ def load_state(sweep_dir: str | Path) -> SweepState:
     for index, values in spec.cells():
         rec = recorded.get(index, {})
         status = rec.get("status", "pending")
-        cells.append(Cell(index, tuple(values.items()),
-                          status=status if status in DONE + ("pending", "stopped") else "stopped",
-                          best_val_accuracy=rec.get("best_val_accuracy"), run_dir=rec.get("run_dir"),
+        status = status if status in DONE + ("pending", "stopped") else "stopped"  # "running": the process died
+        cells.append(Cell(index, tuple(values.items()), status=status,
+                          best_val_accuracy=rec.get("best_val_accuracy") if status in DONE else None,
+                          run_dir=rec.get("run_dir"),
                           seconds=rec.get("seconds"), error=rec.get("error")))
     return SweepState(sweep_dir, spec.axes, tuple(cells), base, data.get("epochs"), data.get("train_size"),
                       status=str(data.get("status", "stopped")))
@@ -373,13 +374,13 @@ def to_csv(state: SweepState) -> str:
     writer.writerow([a.key for a in state.axes] + ["status", "best_val_accuracy", "seconds", "run_dir"])
     for c in state.cells:
         writer.writerow([_fmt_value(v) for _, v in c.values] + [
-            c.status, "" if c.best_val_accuracy is None else f"{c.best_val_accuracy:.4f}",
+            c.status, "" if c.best_val_accuracy is None or not c.done else f"{c.best_val_accuracy:.4f}",
             "" if c.seconds is None else f"{c.seconds:.1f}", c.run_dir or ""])
     return out.getvalue()
 
 
 def _cell_text(c: Cell, best: Cell | None) -> str:
-    if c.best_val_accuracy is not None:
+    if c.best_val_accuracy is not None and c.done:
         text = f"{c.best_val_accuracy:.3f}"
         return f"**{text}**" if c is best else text
     return {"failed": "✗", "running": "▶"}.get(c.status, "·")
@@ -442,6 +443,15 @@ def auto_workers(cells: int, cores: int | None = None) -> int:
     return max(1, min(cells, cores // 2))
 
 
+def _check_not_running(sweep_dir: Path) -> None:
+    from tui.core.runs import _alive
+
+    lock = sweep_dir / LOCK_FILE
+    if _alive(lock) and lock.read_text().strip() != str(os.getpid()):
+        raise ConfigError("", f"this sweep is running in process {lock.read_text().strip()}; stop that one first",
+                          str(sweep_dir))
+
+
 def cell_name(values: Mapping[str, Any]) -> str:
     return "_".join(f"{k.split('.', 1)[-1]}-{_fmt_value(v)}" for k, v in values.items())
 
@@ -483,6 +493,7 @@ class SweepRunner:
     @classmethod
     def resume(cls, sweep_dir: str | Path, workers: int | None = None,
                listeners: list[Listener] | None = None) -> "SweepRunner":
+        _check_not_running(Path(sweep_dir))
         return cls(load_state(sweep_dir), workers, listeners)
 
     # -- control ----------------------------------------------------------------------------------------------
@@ -524,13 +535,8 @@ class SweepRunner:
                 pass
 
     def _claim(self) -> None:
-        from tui.core.runs import _alive
-
-        lock = self.state.sweep_dir / LOCK_FILE
-        if _alive(lock) and lock.read_text().strip() != str(os.getpid()):
-            raise ConfigError("", f"this sweep is running in process {lock.read_text().strip()}; stop that one "
-                                  "first", str(self.state.sweep_dir))
-        lock.write_text(str(os.getpid()))
+        _check_not_running(self.state.sweep_dir)
+        (self.state.sweep_dir / LOCK_FILE).write_text(str(os.getpid()))
 
     def _fresh_dir(self, cell: Cell) -> None:
         """An interrupted cell runs again from scratch: its partial run directory goes."""
@@ -546,7 +552,8 @@ class SweepRunner:
             todo = [c for c in self.state.cells if not c.done]
             for c in todo:
                 self._fresh_dir(c)
-                self._update(c.index, save=False, status="pending", run_dir=None, epoch=0, epochs=0, error=None)
+                self._update(c.index, save=False, status="pending", run_dir=None, epoch=0, epochs=0, error=None,
+                             best_val_accuracy=None, seconds=None)
             self._update(status="running", message=f"{len(todo)} of {self.state.total} cells to run, "
                                                    f"{self.workers} at a time")
             if self.workers > 1 and len(todo) > 1:
@@ -572,10 +579,11 @@ class SweepRunner:
     def _cell_ended(self, index: tuple[int, ...], result: Mapping[str, Any]) -> None:
         status = result["status"]  # "stopped" only comes from the sweep's stop: the cell runs again on resume
         cell = self.state.cell(index)
-        self._update(index, status=status, best_val_accuracy=result.get("best"), seconds=result.get("seconds"),
+        best = result.get("best") if status in DONE else None  # an interrupted cell's partial figure is no result
+        self._update(index, status=status, best_val_accuracy=best, seconds=result.get("seconds"),
                      error=result.get("error"), run_dir=result.get("run_dir") or cell.run_dir,
                      message=f"{cell.label()}: {status}" + (
-                         f", best val_acc {result['best']:.3f}" if result.get("best") is not None else ""))
+                         f", best val_acc {best:.3f}" if best is not None else ""))
 
     def _run_here(self, cell: Cell) -> None:
         from tui.core.events import EpochEnd, RunStarted
@@ -631,8 +639,8 @@ class SweepRunner:
                         continue
                     try:
                         result = fut.result()
-                    except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory)
-                        result = {"status": "stopped" if self._stop.is_set() else "failed",
+                    except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory): the cell
+                        result = {"status": "stopped",  # is not done, and runs again on resume
                                   "error": f"worker process failed: {type(exc).__name__}: {exc}"}
                     self._drain(progress, queue_mod.Empty)
                     self._cell_ended(index, result)
