@@ -201,3 +201,15 @@ def test_a_sweep_running_in_another_process_is_not_resumed_twice(tmp_path):
     (sweep_dir / "sweep.pid").write_text(str(os.getppid()))  # a live process that is not this one
     with pytest.raises(ConfigError, match=f"this sweep is running in process {os.getppid()}"):
         SweepRunner.resume(sweep_dir)
+
+
+def test_with_two_workers_two_cells_run_at_once_in_other_processes(tmp_path):
+    spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3")], epochs=1,
+                     train_size=200)
+    seen = []
+    runner = SweepRunner.create(spec, tmp_path, workers=2, listeners=[
+        lambda e: seen.append(sum(c.status == "running" for c in e.state.cells))])
+    state = runner.run()
+    assert [c.status for c in state.cells] == ["finished", "finished"]
+    assert max(seen) == 2  # both cells were running at the same moment
+    assert all((state.sweep_dir / c.run_dir / "summary.json").is_file() for c in state.cells)

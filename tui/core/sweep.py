@@ -618,6 +618,7 @@ class SweepRunner:
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         ctx = mp.get_context("spawn")  # never fork a process that may hold TensorFlow's threads
+        _start_resource_tracker()
         threads = max(1, available_cores() // self.workers)
         self._mp_stop = ctx.Event()
         if self._stop.is_set():
@@ -668,6 +669,25 @@ class SweepRunner:
 
 
 # -- worker processes ---------------------------------------------------------------------------------------------
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with a real stderr: it passes `sys.stderr.fileno()` to the new
+    process, and a UI that captures sys.stderr (Textual does) answers -1 ("bad value(s) in fds_to_keep")."""
+    import sys
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    try:
+        try:
+            usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+        except (AttributeError, OSError, ValueError):
+            usable = False
+        if not usable and sys.__stderr__ is not None:
+            sys.stderr = sys.__stderr__
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
+
+
 _worker: dict[str, Any] = {}
 
 
