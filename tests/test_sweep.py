@@ -213,3 +213,13 @@ def test_with_two_workers_two_cells_run_at_once_in_other_processes(tmp_path):
     assert [c.status for c in state.cells] == ["finished", "finished"]
     assert max(seen) == 2  # both cells were running at the same moment
     assert all((state.sweep_dir / c.run_dir / "summary.json").is_file() for c in state.cells)
+
+
+def test_a_sweep_whose_first_cells_all_fail_the_same_way_before_training_stops_and_stays_resumable(tmp_path):
+    base = cfg.ExperimentConfig().with_values({**TINY, "training.batch_size": 500})
+    spec = make_spec(base, [("model.conv_filters", "2,3,4")], epochs=1, train_size=100)
+    state = SweepRunner.create(spec, tmp_path, workers=1).run()
+    assert [c.status for c in state.cells] == ["stopped", "stopped", "pending"]
+    assert state.status == "stopped"
+    assert "the first 2 cells failed the same way before training" in state.message
+    assert "batch_size = 500 is larger than the training set" in state.message

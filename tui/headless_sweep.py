@@ -110,6 +110,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if s.status == "finished":
         console.print(f"[green]Sweep finished[/]: {s.total} cells.")
     else:
+        if s.message.startswith("stopped: the first"):
+            console.print(f"[red]{s.message}[/]")
         console.print(f"[yellow]Sweep stopped[/]: {s.done}/{s.total} cells done; continue with "
                       f"[bold]cnn-tui sweep --resume {s.sweep_dir}[/]", soft_wrap=True)
     failed = [c for c in s.cells if c.status == "failed"]

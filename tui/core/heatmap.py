@@ -69,7 +69,7 @@ def render_heatmap(state: SweepState) -> Group:
     if len(state.axes) == 2:
         rows, cols = state.axes
         title = Text.assemble(("rows ", "dim"), (rows.name, "bold"), ("  columns ", "dim"), (cols.name, "bold"))
-        table.add_column(rows.name, justify="right", style="bold", no_wrap=True)
+        table.add_column(rows.name, justify="right", style="bold", no_wrap=True, min_width=len(rows.name))
         for v in cols.values:
             table.add_column(_fmt_value(v), justify="center", min_width=7, no_wrap=True)
         for i, rv in enumerate(rows.values):
@@ -77,7 +77,7 @@ def render_heatmap(state: SweepState) -> Group:
     else:
         (axis,) = state.axes
         title = Text.assemble(("columns ", "dim"), (axis.name, "bold"))
-        table.add_column("", justify="right", style="bold", no_wrap=True)
+        table.add_column("", justify="right", style="bold", no_wrap=True, min_width=8)
         for v in axis.values:
             table.add_column(_fmt_value(v), justify="center", min_width=7, no_wrap=True)
         table.add_row("val_acc ", *(_cell(c, lo, hi) for c in state.cells))

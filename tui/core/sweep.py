@@ -430,6 +430,9 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+GIVE_UP_AFTER = 2
+"""A sweep stops when its first cells (this many) all fail with the same error before their first epoch."""
+
 PARALLEL_MIN_CORES = 4
 """`auto` runs cells in parallel only from this many cores up: on the 2-core machine this was measured on
 (benchmarks/sweep_parallel.py), one cell at a time with both cores was faster than two single-thread cells."""
@@ -456,6 +459,13 @@ def cell_name(values: Mapping[str, Any]) -> str:
     return "_".join(f"{k.split('.', 1)[-1]}-{_fmt_value(v)}" for k, v in values.items())
 
 
+def _cell_result(session: Any, result: Any, t0: float) -> dict[str, Any]:
+    """What a finished cell reports (plain data: it crosses from a worker process)."""
+    return {"status": result.status, "best": _best_accuracy(session.history), "error": result.error,
+            "epochs": len(session.history), "seconds": round(time.perf_counter() - t0, 2),
+            "run_dir": Path(result.run_dir).name if result.run_dir else None}
+
+
 def _best_accuracy(history: Sequence[Mapping[str, float]]) -> float | None:
     accs = [v for h in history if (v := h.get("val_accuracy")) is not None and math.isfinite(v)]
     return max(accs) if accs else None
@@ -476,6 +486,8 @@ class SweepRunner:
         self._stop = threading.Event()
         self._sessions: list[Any] = []
         self._mp_stop: Any = None
+        self._early_failures: list[tuple[tuple[int, ...], str | None]] | None = []
+        self._abort: str | None = None
 
     @classmethod
     def create(cls, spec: SweepSpec, runs_dir: str | Path, workers: int | None = None,
@@ -565,7 +577,9 @@ class SweepRunner:
                     self._run_here(c)
             finished = all(c.done for c in self.state.cells)
             self._update(status="finished" if finished else "stopped",
-                         message="all cells done" if finished else "stopped: resume runs the cells left")
+                         message="all cells done" if finished else
+                         f"stopped: the first {GIVE_UP_AFTER} cells failed the same way before training: "
+                         f"{self._abort}" if self._abort else "stopped: resume runs the cells left")
             export(self.state)
             self._update(save=False, final=True)
             return self.state
@@ -584,6 +598,22 @@ class SweepRunner:
                      error=result.get("error"), run_dir=result.get("run_dir") or cell.run_dir,
                      message=f"{cell.label()}: {status}" + (
                          f", best val_acc {best:.3f}" if best is not None else ""))
+        if status == "finished":
+            self._early_failures = None
+        elif status == "failed" and not result.get("epochs") and self._early_failures is not None:
+            self._early_failures.append((index, result.get("error")))
+            self._give_up_if_all_fail()
+
+    def _give_up_if_all_fail(self) -> None:
+        """The first cells all failing the same way before any epoch (data not found, a batch larger than the
+        subset...) is the set-up's fault, not theirs: stop, and leave them to run again on resume."""
+        failures = self._early_failures or []
+        if len(failures) < GIVE_UP_AFTER or len({error for _, error in failures}) != 1:
+            return
+        for index, _ in failures:
+            self._update(index, status="stopped")
+        self._abort = failures[0][1]
+        self.stop()
 
     def _run_here(self, cell: Cell) -> None:
         from tui.core.events import EpochEnd, RunStarted
@@ -607,10 +637,7 @@ class SweepRunner:
             result = session.run()
         finally:
             self._sessions.remove(session)
-        self._cell_ended(cell.index, {
-            "status": result.status, "best": _best_accuracy(session.history), "error": result.error,
-            "seconds": round(time.perf_counter() - t0, 2),
-            "run_dir": Path(result.run_dir).name if result.run_dir else None})
+        self._cell_ended(cell.index, _cell_result(session, result, t0))
 
     def _run_parallel(self, todo: list[Cell]) -> None:
         import multiprocessing as mp
@@ -738,6 +765,4 @@ def _worker_cell(config: dict[str, Any], sweep_dir: str, name: str, index: tuple
     import keras
 
     keras.backend.clear_session()  # the next cell in this process starts from a clean graph
-    return {"status": result.status, "best": _best_accuracy(session.history), "error": result.error,
-            "seconds": round(time.perf_counter() - t0, 2),
-            "run_dir": Path(result.run_dir).name if result.run_dir else None}
+    return _cell_result(session, result, t0)
