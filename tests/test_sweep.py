@@ -87,6 +87,9 @@ def test_a_sweep_table_with_an_unknown_key_is_refused_and_other_unknown_sections
         read_preset_sweep(bad)
     with pytest.raises(ConfigError, match="unknown section"):
         cfg.loads("[sweeep]\ngrid = 1\n")
+    with pytest.raises(ConfigError, match="sweep: must be a table"):
+        cfg.loads("sweep = 3\n")
+    assert cfg.loads('[sweep]\ngrid = { "x.y" = "1" }\n[training]\nepochs = 2\n').training.epochs == 2
 
 
 def test_train_with_a_sweep_preset_says_it_trains_the_base_experiment_once(capsys):
