@@ -1,4 +1,5 @@
-"""Command line: `cnn-tui` (the app), `cnn-tui train` (headless), `cnn-tui presets`, `runs`, `compare`.
+"""Command line: `cnn-tui` (the app), `cnn-tui train` (headless), `cnn-tui sweep`, `cnn-tui presets`, `runs`,
+`compare`, `predict`, `resume`.
 
 Start-up stays cheap: neither TensorFlow nor Textual is imported until a command needs it.
 """
@@ -41,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--runs-dir", metavar="DIR", default=None,
                       help="where run names are looked up (default: ./runs)")
     comp.add_argument("--markdown", metavar="FILE", default=None, help="also write the comparison as Markdown")
+    sweep = sub.add_parser("sweep", help="train a grid of one or two keys' values, with a live heatmap")
+    _common(sweep)
+    sweep.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=VALUES",
+                       help="a key and its values: 2..11, 2,4,...,256 or a list like relu,sigmoid (once or twice; "
+                            "default: the preset's [sweep] grid)")
+    sweep.add_argument("--epochs", type=int, default=None, help="epochs per cell")
+    sweep.add_argument("--train-size", type=int, default=None, help="training samples per cell (0 = all)")
+    sweep.add_argument("--workers", default="auto", help="cells at once: a number, or auto (the default)")
+    sweep.add_argument("--resume", metavar="SWEEP_DIR", default=None,
+                       help="continue an interrupted sweep; finished cells are not run again")
     resume = sub.add_parser("resume", help="continue an interrupted run (killed, crashed) in its own directory")
     resume.add_argument("run_dir", metavar="RUN_DIR")
     predict = sub.add_parser("predict", help="the top classes for image files, with a run's saved model")
@@ -75,7 +86,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compare(args.run_dirs, args.runs_dir, args.markdown)
         if args.command == "resume":
             return cmd_train(None, None, resume_dir=args.run_dir)
+        if args.command == "sweep":
+            from tui.headless_sweep import cmd_sweep
+
+            return cmd_sweep(args)
         config = load_config(args)
+        if args.command == "train" and args.preset:
+            _note_sweep_table(presets_mod.resolve(args.preset))
     except (ConfigError, presets_mod.PresetNotFound) as exc:
         print(f"cnn-tui: {exc}", file=sys.stderr)
         return 2
@@ -85,6 +102,19 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_app(config, runs_dir=args.runs_dir, start=args.start,
                    preset=str(presets_mod.resolve(args.preset)) if args.preset else None)
+
+
+def _note_sweep_table(path: Any) -> None:
+    """A sweep preset trains its base experiment once under `train`; say so rather than ignore it silently."""
+    from tui.core.params import tomllib
+
+    try:
+        has_sweep = "sweep" in tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return
+    if has_sweep:
+        print(f"cnn-tui: note: {path.name} has a [sweep] grid, which only `cnn-tui sweep --preset {path.stem}` "
+              "runs; training its base experiment once", file=sys.stderr)
 
 
 def cmd_presets() -> int:

@@ -242,8 +242,13 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> ExperimentC
                     raise ConfigError(f"meta.{k}", f"unknown or not text; [meta] allows {', '.join(META_KEYS)}",
                                       source)
             continue
+        if section == "sweep":  # a sweep preset's grid: read by tui.core.sweep, ignored by a single run
+            if not isinstance(data[section], Mapping):
+                raise ConfigError("sweep", "must be a table like [sweep]", source)
+            continue
         if section not in SECTIONS:
-            raise ConfigError(str(section), f"unknown section; allowed: {', '.join(SECTIONS)} (and meta)", source)
+            raise ConfigError(str(section), f"unknown section; allowed: {', '.join(SECTIONS)} (and meta, sweep)",
+                              source)
         if not isinstance(data[section], Mapping):
             raise ConfigError(str(section), "must be a table like [" + str(section) + "]", source)
 

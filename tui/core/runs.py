@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tui.core.records import read_history_csv
 
@@ -79,9 +79,18 @@ def read_run(run_dir: Path) -> RunRecord | None:
         epochs=max(int(summary.get("epochs_run") or 0), len(history)), wall_seconds=summary.get("wall_seconds"))
 
 
+def _run_dirs(runs_dir: Path) -> Iterator[Path]:
+    """The folder's sub-directories, and the cells of each sweep in it (a sweep directory holds sweep.json)."""
+    for d in runs_dir.iterdir():
+        if d.is_dir():
+            yield d
+            if (d / "sweep.json").is_file():
+                yield from (cell for cell in d.iterdir() if cell.is_dir())
+
+
 def list_runs(runs_dir: Path) -> list[RunRecord]:
-    """Every run under `runs_dir`, newest first."""
+    """Every run under `runs_dir` (sweep cells included), newest first."""
     if not Path(runs_dir).is_dir():
         return []
-    records = [r for d in Path(runs_dir).iterdir() if d.is_dir() and (r := read_run(d)) is not None]
+    records = [r for d in _run_dirs(Path(runs_dir)) if (r := read_run(d)) is not None]
     return sorted(records, key=lambda r: r.started, reverse=True)

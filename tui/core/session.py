@@ -56,8 +56,11 @@ class TrainingSession:
     """One run of one experiment. Subscribe listeners, then `run()` (blocking) or `start()` (a thread)."""
 
     def __init__(self, config: ExperimentConfig, runs_dir: str | Path | None = None,
-                 listeners: list[Listener] | None = None, batch_interval: float = 0.25) -> None:
+                 listeners: list[Listener] | None = None, batch_interval: float = 0.25,
+                 name: str | None = None) -> None:
         self.config = config
+        self.name = name
+        """The run directory's name after its timestamp (default: dataset-architecture)."""
         self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
         self.batch_interval = batch_interval
         self._listeners: list[Listener] = list(listeners or [])
@@ -177,7 +180,8 @@ class TrainingSession:
                 self.doctor.seed(previous)  # findings continue from the epochs already run
             else:
                 try:
-                    self.run_dir = create_run_dir(self.runs_dir, f"{cfg.dataset.name}-{cfg.model.architecture}")
+                    self.run_dir = create_run_dir(self.runs_dir,
+                                                  self.name or f"{cfg.dataset.name}-{cfg.model.architecture}")
                 except OSError as exc:
                     raise RunRefused(f"cannot create a run directory under {self.runs_dir}: {exc.strerror or exc}; "
                                      "choose a writable folder with --runs-dir") from None

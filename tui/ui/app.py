@@ -125,6 +125,25 @@ class CnnTuiApp(App[int]):
             self.notify(f"{fix.label}. Press F5 to start the next run.", title="Fix applied", timeout=8)
         return True
 
+    def start_sweep(self, target: Any, workers: int | None = None) -> None:
+        """Run a sweep (a SweepSpec, or the directory of one to resume) in the background, on a SweepScreen."""
+        if self.training_active:
+            self.notify("A run is already in progress.", severity="warning")
+            return
+        from tui.core.params import ConfigError
+        from tui.core.sweep import SweepRunner
+        from tui.ui.screens.sweep import SweepScreen
+
+        try:
+            runner = (SweepRunner.resume(target, workers) if isinstance(target, (str, Path))
+                      else SweepRunner.create(target, self.runs_dir, workers))
+        except (ConfigError, OSError) as exc:
+            self.notify(str(exc), title="Sweep not started", severity="error", timeout=10)
+            return
+        self.session = runner  # stop / quit-while-running treat a sweep like a run
+        self.push_screen(SweepScreen(runner))
+        self.training_worker = self.run_training(runner)
+
     def action_runs(self) -> None:
         from tui.ui.screens.runs import RunsScreen
 
@@ -175,6 +194,8 @@ class CnnTuiApp(App[int]):
                             self.action_runs)
         if isinstance(screen, SetupScreen):
             yield SystemCommand("Start training", "Train the current set-up (F5)", screen.action_start)
+            yield SystemCommand("Sweep", "Train a grid of one or two keys' values, with a heatmap (F6)",
+                                screen.action_sweep)
             yield SystemCommand("Save preset", "Save the forms as a preset (ctrl+s)", screen.action_save_preset)
         from tui.ui.screens.training import TrainingScreen  # imported lazily, off the start-up path
 

@@ -77,3 +77,14 @@ class DatasetPreview(Message):
     class_names: tuple[str, ...]
     counts: tuple[int, ...]
     signature: str
+
+
+@dataclass
+class SweepUpdated(Message):
+    """A sweep's state changed (a cell started, ran an epoch, ended); only the newest one matters."""
+
+    state: Any  # tui.core.sweep.SweepState
+    final: bool = False
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SweepUpdated) and not message.final

@@ -38,6 +38,7 @@ class SetupScreen(Screen):
 
     BINDINGS = [
         Binding("f5", "start", "Start"),
+        Binding("f6", "sweep", "Sweep"),
         Binding("ctrl+r", "start", "Start", show=False),
         Binding("ctrl+s", "save_preset", "Save preset"),
         Binding("f2", "app.runs", "Runs"),
@@ -339,6 +340,21 @@ class SetupScreen(Screen):
                 await self.app.apply_fix(config, choice)  # type: ignore[attr-defined]
 
         self.app.push_screen(FindingScreen(found, offer_start=True), decided)
+
+    def action_sweep(self) -> None:
+        """F6: pick one or two keys and their values, and sweep the current set-up (or resume a sweep)."""
+        if self.errors:
+            key, message = next(iter(self.errors.items()))
+            self.notify(f"{key.lstrip('(')}: {message}", title="Cannot sweep", severity="warning")
+            return
+        from tui.ui.screens.sweep_dialog import SweepDialog
+
+        def chosen(choice: Any) -> None:
+            if choice:
+                _, target, workers = choice
+                self.app.start_sweep(target, workers=workers)  # type: ignore[attr-defined]
+
+        self.app.push_screen(SweepDialog(self.config, self.app.runs_dir), chosen)  # type: ignore[attr-defined]
 
     def action_save_preset(self) -> None:
         from tui.ui.screens.dialogs import SavePresetDialog
