@@ -142,7 +142,7 @@ class CnnTuiApp(App[int]):
             return
         self.session = runner  # stop / quit-while-running treat a sweep like a run
         self.push_screen(SweepScreen(runner))
-        self.training_worker = self.run_training(runner)
+        self.training_worker = self.run_sweep(runner)
 
     def action_runs(self) -> None:
         from tui.ui.screens.runs import RunsScreen
@@ -153,6 +153,11 @@ class CnnTuiApp(App[int]):
     def run_training(self, session: Any) -> Any:
         lower_thread_priority()
         return session.run()  # never raises: failures arrive as a RunEnded event
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training", description="the sweep")
+    def run_sweep(self, runner: Any) -> Any:
+        lower_thread_priority()
+        return runner.run()
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
