@@ -24,7 +24,7 @@ from textual.widgets import Static
 class Bare(App):
     def compose(self):
         yield Static("Start training (bare Textual)")
-        yield Static("parameters (")
+        yield Static(" parameters (")
 Bare().run()
 """
 
@@ -41,7 +41,7 @@ def once(session: str, command: str) -> tuple[float, float]:
         now = time.perf_counter() - t0
         if painted is None and "Start training" in screen:
             painted = now
-        if "parameters (" in screen:
+        if " parameters" in screen:  # the model summary (it may wrap in a narrow side panel)
             summary = now
             break
         time.sleep(0.02)

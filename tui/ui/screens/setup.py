@@ -306,7 +306,7 @@ class SetupScreen(Screen):
         if event.signature != self._model_sig:
             return
         s = event.summary
-        rows = [f"{layer.kind[:14]:<14} {layer.output_shape[1:-1]:<13} {layer.params:>9,}" for layer in s.layers]
+        rows = [f"{layer.kind[:12]:<12} {layer.output_shape[1:-1]:<11} {layer.params:>8,}" for layer in s.layers]
         self.query_one("#model-summary", Static).update(
             f"[b]{s.name}[/b]: {s.total_params:,} parameters ({s.trainable_params:,} trainable)\n"
             + "\n".join(rows))
