@@ -20,11 +20,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _child import run_child  # noqa: E402 - beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"off": 0, "default": None, "every-5": 5}  # None: the configuration's default
@@ -93,14 +94,7 @@ def main() -> None:
     shares: dict[str, list[float]] = {m: [] for m in MODES}
     for r in range(args.rounds):
         for mode in MODES:
-            cmd = [sys.executable, __file__, "--child", mode, "--epochs", str(args.epochs), "--train-size",
-                   str(args.train_size), "--batch-size", str(args.batch_size)]
-            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-            line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
-            if line is None:
-                sys.exit(f"{mode} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
-            res = json.loads(line[7:])
+            res = run_child(__file__, mode, args)
             results[mode].append(statistics.median(res["epoch_seconds"][1:] or res["epoch_seconds"]))
             counts[mode] = (res["every"], res["samples"])
             shares[mode].append(statistics.median(res["shares"][1:] or res["shares"]))

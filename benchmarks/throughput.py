@@ -15,11 +15,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _child import run_child  # noqa: E402 - beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -127,14 +128,8 @@ def main() -> None:
     results: dict[str, list[float]] = {"bare": [], "session": [], "app": []}
     for r in range(args.rounds):
         for mode in ("bare", "session", "app"):
-            cmd = [sys.executable, __file__, "--child", mode, "--epochs", str(args.epochs), "--train-size",
-                   str(args.train_size), "--batch-size", str(args.batch_size)]
-            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-            line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
-            if line is None:
-                sys.exit(f"{mode} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
-            times = json.loads(line[7:])["epoch_seconds"]
+            res = run_child(__file__, mode, args)
+            times = res["epoch_seconds"]
             results[mode].append(statistics.median(times[1:] or times))
             print(f"round {r + 1} {mode:<8} median epoch {results[mode][-1]:.3f} s", flush=True)
     from tui.core import datasets

@@ -7,8 +7,6 @@ Start-up stays cheap: neither TensorFlow nor Textual is imported until a command
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 from typing import Any
 
@@ -210,7 +208,7 @@ def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None) 
 
     from tui.core.session import TrainingSession
     from tui.core.tfenv import move_native_stderr, quiet_environment
-    from tui.headless import HeadlessView
+    from tui.headless import HeadlessView, stop_on_signals
 
     quiet_environment()
     tf_log = move_native_stderr()  # TensorFlow's C++ chatter goes to a log file, not over the progress bars
@@ -221,15 +219,8 @@ def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None) 
     else:
         session = TrainingSession(config, runs_dir=runs_dir, listeners=[view.handle])
 
-    def _stop(signum: int, frame: Any) -> None:
-        if session.stop_requested:
-            console.print("[red]Second interrupt: exiting now.[/]")
-            os._exit(130)
-        console.print("[yellow]Stopping at the next batch (Ctrl+C again to quit at once)…[/]")
-        session.stop()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    stop_on_signals(console, session, "Stopping at the next batch (Ctrl+C again to quit at once)…",
+                    "Second interrupt: exiting now.")
     with view:
         session.start()
         while not session.join(0.2):

@@ -136,3 +136,19 @@ def _value(v: Any) -> str:
 
 def _f(v: Any, digits: int = 4) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
+
+
+def stop_on_signals(console: Any, target: Any, stopping: str, exiting: str) -> None:
+    """Ctrl+C / SIGTERM ask `target` (a session or a sweep) to stop at its next batch; a second one exits at once."""
+    import os
+    import signal
+
+    def _stop(signum: int, frame: Any) -> None:
+        if target.stop_requested:
+            console.print(f"[red]{exiting}[/]")
+            os._exit(130)
+        console.print(f"[yellow]{stopping}[/]")
+        target.stop()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)

@@ -6,8 +6,6 @@ and turns Ctrl+C into a clean stop (sweep.json saved, the sweep resumable with -
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 import threading
 from typing import Any
@@ -61,6 +59,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from tui.core import presets as presets_mod
     from tui.core.heatmap import progress_line, render_heatmap
     from tui.core.tfenv import move_native_stderr, quiet_environment
+    from tui.headless import stop_on_signals
 
     console = Console()
     try:
@@ -80,15 +79,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         s = runner.state
         return Group(Text.from_markup(progress_line(s)), render_heatmap(s))
 
-    def _stop(signum: int, frame: Any) -> None:
-        if runner.stop_requested:
-            console.print("[red]Second interrupt: exiting now (run cnn-tui sweep --resume to continue).[/]")
-            os._exit(130)
-        console.print("[yellow]Stopping the running cells at their next batch (Ctrl+C again to quit at once)…[/]")
-        runner.stop()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    stop_on_signals(console, runner,
+                    "Stopping the running cells at their next batch (Ctrl+C again to quit at once)…",
+                    "Second interrupt: exiting now (run cnn-tui sweep --resume to continue).")
     errors: list[BaseException] = []
 
     def work() -> None:
