@@ -30,11 +30,17 @@ class FindingsList(OptionList):
         super().__init__(id=id, classes=classes)
         self.findings: tuple[Finding, ...] = ()
         self.border_title = "doctor"
+        self._shown = False
+
+    def on_mount(self) -> None:
+        if not self._shown:
+            self.show(())
 
     def show(self, findings: Sequence[Finding]) -> None:
         findings = tuple(findings)
-        if findings == self.findings:
+        if self._shown and findings == self.findings:
             return
+        self._shown = True
         highlighted = self.highlighted
         self.findings = findings
         self.clear_options()
