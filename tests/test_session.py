@@ -90,6 +90,21 @@ def test_stop_takes_effect_at_the_next_batch_not_the_end_of_the_epoch(tmp_path):
     assert summary["status"] == "stopped" and summary["epochs_run"] == 1
 
 
+def test_a_stop_after_the_last_epoch_leaves_the_run_finished(tmp_path):
+    """Pressing stop as the last epoch ends (while the test split is evaluated, say) cuts nothing short."""
+    config = tiny(training__epochs=2)
+    session = TrainingSession(config, runs_dir=tmp_path)
+
+    def listener(event):
+        if isinstance(event, EpochEnd) and event.epoch == 2:
+            session.stop()
+
+    session.subscribe(listener)
+    result = session.run()
+    assert result.status == "finished"
+    assert json.loads((session.run_dir / "summary.json").read_text())["status"] == "finished"
+
+
 def test_pause_holds_training_until_resume(tmp_path):
     import threading
 

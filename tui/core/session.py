@@ -258,7 +258,10 @@ class TrainingSession:
             elif self._diverged and self.doctor.diverged:
                 status, error = "failed", f"training diverged: {self.doctor.diverged.evidence}"
             else:
-                status = "stopped" if self._stop.is_set() else "finished"
+                # A stop that arrives after the last epoch (during the test evaluation, say) cut nothing short.
+                cut = (not self.history or any(h.get("partial") for h in self.history)
+                       or self.history[-1]["epoch"] < cfg.training.epochs)
+                status = "stopped" if self._stop.is_set() and cut else "finished"
             if data.x_test is not None and len(data.x_test) and status != "failed":
                 self._emit(Prepare("test", "Evaluating on the test split…"))
                 test = _evaluate_test(model, data, cfg, self.run_dir)
