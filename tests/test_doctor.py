@@ -465,3 +465,11 @@ def test_balanced_class_weights_give_each_class_the_same_total_weight():
 def test_preflight_without_the_dataset_still_catches_the_wrong_loss_on_a_folder():
     (f,) = preflight(config(dataset__name="folder", dataset__path="x", training__loss="binary_crossentropy"))
     assert f.id == "wrong_loss" and "several classes" in f.evidence
+
+
+def test_a_finding_read_back_from_a_summary_equals_the_one_written():
+    from tui.core.diagnostics import OVERFIT_FIXES, Finding
+
+    finding = Finding("overfitting", "warning", 7, "Overfitting from epoch 7", "val_loss rose", "memorising",
+                      OVERFIT_FIXES)
+    assert Finding.from_dict(json.loads(json.dumps(finding.as_dict()))) == finding

@@ -124,6 +124,15 @@ class Finding:
                 "evidence": self.evidence, "explanation": self.explanation,
                 "fixes": [f.as_dict() for f in self.fixes]}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Finding":
+        """The inverse of :meth:`as_dict`, for findings read back from a run's summary.json (raises KeyError,
+        TypeError or ValueError on a malformed entry)."""
+        fixes = tuple(Fix(f["label"], dict(f.get("changes") or {})) if isinstance(f, Mapping) else Fix(str(f))
+                      for f in d.get("fixes", []))
+        return cls(str(d["id"]), str(d.get("severity", "warning")), int(d.get("epoch", 0)), str(d["title"]),
+                   str(d.get("evidence", "")), str(d.get("explanation", "")), fixes)
+
 
 def _series(history: Sequence[Mapping[str, float]], key: str) -> list[float] | None:
     values = [h.get(key) for h in history]

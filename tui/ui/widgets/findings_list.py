@@ -59,18 +59,13 @@ class FindingsList(OptionList):
         return self.findings[min(index, len(self.findings) - 1)]
 
 
-def findings_from_summary(summary: dict) -> tuple[Finding, ...]:
-    """The findings saved in a run's summary.json, as Finding objects (malformed entries are skipped)."""
-    from tui.core.diagnostics import Fix
 
+def findings_from_summary(summary: dict) -> tuple[Finding, ...]:
+    """The findings saved in a run's summary.json (malformed entries are skipped)."""
     out = []
     for d in summary.get("findings", []) or []:
         try:
-            fixes = tuple(Fix(f["label"], dict(f.get("changes") or {})) if isinstance(f, dict) else Fix(str(f))
-                          for f in d.get("fixes", []))
-            out.append(Finding(str(d.get("id", d.get("kind", "?"))), str(d.get("severity", "warning")),
-                               int(d.get("epoch", 0)), str(d["title"]), str(d.get("evidence", "")),
-                               str(d.get("explanation", "")), fixes))
+            out.append(Finding.from_dict(d))
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
     return tuple(out)
