@@ -1,5 +1,5 @@
 """Command line: `cnn-tui` (the app), `cnn-tui train` (headless), `cnn-tui sweep`, `cnn-tui presets`, `runs`,
-`compare`, `predict`, `resume`.
+`compare`, `predict`, `resume`, `serve` (the app in a browser).
 
 Start-up stays cheap: neither TensorFlow nor Textual is imported until a command needs it.
 """
@@ -56,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG, JPEG, ...)")
     predict.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to show (default 3)")
+    serve = sub.add_parser("serve", help="the app in a browser, one app per tab (needs the [web] extra)",
+                           description="Serve the app to a browser through textual-serve. The URL carries a secret "
+                           "token (random, or $CNN_TUI_SERVE_TOKEN); only 127.0.0.1 unless --host says otherwise.")
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; any other needs TLS or --insecure)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--certfile", default=None, help="TLS certificate (PEM), with --keyfile")
+    serve.add_argument("--keyfile", default=None, help="TLS private key (PEM)")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow plain HTTP on a non-loopback address (the token and screens travel in clear)")
+    serve.add_argument("target", nargs="?", default=None, metavar="ATTACH_TARGET",
+                       help="open each tab on `cnn-tui attach ATTACH_TARGET` instead of the set-up")
     return parser
 
 
@@ -84,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compare(args.run_dirs, args.runs_dir, args.markdown)
         if args.command == "resume":
             return cmd_train(None, None, resume_dir=args.run_dir)
+        if args.command == "serve":
+            from tui.serve import cmd_serve
+
+            return cmd_serve(args, serve_app_args(args, parser))
         if args.command == "sweep":
             from tui.headless_sweep import cmd_sweep
 
@@ -100,6 +117,26 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_app(config, runs_dir=args.runs_dir, start=args.start,
                    preset=str(presets_mod.resolve(args.preset)) if args.preset else None)
+
+
+def serve_app_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
+    """The options each served tab's app runs with: checked here once, folders made absolute."""
+    from pathlib import Path
+
+    load_config(args)  # a bad preset or --set fails now, not in every tab
+    out = ["--runs-dir", str(Path(args.runs_dir or "runs").resolve())]
+    if args.preset:
+        out += ["--preset", str(presets_mod.resolve(args.preset).resolve())]
+    for item in args.overrides:
+        out += ["--set", item]
+    if args.data_dir:
+        out += ["--data-dir", str(Path(args.data_dir).resolve())]
+    if args.target:
+        commands = next(a.choices for a in parser._subparsers._group_actions)  # type: ignore[union-attr]
+        if "attach" not in commands:
+            raise ConfigError("this cnn-tui has no `attach` command to open ATTACH_TARGET with")
+        out += ["attach", args.target]
+    return out
 
 
 def _note_sweep_table(path: Any) -> None:

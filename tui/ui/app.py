@@ -44,6 +44,7 @@ class CnnTuiApp(App[int]):
         self.training_worker: Worker[Any] | None = None
         self.started_at = time.perf_counter()
         self.first_paint: float | None = None
+        self.training_thread_running = threading.Event()
 
     def on_mount(self) -> None:
         self.push_screen(SetupScreen(self.initial_config, self.preset))
@@ -152,12 +153,26 @@ class CnnTuiApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", description="model.fit")
     def run_training(self, session: Any) -> Any:
         lower_thread_priority()
-        return session.run()  # never raises: failures arrive as a RunEnded event
+        self.training_thread_running.set()
+        try:
+            return session.run()  # never raises: failures arrive as a RunEnded event
+        finally:
+            self.training_thread_running.clear()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", description="the sweep")
     def run_sweep(self, runner: Any) -> Any:
         lower_thread_priority()
-        return runner.run()
+        self.training_thread_running.set()
+        try:
+            return runner.run()
+        finally:
+            self.training_thread_running.clear()
+
+    def on_unmount(self) -> None:
+        """The app closes without asking (a closed browser tab, SIGTERM): a run still training stops at the next
+        batch and writes its summary; the process ends when the training thread does."""
+        if self.session is not None and self.training_thread_running.is_set():
+            self.session.stop()
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
