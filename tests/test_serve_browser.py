@@ -93,13 +93,13 @@ def test_the_page_shows_the_set_up_F5_trains_and_each_tab_has_its_own_app(tmp_pa
         assert first.page.title() == "cnn-tui"
 
         second = Page(browser, server.url)
-        second.wait_for("Start training")
+        second.wait_for(" parameters")  # its set-up, with the model summary (TensorFlow loaded)
         one, two = server.app_pids()
         assert one != two and alive(one) and alive(two) and server.running_apps() >= {one, two}
         assert "Pause/resume" not in screen_text(second.chunks)  # its own app, on its own set-up
 
         second.page.close()  # closing one tab ends its app only
-        wait_until(lambda: not alive(two), 60, "the second tab's app to end")
+        wait_until(lambda: not alive(two), 120, "the second tab's app to end")
         assert alive(one)
     finally:
         server.stop()

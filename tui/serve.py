@@ -32,7 +32,7 @@ TOKEN_ENV = "CNN_TUI_SERVE_TOKEN"
 
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
-QUIT_TIMEOUT = 60.0
+QUIT_TIMEOUT = 120.0
 """How long a closed tab's app gets to stop its run and exit before it is killed."""
 
 INSTALL_HINT = 'cnn-tui serve needs the web extra: pip install "cnn-tui[web]"  (textual-serve and aiohttp)'
