@@ -178,3 +178,34 @@ async def test_a_crashed_app_ends_its_own_tab_and_the_server_goes_on(server):
         await second.wait_for("Start training")
         assert server.proc.poll() is None and len(server.app_pids()) == 2
         await second.close()
+
+
+def test_with_a_certificate_the_page_and_its_websocket_use_tls(tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    server = Served(tmp_path / "runs", "--certfile", str(cert), "--keyfile", str(key))
+    try:
+        assert server.url.startswith("https://127.0.0.1:")
+        trust = ssl.create_default_context(cafile=str(cert))
+        trust.check_hostname = False  # the test certificate names localhost, the URL 127.0.0.1
+
+        async def page() -> str:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(server.url, ssl=trust) as response:
+                    assert response.status == 200
+                    return await response.text()
+        assert f'wss://{server.base.split("//")[1]}/ws/' in asyncio.run(page())
+    finally:
+        server.stop()
+
+
+def test_a_certificate_that_cannot_be_read_is_named(tmp_path, capsys):
+    assert cli.main(["serve", "--certfile", str(tmp_path / "none.pem"), "--keyfile", str(tmp_path / "k.pem")]) == 2
+    assert "none.pem" in capsys.readouterr().err
