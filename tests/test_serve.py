@@ -209,3 +209,28 @@ def test_with_a_certificate_the_page_and_its_websocket_use_tls(tmp_path):
 def test_a_certificate_that_cannot_be_read_is_named(tmp_path, capsys):
     assert cli.main(["serve", "--certfile", str(tmp_path / "none.pem"), "--keyfile", str(tmp_path / "k.pem")]) == 2
     assert "none.pem" in capsys.readouterr().err
+
+
+def test_each_tab_runs_the_app_with_the_options_given_to_serve(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    parser = cli.build_parser()
+    args = parser.parse_args(["serve", "--preset", "default", "--set", "training.epochs=2", "--runs-dir", "r"])
+    tab = parser.parse_args(cli.serve_app_args(args, parser))
+    assert tab.command is None  # the app itself
+    assert tab.runs_dir == str(tmp_path / "r") and tab.overrides == ["training.epochs=2"]
+    assert Path(tab.preset).is_absolute() and Path(tab.preset).name == "default.toml"
+
+
+def test_an_attach_target_opens_each_tab_on_cnn_tui_attach(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "a-run").mkdir(parents=True)
+    parser = cli.build_parser()
+    args = parser.parse_args(["serve", "runs/a-run"])
+    commands = next(a.choices for a in parser._subparsers._group_actions)
+    if "attach" not in commands:  # the attach command comes with its own branch
+        assert cli.main(["serve", "--port", "0", "runs/a-run"]) == 2
+        assert "no `attach` command" in capsys.readouterr().err
+        return
+    tab = parser.parse_args(cli.serve_app_args(args, parser))
+    assert (tab.command, tab.target, tab.runs_dir) == ("attach", str(tmp_path / "runs" / "a-run"),
+                                                        str(tmp_path / "runs"))

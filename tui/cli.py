@@ -123,19 +123,21 @@ def serve_app_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     """The options each served tab's app runs with: checked here once, folders made absolute."""
     from pathlib import Path
 
+    runs_dir = str(Path(args.runs_dir or "runs").resolve())
+    if args.target:
+        commands = next(a.choices for a in parser._subparsers._group_actions)  # type: ignore[union-attr]
+        if "attach" not in commands:
+            raise ConfigError("ATTACH_TARGET", "this cnn-tui has no `attach` command to open it with")
+        target = Path(args.target)
+        return ["attach", str(target.resolve()) if target.exists() else args.target, "--runs-dir", runs_dir]
     load_config(args)  # a bad preset or --set fails now, not in every tab
-    out = ["--runs-dir", str(Path(args.runs_dir or "runs").resolve())]
+    out = ["--runs-dir", runs_dir]
     if args.preset:
         out += ["--preset", str(presets_mod.resolve(args.preset).resolve())]
     for item in args.overrides:
         out += ["--set", item]
     if args.data_dir:
         out += ["--data-dir", str(Path(args.data_dir).resolve())]
-    if args.target:
-        commands = next(a.choices for a in parser._subparsers._group_actions)  # type: ignore[union-attr]
-        if "attach" not in commands:
-            raise ConfigError("this cnn-tui has no `attach` command to open ATTACH_TARGET with")
-        out += ["attach", args.target]
     return out
 
 
