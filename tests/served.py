@@ -116,7 +116,7 @@ class Served:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(90)
+                self.proc.wait(150)
             except subprocess.TimeoutExpired:
                 for pid in children(self.proc.pid):
                     os.kill(pid, signal.SIGKILL)

@@ -6,6 +6,7 @@ Skipped where chromium or Playwright is missing, except in CI, which installs bo
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 import threading
@@ -101,6 +102,11 @@ def test_the_page_shows_the_set_up_F5_trains_and_each_tab_has_its_own_app(tmp_pa
         second.page.close()  # closing one tab ends its app only
         wait_until(lambda: not alive(two), 120, "the second tab's app to end")
         assert alive(one)
+
+        server.stop()  # Ctrl+C / SIGTERM: the first tab's app quits too, stopping and summarising its run
+        assert server.proc.returncode == 0 and not alive(one)
+        [summary] = (tmp_path / "runs").glob("*/summary.json")
+        assert json.loads(summary.read_text())["status"] == "stopped"
     finally:
         server.stop()
 

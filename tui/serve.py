@@ -152,7 +152,8 @@ def _app_service_class() -> Any:
             except asyncio.TimeoutError:
                 self.log(f"tab {self.tab.number}: app process {self._process.pid} did not quit in "
                          f"{QUIT_TIMEOUT:.0f} s; killing it")
-                self._process.kill()
+                if self._process.returncode is None:
+                    self._process.kill()
                 await task
             self._task = None
 
@@ -174,7 +175,7 @@ class WebServer:
     title: str = "cnn-tui"
     log: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
     tabs: list[Tab] = field(default_factory=list)
-    _sockets: set[Any] = field(default_factory=set)
+    _services: set[Any] = field(default_factory=set)
 
     # -- requests -----------------------------------------------------------------------------------------
     def _token_ok(self, given: str | None) -> bool:
@@ -218,23 +219,23 @@ class WebServer:
         self.tabs.append(tab)
         ws = web.WebSocketResponse(heartbeat=15)
         await ws.prepare(request)
-        self._sockets.add(ws)
         service = _app_service_class()(self.argv, tab, self.log, write_bytes=ws.send_bytes, write_str=ws.send_str,
                                        close=ws.close, download_manager=DownloadManager())
+        self._services.add(service)
         try:
             await service.start(width, height)
             await _pump(ws, service)
         except Exception as exc:  # noqa: BLE001 - one tab's failure is logged, the server goes on
             self.log(f"tab {tab.number}: {type(exc).__name__}: {exc}")
         finally:
-            self._sockets.discard(ws)
-            await service.stop()  # the tab closed (or the server stops): the app quits, its run is summarised
+            await service.stop()  # the tab closed: the app quits, a run it trains is stopped and summarised
+            self._services.discard(service)
             await ws.close()
         return ws
 
-    async def _close_tabs(self, _app: Any) -> None:
-        for ws in list(self._sockets):
-            await ws.close()
+    async def quit_tabs(self) -> None:
+        """Every open tab's app quits (and summarises its run) before the server stops listening."""
+        await asyncio.gather(*(service.stop() for service in list(self._services)), return_exceptions=True)
 
     def make_app(self) -> Any:
         from aiohttp import web
@@ -243,7 +244,6 @@ class WebServer:
         app = web.Application()
         app.add_routes([web.get("/", self.index), web.get("/ws/{token}", self.websocket),
                         web.get("/ws", self.websocket), web.static("/static", static)])
-        app.on_shutdown.append(self._close_tabs)
         return app
 
     # -- running ------------------------------------------------------------------------------------------
@@ -270,6 +270,7 @@ class WebServer:
             await stop.wait()
         finally:
             self.log("stopping: every tab's app quits (runs are stopped and summarised)…")
+            await self.quit_tabs()
             await runner.cleanup()
 
 
