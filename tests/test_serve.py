@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from tui import cli
-from tui.serve import exposure_check, origin_allowed, ServeError
+from tui.serve import ServeError, exposure_check, origin_allowed
 
 pytest.importorskip("textual_serve", reason="the [web] extra (textual-serve) is not installed")
 aiohttp = pytest.importorskip("aiohttp")
 
-from served import F5, Served, alive, screen_text, wait_until  # noqa: E402
+from served import F5, Served, alive, screen_text, wait_until
 
 
 # -- who may connect ---------------------------------------------------------------------------------------------
@@ -79,9 +79,8 @@ def server(tmp_path):
 
 
 async def _status(url: str, **headers: str) -> int:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(url, headers=headers) as response:
-            return response.status
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+        return response.status
 
 
 async def _ws_refused(url: str, origin: str | None) -> int:
@@ -113,7 +112,7 @@ class BrowserTab:
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def open(cls, http, server: Served) -> "BrowserTab":
+    async def open(cls, http, server: Served) -> BrowserTab:
         return cls(await http.ws_connect(server.ws_url() + "?width=100&height=32", origin=server.base))
 
     async def _read(self) -> None:
@@ -197,10 +196,9 @@ def test_with_a_certificate_the_page_and_its_websocket_use_tls(tmp_path):
         trust.check_hostname = False  # the test certificate names localhost, the URL 127.0.0.1
 
         async def page() -> str:
-            async with aiohttp.ClientSession() as http:
-                async with http.get(server.url, ssl=trust) as response:
-                    assert response.status == 200
-                    return await response.text()
+            async with aiohttp.ClientSession() as http, http.get(server.url, ssl=trust) as response:
+                assert response.status == 200
+                return await response.text()
         assert f'wss://{server.base.split("//")[1]}/ws/' in asyncio.run(page())
     finally:
         server.stop()
@@ -226,8 +224,7 @@ def test_an_attach_target_opens_each_tab_on_cnn_tui_attach(tmp_path, monkeypatch
     (tmp_path / "runs" / "a-run").mkdir(parents=True)
     parser = cli.build_parser()
     args = parser.parse_args(["serve", "runs/a-run"])
-    commands = next(a.choices for a in parser._subparsers._group_actions)
-    if "attach" not in commands:  # the attach command comes with its own branch
+    if "attach" not in cli.subcommands(parser):  # the attach command comes with its own branch
         assert cli.main(["serve", "--port", "0", "runs/a-run"]) == 2
         assert "no `attach` command" in capsys.readouterr().err
         return

@@ -34,8 +34,8 @@ except ImportError:
     _need(False, "Playwright is not installed (pip install playwright)")
 pytest.importorskip("textual_serve", reason="the [web] extra (textual-serve) is not installed")
 
-from PIL import Image, ImageChops  # noqa: E402
-from served import Served, alive, screen_text, wait_until  # noqa: E402
+from PIL import Image, ImageChops
+from served import Served, alive, screen_text, wait_until
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ class ForeignSite(BaseHTTPRequestHandler):
 
     target = ""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         page = (f"<script>const ws = new WebSocket({self.target!r});"
                 "ws.onopen = () => { document.title = 'opened'; };"
                 "ws.onclose = () => { document.title = 'refused'; };</script>")

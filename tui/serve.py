@@ -22,9 +22,10 @@ import secrets
 import signal
 import ssl
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 TOKEN_ENV = "CNN_TUI_SERVE_TOKEN"
@@ -137,6 +138,7 @@ def _app_service_class() -> Any:
         async def run(self) -> None:
             await super().run()
             process = self._process
+            assert process is not None
             self.tab.returncode = code = await process.wait()
             self.log(f"tab {self.tab.number}: app process {process.pid} "
                      + ("ended" if code == 0 else f"ended with status {code} (the server goes on)"))
@@ -150,10 +152,12 @@ def _app_service_class() -> Any:
             try:
                 await asyncio.wait_for(asyncio.shield(task), QUIT_TIMEOUT)
             except asyncio.TimeoutError:
-                self.log(f"tab {self.tab.number}: app process {self._process.pid} did not quit in "
+                process = self._process
+                assert process is not None
+                self.log(f"tab {self.tab.number}: app process {process.pid} did not quit in "
                          f"{QUIT_TIMEOUT:.0f} s; killing it")
-                if self._process.returncode is None:
-                    self._process.kill()
+                if process.returncode is None:
+                    process.kill()
                 await task
             self._task = None
 
@@ -238,12 +242,14 @@ class WebServer:
         await asyncio.gather(*(service.stop() for service in list(self._services)), return_exceptions=True)
 
     def make_app(self) -> Any:
+        import textual_serve
         from aiohttp import web
 
-        static = Path(__import__("textual_serve").__file__).parent / "static"
+        static = Path(str(textual_serve.__file__)).parent / "static"
         app = web.Application()
         app.add_routes([web.get("/", self.index), web.get("/ws/{token}", self.websocket),
-                        web.get("/ws", self.websocket), web.static("/static", static)])
+                        web.get("/ws", self.websocket), web.static("/static", static),
+                        web.get("/favicon.ico", _no_content)])
         return app
 
     # -- running ------------------------------------------------------------------------------------------
@@ -255,7 +261,7 @@ class WebServer:
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context, shutdown_timeout=5)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked for
+        self.port = runner.addresses[0][1]  # the real port when 0 was asked for
         host = f"[{self.host}]" if ":" in self.host else self.host
         return runner, f"{'https' if self.ssl_context else 'http'}://{host}:{self.port}/?token={self.token}"
 
@@ -296,6 +302,12 @@ async def _pump(ws: Any, service: Any) -> None:
             await service.blur()
         elif kind == "focus":
             await service.focus()
+
+
+async def _no_content(_request: Any) -> Any:
+    from aiohttp import web
+
+    return web.Response(status=204)
 
 
 def _int(value: Any, default: int) -> int:
