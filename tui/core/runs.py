@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tui.core.records import read_history_csv
 
@@ -62,14 +62,17 @@ def read_run(run_dir: Path) -> RunRecord | None:
         summary = json.loads((run_dir / "summary.json").read_text())
     except (OSError, ValueError):
         pass
-    history = read_history_csv(run_dir / "history.csv")
+    if not isinstance(summary, dict):
+        summary = {}
+    best = (summary.get("best") or {}).get("val_accuracy")
+    # history.csv only when the summary lacks what is listed (no summary yet: a live, killed or crashed run)
+    history = read_history_csv(run_dir / "history.csv") if best is None or "epochs_run" not in summary else []
     if _alive(run_dir / RUNNING_FILE):
         status = "running"
     elif (run_dir / BACKUP / "training_metadata.json").is_file() and summary.get("status") != "finished":
         status = "interrupted"
     else:
         status = str(summary.get("status") or "unknown")
-    best = (summary.get("best") or {}).get("val_accuracy") if summary else None
     if best is None:
         accs = [h["val_accuracy"] for h in history if "val_accuracy" in h]
         best = max(accs) if accs else None
@@ -79,18 +82,47 @@ def read_run(run_dir: Path) -> RunRecord | None:
         epochs=max(int(summary.get("epochs_run") or 0), len(history)), wall_seconds=summary.get("wall_seconds"))
 
 
-def _run_dirs(runs_dir: Path) -> Iterator[Path]:
-    """The folder's sub-directories, and the cells of each sweep in it (a sweep directory holds sweep.json)."""
-    for d in runs_dir.iterdir():
-        if d.is_dir():
-            yield d
-            if (d / "sweep.json").is_file():
-                yield from (cell for cell in d.iterdir() if cell.is_dir())
-
-
 def list_runs(runs_dir: Path) -> list[RunRecord]:
-    """Every run under `runs_dir` (sweep cells included), newest first."""
-    if not Path(runs_dir).is_dir():
-        return []
-    records = [r for d in _run_dirs(Path(runs_dir)) if (r := read_run(d)) is not None]
-    return sorted(records, key=lambda r: r.started, reverse=True)
+    """Every run under `runs_dir` (sweep cells included), newest first, read through the folder's index."""
+    from tui.core.run_index import RunIndex
+
+    return RunIndex(runs_dir).scan().records
+
+
+def format_wall(seconds: float | None) -> str:
+    """A run's wall time as the CLI and the app both show it: "–", "42.5 s", "3 min 05 s", "2 h 07 min"."""
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+COLUMNS = ("run", "started", "dataset", "architecture", "status", "best val_acc", "epochs", "wall")
+"""The run history's columns, in the CLI's table and the app's alike."""
+
+
+def cells(r: RunRecord) -> tuple[str, ...]:
+    """One run's row as text, column by column (COLUMNS)."""
+    return (r.name, r.started.strftime("%Y-%m-%d %H:%M"), r.dataset, r.architecture, r.status,
+            f"{r.best_val_accuracy:.4f}" if r.best_val_accuracy is not None else "–", str(r.epochs),
+            format_wall(r.wall_seconds))
+
+
+SORT_KEYS: tuple[Any, ...] = (
+    lambda r: r.name, lambda r: r.started, lambda r: r.dataset, lambda r: r.architecture, lambda r: r.status,
+    lambda r: -1.0 if r.best_val_accuracy is None else r.best_val_accuracy, lambda r: r.epochs,
+    lambda r: -1.0 if r.wall_seconds is None else r.wall_seconds)
+"""Sort key of each column: by value, not by its text (wall time 9.5 s before 1 min 05 s)."""
+
+
+def sort_column(name: str) -> int:
+    """The index of a column given by (a unique prefix of) its name; ValueError naming the columns."""
+    hits = [i for i, c in enumerate(COLUMNS) if c == name] or [i for i, c in enumerate(COLUMNS) if c.startswith(name)]
+    if len(hits) != 1:
+        raise ValueError(f"no column {name!r}; sort by one of: " + ", ".join(COLUMNS))
+    return hits[0]

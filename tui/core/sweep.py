@@ -357,10 +357,9 @@ def load_state(sweep_dir: str | Path) -> SweepState:
 
 def list_sweeps(runs_dir: str | Path) -> list[Path]:
     """Sweep directories under a runs folder, newest first."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        return []
-    return sorted((d for d in runs_dir.iterdir() if (d / STATE_FILE).is_file()), key=lambda d: d.name, reverse=True)
+    from tui.core.run_index import RunIndex
+
+    return RunIndex(runs_dir).layout()[1]  # the index knows which directories are sweeps
 
 
 # -- export ---------------------------------------------------------------------------------------------------------

@@ -88,3 +88,14 @@ class SweepUpdated(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SweepUpdated) and not message.final
+
+
+@dataclass
+class RunsRead(Message):
+    """The run-history worker read or validated more runs (newest first); `final` when the folder is done and
+    `records` is then every run in it (runs that disappeared meanwhile left out)."""
+
+    records: list[Any]  # tui.core.runs.RunRecord
+    done: int
+    total: int
+    final: bool = False

@@ -6,107 +6,178 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual import on
+from typing import Any
+
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Markdown, OptionList, Static
+from textual.widgets import Footer, Header, Input, Markdown, OptionList, Static
 
 from tui.core.diagnostics import Finding, Fix
 
 from tui.core.records import read_history_csv
 from tui.core.render import run_results
-from tui.core.runs import RunRecord, list_runs
+from tui.core.runs import COLUMNS, SORT_KEYS, RunRecord, cells
+from tui.ui.messages import RunsRead
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.findings_list import FindingsList, findings_from_summary
-
-COLUMNS = ("run", "started", "dataset", "architecture", "status", "best val_acc", "epochs", "wall s")
-
-
-def _row(r: RunRecord) -> tuple[object, ...]:
-    return (r.name, r.started.strftime("%Y-%m-%d %H:%M"), r.dataset, r.architecture, r.status,
-            round(r.best_val_accuracy, 4) if r.best_val_accuracy is not None else -1.0, r.epochs,
-            round(r.wall_seconds or 0.0, 1))
-
+from tui.ui.widgets.run_table import MARK_WIDTH, RunTable, layout
 
 class RunsScreen(Screen):
+    """The runs come from a worker reading the folder through its index (tui.core.run_index): the newest show
+    first and the rest fill in, with a count, while the screen answers keys; filtering and sorting work on the
+    records in memory."""
+
     BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("f5", "reload", "Reload"),
-                Binding("space", "mark", "Mark"), Binding("c", "compare", "Compare marked")]
+                Binding("space", "mark", "Mark"), Binding("c", "compare", "Compare marked"),
+                Binding("s", "sort_next", "Sort by next column"), Binding("o", "sort_reverse", "Reverse order"),
+                Binding("slash", "focus_filter", "Filter", show=False)]
 
     def __init__(self, runs_dir: Path) -> None:
         super().__init__()
         self.runs_dir = runs_dir
         self.records: list[RunRecord] = []
+        self._by_path: dict[Path, RunRecord] = {}
+        self._text: dict[Path, str] = {}
         self.marked: list[str] = []
         """Names of the runs marked for comparison, in the order they were marked."""
         self._sort: tuple[int, bool] = (1, True)
+        self.scanning: tuple[int, int] | None = None
+        """(read, total) while the worker reads the folder; None once every run is listed."""
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter: any text in the row (dataset, architecture, status…)", id="filter")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="runs-header")
+        yield RunTable(id="runs")
         yield Static("", id="runs-hint")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = f"cnn-tui — runs in {self.runs_dir}"
-        self._mark_column, *_ = self.query_one(DataTable).add_columns("✓", *COLUMNS)
+        self.query_one(RunTable).focus()
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.records = list_runs(self.runs_dir)
-        self.marked = [name for name in self.marked if any(r.name == name for r in self.records)]
+        self.scanning = (0, 0)
+        self._hint()
+        self._scan()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs", description="reading the runs folder")
+    def _scan(self) -> None:
+        from tui.core.run_index import RunIndex
+
+        def batch(b: Any) -> None:
+            self.post_message(RunsRead(b.records, b.done, b.total))
+
+        listing = RunIndex(self.runs_dir).scan(batch)
+        self.post_message(RunsRead(listing.records, listing.total, listing.total, final=True))
+
+    @on(RunsRead)
+    def _read(self, message: RunsRead) -> None:
+        if message.final:
+            self._by_path = {r.path: r for r in message.records}
+            self.scanning = None
+        else:
+            self._by_path.update((r.path, r) for r in message.records)
+            self.scanning = (message.done, message.total)
+        self.records = list(self._by_path.values())
+        names = {r.name for r in self.records}
+        self.marked = [name for name in self.marked if name in names]
         self._fill()
 
+    def _search_text(self, r: RunRecord) -> str:
+        text = self._text.get(r.path)
+        if text is None or not text.startswith(r.name.lower()):
+            text = self._text[r.path] = " ".join(cells(r)).lower()
+        return text
+
     def _fill(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
         needle = self.query_one("#filter", Input).value.strip().lower()
-        rows = [_row(r) for r in self.records]
-        rows = [row for row in rows if not needle or needle in " ".join(map(str, row)).lower()]
+        rows = [r for r in self.records if needle in self._search_text(r)] if needle else list(self.records)
         col, reverse = self._sort
-        rows.sort(key=lambda row: row[col], reverse=reverse)
-        for row in rows:
-            table.add_row("✓" if row[0] in self.marked else "", *row, key=str(row[0]))
+        rows.sort(key=SORT_KEYS[col], reverse=reverse)
+        table = self.query_one(RunTable)
+        table.set_rows(rows)
+        self.query_one("#runs-header", Static).update(self._header())
         self._hint()
 
+    def _header(self) -> str:
+        text = self.query_one(RunTable).header_text()
+        col, reverse = self._sort
+        name = COLUMNS[col]
+        at = text.find(name)
+        if at >= 0:
+            arrow = "▼" if reverse else "▲"
+            text = text[:at] + name + arrow + text[at + len(name) + 1:]
+        return text
+
     def _hint(self) -> None:
+        table = self.query_one(RunTable)
+        scanning = ""
+        if self.scanning is not None:
+            done, total = self.scanning
+            scanning = f"reading the folder… {done:,}/{total:,} · " if total else "reading the folder… · "
         self.query_one("#runs-hint", Static).update(
-            f"{self.query_one(DataTable).row_count}/{len(self.records)} runs · Enter opens · space marks "
-            f"({len(self.marked)}) · c compares · click a header sorts")
+            f"{scanning}{table.row_count:,}/{len(self.records):,} runs · Enter opens · space marks "
+            f"({len(self.marked)}) · c compares · s sorts · o reverses · / filters")
 
     @on(Input.Changed, "#filter")
     def _filtered(self) -> None:
         self._fill()
 
-    @on(DataTable.HeaderSelected)
-    def _sort_by(self, event: DataTable.HeaderSelected) -> None:
-        col = event.column_index - 1  # the first column holds the marks
-        if col < 0:
-            return
-        self._sort = (col, not self._sort[1] if self._sort[0] == col else False)
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one(RunTable).focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def sort_by(self, col: int) -> None:
+        """Sort by column `col` (of COLUMNS); again on the same column reverses the order."""
+        self._sort = (col, not self._sort[1] if self._sort[0] == col else col in (1, 5, 6, 7))
         self._fill()
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        record = next(r for r in self.records if r.name == event.row_key.value)
-        self.app.push_screen(RunDetailScreen(record))
+    def action_sort_next(self) -> None:
+        self.sort_by((self._sort[0] + 1) % len(COLUMNS))
 
+    def action_sort_reverse(self) -> None:
+        self.sort_by(self._sort[0])
+
+    def on_resize(self) -> None:
+        self.query_one("#runs-header", Static).update(self._header())
+
+    def on_click(self, event: events.Click) -> None:
+        """A click on the header line sorts by the column under the pointer."""
+        if event.widget is not self.query_one("#runs-header"):
+            return
+        x, edge = event.x - MARK_WIDTH, 0
+        for col, width in enumerate(layout(self.query_one(RunTable).scrollable_content_region.width)):
+            edge += width + 1
+            if x < edge:
+                self.sort_by(col)
+                return
+
+    @on(RunTable.Selected)
+    def _open(self, event: RunTable.Selected) -> None:
+        self.app.push_screen(RunDetailScreen(event.record))
 
     def action_mark(self) -> None:
         """Toggle the mark on the run under the cursor."""
-        table = self.query_one(DataTable)
-        if not table.row_count:
+        table = self.query_one(RunTable)
+        record = table.current
+        if record is None:
             return
-        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        name = str(row_key.value)
-        if name in self.marked:
-            self.marked.remove(name)
+        if record.name in self.marked:
+            self.marked.remove(record.name)
+            table.marked.discard(str(record.path))
         else:
-            self.marked.append(name)
-        table.update_cell(row_key, self._mark_column, "✓" if name in self.marked else "")
-        table.action_cursor_down()
+            self.marked.append(record.name)
+            table.marked.add(str(record.path))
+        table.action_cursor(1)
+        table.refresh()
         self._hint()
 
     def action_compare(self) -> None:
@@ -117,8 +188,9 @@ class RunsScreen(Screen):
             self.notify(f"Mark {MIN_RUNS} to {MAX_RUNS} runs with space, then press c "
                         f"({len(self.marked)} marked).", severity="warning")
             return
+        paths = {r.name: r.path for r in self.records}
         try:
-            comparison = compare([self.runs_dir / name for name in self.marked])
+            comparison = compare([paths.get(name, self.runs_dir / name) for name in self.marked])
         except CompareError as exc:
             self.notify(str(exc), severity="error")
             return
