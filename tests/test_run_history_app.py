@@ -1,6 +1,8 @@
 """The run-history screen (F2) with many runs: rows fill in from a worker, newest first, with a count, while the
 screen answers keys; filter and sort work on what is listed; the wall time reads as in `cnn-tui runs`."""
 
+import os
+import shutil
 import threading
 
 import pytest
@@ -28,14 +30,14 @@ def hint(app) -> str:
 
 
 async def test_a_first_scan_fills_the_history_progressively_newest_first_while_keys_work(tmp_path, monkeypatch):
-    runs = write_runs(tmp_path, 300)
+    runs = write_runs(tmp_path, 160)
     newest = runs[-1].name
     gate, reads = threading.Event(), []
     real = run_index.read_run
 
-    def slow_disk(run_dir):  # the disk stalls after the first 150 runs until the test has looked at the screen
+    def slow_disk(run_dir):  # the disk stalls after the first 120 runs until the test has looked at the screen
         reads.append(run_dir)
-        if len(reads) > 150:
+        if len(reads) > 120:
             assert gate.wait(60)
         return real(run_dir)
 
@@ -45,16 +47,40 @@ async def test_a_first_scan_fills_the_history_progressively_newest_first_while_k
         await pilot.press("f2")
         table = app.screen.query_one(RunTable)
         await until(pilot, lambda: table.row_count >= 100)
-        assert table.row_count < 300 and table.rows[0].name == newest
-        assert "reading the folder…" in hint(app) and "/300" in hint(app)
+        assert table.row_count < 160 and table.rows[0].name == newest
+        assert "reading the folder…" in hint(app) and "/160" in hint(app)
         app.screen.query_one("#filter", Input).value = "finished"  # the screen answers while the scan goes on
         await until(pilot, lambda: all(r.status == "finished" for r in table.rows))
         app.screen.query_one("#filter", Input).value = ""
         gate.set()
-        await app.workers.wait_for_complete()
-        await until(pilot, lambda: table.row_count == 300)
-        assert "reading" not in hint(app) and "300/300 runs" in hint(app)
+        await until(pilot, lambda: table.row_count == 160 and app.screen.scanning is None)
+        assert "reading" not in hint(app) and "160/160 runs" in hint(app)
         assert table.rows[0].name == newest
+
+
+async def test_runs_that_come_go_or_progress_while_the_history_is_shown_update_it(tmp_path):
+    from tui.core.records import atomic_write_json
+    from tui.core.runs import RUNNING_FILE
+
+    old = write_runs(tmp_path, 3)
+    live = write_run(tmp_path, "20990101-000000-live", status="no summary", epochs=1)
+    (live / RUNNING_FILE).write_text(str(os.getpid()))  # this process plays the trainer
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.press("f2")
+        table = app.screen.query_one(RunTable)
+        await until(pilot, lambda: table.row_count == 4 and app.screen.scanning is None)
+        assert table.rows[0].status == "running" and table.rows[0].epochs == 1
+        with open(live / "history.csv", "a") as fh:  # the trainer finishes epoch 2
+            fh.write("1,0.9,1.0,0.9,1.0,0.001,1.0\n")
+        await until(pilot, lambda: table.rows[0].epochs == 2)
+        shutil.rmtree(old[0])
+        added = write_run(tmp_path, "20990102-000000-added", status="failed")
+        (live / RUNNING_FILE).unlink()
+        atomic_write_json(live / "summary.json", {"status": "finished", "epochs_run": 2, "wall_seconds": 65.0})
+        await until(pilot, lambda: [r.name for r in table.rows][:2] == [added.name, live.name]
+                    and table.row_count == 4 and table.rows[1].status == "finished")
+        assert old[0].name not in {r.name for r in table.rows}
 
 
 async def test_sorting_and_filtering_use_values_and_the_shared_wall_time_format(tmp_path, capsys):
@@ -67,9 +93,8 @@ async def test_sorting_and_filtering_use_values_and_the_shared_wall_time_format(
     app = CnnTuiApp(runs_dir=tmp_path)
     async with app.run_test(size=(140, 30)) as pilot:
         await pilot.press("f2")
-        await app.workers.wait_for_complete()
         table = app.screen.query_one(RunTable)
-        await until(pilot, lambda: table.row_count == 3)
+        await until(pilot, lambda: table.row_count == 3 and app.screen.scanning is None)
         assert [r.name.rsplit("-", 1)[1] for r in table.rows] == ["killed", "slow", "quick"]  # newest first
         screen_text = "\n".join(table.render_line(y).text for y in range(3))
         assert "1 min 05 s" in screen_text and "9.5 s" in screen_text  # as the CLI wrote them

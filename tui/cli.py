@@ -166,14 +166,24 @@ def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reve
         rows.sort(key=lambda rc: SORT_KEYS[col](rc[0]), reverse=(col in (1, 5, 6, 7)) != reverse)
     matching = len(rows) if not newest_first else listing.total
     shown_rows = rows[:limit]
+    console = Console() if sys.stdout.isatty() else Console(width=200)  # piped: whole rows, whatever the width
+    # one line a row, so a screenful fits a screen; a terminal too narrow for every column loses the least needed
+    widths = [max([len(name)] + [len(c[i]) + (i == 4) for _, c in shown_rows]) + 2 for i, name in enumerate(COLUMNS)]
+    keep = list(range(len(COLUMNS)))
+    for drop in (1, 3, 2):
+        if sum(widths[i] for i in keep) <= console.width:
+            break
+        keep.remove(drop)
     table = Table(title=f"runs in {folder}", box=box.SIMPLE_HEAD, pad_edge=False)
-    for i, name in enumerate(COLUMNS):  # one line a row, so a screenful of runs fits a screen
-        table.add_column(name, no_wrap=True, overflow="ellipsis", justify="right" if i >= 5 else "left",
-                         min_width=min(40, max((len(c[0]) for _, c in shown_rows), default=3)) if i == 0 else None)
+    for i in keep:
+        table.add_column(COLUMNS[i], no_wrap=True, overflow="ellipsis", justify="right" if i >= 5 else "left")
     for r, c in shown_rows:
-        table.add_row(*c[:4], c[4] + ("*" if r.resumable else ""), *c[5:])
-    console = Console()
+        c = (*c[:4], c[4] + ("*" if r.resumable else ""), *c[5:])
+        table.add_row(*(c[i] for i in keep))
     console.print(table)
+    if len(keep) < len(COLUMNS):
+        console.print(f"[dim]({', '.join(COLUMNS[i] for i in range(len(COLUMNS)) if i not in keep)} left out: "
+                      f"the terminal is {console.width} columns wide)[/]")
     if any(r.resumable for r, _ in shown_rows):
         console.print("[dim]* interrupted: `cnn-tui resume RUN_DIR` continues it[/]")
     shown = len(shown_rows)

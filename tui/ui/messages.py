@@ -99,3 +99,7 @@ class RunsRead(Message):
     done: int
     total: int
     final: bool = False
+    scan: int = 0
+    """Which reading of the folder this comes from: a screen ignores what an earlier one still sends."""
+    live: bool = False
+    """Runs in progress read again (the folder itself did not change): replace those rows, nothing else."""

@@ -25,6 +25,10 @@ from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.findings_list import FindingsList, findings_from_summary
 from tui.ui.widgets.run_table import MARK_WIDTH, RunTable, layout
 
+WATCH_SECONDS = 2.0
+"""How often the history looks for runs that came, went, or progressed while it is shown."""
+
+
 class RunsScreen(Screen):
     """The runs come from a worker reading the folder through its index (tui.core.run_index): the newest show
     first and the rest fill in, with a count, while the screen answers keys; filtering and sorting work on the
@@ -40,12 +44,14 @@ class RunsScreen(Screen):
         self.runs_dir = runs_dir
         self.records: list[RunRecord] = []
         self._by_path: dict[Path, RunRecord] = {}
-        self._text: dict[Path, str] = {}
+        self._text: dict[Path, tuple[RunRecord, str]] = {}
         self.marked: list[str] = []
         """Names of the runs marked for comparison, in the order they were marked."""
         self._sort: tuple[int, bool] = (1, True)
         self.scanning: tuple[int, int] | None = None
         """(read, total) while the worker reads the folder; None once every run is listed."""
+        self._scan_id = 0
+        self._folder_token: list[int] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -58,41 +64,86 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         self.title = f"cnn-tui — runs in {self.runs_dir}"
         self.query_one(RunTable).focus()
+        self.set_interval(WATCH_SECONDS, self._watch)
+
+    def on_screen_resume(self) -> None:
+        """Shown (first, or back from a run): read the folder again; unchanged runs come from the index."""
         self.action_reload()
 
     def action_reload(self) -> None:
+        self._scan_id += 1
         self.scanning = (0, 0)
         self._hint()
-        self._scan()
+        self._scan(self._scan_id)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs", description="reading the runs folder")
-    def _scan(self) -> None:
+    def _scan(self, scan: int) -> None:
         from tui.core.run_index import RunIndex
 
         def batch(b: Any) -> None:
-            self.post_message(RunsRead(b.records, b.done, b.total))
+            self.post_message(RunsRead(b.records, b.done, b.total, scan=scan))
 
+        token = self._token()
         listing = RunIndex(self.runs_dir).scan(batch)
-        self.post_message(RunsRead(listing.records, listing.total, listing.total, final=True))
+        self._folder_token = token
+        self.post_message(RunsRead(listing.records, listing.total, listing.total, final=True, scan=scan))
+
+    def _token(self, records: list[RunRecord] | None = None) -> list[int] | None:
+        """The folder's and its sweeps' identities and modification times: they change when a run comes or goes."""
+        import os
+        import time
+
+        folders = {self.runs_dir, *(r.path.parent for r in (records if records is not None else self.records))}
+        token: list[int] = []
+        for folder in sorted(folders):
+            try:
+                st = os.stat(folder)
+            except OSError:
+                return None
+            if time.time() - st.st_mtime_ns / 1e9 <= 2.0:
+                return None  # too recent to tell from the next change
+            token += [st.st_ino, st.st_mtime_ns]
+        return token
+
+    def _watch(self) -> None:
+        if self.scanning is None and self.is_current:
+            self._watch_folder(self._scan_id, list(self.records))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-watch", description="watching the runs")
+    def _watch_folder(self, scan: int, records: list[RunRecord]) -> None:
+        """Every few seconds: a run that came or went reads the folder again; a run in progress is read again."""
+        from tui.core.runs import read_run
+
+        token = self._token(records)
+        if token is None or token != self._folder_token:
+            self.app.call_from_thread(self.action_reload)
+            return
+        live = [r for r in records if r.status == "running"]
+        fresh = [new for r in live if (new := read_run(r.path)) is not None and new != r]
+        if fresh:
+            self.post_message(RunsRead(fresh, 0, 0, scan=scan, live=True))
 
     @on(RunsRead)
     def _read(self, message: RunsRead) -> None:
+        if message.scan != self._scan_id:
+            return  # an earlier reading, overtaken by a reload
         if message.final:
             self._by_path = {r.path: r for r in message.records}
             self.scanning = None
         else:
             self._by_path.update((r.path, r) for r in message.records)
-            self.scanning = (message.done, message.total)
+            if not message.live:
+                self.scanning = (message.done, message.total)
         self.records = list(self._by_path.values())
         names = {r.name for r in self.records}
         self.marked = [name for name in self.marked if name in names]
         self._fill()
 
     def _search_text(self, r: RunRecord) -> str:
-        text = self._text.get(r.path)
-        if text is None or not text.startswith(r.name.lower()):
-            text = self._text[r.path] = " ".join(cells(r)).lower()
-        return text
+        got = self._text.get(r.path)
+        if got is None or got[0] != r:
+            got = self._text[r.path] = (r, " ".join(cells(r)).lower())
+        return got[1]
 
     def _fill(self) -> None:
         needle = self.query_one("#filter", Input).value.strip().lower()

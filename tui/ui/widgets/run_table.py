@@ -56,7 +56,7 @@ class RunTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.rows: list[RunRecord] = []
         self.marked: set[str] = set()
-        self._cells: dict[str, tuple[str, ...]] = {}
+        self._cells: dict[str, tuple[RunRecord, tuple[str, ...]]] = {}
 
     @property
     def row_count(self) -> int:
@@ -79,11 +79,10 @@ class RunTable(ScrollView, can_focus=True):
         self.refresh()
 
     def cells_of(self, record: RunRecord) -> tuple[str, ...]:
-        key = str(record.path)
-        got = self._cells.get(key)
-        if got is None or got[0] != record.name:
-            got = self._cells[key] = cells(record)
-        return got
+        got = self._cells.get(str(record.path))
+        if got is None or got[0] != record:
+            got = self._cells[str(record.path)] = (record, cells(record))
+        return got[1]
 
     def header_text(self) -> str:
         return line(COLUMNS, layout(self.scrollable_content_region.width or self.size.width), "✓")
