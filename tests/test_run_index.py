@@ -167,6 +167,32 @@ def test_sweep_cells_are_listed_and_a_cell_added_later_shows(folder):
     assert statuses(folder)["cell-1"] == "failed"
 
 
+def test_listing_an_unchanged_folder_does_not_rewrite_the_index(folder):
+    sweep = folder / "20990101-000000-sweep"
+    sweep.mkdir()
+    atomic_write_json(sweep / "sweep.json", {"version": 1, "cells": []})
+    write_run(sweep, "cell-0")
+    age(folder)
+    list_runs(folder)
+    written = (folder / INDEX_FILE).stat().st_mtime_ns
+    assert len(list_runs(folder)) == 7
+    assert (folder / INDEX_FILE).stat().st_mtime_ns == written
+
+
+def test_a_listing_of_the_newest_few_reads_only_those(folder, monkeypatch):
+    newest = [r.name for r in list_runs(folder)][:2]
+    reads = []
+    real = run_index.signature
+    monkeypatch.setattr(run_index, "signature", lambda path: reads.append(path) or real(path))
+    listing = RunIndex(folder).scan(limit=2)
+    assert [r.name for r in listing.records] == newest and listing.total == 6
+    assert len(reads) == 2
+    came = [write_run(folder, "19990101-000000-old-copy", started=1_000), write_run(folder, "20990101-000000-new")]
+    reads.clear()  # directories that came are read, whatever their names, and shown if they are among the newest
+    assert [r.name for r in RunIndex(folder).scan(limit=2).records] == [came[1].name, listing.records[0].name]
+    assert len(reads) == 4
+
+
 def test_compare_finds_a_run_by_a_unique_part_of_its_name_through_the_index(folder):
     name = sorted(statuses(folder))[2]
     unique = name.rsplit("-", 1)[-1]

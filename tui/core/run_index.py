@@ -99,7 +99,6 @@ class RunIndex:
     def __init__(self, runs_dir: Path | str) -> None:
         self.runs_dir = Path(runs_dir)
         self.path = self.runs_dir / INDEX_FILE
-        self._dirs: dict[str, Any] | None = None
 
     # -- the file -----------------------------------------------------------------------------------------------
     def load(self) -> dict[str, Any]:
@@ -108,14 +107,13 @@ class RunIndex:
             data = json.loads(self.path.read_bytes())
             if (isinstance(data, dict) and data.get("version") == VERSION and isinstance(data.get("runs"), dict)
                     and isinstance(data.get("dirs"), dict)):
-                self._dirs = data["dirs"]
                 return data
         except (OSError, ValueError):
             pass
         return {"version": VERSION, "runs": {}, "dirs": {}}
 
     def save(self, runs: dict[str, Any], dirs: dict[str, Any], gone_runs: Iterable[str] = (),
-             gone_dirs: Iterable[str] = (), top: list[int] | None = None) -> bool:
+             gone_dirs: Iterable[str] = ()) -> bool:
         """Merge these entries into the index on disk under the lock; False when the folder is not writable or
         another process holds the lock for long (the index is a cache: the next scan writes it)."""
         import fcntl
@@ -138,8 +136,6 @@ class RunIndex:
                     data["runs"].pop(rel, None)
                 for rel in gone_dirs:
                     data["dirs"].pop(rel, None)
-                if top is not None:
-                    data["top"] = top
                 fd, tmp = tempfile.mkstemp(prefix=f"{INDEX_FILE}.", dir=self.runs_dir)
                 try:
                     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -153,22 +149,6 @@ class RunIndex:
         return True
 
     # -- the folder ---------------------------------------------------------------------------------------------
-    def top_signature(self) -> list[int] | None:
-        """The folder's own identity and modification time (they change when a run directory comes or goes), and
-        its sweep directories' (a cell comes or goes); None while a change is too recent to be told from the next."""
-        st = _stat(str(self.runs_dir))
-        if st is None or time.time() - st.st_mtime_ns / 1e9 <= RACY_SECONDS:
-            return None
-        sig = [st.st_ino, st.st_mtime_ns]
-        for rel, d in sorted(self.load_dirs().items()):
-            if d.get("kind") == "sweep":
-                sw = _stat(os.path.join(self.runs_dir, rel))
-                sig += [sw.st_ino, sw.st_mtime_ns] if sw is not None else [0, 0]
-        return sig
-
-    def load_dirs(self) -> dict[str, Any]:
-        return self._dirs if self._dirs is not None else self.load()["dirs"]
-
     def _classify(self, rel: str) -> str:
         path = os.path.join(self.runs_dir, rel)
         if os.path.isfile(os.path.join(path, SWEEP_FILE)):
@@ -235,9 +215,6 @@ class RunIndex:
         if not self.runs_dir.is_dir():
             return Listing()
         data = self.load()
-        top = self.top_signature()
-        if limit is not None and (top is None or data.get("top") != top):
-            limit = None  # directories came or went since the last full scan: any of them may be among the newest
         known: dict[str, Any] = data["runs"]
         changed_dirs: dict[str, Any] = {}
         rels, sweeps, gone = self._layout(data["dirs"], changed_dirs)
@@ -290,10 +267,10 @@ class RunIndex:
         complete = limit is None
         gone_runs += [r for r in not_runs if r in known]
         # a top-level directory that turned out not to be a run is classified again next time
-        gone_dirs = gone + [r for r in not_runs if r in data["dirs"] and r not in changed_dirs]
-        top_now = top if complete and top != data.get("top") else None
-        if fresh or changed_dirs or gone_runs or gone_dirs or top_now:
-            self.save(fresh, changed_dirs, gone_runs, gone_dirs, top_now)
+        gone_dirs = gone + [r for r in not_runs
+                            if data["dirs"].get(r, {}).get("kind") == "run" and r not in changed_dirs]
+        if fresh or changed_dirs or gone_runs or gone_dirs:
+            self.save(fresh, changed_dirs, gone_runs, gone_dirs)
         listed = sorted(records.values(), key=lambda r: r.started, reverse=True)
         if limit is not None:
             listed = listed[:limit]
