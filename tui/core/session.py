@@ -7,19 +7,18 @@ It never raises: a failure becomes a ``failed`` RunEnded event and a summary on 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig
 from tui.core.diagnostics import Doctor
+from tui.core.eventlog import EventLogWriter
 from tui.core.events import Diagnosis, Event, Prepare, RunEnded, RunStarted, StateChanged
 from tui.core.records import build_summary, render_markdown
 from tui.core.rundir import RunDir
@@ -37,18 +36,6 @@ class RunRefused(Exception):
 
 def default_runs_dir() -> Path:
     return Path("runs")
-
-
-def _plain(obj: Any) -> Any:
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return {k: _plain(v) for k, v in asdict(obj).items()}
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 class TrainingSession:
@@ -69,7 +56,7 @@ class TrainingSession:
         self.run_dir: Path | None = None
         self.history: list[dict[str, float]] = []
         self.result: RunEnded | None = None
-        self._events_file: Any = None
+        self._event_log: EventLogWriter | None = None
         self._resume = False
         self.doctor = Doctor(config)
         self._diverged = False
@@ -124,19 +111,8 @@ class TrainingSession:
 
     # -- the run ------------------------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
-        if self._events_file is not None and not isinstance(event, Prepare):
-            try:
-                record = {"event": type(event).__name__, "time": round(time.time(), 3)}
-                if not isinstance(event, RunStarted):
-                    record.update(_plain(event))
-                else:
-                    record.update({"run_dir": event.run_dir, "epochs": event.epochs,
-                                   "steps_per_epoch": event.steps_per_epoch, "dataset": _plain(event.dataset),
-                                   "params": event.model.total_params})
-                self._events_file.write(json.dumps(record, default=str) + "\n")
-                self._events_file.flush()
-            except (OSError, ValueError):
-                pass
+        if self._event_log is not None:
+            self._event_log.write(event)
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -185,7 +161,7 @@ class TrainingSession:
                     raise RunRefused(f"cannot create a run directory under {self.runs_dir}: {exc.strerror or exc}; "
                                      "choose a writable folder with --runs-dir") from None
                 RunDir(self.run_dir).write_config(cfg)
-            self._events_file = open(RunDir(self.run_dir).events_file, "a", encoding="utf-8")
+            self._event_log = EventLogWriter(RunDir(self.run_dir).events_file)
             RunDir(self.run_dir).mark_running()
 
             from models import ArchitectureError, build_model, check_model
@@ -317,9 +293,9 @@ class TrainingSession:
             RunDir(self.run_dir).clear_running()
         self.result = RunEnded(status, error, str(self.run_dir) if self.run_dir else None, summary)
         self._emit(self.result)
-        if self._events_file is not None:
-            self._events_file.close()
-            self._events_file = None
+        if self._event_log is not None:
+            self._event_log.close()
+            self._event_log = None
         return self.result
 
 
