@@ -31,8 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from synthetic_runs import write_runs  # noqa: E402
-from tui.core.run_index import INDEX_FILE  # noqa: E402
+from synthetic_runs import write_runs
+
+from tui.core.run_index import INDEX_FILE
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120", "LINES": "40"}
 
@@ -60,7 +61,7 @@ CLI_STEPS = {"listing": [], "filter": ["--filter", "finished"], "sort": ["--sort
 def cli_process(folder: Path, extra: list[str]) -> float:
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "tui.cli", "runs", "--runs-dir", str(folder), *extra], env=ENV,
-                         capture_output=True, text=True, cwd=ROOT)
+                         check=False, capture_output=True, text=True, cwd=ROOT)
     took = time.perf_counter() - t0
     if out.returncode or " shown" not in out.stdout:
         raise SystemExit(f"cnn-tui runs failed: {out.stderr or out.stdout}")

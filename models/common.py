@@ -3,8 +3,11 @@ regularizers and the output layer, all driven by the experiment configuration.""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,13 +29,32 @@ def spatial_after(size: int, pools: int, factor: int = 2) -> int:
     return size
 
 
-_layer_seeds = itertools.count()
+class LayerSeeds:
+    """The seeds of one build: layer k of a build with seed s gets s·1000 + k, so the same configuration builds
+    the same weights every time, and layers of the same shape still get different ones."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._count = itertools.count()
+
+    def next(self) -> int:
+        return self.seed * 1000 + next(self._count)
 
 
-def begin_build() -> None:
-    """Restart the per-layer seed sequence: the same configuration builds the same weights every time."""
-    global _layer_seeds
-    _layer_seeds = itertools.count()
+_build_seeds: contextvars.ContextVar[LayerSeeds | None] = contextvars.ContextVar("layer_seeds", default=None)
+"""The seeds of the build under way in this thread (each thread has its own context): the set-up screen's
+model summary and the training thread may build at the same time without drawing from one sequence."""
+
+
+@contextlib.contextmanager
+def seeded_build(seed: int) -> Iterator[LayerSeeds]:
+    """Hand the layers built inside the block their own seed sequence, starting from `seed`."""
+    seeds = LayerSeeds(seed)
+    token = _build_seeds.set(seeds)
+    try:
+        yield seeds
+    finally:
+        _build_seeds.reset(token)
 
 
 def initializer(config: "ExperimentConfig", name: str | None = None) -> Any:
@@ -40,8 +62,11 @@ def initializer(config: "ExperimentConfig", name: str | None = None) -> Any:
     the same shape identical weights)."""
     import keras
 
+    seeds = _build_seeds.get()
+    if seeds is None:
+        raise RuntimeError("layers are seeded inside models.build_model (common.seeded_build), not outside it")
     m = config.model
-    seed = config.training.seed * 1000 + next(_layer_seeds)
+    seed = seeds.next()
     name = name or m.kernel_initializer
     if name == "normal":
         return keras.initializers.RandomNormal(stddev=m.init_std, seed=seed)

@@ -44,13 +44,17 @@ def check_model(config: "ExperimentConfig", input_shape: tuple[int, ...], num_cl
     return ARCHITECTURES[config.model.architecture].module.check(config, tuple(input_shape), num_classes)
 
 
-def build_model(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
-    """Build the (uncompiled) model, or raise ArchitectureError with the reason it is impossible."""
+def build_model(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int,
+                seed: int | None = None) -> "keras.Model":
+    """Build the (uncompiled) model, or raise ArchitectureError with the reason it is impossible.
+
+    The build gets its own layer-seed sequence (from `seed`, default ``training.seed``): two builds in two
+    threads at once (the set-up screen's summary, the training thread) each get the weights of a build alone."""
     reason = check_model(config, input_shape, num_classes)
     if reason:
         raise ArchitectureError(reason)
     from models import common
 
-    common.begin_build()
-    model: Any = ARCHITECTURES[config.model.architecture].module.build(config, tuple(input_shape), num_classes)
+    with common.seeded_build(config.training.seed if seed is None else seed):
+        model: Any = ARCHITECTURES[config.model.architecture].module.build(config, tuple(input_shape), num_classes)
     return model

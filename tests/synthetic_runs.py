@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 from tui.core import config as cfg
-from tui.core.records import atomic_write_json, build_summary
+from tui.core.atomic import atomic_write_json
+from tui.core.records import build_summary
+from tui.core.rundir import RunDir
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "digits")
 ARCHITECTURES = ("simple_cnn", "mlp", "lenet", "vgg_small", "resnet")
@@ -34,24 +36,25 @@ def write_run(folder: Path, name: str, *, dataset: str = "mnist", architecture: 
               started: float | None = None) -> Path:
     """One run directory. `status` "interrupted" leaves a backup and no summary (a kill -9), "no summary" only the
     config and history (a run killed before its first backup); `started` sets config.toml's time."""
-    run = Path(folder) / name
+    rd = RunDir(Path(folder) / name)
+    run = rd.path
     run.mkdir(parents=True)
-    (run / "config.toml").write_text(_config_text(dataset, architecture), encoding="utf-8")
+    rd.config_file.write_text(_config_text(dataset, architecture), encoding="utf-8")  # what RunDir.write_config wrote
     history = [{"epoch": e, "accuracy": best * e / epochs, "loss": 1.0 / e, "val_accuracy": best * e / epochs,
                 "val_loss": 1.2 / e, "lr": 0.001, "epoch_seconds": wall / epochs} for e in range(1, epochs + 1)]
-    with open(run / "history.csv", "w", newline="", encoding="utf-8") as fh:
+    with open(rd.history_file, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows({**h, "epoch": h["epoch"] - 1} for h in history)  # CSVLogger counts epochs from 0
     if status == "interrupted":
-        (run / "backup").mkdir()
-        atomic_write_json(run / "backup" / "training_metadata.json", {"epoch": epochs - 1})
+        rd.backup_dir.mkdir()
+        atomic_write_json(rd.backup_dir / "training_metadata.json", {"epoch": epochs - 1})  # Keras' own file
     elif status != "no summary":
-        atomic_write_json(run / "summary.json", build_summary(
+        rd.write_summary(build_summary(
             status=status, error="synthetic failure" if status == "failed" else None, history=history, test=None,
             wall_seconds=wall, params=None, dataset=None, versions={}, device="cpu", run_dir=str(run)))
     if started is not None:
-        os.utime(run / "config.toml", (started, started))
+        os.utime(rd.config_file, (started, started))
     return run
 
 

@@ -6,9 +6,9 @@ import shutil
 import threading
 
 import pytest
+from synthetic_runs import write_run, write_runs
 from textual.widgets import Input, Static
 
-from synthetic_runs import write_run, write_runs
 from tui.cli import main
 from tui.core import run_index
 from tui.ui.app import CnnTuiApp
@@ -59,12 +59,12 @@ async def test_a_first_scan_fills_the_history_progressively_newest_first_while_k
 
 
 async def test_runs_that_come_go_or_progress_while_the_history_is_shown_update_it(tmp_path):
-    from tui.core.records import atomic_write_json
-    from tui.core.runs import RUNNING_FILE
+    from tui.core.atomic import atomic_write_json
+    from tui.core.rundir import RunDir
 
     old = write_runs(tmp_path, 3)
     live = write_run(tmp_path, "20990101-000000-live", status="no summary", epochs=1)
-    (live / RUNNING_FILE).write_text(str(os.getpid()))  # this process plays the trainer
+    RunDir(live).mark_running(os.getpid())  # this process plays the trainer
     app = CnnTuiApp(runs_dir=tmp_path)
     async with app.run_test(size=(140, 30)) as pilot:
         await pilot.press("f2")
@@ -76,7 +76,7 @@ async def test_runs_that_come_go_or_progress_while_the_history_is_shown_update_i
         await until(pilot, lambda: table.rows[0].epochs == 2)
         shutil.rmtree(old[0])
         added = write_run(tmp_path, "20990102-000000-added", status="failed")
-        (live / RUNNING_FILE).unlink()
+        RunDir(live).clear_running()
         atomic_write_json(live / "summary.json", {"status": "finished", "epochs_run": 2, "wall_seconds": 65.0})
         await until(pilot, lambda: [r.name for r in table.rows][:2] == [added.name, live.name]
                     and table.row_count == 4 and table.rows[1].status == "finished")

@@ -5,17 +5,17 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-
 from synthetic_runs import write_run, write_runs
+
 from tui.core import run_index
+from tui.core.atomic import atomic_write_json
 from tui.core.compare import CompareError, resolve_run
-from tui.core.records import atomic_write_json
 from tui.core.run_index import INDEX_FILE, RunIndex
-from tui.core.runs import RUNNING_FILE, format_wall, list_runs
+from tui.core.rundir import RunDir
+from tui.core.runs import format_wall, list_runs
 from tui.core.sweep import list_sweeps
 
 
@@ -84,7 +84,7 @@ def test_a_run_replaced_by_a_copied_folder_of_the_same_name_is_read_again(folder
 
 def test_a_live_run_is_read_every_time_even_when_only_its_history_grows(folder):
     run = write_run(folder, "20990101-000000-live", status="no summary", epochs=2)
-    (run / RUNNING_FILE).write_text(str(os.getpid()))  # this process plays the trainer
+    RunDir(run).mark_running(os.getpid())  # this process plays the trainer
     age(run)
     assert next(r for r in list_runs(folder) if r.name == run.name).status == "running"
     with open(run / "history.csv", "a") as fh:  # Keras' CSVLogger appends a row: the directory does not change
@@ -92,7 +92,7 @@ def test_a_live_run_is_read_every_time_even_when_only_its_history_grows(folder):
     age(run)
     live = next(r for r in list_runs(folder) if r.name == run.name)
     assert (live.status, live.epochs) == ("running", 3)
-    (run / RUNNING_FILE).write_text("999999999")  # the trainer was killed: its pid is gone
+    RunDir(run).mark_running(999999999)  # the trainer was killed: its pid is gone
     assert next(r for r in list_runs(folder) if r.name == run.name).status == "unknown"
 
 

@@ -21,19 +21,25 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from tui.core.runs import RUNNING_FILE, RunRecord, read_run
+from tui.core.rundir import RunDir, SweepDir
+from tui.core.runs import RunRecord, read_run
 
 INDEX_FILE = ".cnn-tui-index.json"
 LOCK_FILE = ".cnn-tui-index.lock"
 VERSION = 1
 RACY_SECONDS = 2.0
 """An entry read less than this long after its run last changed is read again next time."""
-SWEEP_FILE = "sweep.json"  # tui.core.sweep.STATE_FILE (not imported: sweep.py pulls in the config machinery)
+_RUN, _SWEEP = RunDir(Path()), SweepDir(Path())
+SUMMARY, HISTORY, CONFIG, RUNNING = (_RUN.summary_file.name, _RUN.history_file.name, _RUN.config_file.name,
+                                     _RUN.pid_file.name)
+"""The names tui.core.rundir gives these files (joined to plain strings here: a scan stats thousands of them)."""
+SWEEP_STATE = _SWEEP.state_file.name
 
 
 @dataclass
@@ -69,10 +75,10 @@ def signature(run_dir: str) -> list[int] | None:
     d = _stat(run_dir)
     if d is None:
         return None
-    s = _stat(os.path.join(run_dir, "summary.json"))
+    s = _stat(os.path.join(run_dir, SUMMARY))
     if s is not None:
         return [d.st_ino, d.st_mtime_ns, s.st_mtime_ns, s.st_size]
-    h = _stat(os.path.join(run_dir, "history.csv"))
+    h = _stat(os.path.join(run_dir, HISTORY))
     return [d.st_ino, d.st_mtime_ns, 0, -1] + ([h.st_mtime_ns, h.st_size] if h else [])
 
 
@@ -151,9 +157,9 @@ class RunIndex:
     # -- the folder ---------------------------------------------------------------------------------------------
     def _classify(self, rel: str) -> str:
         path = os.path.join(self.runs_dir, rel)
-        if os.path.isfile(os.path.join(path, SWEEP_FILE)):
+        if os.path.isfile(os.path.join(path, SWEEP_STATE)):
             return "sweep"
-        return "run" if os.path.isfile(os.path.join(path, "config.toml")) else "other"
+        return "run" if os.path.isfile(os.path.join(path, CONFIG)) else "other"
 
     def _layout(self, dirs: dict[str, Any], changed: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
         """(run directories, sweep directories, directories gone) relative to the folder. Known run directories are
@@ -243,7 +249,7 @@ class RunIndex:
                 if rec is None:
                     not_runs.append(rel)
                     return
-                fresh[rel] = _to_entry(rec, sig or [], checked, os.path.exists(os.path.join(path, RUNNING_FILE)))
+                fresh[rel] = _to_entry(rec, sig or [], checked, os.path.exists(os.path.join(path, RUNNING)))
             records[rel] = rec
             pending.append(rec)
 

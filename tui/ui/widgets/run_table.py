@@ -4,8 +4,8 @@ Line API) from a list of records, so filtering or sorting replaces a Python list
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -52,7 +52,7 @@ class RunTable(ScrollView, can_focus=True):
 
         record: RunRecord
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.rows: list[RunRecord] = []
         self.marked: set[str] = set()
