@@ -158,7 +158,7 @@ def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reve
         limit = max(10, shutil.get_terminal_size().lines - 7)  # title, header, rule and the notes below
     folder = Path(runs_dir or "runs")
     newest_first = col == 1 and not reverse and not needle
-    listing = RunIndex(folder).scan(limit=limit if newest_first else None)
+    listing = _scan_with_progress(RunIndex(folder), limit if newest_first else None)
     rows = [(r, cells(r)) for r in listing.records]
     if needle:
         rows = [(r, c) for r, c in rows if needle.lower() in " ".join(c).lower()]
@@ -191,6 +191,33 @@ def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reve
         console.print(f"[dim]{shown:,} of {matching:,} runs{' matching ' + repr(needle) if needle else ''} shown "
                       f"· --all lists every one, -n N that many, --filter TEXT narrows, --sort COLUMN orders[/]")
     return 0
+
+
+def _scan_with_progress(index: Any, limit: int | None) -> Any:
+    """index.scan(), saying on the terminal how far it got when it takes a while (the first scan of a big folder
+    reads every run once; later ones come from the index)."""
+    import time
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+    status: Any = None
+
+    def progress(batch: Any) -> None:
+        nonlocal status
+        if status is None and console.is_terminal and time.perf_counter() - t0 > 0.3:
+            status = console.status("")
+            status.start()
+        if status is not None:
+            status.update(f"reading {batch.done:,}/{batch.total:,} runs once to index them "
+                          f"(later listings read {index.path.name})")
+
+    try:
+        return index.scan(progress, limit=limit)
+    finally:
+        if status is not None:
+            status.stop()
 
 
 def cmd_predict(run_dir: str, images: list[str], top_k: int) -> int:

@@ -183,12 +183,13 @@ class RunsScreen(Screen):
         self.query_one(RunTable).focus()
 
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        self.set_focus(self.query_one("#filter", Input))  # at once: the keys typed next go to the filter
 
     def sort_by(self, col: int) -> None:
         """Sort by column `col` (of COLUMNS); again on the same column reverses the order."""
         self._sort = (col, not self._sort[1] if self._sort[0] == col else col in (1, 5, 6, 7))
         self._fill()
+        self.query_one(RunTable).cursor = 0  # a new order is read from its top
 
     def action_sort_next(self) -> None:
         self.sort_by((self._sort[0] + 1) % len(COLUMNS))
