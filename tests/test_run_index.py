@@ -111,6 +111,18 @@ def test_a_deleted_or_corrupt_index_is_rebuilt_silently(folder, damage):
     assert list_runs(folder) == expected and index.is_file()
 
 
+@pytest.mark.parametrize("damage", [{"started": "yesterday"}, {"sig": None}, {"status": None, "epochs": []},
+                                    {"best": "x"}])
+def test_a_damaged_entry_in_a_valid_index_is_read_again(folder, damage):
+    expected = list_runs(folder)
+    data = json.loads((folder / INDEX_FILE).read_text())
+    for entry in data["runs"].values():
+        entry.update(damage)
+    data["dirs"][next(iter(data["dirs"]))] = {"kind": 3}
+    (folder / INDEX_FILE).write_text(json.dumps(data))
+    assert list_runs(folder) == expected
+
+
 def test_an_index_entry_that_lies_is_not_believed(folder):
     """A hand-edited or foreign index with the right signature but a wrong status: only the signature is trusted,
     and the signature is the directory's, so an entry for a directory that changed is read again."""
@@ -150,8 +162,9 @@ def test_two_processes_updating_the_index_at_once_neither_corrupt_it_nor_lose_en
 
 def test_saves_under_the_lock_merge_rather_than_overwrite(folder):
     a, b = RunIndex(folder), RunIndex(folder)
-    a.save({"x": {"sig": [1]}}, {})
-    b.save({"y": {"sig": [2]}}, {})
+    entry = next(iter(a.load()["runs"].values()), None) or {**dict.fromkeys(run_index._ENTRY), "sig": [], "started": 0}
+    a.save({"x": entry}, {})
+    b.save({"y": entry}, {})
     assert {"x", "y"} <= set(a.load()["runs"])
 
 

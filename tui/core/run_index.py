@@ -88,7 +88,22 @@ def _to_entry(rec: RunRecord, sig: list[int], checked: float, live: bool) -> dic
             "best": rec.best_val_accuracy, "epochs": rec.epochs, "wall": rec.wall_seconds}
 
 
+_ENTRY = frozenset(("sig", "checked", "live", "started", "dataset", "architecture", "status", "best", "epochs",
+                    "wall"))
+
+
+def _number(v: Any) -> float | None:
+    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        return v
+    raise TypeError(f"not a number: {v!r}")
+
+
 def _from_entry(runs_dir: Path, rel: str, e: dict[str, Any]) -> RunRecord:
+    """The record an entry holds; TypeError when a field is not of the type this version writes."""
+    if not (isinstance(e["status"], str) and isinstance(e["dataset"], str) and isinstance(e["architecture"], str)
+            and isinstance(e["epochs"], int)):
+        raise TypeError("damaged entry")
+    _number(e["best"]), _number(e["wall"])
     return RunRecord(name=rel.rsplit("/", 1)[-1], path=runs_dir / rel, started=datetime.fromtimestamp(e["started"]),
                      dataset=e["dataset"], architecture=e["architecture"], status=e["status"],
                      best_val_accuracy=e["best"], epochs=e["epochs"], wall_seconds=e["wall"])
@@ -113,6 +128,11 @@ class RunIndex:
             data = json.loads(self.path.read_bytes())
             if (isinstance(data, dict) and data.get("version") == VERSION and isinstance(data.get("runs"), dict)
                     and isinstance(data.get("dirs"), dict)):
+                # an entry that is not what this version writes is dropped (and its run read again)
+                data["runs"] = {k: e for k, e in data["runs"].items() if isinstance(e, dict) and _ENTRY <= e.keys()
+                                and isinstance(e["started"], (int, float)) and isinstance(e["sig"], list)}
+                data["dirs"] = {k: d for k, d in data["dirs"].items() if isinstance(d, dict)
+                                and d.get("kind") in ("run", "sweep", "other") and isinstance(d.get("cells"), list)}
                 return data
         except (OSError, ValueError):
             pass
@@ -241,9 +261,13 @@ class RunIndex:
             path = os.path.join(self.runs_dir, rel)
             sig = signature(path)
             done += 1
+            rec = None
             if entry is not None and _trusted(entry, sig):
-                rec = _from_entry(self.runs_dir, rel, entry)
-            else:
+                try:
+                    rec = _from_entry(self.runs_dir, rel, entry)
+                except (TypeError, ValueError, OverflowError, OSError):
+                    rec = None  # a damaged entry: read the run
+            if rec is None:
                 checked = time.time()
                 rec = read_run(Path(path)) if sig is not None else None
                 if rec is None:
