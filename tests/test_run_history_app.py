@@ -10,7 +10,7 @@ from synthetic_runs import write_run, write_runs
 from textual.widgets import Input, Static
 
 from tui.cli import main
-from tui.core import run_index
+import tui.core.runs as run_index
 from tui.ui.app import CnnTuiApp
 from tui.ui.widgets.run_table import RunTable
 

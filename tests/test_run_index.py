@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 from synthetic_runs import write_run, write_runs
 
-from tui.core import run_index
+import tui.core.runs as run_index
 from tui.core.atomic import atomic_write_json
 from tui.core.compare import CompareError, resolve_run
-from tui.core.run_index import INDEX_FILE, RunIndex
 from tui.core.rundir import RunDir
-from tui.core.runs import format_wall, list_runs
+from tui.core.runs import INDEX_FILE, RunIndex, format_wall, list_runs
 from tui.core.sweep import list_sweeps
 
 
@@ -139,7 +138,7 @@ CONCURRENT = """
 import sys
 from pathlib import Path
 from synthetic_runs import write_run
-from tui.core.run_index import RunIndex
+from tui.core.runs import RunIndex
 folder, who = Path(sys.argv[1]), sys.argv[2]
 for i in range(25):
     write_run(folder, f"20990101-0000{i:02d}-{who}")
@@ -161,8 +160,9 @@ def test_two_processes_updating_the_index_at_once_neither_corrupt_it_nor_lose_en
 
 
 def test_saves_under_the_lock_merge_rather_than_overwrite(folder):
+    list_runs(folder)
     a, b = RunIndex(folder), RunIndex(folder)
-    entry = next(iter(a.load()["runs"].values()), None) or {**dict.fromkeys(run_index._ENTRY), "sig": [], "started": 0}
+    entry = next(iter(a.load()["runs"].values()))
     a.save({"x": entry}, {})
     b.save({"y": entry}, {})
     assert {"x", "y"} <= set(a.load()["runs"])

@@ -138,7 +138,7 @@ def cmd_presets() -> int:
 def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reverse: bool = False,
              limit: int | None = None, show_all: bool = False) -> int:
     """The runs folder as a table, newest first by default; a screenful unless --all or --limit says otherwise.
-    Only the shown runs are read when neither --filter nor --sort needs them all (tui.core.run_index)."""
+    Only the shown runs are read when neither --filter nor --sort needs them all (tui.core.runs)."""
     import shutil
     from pathlib import Path
 
@@ -146,8 +146,7 @@ def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reve
     from rich.console import Console
     from rich.table import Table
 
-    from tui.core.run_index import RunIndex
-    from tui.core.runs import COLUMNS, SORT_KEYS, cells, sort_column
+    from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, cells, sort_column
 
     try:
         col = sort_column(sort)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 from tui.core.params import ConfigError, tomllib
 from tui.core.records import atomic_write_text, text_chart
 from tui.core.rundir import RunDir
-from tui.core.runs import read_run
+from tui.core.runs import RunIndex, read_run
 
 MIN_RUNS, MAX_RUNS = 2, 8
 MISSING = "—"
@@ -140,8 +140,6 @@ def resolve_run(text: str, runs_dir: Path | str | None = None) -> Path:
     folder = Path(runs_dir or "runs")
     if (folder / text).is_dir():
         return folder / text
-    from tui.core.run_index import RunIndex
-
     rels, _ = RunIndex(folder).layout()  # names only: no run is read to find one
     matches = [folder / rel for rel in rels if text in rel.rsplit("/", 1)[-1]]
     if len(matches) == 1:

@@ -1,13 +1,36 @@
-"""The runs folder as data: one record per run directory, for `cnn-tui runs` and the app's run history."""
+"""The runs folder as data: one record per run directory, for `cnn-tui runs`, `compare` and the app's run
+history, and the index that keeps listing thousands of them fast.
+
+The index, a cache of the fields the run history shows, kept beside the runs.
+
+``<runs>/.cnn-tui-index.json`` holds one entry per run directory (sweep cells included): the listed fields
+(`RunRecord`) and the signature of the directory when they were read — the directory's inode and modification time,
+and summary.json's (history.csv's when there is no summary). An entry is used only when the signature still matches
+and it was read more than `RACY_SECONDS` after the last change (a change in the same clock tick would not move the
+mtime); a run with a ``running.pid`` (live, or killed and resumable) is always read again. Runs are only ever written
+through renames or in directories that hold ``running.pid``, so a changed run always shows a changed signature.
+
+The index is a cache: deleting it, or a corrupt or foreign file in its place, costs one full scan and nothing else.
+Two processes updating it at once take a lock (``.cnn-tui-index.lock``), merge their entries into what is on disk,
+and replace the file atomically, so a reader never sees half a file.
+
+`scan` lists a folder: on a warm index it validates the newest `first` runs and hands them out before the rest
+(the first screenful shows in milliseconds); on a cold one it reads directories newest name first and hands out
+records in batches, so a view can fill in progressively.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tui.core.rundir import RunDir
+from tui.core.rundir import RunDir, SweepDir
 
 
 @dataclass(frozen=True)
@@ -58,8 +81,6 @@ def read_run(run_dir: Path) -> RunRecord | None:
 
 def list_runs(runs_dir: Path) -> list[RunRecord]:
     """Every run under `runs_dir` (sweep cells included), newest first, read through the folder's index."""
-    from tui.core.run_index import RunIndex
-
     return RunIndex(runs_dir).scan().records
 
 
@@ -100,3 +121,281 @@ def sort_column(name: str) -> int:
     if len(hits) != 1:
         raise ValueError(f"no column {name!r}; sort by one of: " + ", ".join(COLUMNS))
     return hits[0]
+
+
+# -- the index ------------------------------------------------------------------------------------------------------
+INDEX_FILE = ".cnn-tui-index.json"
+LOCK_FILE = ".cnn-tui-index.lock"
+VERSION = 1
+RACY_SECONDS = 2.0
+"""An entry read less than this long after its run last changed is read again next time."""
+_RUN, _SWEEP = RunDir(Path()), SweepDir(Path())
+SUMMARY, HISTORY, CONFIG, RUNNING = (_RUN.summary_file.name, _RUN.history_file.name, _RUN.config_file.name,
+                                     _RUN.pid_file.name)
+"""The names tui.core.rundir gives these files (joined to plain strings here: a scan stats thousands of them)."""
+SWEEP_STATE = _SWEEP.state_file.name
+
+
+@dataclass
+class Batch:
+    """Records read or validated since the last batch, and how far the scan has got."""
+
+    records: list[RunRecord]
+    done: int
+    total: int
+
+
+@dataclass
+class Listing:
+    """Every run in a folder, newest first, and the folder's sweep directories (newest name first)."""
+
+    records: list[RunRecord] = field(default_factory=list)
+    sweeps: list[Path] = field(default_factory=list)
+    complete: bool = True
+    """False when only the newest runs were validated (`scan(limit=...)`)."""
+    total: int = 0
+    """Run directories in the folder (all of them, also when only the newest were validated)."""
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def signature(run_dir: str) -> list[int] | None:
+    """What changes whenever the listed fields of a run can change; None when the directory is gone."""
+    d = _stat(run_dir)
+    if d is None:
+        return None
+    s = _stat(os.path.join(run_dir, SUMMARY))
+    if s is not None:
+        return [d.st_ino, d.st_mtime_ns, s.st_mtime_ns, s.st_size]
+    h = _stat(os.path.join(run_dir, HISTORY))
+    return [d.st_ino, d.st_mtime_ns, 0, -1] + ([h.st_mtime_ns, h.st_size] if h else [])
+
+
+def _to_entry(rec: RunRecord, sig: list[int], checked: float, live: bool) -> dict[str, Any]:
+    return {"sig": sig, "checked": checked, "live": live, "started": rec.started.timestamp(),
+            "dataset": rec.dataset, "architecture": rec.architecture, "status": rec.status,
+            "best": rec.best_val_accuracy, "epochs": rec.epochs, "wall": rec.wall_seconds}
+
+
+_ENTRY = frozenset(("sig", "checked", "live", "started", "dataset", "architecture", "status", "best", "epochs",
+                    "wall"))
+
+
+def _number(v: Any) -> float | None:
+    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        return v
+    raise TypeError(f"not a number: {v!r}")
+
+
+def _from_entry(runs_dir: Path, rel: str, e: dict[str, Any]) -> RunRecord:
+    """The record an entry holds; TypeError when a field is not of the type this version writes."""
+    if not (isinstance(e["status"], str) and isinstance(e["dataset"], str) and isinstance(e["architecture"], str)
+            and isinstance(e["epochs"], int)):
+        raise TypeError("damaged entry")
+    _number(e["best"]), _number(e["wall"])
+    return RunRecord(name=rel.rsplit("/", 1)[-1], path=runs_dir / rel, started=datetime.fromtimestamp(e["started"]),
+                     dataset=e["dataset"], architecture=e["architecture"], status=e["status"],
+                     best_val_accuracy=e["best"], epochs=e["epochs"], wall_seconds=e["wall"])
+
+
+def _trusted(e: dict[str, Any], sig: list[int] | None) -> bool:
+    return (sig is not None and not e.get("live") and e.get("sig") == sig
+            and e.get("checked", 0.0) - max(sig[1:3]) / 1e9 > RACY_SECONDS)
+
+
+class RunIndex:
+    """One runs folder and its index file."""
+
+    def __init__(self, runs_dir: Path | str) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.path = self.runs_dir / INDEX_FILE
+
+    # -- the file -----------------------------------------------------------------------------------------------
+    def load(self) -> dict[str, Any]:
+        """The index on disk; an empty one when it is missing, unreadable, corrupt or of another version."""
+        try:
+            data = json.loads(self.path.read_bytes())
+            if (isinstance(data, dict) and data.get("version") == VERSION and isinstance(data.get("runs"), dict)
+                    and isinstance(data.get("dirs"), dict)):
+                # an entry that is not what this version writes is dropped (and its run read again)
+                data["runs"] = {k: e for k, e in data["runs"].items() if isinstance(e, dict) and _ENTRY <= e.keys()
+                                and isinstance(e["started"], (int, float)) and isinstance(e["sig"], list)}
+                data["dirs"] = {k: d for k, d in data["dirs"].items() if isinstance(d, dict)
+                                and d.get("kind") in ("run", "sweep", "other") and isinstance(d.get("cells"), list)}
+                return data
+        except (OSError, ValueError):
+            pass
+        return {"version": VERSION, "runs": {}, "dirs": {}}
+
+    def save(self, runs: dict[str, Any], dirs: dict[str, Any], gone_runs: Iterable[str] = (),
+             gone_dirs: Iterable[str] = ()) -> bool:
+        """Merge these entries into the index on disk under the lock; False when the folder is not writable or
+        another process holds the lock for long (the index is a cache: the next scan writes it)."""
+        import fcntl
+        import tempfile
+
+        try:
+            with open(self.runs_dir / LOCK_FILE, "a") as lock:
+                for _ in range(50):
+                    try:
+                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        time.sleep(0.02)
+                else:
+                    return False
+                data = self.load()
+                data["runs"].update(runs)
+                data["dirs"].update(dirs)
+                for rel in gone_runs:
+                    data["runs"].pop(rel, None)
+                for rel in gone_dirs:
+                    data["dirs"].pop(rel, None)
+                fd, tmp = tempfile.mkstemp(prefix=f"{INDEX_FILE}.", dir=self.runs_dir)
+                try:
+                    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                        json.dump(data, fh, separators=(",", ":"))
+                    os.replace(tmp, self.path)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+        except OSError:
+            return False
+        return True
+
+    # -- the folder ---------------------------------------------------------------------------------------------
+    def _classify(self, rel: str) -> str:
+        path = os.path.join(self.runs_dir, rel)
+        if os.path.isfile(os.path.join(path, SWEEP_STATE)):
+            return "sweep"
+        return "run" if os.path.isfile(os.path.join(path, CONFIG)) else "other"
+
+    def _layout(self, dirs: dict[str, Any], changed: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+        """(run directories, sweep directories, directories gone) relative to the folder. Known run directories are
+        not touched (their entries are validated when listed); sweeps and other directories are stat-ed."""
+        runs: list[str] = []
+        sweeps: list[str] = []
+        seen: set[str] = set()
+        try:
+            top = [e.name for e in os.scandir(self.runs_dir) if e.is_dir() and not e.name.startswith(".")]
+        except OSError:
+            top = []
+        for name in top:
+            seen.add(name)
+            known = dirs.get(name)
+            if known is not None and known["kind"] == "run":
+                runs.append(name)
+                continue
+            st = _stat(os.path.join(self.runs_dir, name))
+            if st is None:
+                continue
+            sig = [st.st_ino, st.st_mtime_ns]
+            if known is None or known.get("sig") != sig or time.time() - st.st_mtime_ns / 1e9 <= RACY_SECONDS:
+                kind = self._classify(name)
+                cells: list[str] = []
+                if kind == "sweep":
+                    try:
+                        cells = sorted(e.name for e in os.scandir(os.path.join(self.runs_dir, name)) if e.is_dir())
+                    except OSError:
+                        pass
+                known = {"kind": kind, "sig": sig, "cells": cells}
+                changed[name] = known
+            if known["kind"] == "run":
+                runs.append(name)
+            elif known["kind"] == "sweep":
+                sweeps.append(name)
+                runs.append(name)  # a sweep directory is listed as a run when it has a config.toml of its own
+                runs.extend(f"{name}/{c}" for c in known["cells"])
+        gone = [name for name in dirs if name not in seen]
+        return runs, sorted(sweeps, reverse=True), gone
+
+    def layout(self) -> tuple[list[str], list[Path]]:
+        """(run directories relative to the folder, sweep directories), without reading any run: what `compare`
+        needs to find a run by part of its name, and the sweep list needs."""
+        if not self.runs_dir.is_dir():
+            return [], []
+        data = self.load()
+        changed: dict[str, Any] = {}
+        rels, sweeps, gone = self._layout(data["dirs"], changed)
+        if changed or gone:
+            self.save({}, changed, gone, gone)
+        return rels, [self.runs_dir / s for s in sweeps]
+
+    def scan(self, on_batch: Callable[[Batch], None] | None = None, *, first: int = 100, batch: int = 500,
+             limit: int | None = None) -> Listing:
+        """Every run in the folder, newest first, read through the index (which is brought up to date).
+
+        `on_batch` receives records as they are known: the newest `first` before anything else on a warm index,
+        then batches of `batch`. With `limit`, only the newest `limit` runs are validated and returned."""
+        if not self.runs_dir.is_dir():
+            return Listing()
+        data = self.load()
+        known: dict[str, Any] = data["runs"]
+        changed_dirs: dict[str, Any] = {}
+        rels, sweeps, gone = self._layout(data["dirs"], changed_dirs)
+        fresh: dict[str, Any] = {}
+        records: dict[str, RunRecord] = {}
+        # known runs in the index's newest-first order; new ones first, newest name first (names start with the time)
+        new = sorted((r for r in rels if r not in known), reverse=True)
+        old = sorted((r for r in rels if r in known), key=lambda r: known[r]["started"], reverse=True)
+        total = len(rels)
+        listed_now = set(rels)
+        gone_runs = [r for r in known if r not in listed_now]
+        not_runs: list[str] = []
+        done = 0
+        pending: list[RunRecord] = []
+
+        def read(rel: str, entry: dict[str, Any] | None) -> None:
+            nonlocal done
+            path = os.path.join(self.runs_dir, rel)
+            sig = signature(path)
+            done += 1
+            rec = None
+            if entry is not None and _trusted(entry, sig):
+                try:
+                    rec = _from_entry(self.runs_dir, rel, entry)
+                except (TypeError, ValueError, OverflowError, OSError):
+                    rec = None  # a damaged entry: read the run
+            if rec is None:
+                checked = time.time()
+                rec = read_run(Path(path)) if sig is not None else None
+                if rec is None:
+                    not_runs.append(rel)
+                    return
+                fresh[rel] = _to_entry(rec, sig or [], checked, os.path.exists(os.path.join(path, RUNNING)))
+            records[rel] = rec
+            pending.append(rec)
+
+        flushed = 0
+
+        def flush(force: bool = False) -> None:
+            nonlocal flushed
+            if on_batch is not None and pending and (force or len(pending) >= (batch if flushed else first)):
+                on_batch(Batch(sorted(pending, key=lambda r: r.started, reverse=True), done, total))
+                pending.clear()
+                flushed += 1
+
+        order = new + old
+        if limit is not None:
+            # new directories first (any of them may be the newest), then the index's newest
+            order = new + old[:limit]
+        for rel in order:
+            read(rel, known.get(rel))
+            flush()
+        flush(force=True)
+        complete = limit is None
+        gone_runs += [r for r in not_runs if r in known]
+        # a top-level directory that turned out not to be a run is classified again next time
+        gone_dirs = gone + [r for r in not_runs
+                            if data["dirs"].get(r, {}).get("kind") == "run" and r not in changed_dirs]
+        if fresh or changed_dirs or gone_runs or gone_dirs:
+            self.save(fresh, changed_dirs, gone_runs, gone_dirs)
+        listed = sorted(records.values(), key=lambda r: r.started, reverse=True)
+        if limit is not None:
+            listed = listed[:limit]
+        return Listing(listed, [self.runs_dir / s for s in sweeps], complete, total - len(not_runs))

@@ -27,6 +27,7 @@ from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig, param_for
 from tui.core.params import ConfigError, Param, parse_scalar, tomllib
 from tui.core.rundir import SweepDir
+from tui.core.runs import RunIndex
 
 STATE_FILE = SweepDir(Path()).state_file.name
 """Deprecated: use SweepDir(path).state_file (tui.core.rundir owns the sweep directory's layout)."""
@@ -355,8 +356,6 @@ def load_state(sweep_dir: str | Path) -> SweepState:
 
 def list_sweeps(runs_dir: str | Path) -> list[Path]:
     """Sweep directories under a runs folder, newest first."""
-    from tui.core.run_index import RunIndex
-
     return RunIndex(runs_dir).layout()[1]  # the index knows which directories are sweeps
 
 

@@ -18,7 +18,7 @@ from tui.core.diagnostics import Finding, Fix
 
 from tui.core.rundir import RunDir
 from tui.core.render import run_results
-from tui.core.runs import COLUMNS, SORT_KEYS, RunRecord, cells
+from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, RunRecord, cells
 from tui.ui.messages import RunsRead
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.findings_list import FindingsList
@@ -29,7 +29,7 @@ WATCH_SECONDS = 2.0
 
 
 class RunsScreen(Screen):
-    """The runs come from a worker reading the folder through its index (tui.core.run_index): the newest show
+    """The runs come from a worker reading the folder through its index (tui.core.runs): the newest show
     first and the rest fill in, with a count, while the screen answers keys; filtering and sorting work on the
     records in memory."""
 
@@ -77,8 +77,6 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs", description="reading the runs folder")
     def _scan(self, scan: int) -> None:
-        from tui.core.run_index import RunIndex
-
         def batch(b: Any) -> None:
             self.post_message(RunsRead(b.records, b.done, b.total, scan=scan))
 
