@@ -9,8 +9,8 @@ import pytest
 from synthetic_runs import write_run, write_runs
 from textual.widgets import Input, Static
 
-from tui.cli import main
 import tui.core.runs as run_index
+from tui.cli import main
 from tui.ui.app import CnnTuiApp
 from tui.ui.widgets.run_table import RunTable
 

@@ -4,7 +4,6 @@ summary; resume one that was interrupted; mark several (space) and compare them 
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 from textual import events, on, work
@@ -15,9 +14,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Markdown, OptionList, Static
 
 from tui.core.diagnostics import Finding, Fix
-
-from tui.core.rundir import RunDir
 from tui.core.render import run_results
+from tui.core.rundir import RunDir
 from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, RunRecord, cells
 from tui.ui.messages import RunsRead
 from tui.ui.widgets.chart import LineChart
