@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
+from typing_extensions import TypeGuard
+
 FINDING_IDS = (
     "overfitting", "underfitting", "divergence", "vanishing_gradients", "exploding_gradients", "wrong_loss",
     "unscaled_input", "plateau", "val_test_gap", "class_imbalance", "regularization_dominates",
@@ -185,7 +187,7 @@ def detect_overfitting(history: Sequence[Mapping[str, float]], t: Thresholds = T
 
 # -- helpers ------------------------------------------------------------------------------------------------------
 
-def _finite(v: Any) -> bool:
+def _finite(v: Any) -> TypeGuard[float]:
     return v is not None and math.isfinite(v)
 
 
@@ -369,7 +371,7 @@ def _regularization(doctor: "Doctor", history: Sequence[Mapping[str, float]]) ->
     t = doctor.thresholds
     for i, h in enumerate(history):
         loss, penalty = h.get("loss"), h.get("penalty")
-        if _finite(loss) and _finite(penalty) and loss > 0 and penalty > t.penalty_share * loss:  # type: ignore
+        if _finite(loss) and _finite(penalty) and loss > 0 and penalty > t.penalty_share * loss:
             last = history[-1]
             epoch = i + 1
             fixes = []
@@ -649,7 +651,7 @@ class Doctor:
             extra = _recalls(test, getattr(self.dataset, "class_names", ()))
             if extra:
                 self._found["class_imbalance"] = replace(imbalance, evidence=f"{imbalance.evidence}; {extra}")
-        if _finite(acc) and _finite(val_accuracy) and val_accuracy - acc > t.val_test_gap:  # type: ignore
+        if _finite(acc) and _finite(val_accuracy) and val_accuracy - acc > t.val_test_gap:
             n_val = getattr(self.dataset, "val", None)
             n_test = getattr(self.dataset, "test", None)
             sizes = f" ({n_val} validation vs {n_test} test samples)" if n_val and n_test else ""
@@ -657,7 +659,7 @@ class Doctor:
                 id="val_test_gap", severity="warning", epoch=len(self.history) or 1,
                 title="Validation accuracy does not predict test accuracy",
                 evidence=(f"validation accuracy {val_accuracy:.3f} vs test accuracy {acc:.3f}{sizes}: "
-                          f"{(val_accuracy - acc) * 100:.1f} points apart, over "  # type: ignore
+                          f"{(val_accuracy - acc) * 100:.1f} points apart, over "
                           f"{t.val_test_gap * 100:.0f}"),
                 explanation=("The validation set should be a fair sample of the data the model will meet. Here it "
                              "is not: it may be too small (a few dozen images make accuracy jump by whole points), "
@@ -725,7 +727,7 @@ class Doctor:
         loss = _data_loss(self.history[-1])
         before = _data_loss(previous[-1]) if previous else _chance_loss(self.classes)
         if not (ratio < t.vanishing_ratio and _finite(loss) and before
-                and (before - loss) < t.vanishing_flat * before):  # type: ignore
+                and (before - loss) < t.vanishing_flat * before):
             return
         layers, norms = self._last_norms
         config = self.config

@@ -363,7 +363,8 @@ def _SeedStateBackup(keras: Any, run_dir: RunDir) -> Any:
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             run_dir.backup_dir.mkdir(parents=True, exist_ok=True)
             buf = io.BytesIO()
-            np.savez(buf, **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(self._states())})
+            savez: Any = np.savez  # numpy's stub takes **arrays for its keyword options
+            savez(buf, **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(self._states())})
             atomic_write_bytes(run_dir.seed_state_file(epoch + 1), buf.getvalue())
             run_dir.seed_state_file(epoch - 1).unlink(missing_ok=True)  # keep this epoch's and the last
 

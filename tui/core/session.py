@@ -17,6 +17,7 @@ from typing import Any
 
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig
+from tui.core.params import ConfigError
 from tui.core.diagnostics import Doctor
 from tui.core.eventlog import EventLogWriter
 from tui.core.events import Diagnosis, Event, Prepare, RunEnded, RunStarted, StateChanged
@@ -148,7 +149,7 @@ class TrainingSession:
         try:
             from tui.core import datasets, keras_parts, tfenv
 
-            initial_epoch, previous = 0, []
+            initial_epoch, previous = 0, list[dict[str, float]]()
             if self._resume:
                 assert self.run_dir is not None
                 initial_epoch, previous = _resume_point(RunDir(self.run_dir))
@@ -244,9 +245,9 @@ class TrainingSession:
                     self._diagnosis()
         except _Stopped:
             status, error = "stopped", None
-        except (RunRefused, config_mod.ConfigError) as exc:
+        except (RunRefused, ConfigError) as exc:
             status, error = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a failed run with its message
+        except Exception as exc:  # every failure becomes a failed run with its message
             status, error = "failed", _describe(exc)
             log.debug("run failed", exc_info=True)
             if self.run_dir is not None:
@@ -266,7 +267,7 @@ class TrainingSession:
                 if model is not None:
                     try:
                         model.save(RunDir(self.run_dir).last_model_file)
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:
                         log.warning("could not save the last model: %s", exc)
                 ds = None
                 if dataset_info is not None:
@@ -286,7 +287,7 @@ class TrainingSession:
                     config=self.config.to_dict())
                 RunDir(self.run_dir).write_summary(
                     summary, render_markdown(summary, self.history, config_mod.dumps(self.config)))
-        except Exception as exc:  # noqa: BLE001 - e.g. the disk filled up: say so in the result
+        except Exception as exc:  # e.g. the disk filled up: say so in the result
             error = (error + "; " if error else "") + f"could not write the run summary: {_describe(exc)}"
             status = "failed"
         if self.run_dir is not None:
