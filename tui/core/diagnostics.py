@@ -215,13 +215,6 @@ def _lower_lr(config: Any, label: str = "divide the learning rate by 10") -> Fix
     return Fix(f"{label} ({lr:g} → {lr / 10:g})", {"optimizer.learning_rate": lr / 10})
 
 
-def _cfg(config: Any, key: str, default: Any = None) -> Any:
-    try:
-        return config.get(key) if config is not None else default
-    except (AttributeError, KeyError):
-        return default
-
-
 ACTIVATION_FIX = Fix("switch the activation to relu and the initializer to he_normal",
                      {"model.activation": "relu", "model.kernel_initializer": "he_normal"})
 CLIP_FIX = Fix("clip gradients to norm 1.0", {"optimizer.clipnorm": 1.0})
@@ -230,13 +223,6 @@ RESCALE_FIX = Fix("scale the pixels to [0, 1] in the model's first layer", {"dat
 
 
 # -- the rules over the epoch history ---------------------------------------------------------------------------
-
-def findings(history: Sequence[Mapping[str, float]], t: Thresholds = THRESHOLDS) -> list[Finding]:
-    """Every finding a Doctor without configuration reaches on this epoch history."""
-    doctor = Doctor(None, t)
-    doctor.seed(history)
-    return doctor.findings
-
 
 def _underfitting(doctor: "Doctor", history: Sequence[Mapping[str, float]]) -> Finding | None:
     t, config, classes = doctor.thresholds, doctor.config, doctor.classes
@@ -594,13 +580,6 @@ class Doctor:
         if old is not None and old.epoch <= finding.epoch:
             finding = replace(finding, epoch=old.epoch, title=old.title)
         self._found[finding.id] = finding
-
-    def add(self, found: Iterable[Finding]) -> bool:
-        """Take findings made elsewhere (preflight); True when the findings changed."""
-        before = dict(self._found)
-        for f in found:
-            self._put(f)
-        return self._found != before
 
     def seed(self, history: Sequence[Mapping[str, float]]) -> bool:
         """Replay the epochs of an earlier part of the run (a resumed run), so findings continue."""

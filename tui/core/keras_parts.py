@@ -139,7 +139,8 @@ def current_lr(model: Any) -> float:
 
 def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size: int, train_samples: int,
                         epochs: int, stop_event: threading.Event, pause_event: threading.Event,
-                        batch_interval: float = 0.25, previous: list[dict[str, float]] | None = None) -> Any:
+                        running_event: threading.Event, batch_interval: float = 0.25,
+                        previous: list[dict[str, float]] | None = None) -> Any:
     """A Keras callback that turns training into events and takes stop/pause requests at batch boundaries."""
     import keras
 
@@ -178,7 +179,7 @@ def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size
             if pause_event.is_set():
                 emit(StateChanged("paused"))
                 while pause_event.is_set() and not stop_event.is_set():
-                    time.sleep(0.05)
+                    running_event.wait()  # set again by resume() or stop()
                 emit(StateChanged("stopping" if stop_event.is_set() else "running"))
                 if stop_event.is_set():
                     self._cut = done < steps

@@ -53,6 +53,9 @@ class TrainingSession:
         self._listeners: list[Listener] = list(listeners or [])
         self._stop = threading.Event()
         self._pause = threading.Event()
+        self._running = threading.Event()
+        """Clear while paused: the training thread waits on it at a batch boundary."""
+        self._running.set()
         self._thread: threading.Thread | None = None
         self.run_dir: Path | None = None
         self.history: list[dict[str, float]] = []
@@ -83,13 +86,16 @@ class TrainingSession:
             self._stop.set()
             self._emit(StateChanged("stopping"))
         self._pause.clear()
+        self._running.set()
 
     def pause(self) -> None:
         """Hold training at the next batch boundary until resume() or stop()."""
+        self._running.clear()
         self._pause.set()
 
     def resume(self) -> None:
         self._pause.clear()
+        self._running.set()
 
     @property
     def paused(self) -> bool:
@@ -213,6 +219,7 @@ class TrainingSession:
             event_cb = keras_parts.make_event_callback(
                 self._emit, steps=steps, batch_size=cfg.training.batch_size, train_samples=n_train,
                 epochs=cfg.training.epochs, stop_event=self._stop, pause_event=self._pause,
+                running_event=self._running,
                 batch_interval=self.batch_interval, previous=previous)
             extra = [keras_parts.make_gradient_callback(self._emit, data.x_train, data.y_train, num_classes, cfg)
                      ] if cfg.training.gradient_every else []
