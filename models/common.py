@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from tui.core.config import ExperimentConfig
+    from models.base import BuildOptions
 
 
 def too_small(name: str, input_shape: tuple[int, ...], side: int, why: str) -> str | None:
@@ -57,7 +57,7 @@ def seeded_build(seed: int) -> Iterator[LayerSeeds]:
         _build_seeds.reset(token)
 
 
-def initializer(config: "ExperimentConfig", name: str | None = None) -> Any:
+def initializer(config: "BuildOptions", name: str | None = None) -> Any:
     """The configured initializer, seeded differently for each layer (one shared seed would give layers of
     the same shape identical weights)."""
     import keras
@@ -77,7 +77,7 @@ def initializer(config: "ExperimentConfig", name: str | None = None) -> Any:
     return cls(seed=seed)
 
 
-def kernel_regularizer(config: "ExperimentConfig", kind: str) -> Any:
+def kernel_regularizer(config: "BuildOptions", kind: str) -> Any:
     """The configured L1/L2/L1L2 regularizer for a 'conv' or 'dense' layer, or None."""
     import keras
 
@@ -89,21 +89,21 @@ def kernel_regularizer(config: "ExperimentConfig", kind: str) -> Any:
     return keras.regularizers.L1(r.l1) if r.l1 else keras.regularizers.L2(r.l2)
 
 
-def activity_regularizer(config: "ExperimentConfig") -> Any:
+def activity_regularizer(config: "BuildOptions") -> Any:
     import keras
 
     a = config.regularization.activity_l2
     return keras.regularizers.L2(a) if a else None
 
 
-def activation(config: "ExperimentConfig", name: str | None = None) -> "keras.layers.Layer":
+def activation(config: "BuildOptions", name: str | None = None) -> "keras.layers.Layer":
     import keras
 
     act = config.model.activation
     return keras.layers.Activation(act if act != "leaky_relu" else "leaky_relu", name=name)
 
 
-def dense(config: "ExperimentConfig", units: int, x: Any, name: str | None = None) -> Any:
+def dense(config: "BuildOptions", units: int, x: Any, name: str | None = None) -> Any:
     """Dense → (BatchNorm) → activation, with the configured initializer and regularizers."""
     import keras
 
@@ -116,7 +116,7 @@ def dense(config: "ExperimentConfig", units: int, x: Any, name: str | None = Non
     return activation(config)(x)
 
 
-def conv(config: "ExperimentConfig", filters: int, x: Any, kernel: int = 3, padding: str = "same",
+def conv(config: "BuildOptions", filters: int, x: Any, kernel: int = 3, padding: str = "same",
          strides: int = 1, name: str | None = None) -> Any:
     """Conv2D → (BatchNorm) → activation, with the configured initializer and regularizers."""
     import keras
@@ -131,14 +131,14 @@ def conv(config: "ExperimentConfig", filters: int, x: Any, kernel: int = 3, padd
     return activation(config)(x)
 
 
-def dropout(config: "ExperimentConfig", x: Any, rate: float | None = None) -> Any:
+def dropout(config: "BuildOptions", x: Any, rate: float | None = None) -> Any:
     import keras
 
     rate = config.model.dropout if rate is None else rate
     return keras.layers.Dropout(rate, seed=config.training.seed)(x) if rate > 0 else x
 
 
-def inputs(config: "ExperimentConfig", input_shape: tuple[int, ...], min_side: int = 0) -> tuple[Any, Any]:
+def inputs(config: "BuildOptions", input_shape: tuple[int, ...], min_side: int = 0) -> tuple[Any, Any]:
     """Input (uint8 pixels) → Rescaling to [0, 1] → augmentation (training only) → resize up to `min_side`.
 
     Returns (input tensor, processed tensor). Images stay uint8 outside the model; scaling happens here
@@ -171,7 +171,7 @@ def inputs(config: "ExperimentConfig", input_shape: tuple[int, ...], min_side: i
     return inp, x
 
 
-def classifier(config: "ExperimentConfig", num_classes: int, x: Any) -> Any:
+def classifier(config: "BuildOptions", num_classes: int, x: Any) -> Any:
     """The output layer: softmax over the classes (sigmoid when the loss is binary cross-entropy, or when
     ``model.output_activation`` forces one)."""
     import keras

@@ -310,8 +310,8 @@ class RunDetailScreen(Screen):
             self.notify(f"This run's config.toml cannot be read: {exc}", severity="error")
             return
 
-        async def decided(fix: Fix | None) -> None:
-            if fix is not None:
+        async def decided(fix: Fix | str | None) -> None:
+            if isinstance(fix, Fix):
                 await self.app.apply_fix(config, fix)  # type: ignore[attr-defined]
 
         self.app.push_screen(FindingScreen([finding]), decided)
