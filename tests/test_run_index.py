@@ -110,13 +110,14 @@ def test_a_deleted_or_corrupt_index_is_rebuilt_silently(folder, damage):
     assert list_runs(folder) == expected and index.is_file()
 
 
-@pytest.mark.parametrize("damage", [{"started": "yesterday"}, {"sig": None}, {"status": None, "epochs": []},
-                                    {"best": "x"}])
-def test_a_damaged_entry_in_a_valid_index_is_read_again(folder, damage):
+@pytest.mark.parametrize("field, value", [(run_index.STARTED, "yesterday"), (run_index.SIG, None),
+                                          (run_index.STATUS, None), (run_index.EPOCHS, []), (run_index.BEST, "x"),
+                                          (run_index.STARTED, 1e30)])
+def test_a_damaged_entry_in_a_valid_index_is_read_again(folder, field, value):
     expected = list_runs(folder)
     data = json.loads((folder / INDEX_FILE).read_text())
     for entry in data["runs"].values():
-        entry.update(damage)
+        entry[field] = value
     data["dirs"][next(iter(data["dirs"]))] = {"kind": 3}
     (folder / INDEX_FILE).write_text(json.dumps(data))
     assert list_runs(folder) == expected
@@ -128,8 +129,8 @@ def test_an_index_entry_that_lies_is_not_believed(folder):
     list_runs(folder)
     data = json.loads((folder / INDEX_FILE).read_text())
     name = sorted(data["runs"])[0]
-    data["runs"][name]["sig"][1] -= 1  # recorded for an older state of the directory
-    data["runs"][name]["status"] = "bogus"
+    data["runs"][name][run_index.SIG][1] -= 1  # recorded for an older state of the directory
+    data["runs"][name][run_index.STATUS] = "bogus"
     (folder / INDEX_FILE).write_text(json.dumps(data))
     assert statuses(folder)[name] != "bogus"
 
