@@ -58,24 +58,29 @@ def cold(folder: Path) -> None:
 CLI_STEPS = {"listing": [], "filter": ["--filter", "finished"], "sort": ["--sort", "best"]}
 
 
-def cli_process(folder: Path, extra: list[str]) -> float:
+def cli_process(folder: Path, extra: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one `cnn-tui runs` process."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "tui.cli", "runs", "--runs-dir", str(folder), *extra], env=ENV,
                          check=False, capture_output=True, text=True, cwd=ROOT)
     took = time.perf_counter() - t0
     if out.returncode or " shown" not in out.stdout:
         raise SystemExit(f"cnn-tui runs failed: {out.stderr or out.stdout}")
-    return took
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return took, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def cli_inprocess(folder: Path, extra: list[str]) -> float:
+def cli_inprocess(folder: Path, extra: list[str]) -> tuple[float, float]:
     from tui.cli import main
 
     buf = io.StringIO()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(buf):
         main(["runs", "--runs-dir", str(folder), "-n", "33", *extra])
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 # -- app ----------------------------------------------------------------------------------------------------------
@@ -147,13 +152,17 @@ def main() -> None:
     # first scans (the slow step the index exists to pay once): once each, interleaved
     for n in sizes:
         cold(folders[n])
-        add("cli first scan (process)", n, cli_process(folders[n], []))
+        wall, cpu = cli_process(folders[n], [])
+        add("cli first scan (process)", n, wall)
+        add("cli first scan (process) CPU", n, cpu)
     time.sleep(2.5)
     for r in range(args.rounds):
         for n in sizes:  # interleaved: 100 runs, then 10,000, every round
             for step, extra in CLI_STEPS.items():
-                add(f"cli {step} (process)", n, cli_process(folders[n], extra))
-                add(f"cli {step} (in-process)", n, cli_inprocess(folders[n], extra))
+                for how, measure in (("process", cli_process), ("in-process", cli_inprocess)):
+                    wall, cpu = measure(folders[n], extra)
+                    add(f"cli {step} ({how})", n, wall)
+                    add(f"cli {step} ({how}) CPU", n, cpu)
         print(f"cli round {r + 1} done", flush=True)
     for n in sizes:
         for step, t in asyncio.run(app_times(folders[n], first_scan=True)).items():
@@ -168,6 +177,8 @@ def main() -> None:
     small, big = sizes
     print(f"\n{big:,} vs {small:,} synthetic runs, median of {args.rounds} interleaved rounds (first scans: once); "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
+    print("CPU rows: CPU seconds of the process (user + system), which the other agents' load does not inflate "
+          "as much as the wall time")
     print(f"{'step':<38}{f'{small:,} runs':>12}{f'{big:,} runs':>14}{'ratio':>8}   verdict")
     for step, by_n in results.items():
         a, b = statistics.median(by_n[small]), statistics.median(by_n[big])
@@ -175,7 +186,7 @@ def main() -> None:
         if "first scan" not in step:
             limit = 0.1 if "key" in step or "work only" in step else 0.5
             verdict = "ok" if b <= limit else f"OVER {limit:g} s"
-            if step in ("cli listing (process)", "app first screenful"):
+            if step.startswith(("cli listing (process)", "app first screenful")):
                 verdict += ", ratio ok" if b <= 2 * a else ", RATIO OVER 2"
         print(f"{step:<38}{a * 1000:>10.0f}ms{b * 1000:>12.0f}ms{b / a:>8.2f}   {verdict}")
 
