@@ -325,12 +325,12 @@ class RunIndex:
             self.save({}, changed, gone, gone)
         return rels, [self.runs_dir / s for s in sweeps]
 
-    def scan(self, on_batch: Callable[[Batch], None] | None = None, *, first: int = 100, batch: int = 500,
+    def scan(self, on_batch: Callable[[Batch], None] | None = None, *, first: int = 100, interval: float = 0.25,
              limit: int | None = None) -> Listing:
         """Every run in the folder, newest first, read through the index (which is brought up to date).
 
         `on_batch` receives records as they are known: the newest `first` before anything else on a warm index,
-        then batches of `batch`. With `limit`, only the newest `limit` runs are validated and returned."""
+        then what came in every `interval` seconds. With `limit`, only the newest `limit` runs are validated and returned."""
         if not self.runs_dir.is_dir():
             return Listing()
         data = self.load()
@@ -371,14 +371,19 @@ class RunIndex:
             records[rel] = rec
             pending.append(rec)
 
-        flushed = 0
+        last_flush: float | None = None
 
         def flush(force: bool = False) -> None:
-            nonlocal flushed
-            if on_batch is not None and pending and (force or len(pending) >= (batch if flushed else first)):
+            # the newest `first`, then at most every `interval` seconds: a view redraws a few times a second,
+            # not once per run (a warm index is validated in a few batches, a first scan fills in steadily)
+            nonlocal last_flush
+            if on_batch is None or not pending:
+                return
+            now = time.monotonic()
+            if force or (len(pending) >= first if last_flush is None else now - last_flush >= interval):
                 on_batch(Batch(sorted(pending, key=lambda r: r.started, reverse=True), done, total))
                 pending.clear()
-                flushed += 1
+                last_flush = now
 
         order = new + old
         if limit is not None:
