@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from synthetic_runs import write_runs
+from synthetic_runs import write_runs  # noqa: E402 (after the path set-up above)
 
-from tui.core.runs import INDEX_FILE
+from tui.core.runs import INDEX_FILE  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120", "LINES": "40"}
 

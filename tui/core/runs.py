@@ -330,7 +330,8 @@ class RunIndex:
         """Every run in the folder, newest first, read through the index (which is brought up to date).
 
         `on_batch` receives records as they are known: the newest `first` before anything else on a warm index,
-        then what came in every `interval` seconds. With `limit`, only the newest `limit` runs are validated and returned."""
+        then what came in every `interval` seconds. With `limit`, only the newest `limit` runs are validated and
+        returned."""
         if not self.runs_dir.is_dir():
             return Listing()
         data = self.load()
@@ -350,7 +351,7 @@ class RunIndex:
         done = 0
         pending: list[RunRecord] = []
 
-        def read(rel: str, entry: dict[str, Any] | None) -> None:
+        def read(rel: str, entry: list[Any] | None) -> None:
             nonlocal done
             path = f"{root}/{rel}"
             sig = signature(path)
