@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tui.ui.messages import FixRequested, ResumeRequested
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -193,7 +195,7 @@ class RunDetailScreen(Screen):
 
         async def decided(fix: Fix | str | None) -> None:
             if isinstance(fix, Fix):
-                await self.app.apply_fix(config, fix)  # type: ignore[attr-defined]
+                self.app.post_message(FixRequested(config, fix))
 
         self.app.push_screen(FindingScreen([finding]), decided)
 
@@ -202,4 +204,4 @@ class RunDetailScreen(Screen):
             self.notify(f"This run is {self.record.status}; only interrupted runs can be resumed.",
                         severity="warning")
             return
-        self.app.resume_run(self.record.path)  # type: ignore[attr-defined]
+        self.app.post_message(ResumeRequested(self.record.path))
