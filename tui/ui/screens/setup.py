@@ -29,7 +29,7 @@ PREVIEW_CLASSES = 20
 """The samples view (F3) shows this many images for each of the first PREVIEW_CLASSES classes."""
 
 
-def _sig(data: Any) -> str:
+def _content_signature(data: Any) -> str:
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -165,7 +165,7 @@ class SetupScreen(Screen):
         lr = preview(c.schedule, c.optimizer.learning_rate, c.training.epochs)
         self.query_one("#lr-preview", LineChart).show({"lr": (list(range(1, len(lr) + 1)), lr)},
                                                       subtitle=c.schedule.name)
-        ds_sig = _sig(c.to_dict()["dataset"])
+        ds_sig = _content_signature(c.to_dict()["dataset"])
         if ds_sig != self._dataset_sig:
             self._dataset_sig = ds_sig
             self.dataset_info = None
@@ -196,7 +196,7 @@ class SetupScreen(Screen):
             self.query_one("#model-summary", Static).update("Waiting for the dataset's shape…")
             return
         data = c.to_dict()
-        sig = _sig({"model": data["model"], "reg": data["regularization"], "shape": shape,
+        sig = _content_signature({"model": data["model"], "reg": data["regularization"], "shape": shape,
                     "loss": c.training.loss, "seed": c.training.seed})
         if sig == self._model_sig:
             return
