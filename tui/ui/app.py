@@ -16,7 +16,7 @@ from textual.worker import Worker, WorkerState
 
 from tui.core.config import ExperimentConfig
 from tui.core.events import Event
-from tui.ui.messages import StartRequested
+from tui.ui.messages import FixRequested, ResumeRequested, StartRequested, SweepRequested
 from tui.ui.screens.setup import SetupScreen
 from tui.ui.threads import lower_thread_priority
 
@@ -80,6 +80,18 @@ class CnnTuiApp(App[int]):
     @on(StartRequested)
     def _start_requested(self, event: StartRequested) -> None:
         self.start_training(event.config)
+
+    @on(FixRequested)
+    async def _fix_requested(self, event: FixRequested) -> None:
+        await self.apply_fix(event.config, event.fix)
+
+    @on(SweepRequested)
+    def _sweep_requested(self, event: SweepRequested) -> None:
+        self.start_sweep(event.target, workers=event.workers)
+
+    @on(ResumeRequested)
+    def _resume_requested(self, event: ResumeRequested) -> None:
+        self.resume_run(event.run_dir)
 
     def start_training(self, config: ExperimentConfig) -> None:
         from tui.core.session import TrainingSession

@@ -7,7 +7,8 @@ drains a few times a second (see TrainingScreen). These messages carry the rarer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from textual.message import Message
 
@@ -29,6 +30,39 @@ class StartRequested(Message):
     """The set-up screen asks the app to train this (valid) configuration."""
 
     config: ExperimentConfig
+
+
+@dataclass
+class FixRequested(Message):
+    """A screen asks the app to load `config` with the doctor's `fix` into the set-up form."""
+
+    config: ExperimentConfig
+    fix: Any  # tui.core.diagnostics.Fix
+
+
+@dataclass
+class SweepRequested(Message):
+    """A screen asks the app to run a sweep: a SweepSpec, or the directory of a sweep to resume."""
+
+    target: Any  # tui.core.sweep.SweepSpec | pathlib.Path
+    workers: int | None = None
+
+
+@dataclass
+class ResumeRequested(Message):
+    """A screen asks the app to continue an interrupted run in its own directory."""
+
+    run_dir: Path
+
+
+class AppServices(Protocol):
+    """What screens may read of the app (the app is reached through messages for everything else)."""
+
+    @property
+    def runs_dir(self) -> Path: ...
+
+    @property
+    def training_active(self) -> bool: ...
 
 
 @dataclass

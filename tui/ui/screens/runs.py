@@ -17,7 +17,7 @@ from tui.core.diagnostics import Finding, Fix
 from tui.core.render import run_results
 from tui.core.rundir import RunDir
 from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, RunRecord, cells
-from tui.ui.messages import RunsRead
+from tui.ui.messages import FixRequested, ResumeRequested, RunsRead
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.findings_list import FindingsList
 from tui.ui.widgets.run_table import MARK_WIDTH, RunTable, layout
@@ -312,7 +312,7 @@ class RunDetailScreen(Screen):
 
         async def decided(fix: Fix | str | None) -> None:
             if isinstance(fix, Fix):
-                await self.app.apply_fix(config, fix)  # type: ignore[attr-defined]
+                self.app.post_message(FixRequested(config, fix))
 
         self.app.push_screen(FindingScreen([finding]), decided)
 
@@ -321,4 +321,4 @@ class RunDetailScreen(Screen):
             self.notify(f"This run is {self.record.status}; only interrupted runs can be resumed.",
                         severity="warning")
             return
-        self.app.resume_run(self.record.path)  # type: ignore[attr-defined]
+        self.app.post_message(ResumeRequested(self.record.path))
