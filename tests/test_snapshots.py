@@ -96,7 +96,12 @@ def test_the_run_history(snap_compare, tmp_path, monkeypatch):
     runs = Path("runs")
     record_run(runs, "20260101-120000-digits-simple_cnn", "finished", [0.5, 0.7, 0.8, 0.85])
     record_run(runs, "20260101-130000-digits-mlp", "stopped", [0.3, 0.45])
-    assert snap_compare(Host(lambda: RunsScreen(runs)), terminal_size=SIZE, run_before=steady)
+    async def listed(pilot) -> None:  # the runs are read in a worker: wait until every one is listed
+        while pilot.app.screen.scanning is not None:
+            await pilot.pause(0.05)
+        await steady(pilot)
+
+    assert snap_compare(Host(lambda: RunsScreen(runs)), terminal_size=SIZE, run_before=listed)
 
 
 class FinishedSweep:
