@@ -13,6 +13,7 @@ from tui.core.compare import MISSING, UNUSED, CompareError, compare, config_diff
 from tui.core.runs import list_runs
 from tui.core.session import TrainingSession
 from tui.ui.app import CnnTuiApp
+from tui.ui.widgets.run_table import RunTable
 
 
 def flat(**values):
@@ -140,8 +141,9 @@ async def test_mark_runs_compare_them_in_the_app_and_export(two_runs):
     app = CnnTuiApp(runs_dir=two_runs)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f2")
+        await app.workers.wait_for_complete()  # the runs are read in a worker
         await pilot.pause()
-        app.screen.query_one(DataTable).focus()
+        app.screen.query_one(RunTable).focus()
         await pilot.press("space", "c")
         await pilot.pause()
         assert any("Mark 2 to 8 runs" in n.message for n in app._notifications)
@@ -168,8 +170,9 @@ async def test_the_compare_screen_shows_a_run_without_epochs_flagged(tmp_path):
     app = CnnTuiApp(runs_dir=tmp_path)
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.press("f2")
+        await app.workers.wait_for_complete()  # the runs are read in a worker
         await pilot.pause()
-        app.screen.query_one(DataTable).focus()
+        app.screen.query_one(RunTable).focus()
         await pilot.press("space", "space", "c")
         await pilot.pause()
         assert "⚠ failed: no epochs recorded (failed: out of memory)" in str(

@@ -2,12 +2,13 @@
 run can be resumed from there."""
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from tui.core import config as cfg
 from tui.core.runs import list_runs
 from tui.core.session import TrainingSession
 from tui.ui.app import CnnTuiApp
+from tui.ui.widgets.run_table import RunTable
 
 TINY = {"dataset.train_size": 200, "model.conv_filters": 4, "model.dense_units": 8, "training.epochs": 3,
         "training.batch_size": 50}
@@ -51,8 +52,9 @@ async def test_the_runs_screen_filters_opens_and_resumes_an_interrupted_run(runs
     app = CnnTuiApp(runs_dir=runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f2")
+        await app.workers.wait_for_complete()  # the runs are read in a worker
         await pilot.pause()
-        table = app.screen.query_one(DataTable)
+        table = app.screen.query_one(RunTable)
         assert table.row_count == 2
         app.screen.query_one("#filter", Input).value = "interrupted"
         await pilot.pause()

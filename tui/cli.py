@@ -35,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the presets")
     runs = sub.add_parser("runs", help="list the runs in the runs folder")
     runs.add_argument("--runs-dir", metavar="DIR", default=None, help="the runs folder (default: ./runs)")
+    runs.add_argument("--filter", metavar="TEXT", default="", help="only runs whose row contains TEXT (any column)")
+    runs.add_argument("--sort", metavar="COLUMN", default="started",
+                      help="order by a column: run, started (the default), dataset, architecture, status, best, "
+                           "epochs, wall; largest first except for text columns")
+    runs.add_argument("--reverse", action="store_true", help="the other order")
+    shown = runs.add_mutually_exclusive_group()
+    shown.add_argument("-n", "--limit", type=int, default=None, metavar="N",
+                       help="how many runs to show (default: a screenful)")
+    shown.add_argument("--all", action="store_true", help="show every run")
     comp = sub.add_parser("compare", help="compare 2–8 runs: the configuration keys that differ, best metrics")
     comp.add_argument("run_dirs", nargs="+", metavar="RUN", help="a run directory, or a run's name in --runs-dir")
     comp.add_argument("--runs-dir", metavar="DIR", default=None,
@@ -74,13 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_config(args: argparse.Namespace) -> Any:
     """The experiment described by --preset, --set and --data-dir (defaults when no preset is given)."""
-    from tui.core import config as cfg
-
-    config = cfg.load(presets_mod.resolve(args.preset)) if args.preset else cfg.ExperimentConfig()
-    overrides = list(args.overrides)
-    if args.data_dir:
-        overrides.append(f"dataset.data_dir={args.data_dir}")
-    return cfg.apply_overrides(config, overrides) if overrides else config
+    return presets_mod.load_experiment(args.preset, args.overrides, args.data_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "presets":
             return cmd_presets()
         if args.command == "runs":
-            return cmd_runs(args.runs_dir)
+            return cmd_runs(args.runs_dir, args.filter, args.sort, args.reverse, args.limit, args.all)
         if args.command == "predict":
             return cmd_predict(args.run_dir, args.images, args.top_k)
         if args.command == "compare":
@@ -168,24 +171,88 @@ def cmd_presets() -> int:
     return 0
 
 
-def cmd_runs(runs_dir: str | None) -> int:
+def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reverse: bool = False,
+             limit: int | None = None, show_all: bool = False) -> int:
+    """The runs folder as a table, newest first by default; a screenful unless --all or --limit says otherwise.
+    Only the shown runs are read when neither --filter nor --sort needs them all (tui.core.runs)."""
+    import shutil
     from pathlib import Path
 
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    from tui.core.runs import list_runs
+    from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, cells, sort_column
 
+    try:
+        col = sort_column(sort)
+    except ValueError as exc:
+        print(f"cnn-tui runs: {exc}", file=sys.stderr)
+        return 2
+    if limit is None and not show_all:
+        limit = max(10, shutil.get_terminal_size().lines - 7)  # title, header, rule and the notes below
     folder = Path(runs_dir or "runs")
-    table = Table("run", "started", "dataset", "architecture", "status", "best val_acc", "epochs", "wall",
-                  title=f"runs in {folder}")
-    for r in list_runs(folder):
-        table.add_row(r.name, r.started.strftime("%Y-%m-%d %H:%M"), r.dataset, r.architecture,
-                      r.status + (" (cnn-tui resume)" if r.resumable else ""),
-                      f"{r.best_val_accuracy:.4f}" if r.best_val_accuracy is not None else "–", str(r.epochs),
-                      f"{r.wall_seconds:.0f} s" if r.wall_seconds else "–")
-    Console().print(table)
+    newest_first = col == 1 and not reverse and not needle
+    listing = _scan_with_progress(RunIndex(folder), limit if newest_first else None)
+    rows = [(r, cells(r)) for r in listing.records]
+    if needle:
+        rows = [(r, c) for r, c in rows if needle.lower() in " ".join(c).lower()]
+    if not newest_first:
+        rows.sort(key=lambda rc: SORT_KEYS[col](rc[0]), reverse=(col in (1, 5, 6, 7)) != reverse)
+    matching = len(rows) if not newest_first else listing.total
+    shown_rows = rows[:limit]
+    console = Console() if sys.stdout.isatty() else Console(width=200)  # piped: whole rows, whatever the width
+    # one line a row, so a screenful fits a screen; a terminal too narrow for every column loses the least needed
+    widths = [max([len(name)] + [len(c[i]) + (i == 4) for _, c in shown_rows]) + 2 for i, name in enumerate(COLUMNS)]
+    keep = list(range(len(COLUMNS)))
+    for drop in (1, 3, 2):
+        if sum(widths[i] for i in keep) <= console.width:
+            break
+        keep.remove(drop)
+    table = Table(title=f"runs in {folder}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i in keep:
+        table.add_column(COLUMNS[i], no_wrap=True, overflow="ellipsis", justify="right" if i >= 5 else "left")
+    for r, c in shown_rows:
+        c = (*c[:4], c[4] + ("*" if r.resumable else ""), *c[5:])
+        table.add_row(*(c[i] for i in keep))
+    console.print(table)
+    if len(keep) < len(COLUMNS):
+        console.print(f"[dim]({', '.join(COLUMNS[i] for i in range(len(COLUMNS)) if i not in keep)} left out: "
+                      f"the terminal is {console.width} columns wide)[/]")
+    if any(r.resumable for r, _ in shown_rows):
+        console.print("[dim]* interrupted: `cnn-tui resume RUN_DIR` continues it[/]")
+    shown = len(shown_rows)
+    if shown < matching:
+        console.print(f"[dim]{shown:,} of {matching:,} runs{' matching ' + repr(needle) if needle else ''} shown "
+                      f"· --all lists every one, -n N that many, --filter TEXT narrows, --sort COLUMN orders[/]")
     return 0
+
+
+def _scan_with_progress(index: Any, limit: int | None) -> Any:
+    """index.scan(), saying on the terminal how far it got when it takes a while (the first scan of a big folder
+    reads every run once; later ones come from the index)."""
+    import time
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+    status: Any = None
+
+    def progress(batch: Any) -> None:
+        nonlocal status
+        if status is None and console.is_terminal and time.perf_counter() - t0 > 0.3:
+            status = console.status("")
+            status.start()
+        if status is not None:
+            status.update(f"reading {batch.done:,}/{batch.total:,} runs once to index them "
+                          f"(later listings read {index.path.name})")
+
+    try:
+        return index.scan(progress, limit=limit)
+    finally:
+        if status is not None:
+            status.stop()
 
 
 def cmd_predict(run_dir: str, images: list[str], top_k: int) -> int:

@@ -60,12 +60,12 @@ class HeadlessView:
             p.update(self.batch_task, completed=event.batch, description=f"epoch {event.epoch}",
                      info=f"loss {event.loss:.4f}  {event.samples_per_second:,.0f} samples/s")
         elif isinstance(event, EpochEnd) and self.epoch_task is not None:
-            l = event.logs
+            logs = event.logs
             p.update(self.epoch_task, completed=event.epoch)
             p.console.print(
-                f"epoch {event.epoch:>3}/{event.epochs} loss {l.get('loss', float('nan')):.4f} "
-                f"acc {l.get('accuracy', float('nan')):.4f} val_loss {l.get('val_loss', float('nan')):.4f} "
-                f"val_acc {l.get('val_accuracy', float('nan')):.4f} lr {event.lr:.2g} {event.seconds:.1f}s"
+                f"epoch {event.epoch:>3}/{event.epochs} loss {logs.get('loss', float('nan')):.4f} "
+                f"acc {logs.get('accuracy', float('nan')):.4f} val_loss {logs.get('val_loss', float('nan')):.4f} "
+                f"val_acc {logs.get('val_accuracy', float('nan')):.4f} lr {event.lr:.2g} {event.seconds:.1f}s"
                 + (" (cut short)" if event.partial else ""), overflow="fold")
         elif isinstance(event, RunEnded) and self.prepare_task is not None:
             p.remove_task(self.prepare_task)
@@ -92,15 +92,15 @@ class HeadlessView:
             table = Table(show_header=False, box=None)
             if s.get("best"):
                 b = s["best"]
-                table.add_row("best", f"epoch {b['epoch']}: val_accuracy {_f(b['val_accuracy'])}, "
-                                      f"val_loss {_f(b['val_loss'])}")
+                table.add_row("best", f"epoch {b['epoch']}: val_accuracy {_number(b['val_accuracy'])}, "
+                                      f"val_loss {_number(b['val_loss'])}")
             if s.get("final"):
                 f = s["final"]
-                table.add_row("final", f"loss {_f(f['loss'])} acc {_f(f['accuracy'])} val_loss "
-                                       f"{_f(f['val_loss'])} val_acc {_f(f['val_accuracy'])}")
+                table.add_row("final", f"loss {_number(f['loss'])} acc {_number(f['accuracy'])} val_loss "
+                                       f"{_number(f['val_loss'])} val_acc {_number(f['val_accuracy'])}")
             if s.get("test"):
-                table.add_row("test", f"accuracy {_f(s['test']['accuracy'])}, loss {_f(s['test']['loss'])}")
-            table.add_row("time", f"{s['wall_seconds']:.1f} s, {_f(s.get('train_samples_per_second'), 0)} "
+                table.add_row("test", f"accuracy {_number(s['test']['accuracy'])}, loss {_number(s['test']['loss'])}")
+            table.add_row("time", f"{s['wall_seconds']:.1f} s, {_number(s.get('train_samples_per_second'), 0)} "
                                   f"samples/s")
             c.print(table)
             results = run_results(s, result.run_dir)
@@ -134,7 +134,7 @@ def _value(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _f(v: Any, digits: int = 4) -> str:
+def _number(v: Any, digits: int = 4) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 

@@ -159,9 +159,9 @@ class ExperimentConfig:
         out: dict[str, dict[str, Any]] = {}
         for section in SECTIONS:
             sec = getattr(self, section)
-            values = {f.name: _plain(getattr(sec, f.name)) for f in dataclasses.fields(sec) if f.name != "params"}
+            values = {f.name: _toml_value(getattr(sec, f.name)) for f in dataclasses.fields(sec) if f.name != "params"}
             if section == "model":
-                values.update({k: _plain(v) for k, v in self.arch_params().items()})
+                values.update({k: _toml_value(v) for k, v in self.arch_params().items()})
             out[section] = values
         return out
 
@@ -197,7 +197,7 @@ META_KEYS = ("description", "expected", "diagnosis")
 preset's ``diagnosis`` names the doctor finding it reproduces and by when ("overfitting by epoch 8"), or "none"."""
 
 
-def _plain(value: Any) -> Any:
+def _toml_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -357,7 +357,7 @@ def dumps(config: ExperimentConfig, meta: Mapping[str, str] | None = None) -> st
 
 
 def save(config: ExperimentConfig, path: str | Path, meta: Mapping[str, str] | None = None) -> Path:
-    from tui.core.records import atomic_write_text
+    from tui.core.atomic import atomic_write_text
 
     return atomic_write_text(Path(path), dumps(config, meta))
 

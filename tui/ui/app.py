@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -18,8 +16,9 @@ from textual.worker import Worker, WorkerState
 
 from tui.core.config import ExperimentConfig
 from tui.core.events import Event
-from tui.ui.messages import StartRequested
+from tui.ui.messages import FixRequested, ResumeRequested, StartRequested, SweepRequested
 from tui.ui.screens.setup import SetupScreen
+from tui.ui.threads import lower_thread_priority
 
 MIN_SIZE = (80, 24)
 """The smallest terminal the layout is designed for; below it a "make the window larger" screen shows."""
@@ -82,6 +81,18 @@ class CnnTuiApp(App[int]):
     @on(StartRequested)
     def _start_requested(self, event: StartRequested) -> None:
         self.start_training(event.config)
+
+    @on(FixRequested)
+    async def _fix_requested(self, event: FixRequested) -> None:
+        await self.apply_fix(event.config, event.fix)
+
+    @on(SweepRequested)
+    def _sweep_requested(self, event: SweepRequested) -> None:
+        self.start_sweep(event.target, workers=event.workers)
+
+    @on(ResumeRequested)
+    def _resume_requested(self, event: ResumeRequested) -> None:
+        self.resume_run(event.run_dir)
 
     def start_training(self, config: ExperimentConfig) -> None:
         from tui.core.session import TrainingSession
@@ -203,7 +214,7 @@ class CnnTuiApp(App[int]):
         if self.training_worker is not None:
             try:
                 await asyncio.wait_for(self.training_worker.wait(), QUIT_GRACE_SECONDS)
-            except Exception:  # noqa: BLE001 - timed out or failed: leave anyway, the summary is on disk
+            except Exception:  # timed out or failed: leave anyway, the summary is on disk
                 pass
         self.exit(0)
 
@@ -225,20 +236,6 @@ class CnnTuiApp(App[int]):
             yield SystemCommand("Export summary", "Write summary.md/json and list the files (e)",
                                 screen.action_export)
             yield SystemCommand("Back to set-up", "Change the experiment (b)", screen.action_back)
-
-
-BACKGROUND_NICE = 5
-"""Niceness of the threads that load data, import TensorFlow and train (TensorFlow's own thread pools, created
-from them, inherit it): the UI thread wins the CPU for the few milliseconds a key press needs, and training
-still gets every cycle the UI leaves idle."""
-
-
-def lower_thread_priority() -> None:
-    """Lower the calling thread's scheduling priority (Linux: per thread; elsewhere a no-op)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
-    except (AttributeError, OSError):
-        pass
 
 
 def run_app(config: ExperimentConfig, *, runs_dir: str | None = None, start: bool = False,

@@ -7,7 +7,8 @@ drains a few times a second (see TrainingScreen). These messages carry the rarer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from textual.message import Message
 
@@ -29,6 +30,39 @@ class StartRequested(Message):
     """The set-up screen asks the app to train this (valid) configuration."""
 
     config: ExperimentConfig
+
+
+@dataclass
+class FixRequested(Message):
+    """A screen asks the app to load `config` with the doctor's `fix` into the set-up form."""
+
+    config: ExperimentConfig
+    fix: Any  # tui.core.diagnostics.Fix
+
+
+@dataclass
+class SweepRequested(Message):
+    """A screen asks the app to run a sweep: a SweepSpec, or the directory of a sweep to resume."""
+
+    target: Any  # tui.core.sweep.SweepSpec | pathlib.Path
+    workers: int | None = None
+
+
+@dataclass
+class ResumeRequested(Message):
+    """A screen asks the app to continue an interrupted run in its own directory."""
+
+    run_dir: Path
+
+
+class AppServices(Protocol):
+    """What screens may read of the app (the app is reached through messages for everything else)."""
+
+    @property
+    def runs_dir(self) -> Path: ...
+
+    @property
+    def training_active(self) -> bool: ...
 
 
 @dataclass
@@ -88,3 +122,18 @@ class SweepUpdated(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SweepUpdated) and not message.final
+
+
+@dataclass
+class RunsRead(Message):
+    """The run-history worker read or validated more runs (newest first); `final` when the folder is done and
+    `records` is then every run in it (runs that disappeared meanwhile left out)."""
+
+    records: list[Any]  # tui.core.runs.RunRecord
+    done: int
+    total: int
+    final: bool = False
+    scan: int = 0
+    """Which reading of the folder this comes from: a screen ignores what an earlier one still sends."""
+    live: bool = False
+    """Runs in progress read again (the folder itself did not change): replace those rows, nothing else."""

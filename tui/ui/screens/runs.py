@@ -3,110 +3,228 @@ summary; resume one that was interrupted; mark several (space) and compare them 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
-from textual import on
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Markdown, OptionList, Static
+from textual.widgets import Footer, Header, Input, Markdown, OptionList, Static
 
 from tui.core.diagnostics import Finding, Fix
-
-from tui.core.records import read_history_csv
 from tui.core.render import run_results
-from tui.core.runs import RunRecord, list_runs
+from tui.core.rundir import RunDir
+from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, RunRecord, cells
+from tui.ui.messages import FixRequested, ResumeRequested, RunsRead
 from tui.ui.widgets.chart import LineChart
-from tui.ui.widgets.findings_list import FindingsList, findings_from_summary
+from tui.ui.widgets.findings_list import FindingsList
+from tui.ui.widgets.run_table import MARK_WIDTH, RunTable, layout
 
-COLUMNS = ("run", "started", "dataset", "architecture", "status", "best val_acc", "epochs", "wall s")
-
-
-def _row(r: RunRecord) -> tuple[object, ...]:
-    return (r.name, r.started.strftime("%Y-%m-%d %H:%M"), r.dataset, r.architecture, r.status,
-            round(r.best_val_accuracy, 4) if r.best_val_accuracy is not None else -1.0, r.epochs,
-            round(r.wall_seconds or 0.0, 1))
+WATCH_SECONDS = 2.0
+"""How often the history looks for runs that came, went, or progressed while it is shown."""
 
 
 class RunsScreen(Screen):
+    """The runs come from a worker reading the folder through its index (tui.core.runs): the newest show
+    first and the rest fill in, with a count, while the screen answers keys; filtering and sorting work on the
+    records in memory."""
+
     BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("f5", "reload", "Reload"),
-                Binding("space", "mark", "Mark"), Binding("c", "compare", "Compare marked")]
+                Binding("space", "mark", "Mark"), Binding("c", "compare", "Compare marked"),
+                Binding("s", "sort_next", "Sort by next column"), Binding("o", "sort_reverse", "Reverse order"),
+                Binding("slash", "focus_filter", "Filter", show=False)]
 
     def __init__(self, runs_dir: Path) -> None:
         super().__init__()
         self.runs_dir = runs_dir
         self.records: list[RunRecord] = []
+        self._by_path: dict[Path, RunRecord] = {}
+        self._text: dict[Path, tuple[RunRecord, str]] = {}
         self.marked: list[str] = []
         """Names of the runs marked for comparison, in the order they were marked."""
         self._sort: tuple[int, bool] = (1, True)
+        self.scanning: tuple[int, int] | None = None
+        """(read, total) while the worker reads the folder; None once every run is listed."""
+        self._scan_id = 0
+        self._folder_token: list[int] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter: any text in the row (dataset, architecture, status…)", id="filter")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="runs-header")
+        yield RunTable(id="runs")
         yield Static("", id="runs-hint")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = f"cnn-tui — runs in {self.runs_dir}"
-        self._mark_column, *_ = self.query_one(DataTable).add_columns("✓", *COLUMNS)
+        self.query_one(RunTable).focus()
+        self.set_interval(WATCH_SECONDS, self._watch)
+
+    def on_screen_resume(self) -> None:
+        """Shown (first, or back from a run): read the folder again; unchanged runs come from the index."""
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.records = list_runs(self.runs_dir)
-        self.marked = [name for name in self.marked if any(r.name == name for r in self.records)]
+        self._scan_id += 1
+        self.scanning = (0, 0)
+        self._hint()
+        self._scan(self._scan_id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs", description="reading the runs folder")
+    def _scan(self, scan: int) -> None:
+        def batch(b: Any) -> None:
+            self.post_message(RunsRead(b.records, b.done, b.total, scan=scan))
+
+        token = self._token()
+        listing = RunIndex(self.runs_dir).scan(batch)
+        self._folder_token = token
+        self.post_message(RunsRead(listing.records, listing.total, listing.total, final=True, scan=scan))
+
+    def _token(self, records: list[RunRecord] | None = None) -> list[int] | None:
+        """The folder's and its sweeps' identities and modification times: they change when a run comes or goes."""
+        import os
+        import time
+
+        folders = {self.runs_dir, *(r.path.parent for r in (records if records is not None else self.records))}
+        token: list[int] = []
+        for folder in sorted(folders):
+            try:
+                st = os.stat(folder)
+            except OSError:
+                return None
+            if time.time() - st.st_mtime_ns / 1e9 <= 2.0:
+                return None  # too recent to tell from the next change
+            token += [st.st_ino, st.st_mtime_ns]
+        return token
+
+    def _watch(self) -> None:
+        if self.scanning is None and self.is_current:
+            self._watch_folder(self._scan_id, list(self.records))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-watch", description="watching the runs")
+    def _watch_folder(self, scan: int, records: list[RunRecord]) -> None:
+        """Every few seconds: a run that came or went reads the folder again; a run in progress is read again."""
+        from tui.core.runs import read_run
+
+        token = self._token(records)
+        if token is None or token != self._folder_token:
+            self.app.call_from_thread(self.action_reload)
+            return
+        live = [r for r in records if r.status == "running"]
+        fresh = [new for r in live if (new := read_run(r.path)) is not None and new != r]
+        if fresh:
+            self.post_message(RunsRead(fresh, 0, 0, scan=scan, live=True))
+
+    @on(RunsRead)
+    def _read(self, message: RunsRead) -> None:
+        if message.scan != self._scan_id:
+            return  # an earlier reading, overtaken by a reload
+        if message.final:
+            self._by_path = {r.path: r for r in message.records}
+            self.scanning = None
+        else:
+            self._by_path.update((r.path, r) for r in message.records)
+            if not message.live:
+                self.scanning = (message.done, message.total)
+        self.records = list(self._by_path.values())
+        names = {r.name for r in self.records}
+        self.marked = [name for name in self.marked if name in names]
         self._fill()
 
+    def _search_text(self, r: RunRecord) -> str:
+        got = self._text.get(r.path)
+        if got is None or got[0] != r:
+            got = self._text[r.path] = (r, " ".join(cells(r)).lower())
+        return got[1]
+
     def _fill(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
         needle = self.query_one("#filter", Input).value.strip().lower()
-        rows = [_row(r) for r in self.records]
-        rows = [row for row in rows if not needle or needle in " ".join(map(str, row)).lower()]
+        rows = [r for r in self.records if needle in self._search_text(r)] if needle else list(self.records)
         col, reverse = self._sort
-        rows.sort(key=lambda row: row[col], reverse=reverse)
-        for row in rows:
-            table.add_row("✓" if row[0] in self.marked else "", *row, key=str(row[0]))
+        rows.sort(key=SORT_KEYS[col], reverse=reverse)
+        table = self.query_one(RunTable)
+        table.set_rows(rows)
+        self.query_one("#runs-header", Static).update(self._header())
         self._hint()
 
+    def _header(self) -> str:
+        text = self.query_one(RunTable).header_text()
+        col, reverse = self._sort
+        name = COLUMNS[col]
+        at = text.find(name)
+        if at >= 0:
+            arrow = "▼" if reverse else "▲"
+            text = text[:at] + name + arrow + text[at + len(name) + 1:]
+        return text
+
     def _hint(self) -> None:
+        table = self.query_one(RunTable)
+        scanning = ""
+        if self.scanning is not None:
+            done, total = self.scanning
+            scanning = f"reading the folder… {done:,}/{total:,} · " if total else "reading the folder… · "
         self.query_one("#runs-hint", Static).update(
-            f"{self.query_one(DataTable).row_count}/{len(self.records)} runs · Enter opens · space marks "
-            f"({len(self.marked)}) · c compares · click a header sorts")
+            f"{scanning}{table.row_count:,}/{len(self.records):,} runs · Enter opens · space marks "
+            f"({len(self.marked)}) · c compares · s sorts · o reverses · / filters")
 
     @on(Input.Changed, "#filter")
     def _filtered(self) -> None:
         self._fill()
 
-    @on(DataTable.HeaderSelected)
-    def _sort_by(self, event: DataTable.HeaderSelected) -> None:
-        col = event.column_index - 1  # the first column holds the marks
-        if col < 0:
-            return
-        self._sort = (col, not self._sort[1] if self._sort[0] == col else False)
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one(RunTable).focus()
+
+    def action_focus_filter(self) -> None:
+        self.set_focus(self.query_one("#filter", Input))  # at once: the keys typed next go to the filter
+
+    def sort_by(self, col: int) -> None:
+        """Sort by column `col` (of COLUMNS); again on the same column reverses the order."""
+        self._sort = (col, not self._sort[1] if self._sort[0] == col else col in (1, 5, 6, 7))
         self._fill()
+        self.query_one(RunTable).cursor = 0  # a new order is read from its top
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        record = next(r for r in self.records if r.name == event.row_key.value)
-        self.app.push_screen(RunDetailScreen(record))
+    def action_sort_next(self) -> None:
+        self.sort_by((self._sort[0] + 1) % len(COLUMNS))
 
+    def action_sort_reverse(self) -> None:
+        self.sort_by(self._sort[0])
+
+    def on_resize(self) -> None:
+        self.query_one("#runs-header", Static).update(self._header())
+
+    def on_click(self, event: events.Click) -> None:
+        """A click on the header line sorts by the column under the pointer."""
+        if event.widget is not self.query_one("#runs-header"):
+            return
+        x, edge = event.x - MARK_WIDTH, 0
+        for col, width in enumerate(layout(self.query_one(RunTable).scrollable_content_region.width)):
+            edge += width + 1
+            if x < edge:
+                self.sort_by(col)
+                return
+
+    @on(RunTable.Selected)
+    def _open(self, event: RunTable.Selected) -> None:
+        self.app.push_screen(RunDetailScreen(event.record))
 
     def action_mark(self) -> None:
         """Toggle the mark on the run under the cursor."""
-        table = self.query_one(DataTable)
-        if not table.row_count:
+        table = self.query_one(RunTable)
+        record = table.current
+        if record is None:
             return
-        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        name = str(row_key.value)
-        if name in self.marked:
-            self.marked.remove(name)
+        if record.name in self.marked:
+            self.marked.remove(record.name)
+            table.marked.discard(str(record.path))
         else:
-            self.marked.append(name)
-        table.update_cell(row_key, self._mark_column, "✓" if name in self.marked else "")
-        table.action_cursor_down()
+            self.marked.append(record.name)
+            table.marked.add(str(record.path))
+        table.action_cursor(1)
+        table.refresh()
         self._hint()
 
     def action_compare(self) -> None:
@@ -117,8 +235,9 @@ class RunsScreen(Screen):
             self.notify(f"Mark {MIN_RUNS} to {MAX_RUNS} runs with space, then press c "
                         f"({len(self.marked)} marked).", severity="warning")
             return
+        paths = {r.name: r.path for r in self.records}
         try:
-            comparison = compare([self.runs_dir / name for name in self.marked])
+            comparison = compare([paths.get(name, self.runs_dir / name) for name in self.marked])
         except CompareError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -151,13 +270,11 @@ class RunDetailScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = "cnn-tui — run"
-        history = read_history_csv(self.record.path / "history.csv")
-        summary = {}
-        try:
-            summary = json.loads((self.record.path / "summary.json").read_text())
-        except (OSError, ValueError):
-            pass
-        findings = findings_from_summary(summary)
+        run = RunDir(self.record.path)
+        history = run.read_history()
+        recorded = run.read_summary()
+        summary = recorded.as_dict() if recorded is not None else {}
+        findings = tuple(recorded.findings_list()) if recorded is not None else ()
         self.query_one(FindingsList).show(findings)
         marks = [f.epoch for f in findings if f.epoch > 0]
 
@@ -168,8 +285,7 @@ class RunDetailScreen(Screen):
         self.query_one("#detail-acc", LineChart).show(series("accuracy", "val_accuracy"), marks=marks)
         results = run_results(summary, self.record.path)
         self.query_one("#detail-results", Static).update(results if results is not None else "")
-        md = self.record.path / "summary.md"
-        text = md.read_text() if md.is_file() else "_No summary yet: the run is in progress or was killed._"
+        text = run.read_summary_md() or "_No summary yet: the run is in progress or was killed._"
         self.query_one("#summary-md", Markdown).update(text)
 
     def action_doctor(self) -> None:
@@ -185,19 +301,18 @@ class RunDetailScreen(Screen):
 
     def _open(self, finding: Finding) -> None:
         """A fix applies to this run's own configuration, loaded into the set-up form."""
-        from tui.core import config as config_mod
         from tui.core.params import ConfigError
         from tui.ui.screens.finding import FindingScreen
 
         try:
-            config = config_mod.load(self.record.path / "config.toml")
+            config = RunDir(self.record.path).read_config()
         except (ConfigError, OSError) as exc:
             self.notify(f"This run's config.toml cannot be read: {exc}", severity="error")
             return
 
-        async def decided(fix: Fix | None) -> None:
-            if fix is not None:
-                await self.app.apply_fix(config, fix)  # type: ignore[attr-defined]
+        async def decided(fix: Fix | str | None) -> None:
+            if isinstance(fix, Fix):
+                self.app.post_message(FixRequested(config, fix))
 
         self.app.push_screen(FindingScreen([finding]), decided)
 
@@ -206,4 +321,4 @@ class RunDetailScreen(Screen):
             self.notify(f"This run is {self.record.status}; only interrupted runs can be resumed.",
                         severity="warning")
             return
-        self.app.resume_run(self.record.path)  # type: ignore[attr-defined]
+        self.app.post_message(ResumeRequested(self.record.path))

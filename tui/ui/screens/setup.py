@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,8 +19,8 @@ from tui.core import presets as presets_mod
 from tui.core.config import ExperimentConfig
 from tui.core.params import ConfigError
 from tui.core.schedules import preview
-from tui.ui.messages import (DatasetFailed, DatasetPreview, DatasetProgress, DatasetReady, FieldChanged,
-                             StartRequested, SummaryFailed, SummaryReady)
+from tui.ui.messages import (AppServices, DatasetFailed, DatasetPreview, DatasetProgress, DatasetReady, FieldChanged,
+                             FixRequested, StartRequested, SummaryFailed, SummaryReady, SweepRequested)
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.experiment_form import ExperimentForm
 
@@ -29,7 +29,7 @@ PREVIEW_CLASSES = 20
 """The samples view (F3) shows this many images for each of the first PREVIEW_CLASSES classes."""
 
 
-def _sig(data: Any) -> str:
+def _content_signature(data: Any) -> str:
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -165,7 +165,7 @@ class SetupScreen(Screen):
         lr = preview(c.schedule, c.optimizer.learning_rate, c.training.epochs)
         self.query_one("#lr-preview", LineChart).show({"lr": (list(range(1, len(lr) + 1)), lr)},
                                                       subtitle=c.schedule.name)
-        ds_sig = _sig(c.to_dict()["dataset"])
+        ds_sig = _content_signature(c.to_dict()["dataset"])
         if ds_sig != self._dataset_sig:
             self._dataset_sig = ds_sig
             self.dataset_info = None
@@ -196,7 +196,7 @@ class SetupScreen(Screen):
             self.query_one("#model-summary", Static).update("Waiting for the dataset's shape…")
             return
         data = c.to_dict()
-        sig = _sig({"model": data["model"], "reg": data["regularization"], "shape": shape,
+        sig = _content_signature({"model": data["model"], "reg": data["regularization"], "shape": shape,
                     "loss": c.training.loss, "seed": c.training.seed})
         if sig == self._model_sig:
             return
@@ -214,13 +214,15 @@ class SetupScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="dataset", description="prepare dataset")
     def prepare_dataset(self, config: ExperimentConfig, sig: str) -> None:
         from tui.core import datasets
-        from tui.ui.app import lower_thread_priority
+        from tui.ui.threads import lower_thread_priority
 
         lower_thread_priority()
         try:
-            data = datasets.load_dataset(config.dataset,
-                                         lambda m, d, t: self.post_message(DatasetProgress(m, d, t)))
-        except Exception as exc:  # noqa: BLE001 - shown in the panel, the app stays up
+            def progress(message: str, done: int, total: int | None) -> None:
+                self.post_message(DatasetProgress(message, done, total))
+
+            data = datasets.load_dataset(config.dataset, progress)
+        except Exception as exc:  # shown in the panel, the app stays up
             self.post_message(DatasetFailed(str(exc), sig))
             return
         self.post_message(DatasetReady(data.info, sig))
@@ -233,7 +235,7 @@ class SetupScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="summary", description="build model summary")
     def build_summary(self, config: ExperimentConfig, shape: tuple[Any, int], sig: str) -> None:
         from tui.core import tfenv
-        from tui.ui.app import lower_thread_priority
+        from tui.ui.threads import lower_thread_priority
 
         lower_thread_priority()
         try:
@@ -243,7 +245,7 @@ class SetupScreen(Screen):
 
             model = build_model(config, shape[0], shape[1])
             self.post_message(SummaryReady(summarize(model), sig))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.post_message(SummaryFailed(str(exc), sig))
 
     @on(DatasetProgress)
@@ -337,7 +339,7 @@ class SetupScreen(Screen):
             if choice == START:
                 self.post_message(StartRequested(config))
             elif choice is not None:
-                await self.app.apply_fix(config, choice)  # type: ignore[attr-defined]
+                self.app.post_message(FixRequested(config, choice))
 
         self.app.push_screen(FindingScreen(found, offer_start=True), decided)
 
@@ -352,9 +354,10 @@ class SetupScreen(Screen):
         def chosen(choice: Any) -> None:
             if choice:
                 _, target, workers = choice
-                self.app.start_sweep(target, workers=workers)  # type: ignore[attr-defined]
+                self.app.post_message(SweepRequested(target, workers))
 
-        self.app.push_screen(SweepDialog(self.config, self.app.runs_dir), chosen)  # type: ignore[attr-defined]
+        runs_dir = cast(AppServices, self.app).runs_dir
+        self.app.push_screen(SweepDialog(self.config, runs_dir), chosen)
 
     def action_save_preset(self) -> None:
         from tui.ui.screens.dialogs import SavePresetDialog

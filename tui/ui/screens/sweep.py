@@ -6,7 +6,7 @@ widget), and the screen redraws at most a few times a second."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from tui.core.heatmap import progress_line
-from tui.ui.messages import SweepUpdated
+from tui.ui.messages import AppServices, SweepRequested, SweepUpdated
 from tui.ui.widgets.heatmap import Heatmap
 
 REDRAW_INTERVAL = 0.25
@@ -85,7 +85,7 @@ class SweepScreen(Screen):
 
     @property
     def running(self) -> bool:
-        return not self.ended and self.app.training_active  # type: ignore[attr-defined]
+        return not self.ended and cast(AppServices, self.app).training_active
 
     def action_stop(self) -> None:
         if self.running:
@@ -99,7 +99,7 @@ class SweepScreen(Screen):
             return
         sweep_dir, workers = self.state.sweep_dir, self.runner.workers
         self.app.pop_screen()
-        self.app.start_sweep(sweep_dir, workers=workers)  # type: ignore[attr-defined]
+        self.app.post_message(SweepRequested(sweep_dir, workers))
 
     def action_back(self) -> None:
         if self.running:

@@ -11,6 +11,8 @@ import time
 from collections import deque
 from typing import Any
 
+from tui.ui.messages import FixRequested
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -232,7 +234,7 @@ class TrainingScreen(Screen):
 
         async def decided(fix: Any) -> None:
             if fix is not None:
-                await self.app.apply_fix(config, fix)  # type: ignore[attr-defined]
+                self.app.post_message(FixRequested(config, fix))
 
         self.app.push_screen(FindingScreen(findings), decided)
 

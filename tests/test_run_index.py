@@ -1,0 +1,223 @@
+"""The runs folder's index is a cache: whatever happens to the folder or to the index file, the run history shows
+what is on disk now — and it is fast because an unchanged run is not read again."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from synthetic_runs import write_run, write_runs
+
+import tui.core.runs as run_index
+from tui.core.atomic import atomic_write_json
+from tui.core.compare import CompareError, resolve_run
+from tui.core.rundir import RunDir
+from tui.core.runs import INDEX_FILE, RunIndex, format_wall, list_runs
+from tui.core.sweep import list_sweeps
+
+
+def age(*paths: Path, seconds: float = 3600) -> None:
+    """Move the modification times of these directories (and everything in them) back by `seconds`, as for runs
+    made earlier."""
+    for path in paths:
+        for p in [*path.rglob("*"), path]:
+            t = p.stat().st_mtime - seconds
+            os.utime(p, (t, t))
+
+
+def statuses(folder: Path) -> dict[str, str]:
+    return {r.name: r.status for r in list_runs(folder)}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    runs = write_runs(tmp_path, 6)
+    age(*runs)
+    return tmp_path
+
+
+def test_an_unchanged_run_is_served_from_the_index_without_reading_it(folder, monkeypatch):
+    first = list_runs(folder)
+    assert (folder / INDEX_FILE).is_file()
+
+    def no_reading(run_dir):
+        raise AssertionError(f"{run_dir} was read again although it did not change")
+
+    monkeypatch.setattr(run_index, "read_run", no_reading)
+    assert list_runs(folder) == first
+
+
+def test_a_run_added_removed_or_changed_since_the_last_listing_shows_as_it_is_now(folder):
+    before = statuses(folder)
+    assert len(before) == 6
+    added = write_run(folder, "20990101-000000-added", status="interrupted")
+    (removed, changed) = sorted(before)[:2]
+    import shutil
+
+    shutil.rmtree(folder / removed)
+    # the changed run now ends: its summary is written (through a rename, as training writes it)
+    atomic_write_json(folder / changed / "summary.json", {"status": "failed", "epochs_run": 7, "wall_seconds": 65,
+                                                          "best": {"val_accuracy": 0.5}})
+    records = {r.name: r for r in list_runs(folder)}
+    assert added.name in records and records[added.name].status == "interrupted"
+    assert removed not in records
+    assert (records[changed].status, records[changed].epochs, records[changed].best_val_accuracy) == ("failed", 7, 0.5)
+    assert list_runs(folder)[0].name == added.name  # newest first
+
+
+def test_a_run_replaced_by_a_copied_folder_of_the_same_name_is_read_again(folder, tmp_path_factory):
+    name = sorted(statuses(folder))[0]
+    elsewhere = tmp_path_factory.mktemp("other")
+    copy = write_run(elsewhere, name, dataset="cifar10", architecture="resnet", status="stopped")
+    age(copy)  # cp -a keeps the old times: only the directory's identity tells the copy apart
+    import shutil
+
+    shutil.rmtree(folder / name)
+    shutil.copytree(copy, folder / name, copy_function=shutil.copy2)
+    age(folder / name)
+    record = next(r for r in list_runs(folder) if r.name == name)
+    assert (record.dataset, record.architecture, record.status) == ("cifar10", "resnet", "stopped")
+
+
+def test_a_live_run_is_read_every_time_even_when_only_its_history_grows(folder):
+    run = write_run(folder, "20990101-000000-live", status="no summary", epochs=2)
+    RunDir(run).mark_running(os.getpid())  # this process plays the trainer
+    age(run)
+    assert next(r for r in list_runs(folder) if r.name == run.name).status == "running"
+    with open(run / "history.csv", "a") as fh:  # Keras' CSVLogger appends a row: the directory does not change
+        fh.write("2,0.9,1.0,0.9,1.0,0.001,1.0\n")
+    age(run)
+    live = next(r for r in list_runs(folder) if r.name == run.name)
+    assert (live.status, live.epochs) == ("running", 3)
+    RunDir(run).mark_running(999999999)  # the trainer was killed: its pid is gone
+    assert next(r for r in list_runs(folder) if r.name == run.name).status == "unknown"
+
+
+@pytest.mark.parametrize("damage", [b"", b"{not json", b"[1, 2]", b'{"version": 999, "runs": {}, "dirs": {}}',
+                                    b"\x00\xff" * 100, "truncated"])
+def test_a_deleted_or_corrupt_index_is_rebuilt_silently(folder, damage):
+    expected = list_runs(folder)
+    index = folder / INDEX_FILE
+    if damage == "truncated":
+        index.write_bytes(index.read_bytes()[: index.stat().st_size // 2])
+    else:
+        index.write_bytes(damage)
+    assert list_runs(folder) == expected
+    assert json.loads(index.read_text())["version"] == run_index.VERSION
+    index.unlink()
+    assert list_runs(folder) == expected and index.is_file()
+
+
+@pytest.mark.parametrize("field, value", [(run_index.STARTED, "yesterday"), (run_index.SIG, None),
+                                          (run_index.STATUS, None), (run_index.EPOCHS, []), (run_index.BEST, "x"),
+                                          (run_index.STARTED, 1e30)])
+def test_a_damaged_entry_in_a_valid_index_is_read_again(folder, field, value):
+    expected = list_runs(folder)
+    data = json.loads((folder / INDEX_FILE).read_text())
+    for entry in data["runs"].values():
+        entry[field] = value
+    data["dirs"][next(iter(data["dirs"]))] = {"kind": 3}
+    (folder / INDEX_FILE).write_text(json.dumps(data))
+    assert list_runs(folder) == expected
+
+
+def test_an_index_entry_that_lies_is_not_believed(folder):
+    """A hand-edited or foreign index with the right signature but a wrong status: only the signature is trusted,
+    and the signature is the directory's, so an entry for a directory that changed is read again."""
+    list_runs(folder)
+    data = json.loads((folder / INDEX_FILE).read_text())
+    name = sorted(data["runs"])[0]
+    data["runs"][name][run_index.SIG][1] -= 1  # recorded for an older state of the directory
+    data["runs"][name][run_index.STATUS] = "bogus"
+    (folder / INDEX_FILE).write_text(json.dumps(data))
+    assert statuses(folder)[name] != "bogus"
+
+
+CONCURRENT = """
+import sys
+from pathlib import Path
+from synthetic_runs import write_run
+from tui.core.runs import RunIndex
+folder, who = Path(sys.argv[1]), sys.argv[2]
+for i in range(25):
+    write_run(folder, f"20990101-0000{i:02d}-{who}")
+    RunIndex(folder).scan()
+"""
+
+
+def test_two_processes_updating_the_index_at_once_neither_corrupt_it_nor_lose_entries(folder):
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(folder), who], env=env) for who in "ab"]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    on_disk = {p.name for p in folder.iterdir() if p.is_dir()}
+    assert len(on_disk) == 56
+    # read the file as the processes left it: every run either one indexed is in it (no update was lost)
+    assert set(json.loads((folder / INDEX_FILE).read_text())["runs"]) == on_disk
+    assert not list(folder.glob(f"{INDEX_FILE}.*")), "a temporary file was left behind"
+    assert {r.name for r in list_runs(folder)} == on_disk
+
+
+def test_saves_under_the_lock_merge_rather_than_overwrite(folder):
+    list_runs(folder)
+    a, b = RunIndex(folder), RunIndex(folder)
+    entry = next(iter(a.load()["runs"].values()))
+    a.save({"x": entry}, {})
+    b.save({"y": entry}, {})
+    assert {"x", "y"} <= set(a.load()["runs"])
+
+
+def test_sweep_cells_are_listed_and_a_cell_added_later_shows(folder):
+    sweep = folder / "20990101-000000-sweep"
+    sweep.mkdir()
+    atomic_write_json(sweep / "sweep.json", {"version": 1, "cells": []})
+    write_run(sweep, "cell-0")
+    age(sweep)
+    assert "cell-0" in statuses(folder)
+    assert list_sweeps(folder) == [sweep]
+    write_run(sweep, "cell-1", status="failed")
+    assert statuses(folder)["cell-1"] == "failed"
+
+
+def test_listing_an_unchanged_folder_does_not_rewrite_the_index(folder):
+    sweep = folder / "20990101-000000-sweep"
+    sweep.mkdir()
+    atomic_write_json(sweep / "sweep.json", {"version": 1, "cells": []})
+    write_run(sweep, "cell-0")
+    age(folder)
+    list_runs(folder)
+    written = (folder / INDEX_FILE).stat().st_mtime_ns
+    assert len(list_runs(folder)) == 7
+    assert (folder / INDEX_FILE).stat().st_mtime_ns == written
+
+
+def test_a_listing_of_the_newest_few_reads_only_those(folder, monkeypatch):
+    newest = [r.name for r in list_runs(folder)][:2]
+    reads = []
+    real = run_index.signature
+    monkeypatch.setattr(run_index, "signature", lambda path: reads.append(path) or real(path))
+    listing = RunIndex(folder).scan(limit=2)
+    assert [r.name for r in listing.records] == newest and listing.total == 6
+    assert len(reads) == 2
+    came = [write_run(folder, "19990101-000000-old-copy", started=1_000), write_run(folder, "20990101-000000-new")]
+    reads.clear()  # directories that came are read, whatever their names, and shown if they are among the newest
+    assert [r.name for r in RunIndex(folder).scan(limit=2).records] == [came[1].name, listing.records[0].name]
+    assert len(reads) == 4
+
+
+def test_compare_finds_a_run_by_a_unique_part_of_its_name_through_the_index(folder):
+    name = sorted(statuses(folder))[2]
+    unique = name.rsplit("-", 1)[-1]
+    assert resolve_run(unique, folder) == folder / name
+    with pytest.raises(CompareError, match="matches 6 runs"):
+        resolve_run("-", folder)
+    with pytest.raises(CompareError, match="neither a directory nor a run"):
+        resolve_run("no-such-run", folder)
+
+
+@pytest.mark.parametrize("seconds, text", [(None, "–"), (2.8, "2.8 s"), (59.94, "59.9 s"), (65, "1 min 05 s"),
+                                           (7620, "2 h 07 min")])
+def test_wall_time_reads_the_same_everywhere(seconds, text):
+    assert format_wall(seconds) == text
