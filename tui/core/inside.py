@@ -519,3 +519,38 @@ def inspect_links(run_dir: str | Path) -> list[str]:
         return []
     return ["## Inside the network (cnn-tui inspect)", ""] + [
         f"- [{p.stem}]({INSPECT_DIR}/{p.name})" for p in files] + [""]
+
+
+@dataclass(frozen=True)
+class InspectResult:
+    view: InsideView
+    choice: Choice
+    model_file: Path
+    paths: list[Path]
+
+
+def inspect_run(run_dir: str | Path, image: str | Path | None = None, top: int = 3) -> InspectResult:
+    """`cnn-tui inspect`: the view of the run's saved model on `image` (else its most confident kept mistake,
+    else its first kept example) written as PNG files into RUN_DIR/inspect/, linked from summary.md."""
+    from tui.core.predict import PredictError, load_run_model
+    from tui.core.records import export_run
+
+    try:
+        run = load_run_model(run_dir)
+    except PredictError as exc:
+        raise InspectError(str(exc)) from None
+    if image is not None:
+        choice = choose_file(image, run.input_shape)
+    else:
+        kept = kept_examples(run_dir)
+        if not kept:
+            raise InspectError(f"{run_dir} kept no test examples (no test split, or the run ended early): "
+                               "give an image file, e.g. cnn-tui inspect RUN_DIR digit.png")
+        choice = kept[0]
+    view = compute_view(run.model, choice.image, run.class_names, choice.true_class, top)
+    paths = write_pngs(view, run_dir)
+    try:
+        export_run(Path(run_dir))  # summary.md again, now with links to the PNG files
+    except (OSError, ValueError):
+        pass  # the pictures are written; a summary that cannot be rewritten keeps its old text
+    return InspectResult(view, choice, run.model_file, paths)
