@@ -88,3 +88,20 @@ class SweepUpdated(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SweepUpdated) and not message.final
+
+
+@dataclass
+class InsideReady(Message):
+    """The inside view (tui.core.inside.InsideView) was computed for request number `request`."""
+
+    view: Any
+    request: int
+    source: str
+
+
+@dataclass
+class InsideFailed(Message):
+    """The inside view could not be computed (unreadable image, no model, ...); the message says why."""
+
+    error: str
+    request: int

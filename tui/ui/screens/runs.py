@@ -129,7 +129,7 @@ class RunDetailScreen(Screen):
     """One run: its curves, findings and summary; `r` resumes it when it was interrupted."""
 
     BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("r", "resume", "Resume"),
-                Binding("d", "doctor", "Doctor")]
+                Binding("d", "doctor", "Doctor"), Binding("i", "inside", "Inside")]
 
     def __init__(self, record: RunRecord) -> None:
         super().__init__()
@@ -200,6 +200,12 @@ class RunDetailScreen(Screen):
                 await self.app.apply_fix(config, fix)  # type: ignore[attr-defined]
 
         self.app.push_screen(FindingScreen([finding]), decided)
+
+    def action_inside(self) -> None:
+        """Filters, feature maps and Grad-CAM of this run's saved model, on its kept mistakes or any image."""
+        from tui.ui.screens.inside import InsideScreen
+
+        self.app.push_screen(InsideScreen(run_dir=self.record.path))
 
     def action_resume(self) -> None:
         if not self.record.resumable:

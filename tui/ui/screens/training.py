@@ -50,6 +50,7 @@ class TrainingScreen(Screen):
         Binding("g", "switch_charts", "Charts"),
         Binding("d", "doctor", "Doctor"),
         Binding("t", "test_results", "Test results"),
+        Binding("i", "inside", "Inside"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -235,6 +236,12 @@ class TrainingScreen(Screen):
                 await self.app.apply_fix(config, fix)  # type: ignore[attr-defined]
 
         self.app.push_screen(FindingScreen(findings), decided)
+
+    def action_inside(self) -> None:
+        """Filters, feature maps and Grad-CAM for one image, refreshed at each epoch end while it is open."""
+        from tui.ui.screens.inside import InsideScreen
+
+        self.app.push_screen(InsideScreen(session=self.session))
 
     def action_switch_charts(self) -> None:
         self.toggle_class("-alt")
