@@ -20,6 +20,7 @@ from tui.core.render import run_results
 from tui.core.runs import RunRecord, list_runs
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.findings_list import FindingsList, findings_from_summary
+from tui.ui.widgets.picture import ExamplesView
 
 COLUMNS = ("run", "started", "dataset", "architecture", "status", "best val_acc", "epochs", "wall s")
 
@@ -146,6 +147,7 @@ class RunDetailScreen(Screen):
         yield FindingsList(id="detail-findings")
         with VerticalScroll(id="detail-summary"):
             yield Static("", id="detail-results")
+            yield ExamplesView(id="detail-examples")
             yield Markdown(id="summary-md")
         yield Footer()
 
@@ -166,8 +168,10 @@ class RunDetailScreen(Screen):
 
         self.query_one("#detail-loss", LineChart).show(series("loss", "val_loss"), marks=marks)
         self.query_one("#detail-acc", LineChart).show(series("accuracy", "val_accuracy"), marks=marks)
-        results = run_results(summary, self.record.path)
+        results = run_results(summary, self.record.path, examples=False)
         self.query_one("#detail-results", Static).update(results if results is not None else "")
+        if results is not None:
+            self.run_worker(self.query_one(ExamplesView).show_run(self.record.path), group="examples")
         md = self.record.path / "summary.md"
         text = md.read_text() if md.is_file() else "_No summary yet: the run is in progress or was killed._"
         self.query_one("#summary-md", Markdown).update(text)

@@ -11,7 +11,7 @@ import math
 from typing import Sequence
 
 import numpy as np
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -111,3 +111,54 @@ class PictureGrid(Widget):
         self.pictures = list(pictures)
         self._fit_columns()
         await self.mount_all([Picture(p, c, self.max_width, self.max_height) for p, c in self.pictures])
+
+
+class ExamplesView(Vertical):
+    """A run's kept test examples as pictures: the most confident mistakes, then correct ones."""
+
+    DEFAULT_CSS = """
+    ExamplesView { height: auto; }
+    ExamplesView > .examples-title { height: auto; margin: 1 0 0 0; text-style: bold; }
+    """
+
+    async def show_run(self, run_dir: object) -> None:
+        from pathlib import Path
+
+        from tui.core.evaluation import EXAMPLES_FILE, load_examples
+        from tui.core.render import example_sections
+
+        await self.remove_children()
+        examples = load_examples(Path(str(run_dir)) / EXAMPLES_FILE) if run_dir else None
+        if examples is None or not len(examples):
+            return
+        widgets: list[Widget] = []
+        for title, pictures in example_sections(examples):
+            widgets.append(Static(title, classes="examples-title", markup=False))
+            if pictures:
+                widgets.append(PictureGrid(pictures, max_width=10, max_height=5))
+        await self.mount_all(widgets)
+
+
+class SamplesView(Vertical):
+    """A few images of each class, one class per row, its name and sample count (small classes in red) first."""
+
+    DEFAULT_CSS = """
+    SamplesView { height: auto; }
+    SamplesView > Horizontal { height: auto; }
+    SamplesView .samples-label { width: 12; height: auto; }
+    """
+
+    async def show(self, images: Sequence[np.ndarray], class_names: Sequence[str], counts: Sequence[int],
+                   cell: int = 8) -> None:
+        await self.remove_children()
+        top = max(counts) if len(counts) else 0
+        rows: list[Widget] = []
+        for c, name in enumerate(class_names[:len(images)]):
+            small = bool(top and counts[c] < top / 2)
+            label = Static(f"[b]{name[:12]}[/b]\n[{'bold red' if small else 'dim'}]{counts[c]:,}[/]",
+                           classes="samples-label")
+            pictures = [Picture(img, "", cell, cell // 2) for img in images[c]]
+            rows.append(Horizontal(label, *pictures))
+        if len(class_names) > len(images):
+            rows.append(Static(f"[dim]first {len(images)} of {len(class_names)} classes[/]"))
+        await self.mount_all(rows)
