@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -228,77 +229,110 @@ def _batch(image: np.ndarray, model: Any) -> np.ndarray:
     return a[None].astype(np.float32)
 
 
-def feature_maps(model: Any, image: np.ndarray) -> list[LayerMaps]:
-    """Every convolutional block's output for `image` (after its BatchNorm and activation)."""
+@dataclass(frozen=True)
+class _Probe:
+    """One compiled pass over a model: every conv block's output, the class scores (pre-softmax logits when the
+    output is a Dense with softmax/sigmoid), the probabilities and the last block's gradients for two classes.
+    Built and traced once per model: calling it then costs a few milliseconds, eager Keras a hundred."""
+
+    layers: tuple[str, ...]
+    run: Callable[[Any, Any], Any]
+
+
+_PROBES: "weakref.WeakKeyDictionary[Any, _Probe]" = weakref.WeakKeyDictionary()
+
+
+def _probe(model: Any) -> _Probe:
+    cached = _PROBES.get(model)
+    if cached is not None:
+        return cached
     import keras
+    import tensorflow as tf
 
     convs = conv_layers(model)
-    if not convs:
-        raise InspectError(f"{model.name} has no convolutional layer, so there are no feature maps; "
-                           "the view shows the first Dense layer's weights instead")
     ends = [_block_end(model, c) for c in convs]
-    probe = keras.Model(model.input, [e.output for e in ends])
-    outs = probe(_batch(image, model), training=False)
-    outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    result = []
-    for conv, out in zip(convs, outs):
-        m = np.asarray(out)[0].astype(np.float32)
-        order = tuple(int(i) for i in np.argsort(-np.abs(m).mean(axis=(0, 1)), kind="stable"))
-        result.append(LayerMaps(conv.name, tuple(int(v) for v in m.shape), m, order))  # type: ignore[arg-type]
-    return result
-
-
-def _scores_model(model: Any) -> tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]:
-    """A model giving (last conv block output, the output layer's input) and the functions from that input to
-    the class scores (pre-softmax logits when the output is a Dense with softmax/sigmoid) and probabilities."""
-    import keras
-
-    convs = conv_layers(model)
-    if not convs:
-        raise InspectError(f"{model.name} has no convolutional layer: Grad-CAM needs one (it weighs the last "
-                           "convolution's maps by their gradients); pick a CNN architecture")
-    end = _block_end(model, convs[-1])
     last = model.layers[-1]
     act = getattr(last, "activation", None)
-    act_name = getattr(act, "__name__", "")
-    if _kind(last) == "Dense" and act_name in ("softmax", "sigmoid"):
+    if _kind(last) == "Dense" and getattr(act, "__name__", "") in ("softmax", "sigmoid"):
         kernel, bias = last.kernel, last.bias
 
-        def logits(x: Any) -> Any:
+        def to_scores(x: Any) -> Any:
             z = keras.ops.matmul(x, kernel)
             return z + bias if bias is not None else z
 
-        probe = keras.Model(model.input, [end.output, last.input])
-        return probe, logits, act
-    probe = keras.Model(model.input, [end.output, model.outputs[0]])
-    return probe, (lambda x: x), (lambda x: x)
+        outputs, to_probs = [e.output for e in ends] + [last.input], act
+    else:
+        outputs = [e.output for e in ends] + [model.outputs[0]]
+        to_scores = to_probs = (lambda x: x)  # noqa: E731 - the output already is the score
+    inner = keras.Model(model.input, outputs)
+    shape = (1, *(int(v) for v in model.input_shape[1:]))
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32), tf.TensorSpec((2,), tf.int32)])
+    def run(x: Any, classes: Any) -> Any:
+        """classes: two class indices, -1 meaning the predicted class."""
+        with tf.GradientTape(persistent=True) as tape:
+            outs = inner(x, training=False)
+            outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+            scores = to_scores(outs[-1])
+            pred = tf.argmax(scores[0], output_type=tf.int32)
+            chosen = tf.where(classes < 0, pred, classes)
+            picked = [scores[0, chosen[0]], scores[0, chosen[1]]]
+        grads = [tape.gradient(p, outs[-2]) for p in picked] if convs else []
+        return outs[:-1], grads, to_probs(scores)[0], chosen
+
+    probe = _Probe(tuple(c.name for c in convs), run)
+    _PROBES[model] = probe
+    return probe
+
+
+def _forward(model: Any, image: np.ndarray, classes: Sequence[int] | None, true_class: int | None = None
+             ) -> tuple[list[LayerMaps], list[tuple[int, np.ndarray]], np.ndarray]:
+    """One pass: the feature maps of every conv block, Grad-CAM for `classes` (at most two; None: the predicted
+    class and `true_class` when it differs), and the probabilities."""
+    probe = _probe(model)
+    if classes is None:
+        asked = [-1, -1 if true_class is None else int(true_class)]
+    else:
+        asked = ([int(c) for c in classes] + [0, 0])[:2]
+    maps_out, grads, probs, chosen = probe.run(_batch(image, model), np.array(asked, np.int32))
+    chosen = [int(c) for c in np.asarray(chosen)]
+    maps = []
+    for name, out in zip(probe.layers, maps_out):
+        m = np.asarray(out)[0].astype(np.float32)
+        order = tuple(int(i) for i in np.argsort(-np.abs(m).mean(axis=(0, 1)), kind="stable"))
+        maps.append(LayerMaps(name, tuple(int(v) for v in m.shape), m, order))  # type: ignore[arg-type]
+    if classes is None:
+        wanted = [0] + ([1] if true_class is not None and chosen[1] != chosen[0] else [])
+    else:
+        wanted = list(range(min(2, len(classes))))
+    heats = []
+    if probe.layers:
+        a = maps[-1].maps.astype(np.float64)
+        for k in wanted:
+            g = np.asarray(grads[k])[0].astype(np.float64)
+            cam = np.maximum((a * g.mean(axis=(0, 1))).sum(axis=2), 0.0)
+            top = cam.max()
+            heats.append((chosen[k], (cam / top if top > 0 else cam).astype(np.float32)))
+    return maps, heats, np.asarray(probs).astype(np.float64)
+
+
+def feature_maps(model: Any, image: np.ndarray) -> list[LayerMaps]:
+    """Every convolutional block's output for `image` (after its BatchNorm and activation)."""
+    if not conv_layers(model):
+        raise InspectError(f"{model.name} has no convolutional layer, so there are no feature maps; "
+                           "the view shows the first Dense layer's weights instead")
+    return _forward(model, image, [])[0]
 
 
 def grad_cam(model: Any, image: np.ndarray, classes: Sequence[int]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Grad-CAM (Selvaraju et al.) on the last convolutional block for each class in `classes`: ReLU of the maps
-    weighted by the spatial mean of the class score's gradient, scaled to max 1. Also the probabilities."""
-    import tensorflow as tf
-
-    probe, to_scores, to_probs = _scores_model(model)
-    x = tf.convert_to_tensor(_batch(image, model))
-    heats = []
-    probs = None
-    for c in classes:
-        with tf.GradientTape() as tape:
-            maps, pre = probe(x, training=False)
-            scores = to_scores(pre)
-            score = scores[:, int(c)]
-        grads = tape.gradient(score, maps)
-        if probs is None:
-            probs = np.asarray(to_probs(scores))[0].astype(np.float64)
-        a = np.asarray(maps)[0].astype(np.float64)
-        g = np.asarray(grads)[0].astype(np.float64) if grads is not None else np.zeros_like(a)
-        cam = np.maximum((a * g.mean(axis=(0, 1))).sum(axis=2), 0.0)
-        top = cam.max()
-        heats.append((cam / top if top > 0 else cam).astype(np.float32))
-    if probs is None:
-        probs = np.asarray(to_probs(to_scores(probe(x, training=False)[1])))[0].astype(np.float64)
-    return heats, probs
+    """Grad-CAM (Selvaraju et al.) on the last convolutional block for each class in `classes` (one or two): ReLU
+    of the maps weighted by the spatial mean of the class score's gradient, scaled to max 1; and the
+    probabilities."""
+    if not conv_layers(model):
+        raise InspectError(f"{model.name} has no convolutional layer: Grad-CAM needs one (it weighs the last "
+                           "convolution's maps by their gradients); pick a CNN architecture")
+    _, heats, probs = _forward(model, image, classes)
+    return [h for _, h in heats], probs
 
 
 def top_k(probs: np.ndarray, class_names: Sequence[str], k: int = 3) -> tuple[tuple[str, float], ...]:
@@ -311,22 +345,15 @@ def compute_view(model: Any, image: np.ndarray, class_names: Sequence[str], true
     """The whole view for one image. An MLP gets its first Dense layer's weights and the probabilities, with a
     note that feature maps and Grad-CAM need a convolution."""
     names = tuple(class_names)
-    batch = _batch(image, model)
     title, filters = first_layer_filters(model)
     notes: list[str] = []
-    maps: list[LayerMaps] = []
     cams: list[Cam] = []
-    if conv_layers(model):
-        maps = feature_maps(model, image)
-        probs = np.asarray(model(batch, training=False))[0].astype(np.float64)
-        pred = int(np.argmax(probs))
-        wanted = [pred] + ([true_class] if true_class is not None and true_class != pred else [])
-        heats, probs = grad_cam(model, image, wanted)
-        for which, c, heat in zip(("predicted", "true"), wanted, heats):
+    maps, heats, probs = _forward(model, image, None, true_class)
+    if heats:
+        for which, (c, heat) in zip(("predicted", "true"), heats):
             cams.append(Cam(which, c, names[c] if c < len(names) else str(c), float(probs[c]), heat,
                             overlay(image, heat)))
     else:
-        probs = np.asarray(model(batch, training=False))[0].astype(np.float64)
         notes.append(f"{model.name} has no convolution: no feature maps or Grad-CAM; the first Dense layer's "
                      "weights are drawn as images instead")
     return InsideView(np.asarray(image), names, true_class, top_k(probs, names, top), title, tuple(filters),
