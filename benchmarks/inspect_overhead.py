@@ -18,6 +18,7 @@ thread, and seconds spent computing the view in the other thread.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -27,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from _child import run_child  # noqa: E402 - beside this script
+from _child import run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("closed", "open")
@@ -95,7 +96,7 @@ def child(mode: str, args: argparse.Namespace) -> None:
         session.join()
         done.set()
         assert session.result is not None and session.result.status == "finished", session.result
-    epoch_walls = [b - a for a, b in zip(ends, ends[1:])]
+    epoch_walls = [b - a for a, b in itertools.pairwise(ends)]
     print("RESULT " + json.dumps({"mode": mode, "epoch_walls": epoch_walls, "copies": tap.snapshots,
                                   "copy_seconds": copy_seconds, "view_seconds": view_seconds}))
 

@@ -57,7 +57,7 @@ async def load_when_written(pilot, path):
 async def check_each_epoch(pilot, session, screen):
     for epoch in (1, 2, 3):
         try:
-            await until(pilot, lambda: screen.view is not None and screen.view.epoch == epoch, 60)
+            await until(pilot, lambda n=epoch: screen.view is not None and screen.view.epoch == n, 60)
         except AssertionError:
             raise AssertionError(f"epoch {epoch} never shown; on screen: "
                                  f"{screen.query_one('#inside-status', Static).render()} "

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -239,7 +240,7 @@ class _Probe:
     run: Callable[[Any, Any], Any]
 
 
-_PROBES: "weakref.WeakKeyDictionary[Any, _Probe]" = weakref.WeakKeyDictionary()
+_PROBES: weakref.WeakKeyDictionary[Any, _Probe] = weakref.WeakKeyDictionary()
 
 
 def _probe(model: Any) -> _Probe:
@@ -263,7 +264,7 @@ def _probe(model: Any) -> _Probe:
         outputs, to_probs = [e.output for e in ends] + [last.input], act
     else:
         outputs = [e.output for e in ends] + [model.outputs[0]]
-        to_scores = to_probs = (lambda x: x)  # noqa: E731 - the output already is the score
+        to_scores = to_probs = (lambda x: x)
     inner = keras.Model(model.input, outputs)
     shape = (1, *(int(v) for v in model.input_shape[1:]))
 

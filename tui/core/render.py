@@ -6,8 +6,9 @@ Rich only (no Textual): the app puts these inside a Static, the headless command
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from rich.color import Color

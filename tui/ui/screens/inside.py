@@ -92,7 +92,9 @@ class InsideScreen(Screen):
             self.session.inside_tap.open()
             self.set_interval(POLL_SECONDS, self._poll)
         self._set_source()
-        if self._mode == "mistake" or self._pool is not None or self.session is None:
+        if self.session is None and self._mode == "sample":
+            self._load_pool()  # a run without kept mistakes: browse its test samples
+        elif self._mode == "mistake" or self._pool is not None:
             self._refresh()
         else:
             self._say("The dataset is still loading; the view fills in when training starts.")

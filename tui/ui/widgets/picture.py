@@ -8,7 +8,7 @@ happen before Textual takes over the terminal: `run_app` imports it first (see `
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from textual.containers import Horizontal, Vertical
