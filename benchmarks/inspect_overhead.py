@@ -141,6 +141,11 @@ def main() -> None:
         copy = statistics.median(last[mode]["copy_seconds"] or [0.0])
         view = statistics.median(last[mode]["view_seconds"] or [0.0])
         print(f"{mode:<8}{n_train / t:>12,.0f}{closed / t:>18.3f}{copy * 1000:>11.1f}ms{view * 1000:>11.0f}ms")
+    open_copy = statistics.median(last["open"]["copy_seconds"] or [0.0])
+    open_view = statistics.median(last["open"]["view_seconds"] or [0.0])
+    print(f"direct cost bound: (weight copy + view) / closed epoch = ({open_copy * 1000:.1f} + "
+          f"{open_view * 1000:.0f} ms) / {closed:.2f} s = {(open_copy + open_view) / closed:.2%} of an epoch "
+          "(the view's thread can take at most that from training)")
     ratio = closed / statistics.median(walls["open"])
     print(f"open/closed throughput ratio: {ratio:.3f} (target >= 0.98: {'met' if ratio >= 0.98 else 'NOT met'})")
 
