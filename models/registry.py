@@ -6,17 +6,14 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from models.base import ArchitectureError as ArchitectureError
 from models import alexnet_small, deep_cnn, lenet, mlp, resnet, simple_cnn, transfer, vgg_small
 from tui.core.params import Param
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from tui.core.config import ExperimentConfig
-
-
-class ArchitectureError(ValueError):
-    """The architecture cannot be built for this dataset; the message says why and what to change."""
+    from models.base import BuildOptions
 
 
 @dataclass(frozen=True)
@@ -26,11 +23,11 @@ class Architecture:
 
     @property
     def description(self) -> str:
-        return self.module.DESCRIPTION
+        return str(self.module.DESCRIPTION)
 
     @property
     def params(self) -> tuple[Param, ...]:
-        return self.module.PARAMS
+        return tuple(self.module.PARAMS)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -39,18 +36,24 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
-def check_model(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+def check_model(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     """Why this configuration's architecture cannot work on data of this shape, or None."""
-    return ARCHITECTURES[config.model.architecture].module.check(config, tuple(input_shape), num_classes)
+    reason: str | None = ARCHITECTURES[config.model.architecture].module.check(config, tuple(input_shape),
+                                                                                num_classes)
+    return reason
 
 
-def build_model(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
-    """Build the (uncompiled) model, or raise ArchitectureError with the reason it is impossible."""
+def build_model(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int,
+                seed: int | None = None) -> "keras.Model":
+    """Build the (uncompiled) model, or raise ArchitectureError with the reason it is impossible.
+
+    The build gets its own layer-seed sequence (from `seed`, default ``training.seed``): two builds in two
+    threads at once (the set-up screen's summary, the training thread) each get the weights of a build alone."""
     reason = check_model(config, input_shape, num_classes)
     if reason:
         raise ArchitectureError(reason)
     from models import common
 
-    common.begin_build()
-    model: Any = ARCHITECTURES[config.model.architecture].module.build(config, tuple(input_shape), num_classes)
+    with common.seeded_build(config.training.seed if seed is None else seed):
+        model: Any = ARCHITECTURES[config.model.architecture].module.build(config, tuple(input_shape), num_classes)
     return model

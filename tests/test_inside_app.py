@@ -9,6 +9,7 @@ from tui.core import config as cfg
 from tui.core import inside
 from tui.core.events import EpochEnd
 from tui.core.records import load_model_safe
+from tui.core.rundir import RunDir
 from tui.ui.app import CnnTuiApp
 from tui.ui.screens.inside import InsideScreen
 from tui.ui.screens.training import TrainingScreen
@@ -62,7 +63,7 @@ async def check_each_epoch(pilot, session, screen):
             raise AssertionError(f"epoch {epoch} never shown; on screen: "
                                  f"{screen.query_one('#inside-status', Static).render()} "
                                  f"{screen.query_one('#inside-error', Static).render()}") from None
-        checkpoint = session.run_dir / "checkpoints" / f"epoch-{epoch:03d}.keras"
+        checkpoint = RunDir(session.run_dir).checkpoints_dir / f"epoch-{epoch:03d}.keras"
         saved = await load_when_written(pilot, checkpoint)
         for shown, kept in zip(screen.view.weights, saved.get_weights(), strict=True):
             np.testing.assert_array_equal(shown, kept)

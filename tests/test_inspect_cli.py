@@ -6,7 +6,7 @@ from PIL import Image
 
 from tui import cli
 from tui.core import config as cfg
-from tui.core import inside
+from tui.core.rundir import RunDir
 from tui.core.session import TrainingSession
 
 TINY = {"dataset.name": "digits", "dataset.train_size": 300, "model.architecture": "simple_cnn",
@@ -23,7 +23,7 @@ def run_dir(tmp_path_factory):
 def test_inspect_writes_the_views_as_pngs_prints_their_paths_and_links_them_from_summary_md(run_dir, capsys):
     assert cli.main(["inspect", str(run_dir)]) == 0
     out = capsys.readouterr().out
-    folder = run_dir / inside.INSPECT_DIR
+    folder = RunDir(run_dir).inspect_dir
     pngs = sorted(folder.glob("*.png"))
     names = {p.name for p in pngs}
     assert {"input.png", "filters.png"} <= names

@@ -16,7 +16,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-EXAMPLES_FILE = "predictions.npz"
+from tui.core.rundir import RunDir
+
+EXAMPLES_FILE = RunDir(Path()).predictions_file.name
+"""Deprecated: use RunDir(run_dir).predictions_file."""
 """Inside a run directory: a few test images with their true and predicted labels and confidences."""
 
 
@@ -31,7 +34,8 @@ def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] |
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.zeros(len(num), dtype=np.float64), where=den > 0)
+    out: np.ndarray = np.divide(num, den, out=np.zeros(len(num), dtype=np.float64), where=den > 0)
+    return out
 
 
 @dataclass(frozen=True)

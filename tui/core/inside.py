@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-INSPECT_DIR = "inspect"
-"""The folder inside a run directory that `cnn-tui inspect` writes its PNG files to."""
+from tui.core.rundir import RunDir
+
 FILTERS_PNG = "filters.png"
 INPUT_PNG = "input.png"
 MAPS_PNG = "maps-{index:02d}-{layer}.png"
@@ -105,7 +105,7 @@ class InsideView:
 # Pixels
 # ---------------------------------------------------------------------------------------------------------------
 def _to_uint8(a: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8)
+    return np.asarray(np.rint(np.clip(a, 0.0, 1.0) * 255), dtype=np.uint8)
 
 
 def _gray3(a: np.ndarray) -> np.ndarray:
@@ -131,7 +131,7 @@ def diverging(a: np.ndarray) -> np.ndarray:
     white = np.array([255.0, 255.0, 255.0])
     red, blue = np.array([200.0, 30.0, 30.0]), np.array([30.0, 60.0, 200.0])
     out = np.where(t >= 0, white + (red - white) * t, white + (blue - white) * (-t))
-    return np.rint(out).astype(np.uint8)
+    return np.asarray(np.rint(out), dtype=np.uint8)
 
 
 _HEAT_STOPS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float64)
@@ -142,7 +142,7 @@ def heat_colours(heat: np.ndarray) -> np.ndarray:
     t = np.clip(heat, 0.0, 1.0) * (len(_HEAT_STOPS) - 1)
     i = np.minimum(t.astype(int), len(_HEAT_STOPS) - 2)
     f = (t - i)[..., None]
-    return np.rint(_HEAT_STOPS[i] * (1 - f) + _HEAT_STOPS[i + 1] * f).astype(np.uint8)
+    return np.asarray(np.rint(_HEAT_STOPS[i] * (1 - f) + _HEAT_STOPS[i + 1] * f), dtype=np.uint8)
 
 
 def resize_float(a: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -262,6 +262,7 @@ def _probe(model: Any) -> _Probe:
             return z + bias if bias is not None else z
 
         outputs, to_probs = [e.output for e in ends] + [last.input], act
+        assert to_probs is not None
     else:
         outputs = [e.output for e in ends] + [model.outputs[0]]
         to_scores = to_probs = (lambda x: x)
@@ -462,9 +463,9 @@ class Choice:
 
 def kept_examples(run_dir: str | Path) -> list[Choice]:
     """The run's kept test examples (most confident mistakes first), as choices."""
-    from tui.core.evaluation import EXAMPLES_FILE, load_examples
+    from tui.core.evaluation import load_examples
 
-    ex = load_examples(Path(run_dir) / EXAMPLES_FILE)
+    ex = load_examples(RunDir(Path(run_dir)).predictions_file)
     if ex is None:
         return []
     order = [int(i) for i in np.flatnonzero(ex.mistake)] + [int(i) for i in np.flatnonzero(~ex.mistake)]
@@ -524,7 +525,7 @@ def write_pngs(view: InsideView, run_dir: str | Path) -> list[Path]:
     """Write the view's pictures into RUN_DIR/inspect/ (replacing an older export) and return the paths."""
     from PIL import Image
 
-    folder = Path(run_dir) / INSPECT_DIR
+    folder = RunDir(Path(run_dir)).inspect_dir
     try:
         folder.mkdir(exist_ok=True)
         for old in folder.glob("*.png"):
@@ -541,12 +542,12 @@ def write_pngs(view: InsideView, run_dir: str | Path) -> list[Path]:
 
 def inspect_links(run_dir: str | Path) -> list[str]:
     """summary.md lines linking the PNG files of an earlier `cnn-tui inspect` (none when there are none)."""
-    folder = Path(run_dir) / INSPECT_DIR
+    folder = RunDir(Path(run_dir)).inspect_dir
     files = sorted(folder.glob("*.png")) if folder.is_dir() else []
     if not files:
         return []
     return ["## Inside the network (cnn-tui inspect)", ""] + [
-        f"- [{p.stem}]({INSPECT_DIR}/{p.name})" for p in files] + [""]
+        f"- [{p.stem}]({folder.name}/{p.name})" for p in files] + [""]
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,15 @@ scales its inputs itself). A bad image is reported and skipped; the others are s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from tui.core import config as config_mod
+from tui.core.params import ConfigError
+from tui.core.rundir import RunDir
 
-MODEL_FILES = ("best.keras", "last.keras")
 
 
 class PredictError(Exception):
@@ -42,17 +41,15 @@ class RunModel:
 
 def _class_names(run_dir: Path, num_classes: int) -> tuple[str, ...]:
     """From summary.json (what the run trained on); a built-in dataset's names; else class numbers."""
-    try:
-        names = json.loads((run_dir / "summary.json").read_text())["dataset"]["class_names"]
-        if len(names) == num_classes:
-            return tuple(map(str, names))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    summary = RunDir(run_dir).read_summary()
+    names = (summary.dataset or {}).get("class_names") if summary is not None else None
+    if isinstance(names, list) and len(names) == num_classes:
+        return tuple(map(str, names))
     from tui.core import datasets
 
     try:
-        name = config_mod.load(run_dir / "config.toml").dataset.name
-    except config_mod.ConfigError:
+        name = RunDir(run_dir).read_config().dataset.name
+    except ConfigError:
         name = ""
     builtin = {"digits": datasets.DIGIT_NAMES, "mnist": datasets.DIGIT_NAMES,
                "fashion_mnist": datasets.FASHION_NAMES, "cifar10": datasets.CIFAR10_NAMES}.get(name, ())
@@ -64,9 +61,9 @@ def load_run_model(run_dir: str | Path) -> RunModel:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise PredictError(f"{run_dir}: no such run directory; `cnn-tui runs` lists the runs")
-    if not (run_dir / "config.toml").is_file():
+    if not RunDir(run_dir).is_run():
         raise PredictError(f"{run_dir} is not a run directory (no config.toml); `cnn-tui runs` lists the runs")
-    model_file = next((run_dir / n for n in MODEL_FILES if (run_dir / n).is_file()), None)
+    model_file = RunDir(run_dir).model_file()
     if model_file is None:
         raise PredictError(f"{run_dir} has no saved model (best.keras or last.keras): the run ended before its "
                            "first epoch; train it again (cnn-tui train) or pick another run")
@@ -83,7 +80,7 @@ def load_run_model(run_dir: str | Path) -> RunModel:
     if len(shape) != 3 or shape[2] not in (1, 3):
         raise PredictError(f"{model_file} expects inputs of shape {shape}, not an image (H, W, 1 or 3)")
     n = int(model.output_shape[-1])
-    return RunModel(model, model_file, shape, _class_names(run_dir, n))  # type: ignore[arg-type]
+    return RunModel(model, model_file, shape, _class_names(run_dir, n))
 
 
 def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
@@ -104,7 +101,7 @@ def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
         raise ValueError("not an image Pillow can read; give a PNG, JPEG, BMP, GIF or TIFF file") from None
     except Image.DecompressionBombError:
         raise ValueError("the image is too large to decode safely; shrink it first") from None
-    except Exception as exc:  # noqa: BLE001 - truncated or damaged files of every kind
+    except Exception as exc:  # truncated or damaged files of every kind
         raise ValueError(f"the image is damaged ({exc}); re-save or re-export it") from None
     if img.shape[:2] != (h, w):  # _decode_one makes squares; non-square models get a plain resize
         mode = "L" if c == 1 else "RGB"

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from tui.core.evaluation import Evaluation, Examples
 from tui.core.images import image_text
+from tui.core.rundir import RunDir
 
 MAX_GRID_CLASSES = 20
 """Larger confusion matrices show only the classes with the lowest recall."""
@@ -164,7 +165,7 @@ def run_results(summary: Mapping[str, Any], run_dir: str | Path | None,
     """A run's test evaluation and (unless `examples` is False: the app draws them as pictures) its saved example
     predictions; the reason when there is no test split; None when the summary has no test block (stopped
     early, failed, or written by an older version)."""
-    from tui.core.evaluation import EXAMPLES_FILE, load_examples
+    from tui.core.evaluation import load_examples
     from tui.core.records import NO_TEST_SPLIT
 
     ev = Evaluation.from_dict(summary["test"]) if summary.get("test") else None
@@ -172,7 +173,7 @@ def run_results(summary: Mapping[str, Any], run_dir: str | Path | None,
         no_split = (summary.get("dataset") or {}).get("test") == 0
         return Text(NO_TEST_SPLIT, style="yellow") if no_split else None
     parts: list[RenderableType] = [evaluation_renderable(ev)]
-    kept = load_examples(Path(run_dir) / EXAMPLES_FILE) if run_dir and examples else None
+    kept = load_examples(RunDir(Path(run_dir)).predictions_file) if run_dir and examples else None
     if kept is not None and len(kept):
         parts += [Text(""), examples_renderable(kept)]
     return Group(*parts)

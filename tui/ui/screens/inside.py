@@ -207,7 +207,7 @@ class InsideScreen(Screen):
         self.app.call_from_thread(self._say, "Loading the run's dataset for its test samples…")
         try:
             data = load_dataset(config_mod.load(self.run_dir / "config.toml").dataset)
-        except Exception as exc:  # noqa: BLE001 - a missing dataset is a message, not a crash
+        except Exception as exc:
             self.app.call_from_thread(self._say_error, f"The run's dataset cannot be loaded: {exc}")
             return
         self.app.call_from_thread(self._pool_loaded, data)
@@ -276,7 +276,7 @@ class InsideScreen(Screen):
         except inside.InspectError as exc:
             self.post_message(InsideFailed(str(exc), request))
             return
-        except Exception as exc:  # noqa: BLE001 - the view must not take the app down
+        except Exception as exc:
             self.post_message(InsideFailed(f"{type(exc).__name__}: {exc}", request))
             return
         self.post_message(InsideReady(view, request, f"{where} · {choice.source}"))

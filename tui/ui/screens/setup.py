@@ -216,13 +216,15 @@ class SetupScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="dataset", description="prepare dataset")
     def prepare_dataset(self, config: ExperimentConfig, sig: str) -> None:
         from tui.core import datasets
-        from tui.ui.app import lower_thread_priority
+        from tui.ui.threads import lower_thread_priority
 
         lower_thread_priority()
         try:
-            data = datasets.load_dataset(config.dataset,
-                                         lambda m, d, t: self.post_message(DatasetProgress(m, d, t)))
-        except Exception as exc:  # noqa: BLE001 - shown in the panel, the app stays up
+            def progress(message: str, done: int, total: int | None) -> None:
+                self.post_message(DatasetProgress(message, done, total))
+
+            data = datasets.load_dataset(config.dataset, progress)
+        except Exception as exc:  # shown in the panel, the app stays up
             self.post_message(DatasetFailed(str(exc), sig))
             return
         self.post_message(DatasetReady(data.info, sig))
@@ -235,7 +237,7 @@ class SetupScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="summary", description="build model summary")
     def build_summary(self, config: ExperimentConfig, shape: tuple[Any, int], sig: str) -> None:
         from tui.core import tfenv
-        from tui.ui.app import lower_thread_priority
+        from tui.ui.threads import lower_thread_priority
 
         lower_thread_priority()
         try:
@@ -245,7 +247,7 @@ class SetupScreen(Screen):
 
             model = build_model(config, shape[0], shape[1])
             self.post_message(SummaryReady(summarize(model), sig))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.post_message(SummaryFailed(str(exc), sig))
 
     @on(DatasetProgress)
@@ -290,7 +292,7 @@ class SetupScreen(Screen):
         samples = self.query_one("#dataset-samples", SamplesView)
         if not self._samples_shown:
             panel.update("[dim]F3 shows a few samples of each class[/]")
-            self.run_worker(samples.remove_children(), group="samples", exclusive=True)
+            samples.remove_children()
         elif self._preview is None:
             panel.update("Loading samples…")
         else:

@@ -124,11 +124,12 @@ class ExamplesView(Vertical):
     async def show_run(self, run_dir: object) -> None:
         from pathlib import Path
 
-        from tui.core.evaluation import EXAMPLES_FILE, load_examples
+        from tui.core.evaluation import load_examples
         from tui.core.render import example_sections
+        from tui.core.rundir import RunDir
 
         await self.remove_children()
-        examples = load_examples(Path(str(run_dir)) / EXAMPLES_FILE) if run_dir else None
+        examples = load_examples(RunDir(Path(str(run_dir))).predictions_file) if run_dir else None
         if examples is None or not len(examples):
             return
         widgets: list[Widget] = []
