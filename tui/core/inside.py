@@ -540,16 +540,6 @@ def write_pngs(view: InsideView, run_dir: str | Path) -> list[Path]:
     return paths
 
 
-def inspect_links(run_dir: str | Path) -> list[str]:
-    """summary.md lines linking the PNG files of an earlier `cnn-tui inspect` (none when there are none)."""
-    folder = RunDir(Path(run_dir)).inspect_dir
-    files = sorted(folder.glob("*.png")) if folder.is_dir() else []
-    if not files:
-        return []
-    return ["## Inside the network (cnn-tui inspect)", ""] + [
-        f"- [{p.stem}]({folder.name}/{p.name})" for p in files] + [""]
-
-
 @dataclass(frozen=True)
 class InspectResult:
     view: InsideView

@@ -251,6 +251,10 @@ class RunDir:
         """`cnn-tui inspect` writes its PNG files here (filters, feature maps, Grad-CAM)."""
         return self.path / "inspect"
 
+    def inspect_files(self) -> list[Path]:
+        """The PNG files of the last `cnn-tui inspect`, by name (none when it never ran)."""
+        return sorted(self.inspect_dir.glob("*.png")) if self.inspect_dir.is_dir() else []
+
     @property
     def error_file(self) -> Path:
         return self.path / "error.txt"
