@@ -5,11 +5,13 @@ from pathlib import Path
 from rich.console import Console
 from textual.widgets import Static
 
+from tests.test_app import until
 from tui.core import config as cfg
 from tui.core.runs import read_run
 from tui.ui.app import CnnTuiApp
 from tui.ui.screens.runs import RunDetailScreen
 from tui.ui.screens.setup import SetupScreen
+from tui.ui.widgets.picture import Picture
 
 TINY = {"dataset.train_size": 200, "model.conv_filters": 4, "model.dense_units": 8, "training.batch_size": 50,
         "training.epochs": 1}
@@ -34,7 +36,12 @@ async def test_a_finished_run_shows_its_test_results_then_t_returns_to_the_curve
         text = shown(screen, "#test-results-body")
         assert "balanced accuracy" in text and "Per class" in text and "lowest recall" in text
         assert "Confusion matrix" in text and "true\\pred" in text
-        assert "Most confident mistakes" in text and "▀" in text
+        examples = screen.query_one("#test-examples")
+        await until(pilot, lambda: len(examples.query(Picture)) > 0)
+        titles = [str(t.render()) for t in examples.query(".examples-title")]
+        assert titles[0].startswith("Most confident mistakes") and titles[1].startswith("Correct predictions")
+        captions = [p.caption for p in examples.query(Picture)]
+        assert any("→" in c for c in captions)  # a mistake: true→predicted, with its confidence
         await pilot.press("t")
         assert screen.query_one("#charts").display and not screen.query_one("#test-results").display
 
@@ -42,7 +49,8 @@ async def test_a_finished_run_shows_its_test_results_then_t_returns_to_the_curve
         app.push_screen(RunDetailScreen(read_run(run_dir)))
         await pilot.pause()
         detail = shown(app.screen, "#detail-results")
-        assert "Confusion matrix" in detail and "Correct predictions" in detail
+        assert "Confusion matrix" in detail
+        await until(pilot, lambda: len(app.screen.query_one("#detail-examples").query(Picture)) == len(captions))
 
 
 async def test_f3_shows_a_few_samples_of_each_class_with_the_class_counts(tmp_path):
@@ -56,11 +64,16 @@ async def test_f3_shows_a_few_samples_of_each_class_with_the_class_counts(tmp_pa
             await pilot.pause(0.05)
             if screen._preview is not None:
                 break
-        text = shown(screen, "#dataset-preview")
-        lines = text.splitlines()
-        for digit, count in zip("0123456789", screen.dataset_info.class_counts):
-            row = next(i for i, line in enumerate(lines) if line.startswith(f"{digit} "))
-            assert lines[row + 1].startswith(f"{count:,}")  # the class's count under its name
-            assert "▀" in lines[row]  # and its samples beside it
+        samples = screen.query_one("#dataset-samples")
+        await until(pilot, lambda: len(samples.query(Picture)) > 0)
+        rows = list(samples.query("SamplesView > Horizontal"))
+        assert len(rows) == 10
+        for digit, count, row in zip("0123456789", screen.dataset_info.class_counts, rows):
+            label = str(row.query_one(".samples-label", Static).render()).splitlines()
+            assert label == [digit, f"{count:,}"]  # the class's name, its count under it
+            assert len(row.query(Picture)) >= 1  # and its samples beside it, drawn by textual-image
+            assert all(type(i).__module__.startswith("textual_image") for i in row.query("Picture > *")
+                       if not i.has_class("caption"))
         await pilot.press("f3")
         assert "F3 shows" in shown(screen, "#dataset-preview")
+        await until(pilot, lambda: len(samples.query(Picture)) == 0)

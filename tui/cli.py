@@ -1,5 +1,5 @@
 """Command line: `cnn-tui` (the app), `cnn-tui train` (headless), `cnn-tui sweep`, `cnn-tui presets`, `runs`,
-`compare`, `predict`, `resume`, `serve` (the app in a browser).
+`compare`, `predict`, `inspect`, `resume`, `serve` (the app in a browser).
 
 Start-up stays cheap: neither TensorFlow nor Textual is imported until a command needs it.
 """
@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="allow plain HTTP on a non-loopback address (the token and screens travel in clear)")
     serve.add_argument("target", nargs="?", default=None, metavar="ATTACH_TARGET",
                        help="open each tab on `cnn-tui attach ATTACH_TARGET` instead of the set-up")
+
+    inspect = sub.add_parser("inspect", help="inside a run's model: filters, feature maps and Grad-CAM as PNG files")
+    inspect.add_argument("run_dir", metavar="RUN_DIR")
+    inspect.add_argument("image", metavar="IMAGE", nargs="?", default=None,
+                         help="an image file (default: the run's most confident test mistake)")
     return parser
 
 
@@ -96,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args.runs_dir, args.filter, args.sort, args.reverse, args.limit, args.all)
         if args.command == "predict":
             return cmd_predict(args.run_dir, args.images, args.top_k)
+        if args.command == "inspect":
+            return cmd_inspect(args.run_dir, args.image)
         if args.command == "compare":
             return cmd_compare(args.run_dirs, args.runs_dir, args.markdown)
         if args.command == "resume":
@@ -280,6 +287,34 @@ def cmd_predict(run_dir: str, images: list[str], top_k: int) -> int:
         console.print(f"[bold]{p.path}[/]: " + ", ".join(
             f"[{'green' if i == 0 else 'default'}]{name}[/] {prob:.1%}" for i, (name, prob) in enumerate(p.top)))
     return 1 if failed else 0
+
+
+def cmd_inspect(run_dir: str, image: str | None) -> int:
+    """Write the inside view as PNG files into RUN_DIR/inspect/ and print their paths; 2 when it cannot."""
+    from rich.console import Console
+
+    from tui.core.inside import InspectError, inspect_run
+    from tui.core.tfenv import move_native_stderr, quiet_environment
+
+    quiet_environment()
+    move_native_stderr()
+    try:
+        result = inspect_run(run_dir, image)
+    except InspectError as exc:
+        print(f"cnn-tui inspect: {exc}", file=sys.stderr)
+        return 2
+    console = Console(highlight=False, soft_wrap=True)
+    v = result.view
+    console.print(f"[dim]model {result.model_file}[/]\nimage: {result.choice.source}")
+    console.print("top classes: " + ", ".join(f"{name} {p:.1%}" for name, p in v.top))
+    for note in v.notes:
+        console.print(f"[yellow]{note}[/]")
+    for lm in v.maps:
+        console.print(f"{lm.layer}: output {'x'.join(map(str, lm.shape))}, most active channels "
+                      + " ".join(f"#{c}" for c in lm.order[:8]))
+    for path in result.paths:
+        print(path)
+    return 0
 
 
 def cmd_compare(runs: list[str], runs_dir: str | None, markdown: str | None) -> int:

@@ -159,6 +159,10 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
         if any(h.get("partial") for h in history):
             lines.append("\n\\* cut short by a stop request")
         lines.append("")
+    pictures = RunDir(Path(s["run_dir"])).inspect_files() if s.get("run_dir") else []
+    if pictures:
+        lines += ["## Inside the network (cnn-tui inspect)", "",
+                  *[f"- [{p.stem}]({p.parent.name}/{p.name})" for p in pictures], ""]
     lines += ["## Environment", "", *[f"- {k}: {v}" for k, v in s.get("versions", {}).items()], ""]
     if config_toml:
         lines += ["## Configuration", "", "```toml", config_toml.rstrip(), "```", ""]

@@ -1,13 +1,14 @@
 """Rich renderables shared by the headless command and the app: the test evaluation (per-class table, coloured
-confusion matrix), example predictions and dataset samples as terminal images.
+confusion matrix) and example predictions as half-block text images (the app draws its images with textual-image).
 
 Rich only (no Textual): the app puts these inside a Static, the headless command prints them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from rich.color import Color
@@ -119,20 +120,35 @@ def _fit(shape: Sequence[int], max_width: int, max_height: int) -> tuple[int, in
     return min(max_width, shape[1]), min(max_height, (shape[0] + 1) // 2)
 
 
-def examples_renderable(ex: Examples, max_width: int = 14, max_height: int = 7) -> RenderableType:
-    """The saved test examples as small images with true/predicted labels and confidence, mistakes first."""
-    parts: list[RenderableType] = []
+def example_sections(ex: Examples) -> list[tuple[str, list[tuple[np.ndarray, str]]]]:
+    """The saved test examples as (title, [(image, caption)]): the most confident mistakes ("true→predicted",
+    confidence), then a sample of correct predictions. The app draws these with textual-image."""
+    sections = []
     for title, want in (("Most confident mistakes", True), ("Correct predictions (a sample)", False)):
-        cells = []
+        pictures = []
         for k in np.flatnonzero(ex.mistake == want):
-            w, h = _fit(ex.images[k].shape, max_width, max_height)
             true, pred = ex.class_names[int(ex.y_true[k])], ex.class_names[int(ex.y_pred[k])]
-            caption = Text(f"{true[:w + 4]}", style="bold")
-            if want:
-                caption.append(f"→{pred}"[:w + 4], style="bold red")
-            caption.append(f"\n{float(ex.confidence[k]):.0%}", style="red" if want else "green")
-            cells.append(Group(image_text(ex.images[k], w, h), caption))
-        parts.append(Text(title + (f" ({len(cells)})" if cells else ": none"), style="bold"))
+            pictures.append((ex.images[k], f"{true}→{pred}\n{float(ex.confidence[k]):.0%}" if want
+                             else f"{true}\n{float(ex.confidence[k]):.0%}"))
+        sections.append((title + (f" ({len(pictures)})" if pictures else ": none"), pictures))
+    return sections
+
+
+def examples_renderable(ex: Examples, max_width: int = 14, max_height: int = 7) -> RenderableType:
+    """The saved test examples as half-block text images (the text fallback of `cnn-tui train`)."""
+    parts: list[RenderableType] = []
+    for title, pictures in example_sections(ex):
+        parts.append(Text(title, style="bold"))
+        cells = []
+        for image, caption in pictures:
+            w, h = _fit(image.shape, max_width, max_height)
+            label, _, conf = caption.partition("\n")
+            true, arrow, pred = label.partition("→")
+            text = Text(true[:w + 4], style="bold")
+            if arrow:
+                text.append(f"→{pred}"[:w + 4], style="bold red")
+            text.append(f"\n{conf}", style="red" if arrow else "green")
+            cells.append(Group(image_text(image, w, h), text))
         if cells:
             parts.append(Columns(cells, padding=(0, 2)))
     return Group(*parts)
@@ -144,29 +160,11 @@ def preview_indices(y: np.ndarray, num_classes: int, per_class: int = 4, seed: i
     return [np.sort(rng.permutation(np.flatnonzero(y == c))[:per_class]) for c in range(num_classes)]
 
 
-def dataset_preview(images: Sequence[np.ndarray], class_names: Sequence[str], counts: Sequence[int],
-                    max_width: int = 12, max_height: int = 6) -> RenderableType:
-    """A few samples per class, one class per row, with the class name and its sample count (small classes in
-    red). `images[c]` holds class c's samples (N x H x W x C uint8); classes past len(images) are only counted."""
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True, width=12)
-    top = max(counts) if len(counts) else 0
-    for c, name in enumerate(class_names[:len(images)]):
-        label = Text(name[:12] + "\n", style="bold")
-        label.append(f"{counts[c]:,}", style="bold red" if top and counts[c] < top / 2 else "dim")
-        row: list[RenderableType] = [label]
-        for img in images[c]:
-            w, h = _fit(img.shape, max_width, max_height)
-            row.append(image_text(img, w, h))
-        grid.add_row(*row)
-    if len(class_names) > len(images):
-        return Group(grid, Text(f"first {len(images)} of {len(class_names)} classes", style="dim"))
-    return grid
-
-
-def run_results(summary: Mapping[str, Any], run_dir: str | Path | None) -> RenderableType | None:
-    """A run's test evaluation and its saved example predictions; the reason when there is no test split;
-    None when the summary has no test block (stopped early, failed, or written by an older version)."""
+def run_results(summary: Mapping[str, Any], run_dir: str | Path | None,
+                examples: bool = True) -> RenderableType | None:
+    """A run's test evaluation and (unless `examples` is False: the app draws them as pictures) its saved example
+    predictions; the reason when there is no test split; None when the summary has no test block (stopped
+    early, failed, or written by an older version)."""
     from tui.core.evaluation import load_examples
     from tui.core.records import NO_TEST_SPLIT
 
@@ -175,7 +173,7 @@ def run_results(summary: Mapping[str, Any], run_dir: str | Path | None) -> Rende
         no_split = (summary.get("dataset") or {}).get("test") == 0
         return Text(NO_TEST_SPLIT, style="yellow") if no_split else None
     parts: list[RenderableType] = [evaluation_renderable(ev)]
-    examples = load_examples(RunDir(Path(run_dir)).predictions_file) if run_dir else None
-    if examples is not None and len(examples):
-        parts += [Text(""), examples_renderable(examples)]
+    kept = load_examples(RunDir(Path(run_dir)).predictions_file) if run_dir and examples else None
+    if kept is not None and len(kept):
+        parts += [Text(""), examples_renderable(kept)]
     return Group(*parts)

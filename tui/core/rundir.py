@@ -14,6 +14,7 @@ A run directory::
     best.keras, last.keras, checkpoints/epoch-NNN.keras
     predictions.npz  example test predictions (tui.core.evaluation owns its format)
     error.txt        the traceback of a failed run
+    inspect/         `cnn-tui inspect`'s PNG files (tui.core.inside names them), linked from summary.md
     running.pid      the training process's pid while the run is in progress (a kill leaves it)
     backup/          Keras' BackupAndRestore state (+ our seed_states-N.npz) while a run is unfinished
     tensorboard/     with training.tensorboard
@@ -244,6 +245,15 @@ class RunDir:
     @property
     def predictions_file(self) -> Path:
         return self.path / "predictions.npz"
+
+    @property
+    def inspect_dir(self) -> Path:
+        """`cnn-tui inspect` writes its PNG files here (filters, feature maps, Grad-CAM)."""
+        return self.path / "inspect"
+
+    def inspect_files(self) -> list[Path]:
+        """The PNG files of the last `cnn-tui inspect`, by name (none when it never ran)."""
+        return sorted(self.inspect_dir.glob("*.png")) if self.inspect_dir.is_dir() else []
 
     @property
     def error_file(self) -> Path:

@@ -64,6 +64,12 @@ class TrainingSession:
         self._resume = False
         self.doctor = Doctor(config)
         self._diverged = False
+        from tui.core.inside import InsideTap
+
+        self.inside_tap = InsideTap()
+        """Weight snapshots at epoch end for the inside view, taken only while the view has the tap open."""
+        self.data: Any = None
+        """The loaded dataset once training starts (read-only for viewers: the inside view picks images from it)."""
 
     @classmethod
     def resume_from(cls, run_dir: str | Path, listeners: list[Listener] | None = None,
@@ -190,6 +196,7 @@ class TrainingSession:
             data = datasets.load_dataset(
                 cfg.dataset, lambda msg, done, total: self._emit(Prepare("dataset", msg, done, total)))
             dataset_info = data.info
+            self.data = data
             if self._stop.is_set():
                 raise _Stopped()
             n_train = len(data.x_train)
@@ -223,6 +230,7 @@ class TrainingSession:
                 batch_interval=self.batch_interval, previous=previous)
             extra = [keras_parts.make_gradient_callback(self._emit, data.x_train, data.y_train, num_classes, cfg)
                      ] if cfg.training.gradient_every else []
+            extra.append(self.inside_tap.callback())
             callbacks = keras_parts.make_callbacks(cfg, self.run_dir, event_cb, *extra)
             self._emit(RunStarted(str(self.run_dir), cfg, data.info, summary, cfg.training.epochs, steps,
                                   cfg.training.batch_size))

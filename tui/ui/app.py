@@ -245,6 +245,9 @@ def run_app(config: ExperimentConfig, *, runs_dir: str | None = None, start: boo
 
     quiet_environment()
     move_native_stderr()
+    from tui.ui.widgets.picture import prepare_terminal
+
+    prepare_terminal()  # textual-image asks the terminal about graphics now: Textual would swallow the answer
     app = CnnTuiApp(config, runs_dir=runs_dir, start=start, preset=preset)
     app.run()
     return app.return_code or 0

@@ -137,3 +137,20 @@ class RunsRead(Message):
     """Which reading of the folder this comes from: a screen ignores what an earlier one still sends."""
     live: bool = False
     """Runs in progress read again (the folder itself did not change): replace those rows, nothing else."""
+
+
+@dataclass
+class InsideReady(Message):
+    """The inside view (tui.core.inside.InsideView) was computed for request number `request`."""
+
+    view: Any
+    request: int
+    source: str
+
+
+@dataclass
+class InsideFailed(Message):
+    """The inside view could not be computed (unreadable image, no model, ...); the message says why."""
+
+    error: str
+    request: int

@@ -20,6 +20,7 @@ from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, RunRecord, cells
 from tui.ui.messages import FixRequested, ResumeRequested, RunsRead
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.findings_list import FindingsList
+from tui.ui.widgets.picture import ExamplesView
 from tui.ui.widgets.run_table import MARK_WIDTH, RunTable, layout
 
 WATCH_SECONDS = 2.0
@@ -248,7 +249,7 @@ class RunDetailScreen(Screen):
     """One run: its curves, findings and summary; `r` resumes it when it was interrupted."""
 
     BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("r", "resume", "Resume"),
-                Binding("d", "doctor", "Doctor")]
+                Binding("d", "doctor", "Doctor"), Binding("i", "inside", "Inside")]
 
     def __init__(self, record: RunRecord) -> None:
         super().__init__()
@@ -265,6 +266,7 @@ class RunDetailScreen(Screen):
         yield FindingsList(id="detail-findings")
         with VerticalScroll(id="detail-summary"):
             yield Static("", id="detail-results")
+            yield ExamplesView(id="detail-examples")
             yield Markdown(id="summary-md")
         yield Footer()
 
@@ -283,8 +285,10 @@ class RunDetailScreen(Screen):
 
         self.query_one("#detail-loss", LineChart).show(series("loss", "val_loss"), marks=marks)
         self.query_one("#detail-acc", LineChart).show(series("accuracy", "val_accuracy"), marks=marks)
-        results = run_results(summary, self.record.path)
+        results = run_results(summary, self.record.path, examples=False)
         self.query_one("#detail-results", Static).update(results if results is not None else "")
+        if results is not None:
+            self.run_worker(self.query_one(ExamplesView).show_run(self.record.path), group="examples")
         text = run.read_summary_md() or "_No summary yet: the run is in progress or was killed._"
         self.query_one("#summary-md", Markdown).update(text)
 
@@ -315,6 +319,12 @@ class RunDetailScreen(Screen):
                 self.app.post_message(FixRequested(config, fix))
 
         self.app.push_screen(FindingScreen([finding]), decided)
+
+    def action_inside(self) -> None:
+        """Filters, feature maps and Grad-CAM of this run's saved model, on its kept mistakes or any image."""
+        from tui.ui.screens.inside import InsideScreen
+
+        self.app.push_screen(InsideScreen(run_dir=self.record.path))
 
     def action_resume(self) -> None:
         if not self.record.resumable:

@@ -23,6 +23,7 @@ from tui.ui.messages import (AppServices, DatasetFailed, DatasetPreview, Dataset
                              FixRequested, StartRequested, SummaryFailed, SummaryReady, SweepRequested)
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.experiment_form import ExperimentForm
+from tui.ui.widgets.picture import SamplesView
 
 PREVIEW_PER_CLASS = 3
 PREVIEW_CLASSES = 20
@@ -72,6 +73,7 @@ class SetupScreen(Screen):
                 yield Static("Dataset", classes="panel-title")
                 yield Static("…", id="dataset-info")
                 yield Static("", id="dataset-preview")
+                yield SamplesView(id="dataset-samples")
                 yield Static("Model", classes="panel-title")
                 yield Static("Loading TensorFlow in the background…", id="model-summary")
                 yield Static("Learning rate", classes="panel-title")
@@ -274,13 +276,10 @@ class SetupScreen(Screen):
     def _dataset_preview(self, event: DatasetPreview) -> None:
         if event.signature != self._dataset_sig:
             return
-        from tui.core.render import dataset_preview
-
         room = self.query_one("#side").content_size.width - 13  # after the class-name column
         per_class = max(1, min(PREVIEW_PER_CLASS, room // 10))  # fewer, larger samples in a narrow panel
-        cell = max(4, min(16, room // per_class - 1))
-        self._preview = dataset_preview([imgs[:per_class] for imgs in event.images], event.class_names,
-                                        event.counts, max_width=cell, max_height=cell // 2)
+        cell = max(4, min(16, room // per_class - 2))
+        self._preview = ([imgs[:per_class] for imgs in event.images], event.class_names, event.counts, cell)
         self._show_preview()
 
     def action_samples(self) -> None:
@@ -290,10 +289,15 @@ class SetupScreen(Screen):
 
     def _show_preview(self) -> None:
         panel = self.query_one("#dataset-preview", Static)
+        samples = self.query_one("#dataset-samples", SamplesView)
         if not self._samples_shown:
             panel.update("[dim]F3 shows a few samples of each class[/]")
+            samples.remove_children()
+        elif self._preview is None:
+            panel.update("Loading samples…")
         else:
-            panel.update(self._preview if self._preview is not None else "Loading samples…")
+            panel.update("")
+            self.run_worker(samples.show(*self._preview), group="samples", exclusive=True)
 
     @on(DatasetFailed)
     def _dataset_failed(self, event: DatasetFailed) -> None:

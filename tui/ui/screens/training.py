@@ -27,6 +27,7 @@ from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.doctor_banner import DoctorBanner
 from tui.ui.widgets.findings_list import FindingsList
 from tui.ui.widgets.gradient_flow import GradientFlow
+from tui.ui.widgets.picture import ExamplesView
 
 DRAIN_HZ = 4
 BATCH_CHART_SECONDS = 1.0
@@ -52,6 +53,7 @@ class TrainingScreen(Screen):
         Binding("g", "switch_charts", "Charts"),
         Binding("d", "doctor", "Doctor"),
         Binding("t", "test_results", "Test results"),
+        Binding("i", "inside", "Inside"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -82,6 +84,7 @@ class TrainingScreen(Screen):
             yield LineChart("batch loss", xlabel="batch", id="chart-batch", classes="second")
         with VerticalScroll(id="test-results"):
             yield Static("", id="test-results-body")
+            yield ExamplesView(id="test-examples")
         with Horizontal(id="lower"):
             yield DataTable(id="epochs", zebra_stripes=True, cursor_type="row")
             yield FindingsList(id="findings")
@@ -186,9 +189,10 @@ class TrainingScreen(Screen):
         else:
             test = end.summary.get("test") if end.summary else None
             note = f" · test accuracy {test['accuracy']:.4f}" if test else ""
-            results = run_results(end.summary, end.run_dir) if end.summary else None
+            results = run_results(end.summary, end.run_dir, examples=False) if end.summary else None
             if results is not None:
                 self.query_one("#test-results-body", Static).update(results)
+                self.run_worker(self.query_one(ExamplesView).show_run(end.run_dir), group="examples")
                 self._has_results = True
                 self.add_class("-results")
                 note += " · t switches between test results and curves"
@@ -237,6 +241,12 @@ class TrainingScreen(Screen):
                 self.app.post_message(FixRequested(config, fix))
 
         self.app.push_screen(FindingScreen(findings), decided)
+
+    def action_inside(self) -> None:
+        """Filters, feature maps and Grad-CAM for one image, refreshed at each epoch end while it is open."""
+        from tui.ui.screens.inside import InsideScreen
+
+        self.app.push_screen(InsideScreen(session=self.session))
 
     def action_switch_charts(self) -> None:
         self.toggle_class("-alt")
