@@ -53,11 +53,13 @@ def initializer(config: "ExperimentConfig", name: str | None = None) -> Any:
 
 
 def kernel_regularizer(config: "ExperimentConfig", kind: str) -> Any:
-    """The configured L1/L2/L1L2 regularizer for a 'conv' or 'dense' layer, or None."""
+    """The configured L1/L2/L1L2 regularizer for a 'conv', hidden 'dense' or 'output' layer, or None."""
     import keras
 
     r = config.regularization
-    if r.apply_to not in ("all", kind) or (r.l1 == 0 and r.l2 == 0):
+    targets = {"all": ("conv", "dense", "output"), "dense": ("dense", "output"), "conv": ("conv",),
+               "hidden_dense": ("dense",)}[r.apply_to]
+    if kind not in targets or (r.l1 == 0 and r.l2 == 0):
         return None
     if r.l1 and r.l2:
         return keras.regularizers.L1L2(l1=r.l1, l2=r.l2)
@@ -159,5 +161,5 @@ def classifier(config: "ExperimentConfig", num_classes: int, x: Any) -> Any:
     init = initializer(config, None if config.model.kernel_initializer == "normal" else "glorot_uniform")
     return keras.layers.Dense(
         num_classes, activation=act, kernel_initializer=init,
-        kernel_regularizer=kernel_regularizer(config, "dense"), name="classes",
+        kernel_regularizer=kernel_regularizer(config, "output"), name="classes",
     )(x)

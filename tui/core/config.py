@@ -28,7 +28,7 @@ LOSSES = (
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 OUTPUT_ACTIVATIONS = ("auto", "softmax", "sigmoid")
 CLASS_WEIGHTS = ("none", "balanced")
-APPLY_TO = ("all", "dense", "conv")
+APPLY_TO = ("all", "dense", "conv", "hidden_dense")
 
 
 def _p(default: Any, help: str, **limits: Any) -> Any:
@@ -87,6 +87,8 @@ class OptimizerConfig:
     clipnorm: float = _p(0.0, "clip each gradient to this norm (0 = off)", minimum=0.0)
     rho: float = _p(0.95, "decay of adadelta / rmsprop averages", minimum=0.0, maximum=1.0,
                     max_exclusive=True)
+    epsilon: float = _p(1e-7, "fuzz factor of the adaptive optimizers (Keras 3's 1e-7; Keras 1 and 2.0 used 1e-8)",
+                        minimum=0.0, maximum=1.0, min_exclusive=True)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ class RegularizationConfig:
     l1: float = _p(0.0, "kernel L1 strength (L1 and L2 together = L1L2)", minimum=0.0, maximum=10.0)
     l2: float = _p(0.0, "kernel L2 strength", minimum=0.0, maximum=10.0)
     activity_l2: float = _p(0.0, "activity (output) L2 strength", minimum=0.0, maximum=10.0)
-    apply_to: str = _p("all", "which layers get the kernel regularizer", choices=APPLY_TO)
+    apply_to: str = _p("all", "which layers get the kernel regularizer (dense includes the output layer; "
+                       "hidden_dense is the hidden Dense layers only)", choices=APPLY_TO)
     augment: bool = _p(False, "random augmentation with Keras preprocessing layers (training only)")
     flip: bool = _p(True, "augment: random horizontal flips")
     rotation: float = _p(10.0, "augment: max rotation in degrees", minimum=0.0, maximum=180.0)
@@ -192,7 +195,7 @@ _SECTION_TYPES = {
     "schedule": ScheduleConfig, "regularization": RegularizationConfig, "training": TrainingConfig,
 }
 _KINDS = {"int": int, "float": float, "bool": bool, "str": str}
-META_KEYS = ("description", "expected", "diagnosis")
+META_KEYS = ("description", "expected", "diagnosis", "source")
 """Keys allowed in a preset's optional ``[meta]`` table (documentation, never used for training). A scenario
 preset's ``diagnosis`` names the doctor finding it reproduces and by when ("overfitting by epoch 8"), or "none"."""
 
