@@ -45,6 +45,8 @@ def initializer(config: "ExperimentConfig", name: str | None = None) -> Any:
     name = name or m.kernel_initializer
     if name == "normal":
         return keras.initializers.RandomNormal(stddev=m.init_std, seed=seed)
+    if name == "he_normal_untruncated":  # sqrt(2 / fan_in) · randn, as `weight_init_std='relu'` from scratch
+        return keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal", seed=seed)
     cls = {
         "he_normal": keras.initializers.HeNormal, "he_uniform": keras.initializers.HeUniform,
         "glorot_uniform": keras.initializers.GlorotUniform, "glorot_normal": keras.initializers.GlorotNormal,
@@ -158,7 +160,9 @@ def classifier(config: "ExperimentConfig", num_classes: int, x: Any) -> Any:
         act = "sigmoid" if config.training.loss == "binary_crossentropy" else "softmax"
     # He scaling suits the hidden ReLU family, not a softmax: the output layer is Glorot unless the experiment
     # asks for the plain small-std normal everywhere (the vanishing-gradient set-up).
-    init = initializer(config, None if config.model.kernel_initializer == "normal" else "glorot_uniform")
+    # ("he_normal_untruncated" is the from-scratch courses' draw, applied to every layer alike.)
+    everywhere = config.model.kernel_initializer in ("normal", "he_normal_untruncated")
+    init = initializer(config, None if everywhere else "glorot_uniform")
     return keras.layers.Dense(
         num_classes, activation=act, kernel_initializer=init,
         kernel_regularizer=kernel_regularizer(config, "output"), name="classes",

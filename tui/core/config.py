@@ -16,7 +16,7 @@ from tui.core.params import ConfigError, Param, tomllib
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "folder")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish")
-INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal", "normal")
+INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal", "normal", "he_normal_untruncated")
 OPTIMIZERS = (
     "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "amsgrad", "adadelta", "nadam", "adamw",
 )
@@ -58,7 +58,9 @@ class DatasetConfig:
 class ModelConfig:
     architecture: str = _p("simple_cnn", "network architecture from models/", choices=tuple(ARCHITECTURES))
     activation: str = _p("relu", "hidden-layer activation", choices=ACTIVATIONS)
-    kernel_initializer: str = _p("glorot_uniform", "weight initializer (normal uses model.init_std)",
+    kernel_initializer: str = _p("glorot_uniform", "weight initializer (normal uses model.init_std; "
+                                 "he_normal_untruncated is N(0, 2/fan_in) in every layer, the output too, as "
+                                 "NumPy-from-scratch courses draw it)",
                                  choices=INITIALIZERS)
     init_std: float = _p(0.05, "standard deviation of the plain normal initializer",
                          minimum=0.0, maximum=10.0, min_exclusive=True)
@@ -135,6 +137,8 @@ class TrainingConfig:
     gradient_every: int = _p(20, "gradient-flow panel: per-layer gradient norms every N batches on a fixed batch "
                              "of 32 training samples, at most 4 times a second (0 = off)", minimum=0)
     seed: int = _p(42, "seed for weights, shuffling and dropout (same seed, same curves on CPU)", minimum=0)
+    stop_on_divergence: bool = _p(True, "stop the run when the doctor finds it diverged (false keeps training: for "
+                                  "reproducing a study whose raw-pixel first epoch has losses in the tens)")
 
 
 @dataclass(frozen=True)
