@@ -68,11 +68,20 @@ def kernel_regularizer(config: "ExperimentConfig", kind: str) -> Any:
     return keras.regularizers.L1(r.l1) if r.l1 else keras.regularizers.L2(r.l2)
 
 
-def activity_regularizer(config: "ExperimentConfig") -> Any:
+def activity_regularizer(config: "ExperimentConfig", kind: str | None = None) -> Any:
+    """The configured activity (layer output) L1/L2 regularizer, or None; `kind` ('conv' or 'dense') is checked
+    against ``regularization.apply_to`` like the kernel regularizer's."""
     import keras
 
-    a = config.regularization.activity_l2
-    return keras.regularizers.L2(a) if a else None
+    r = config.regularization
+    if kind is not None and kind not in {"all": ("conv", "dense"), "dense": ("dense",), "conv": ("conv",),
+                                         "hidden_dense": ("dense",)}[r.apply_to]:
+        return None
+    if r.activity_l1 and r.activity_l2:
+        return keras.regularizers.L1L2(l1=r.activity_l1, l2=r.activity_l2)
+    if r.activity_l1:
+        return keras.regularizers.L1(r.activity_l1)
+    return keras.regularizers.L2(r.activity_l2) if r.activity_l2 else None
 
 
 def activation(config: "ExperimentConfig", name: str | None = None) -> "keras.layers.Layer":
@@ -88,7 +97,7 @@ def dense(config: "ExperimentConfig", units: int, x: Any, name: str | None = Non
 
     x = keras.layers.Dense(
         units, kernel_initializer=initializer(config), kernel_regularizer=kernel_regularizer(config, "dense"),
-        activity_regularizer=activity_regularizer(config), use_bias=not config.model.batch_norm, name=name,
+        activity_regularizer=activity_regularizer(config, "dense"), use_bias=not config.model.batch_norm, name=name,
     )(x)
     if config.model.batch_norm:
         x = keras.layers.BatchNormalization()(x)
@@ -102,7 +111,7 @@ def conv(config: "ExperimentConfig", filters: int, x: Any, kernel: int = 3, padd
 
     x = keras.layers.Conv2D(
         filters, kernel, strides=strides, padding=padding, kernel_initializer=initializer(config),
-        kernel_regularizer=kernel_regularizer(config, "conv"), activity_regularizer=activity_regularizer(config),
+        kernel_regularizer=kernel_regularizer(config, "conv"), activity_regularizer=activity_regularizer(config, "conv"),
         use_bias=not config.model.batch_norm, name=name,
     )(x)
     if config.model.batch_norm:

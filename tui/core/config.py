@@ -111,8 +111,9 @@ class RegularizationConfig:
     l1: float = _p(0.0, "kernel L1 strength (L1 and L2 together = L1L2)", minimum=0.0, maximum=10.0)
     l2: float = _p(0.0, "kernel L2 strength", minimum=0.0, maximum=10.0)
     activity_l2: float = _p(0.0, "activity (output) L2 strength", minimum=0.0, maximum=10.0)
-    apply_to: str = _p("all", "which layers get the kernel regularizer (dense includes the output layer; "
-                       "hidden_dense is the hidden Dense layers only)", choices=APPLY_TO)
+    activity_l1: float = _p(0.0, "activity (output) L1 strength", minimum=0.0, maximum=10.0)
+    apply_to: str = _p("all", "which layers get the kernel and activity regularizers (dense includes the output "
+                       "layer's kernel; hidden_dense is the hidden Dense layers only)", choices=APPLY_TO)
     augment: bool = _p(False, "random augmentation with Keras preprocessing layers (training only)")
     flip: bool = _p(True, "augment: random horizontal flips")
     rotation: float = _p(10.0, "augment: max rotation in degrees", minimum=0.0, maximum=180.0)
