@@ -3,6 +3,7 @@ network (its parameter count, worked out below from the note's description, not 
 reach the note's published figure on the real data."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from tui.core import config as cfg
 from tui.core import datasets
 from tui.core.presets import list_presets, read_meta, resolve
 
-SHARED_DATA = Path(__file__).parents[1].parent / "shared" / "data"
+# ../shared/data beside the checkout (CI), or wherever $CNN_TUI_SHARED_DATA points (a git worktree elsewhere)
+SHARED_DATA = Path(os.environ.get("CNN_TUI_SHARED_DATA") or Path(__file__).parents[1].parent / "shared" / "data")
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="real datasets in ../shared/data not present")
 
 
