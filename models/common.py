@@ -111,7 +111,8 @@ def conv(config: "ExperimentConfig", filters: int, x: Any, kernel: int = 3, padd
 
     x = keras.layers.Conv2D(
         filters, kernel, strides=strides, padding=padding, kernel_initializer=initializer(config),
-        kernel_regularizer=kernel_regularizer(config, "conv"), activity_regularizer=activity_regularizer(config, "conv"),
+        kernel_regularizer=kernel_regularizer(config, "conv"),
+        activity_regularizer=activity_regularizer(config, "conv"),
         use_bias=not config.model.batch_norm, name=name,
     )(x)
     if config.model.batch_norm:

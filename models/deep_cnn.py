@@ -48,7 +48,8 @@ def _effective(h: int, w: int) -> tuple[int, int]:
 def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     h, w = _effective(*input_shape[:2])
     padding = config.arch_params()["padding"]
-    if min(_final_side(h, padding), _final_side(w, padding)) < 1:  # pragma: no cover - upsizing keeps every input large enough
+    # pragma: no cover - upsizing keeps every input large enough
+    if min(_final_side(h, padding), _final_side(w, padding)) < 1:  # pragma: no cover
         return (f"deep_cnn needs images of at least 10x10 pixels after resizing; got {input_shape[0]}x"
                 f"{input_shape[1]}: use a larger image size")
     return None

@@ -150,9 +150,9 @@ def test_note_004_sigmoid_with_small_init_barely_learns_where_relu_does(tmp_path
 
 
 @needs_shared
-def test_note_004_adam_beats_momentum_beats_plain_sgd_on_the_sigmoid_net(tmp_path):
+def test_note_004_adam_learns_the_sigmoid_net_where_momentum_and_plain_sgd_do_not_yet(tmp_path):
     acc = {name: train(name, tmp_path)["test"]["accuracy"] for name in ("mnist-sgd", "mnist-momentum", "mnist-adam")}
-    assert acc["mnist-adam"] > acc["mnist-momentum"] + 0.2 and acc["mnist-momentum"] >= acc["mnist-sgd"], acc
+    assert acc["mnist-adam"] > 0.9 and acc["mnist-momentum"] < 0.5 and acc["mnist-sgd"] < 0.5, acc
 
 
 @needs_shared
