@@ -14,31 +14,31 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from tui.core.config import ExperimentConfig
 
-DESCRIPTION = ("Conv stack: [Conv(filters_i, kernels_i, padding) → MaxPool(pools_i) (→ Dropout from the second)] … → "
-               "Flatten → Dense(dense_units…) → softmax")
+DESCRIPTION = ("Conv stack: [Conv(channels_i, kernels_i, conv_padding) → MaxPool(pools_i) (→ Dropout from the "
+               "second)] … → Flatten → Dense(hidden_units…) → softmax")
 PARAMS = (
-    Param("filters", tuple, (128, 256, 512), "filters of each convolution, e.g. [128, 256, 512]"),
-    Param("kernels", tuple, (8, 4, 2), "kernel side of each convolution (as many as filters)"),
-    Param("pools", tuple, (4, 2, 1), "max-pooling size after each convolution, 1 = none (as many as filters)"),
+    Param("channels", tuple, (128, 256, 512), "filters of each convolution, e.g. [128, 256, 512]"),
+    Param("kernels", tuple, (8, 4, 2), "kernel side of each convolution (as many as channels)"),
+    Param("pools", tuple, (4, 2, 1), "max-pooling size after each convolution, 1 = none (as many as channels)"),
     Param("conv_dropout", float, 0.2, "dropout after every convolution but the first", minimum=0.0, maximum=1.0,
           max_exclusive=True),
-    Param("dense_units", tuple, (256, 64), "sizes of the hidden Dense layers after the flatten"),
-    Param("padding", str, "same", "same keeps each convolution's input size; valid shrinks it by kernel − 1 "
+    Param("hidden_units", tuple, (256, 64), "sizes of the hidden Dense layers after the flatten"),
+    Param("conv_padding", str, "same", "same keeps each convolution's input size; valid shrinks it by kernel − 1 "
           "(note 001's original CNN)", choices=("same", "valid")),
 )
 
 
 def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     p = config.arch_params()
-    if not (len(p["filters"]) == len(p["kernels"]) == len(p["pools"])):
-        return (f"conv_stack needs as many kernels and pools as filters; got {len(p['filters'])} filters, "
+    if not (len(p["channels"]) == len(p["kernels"]) == len(p["pools"])):
+        return (f"conv_stack needs as many kernels and pools as channels; got {len(p['channels'])} channels, "
                 f"{len(p['kernels'])} kernels, {len(p['pools'])} pools: make model.kernels and model.pools match")
     side = min(input_shape[:2])
     for kernel, pool in zip(p["kernels"], p["pools"]):
-        side = (side - (kernel - 1 if p["padding"] == "valid" else 0)) // pool
+        side = (side - (kernel - 1 if p["conv_padding"] == "valid" else 0)) // pool
     if side < 1:
         return (f"conv_stack's convolutions and poolings shrink {input_shape[0]}x{input_shape[1]} images to "
-                f"nothing: use smaller model.pools or kernels, padding = same, or larger images")
+                f"nothing: use smaller model.pools or kernels, model.conv_padding = same, or larger images")
     return None
 
 
@@ -47,13 +47,13 @@ def build(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes:
 
     p = config.arch_params()
     inp, x = common.inputs(config, input_shape)
-    for i, (filters, kernel, pool) in enumerate(zip(p["filters"], p["kernels"], p["pools"])):
-        x = common.conv(config, filters, x, kernel=kernel, padding=p["padding"])
+    for i, (filters, kernel, pool) in enumerate(zip(p["channels"], p["kernels"], p["pools"])):
+        x = common.conv(config, filters, x, kernel=kernel, padding=p["conv_padding"])
         if pool > 1:
             x = keras.layers.MaxPooling2D(pool)(x)
         if i > 0:
             x = common.dropout(config, x, p["conv_dropout"])
     x = keras.layers.Flatten()(x)
-    for units in p["dense_units"]:
+    for units in p["hidden_units"]:
         x = common.dense(config, units, x)
     return keras.Model(inp, common.classifier(config, num_classes, x), name="conv_stack")
