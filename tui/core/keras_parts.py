@@ -289,7 +289,12 @@ def make_penalty_callback() -> Any:
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             if logs is None or "loss" not in logs:
                 return
-            losses = [float(keras.ops.convert_to_numpy(v)) for v in self.model.losses]
+            losses = []
+            for v in self.model.losses:
+                try:
+                    losses.append(float(keras.ops.convert_to_numpy(v)))
+                except NotImplementedError:  # an activity penalty: a symbolic tensor outside a forward pass
+                    continue
             if not losses:
                 return
             penalty = sum(losses)
