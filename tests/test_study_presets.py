@@ -160,3 +160,20 @@ def test_note_003_early_stopping_with_patience_0_ends_the_mlp_after_a_few_epochs
     summary = train("mnist-mlp-earlystop", tmp_path)
     assert summary["params"]["total"] == 669_706
     assert summary["epochs_run"] <= 10 and summary["test"]["accuracy"] > 0.97, summary["epochs_run"]
+
+
+def test_a_run_with_an_activity_penalty_on_the_hidden_dense_layer_finishes(tmp_path):
+    """cifar10-small-vgg-l2's set-up (activity L2 on the hidden Dense layer only) on the embedded digits: the epoch
+    logs still get the kernel penalty columns, and the activity penalty does not fail the run."""
+    from tui.core.session import TrainingSession
+
+    config = cfg.ExperimentConfig().with_values({
+        "model.architecture": "vgg_small", "model.filters": 4, "model.dense_units": 8,
+        "regularization.activity_l2": 0.01, "regularization.l2": 0.001, "regularization.apply_to": "hidden_dense",
+        "training.epochs": 1, "training.gradient_every": 0})
+    model = build_model(config, (8, 8, 1), 10)
+    assert [layer.name for layer in model.layers if getattr(layer, "activity_regularizer", None)] == ["dense"]
+    session = TrainingSession(config, runs_dir=tmp_path)
+    result = session.run()
+    assert result.status == "finished", result.error
+    assert session.history[-1]["penalty"] > 0
