@@ -70,6 +70,8 @@ def initializer(config: "BuildOptions", name: str | None = None) -> Any:
     name = name or m.kernel_initializer
     if name == "normal":
         return keras.initializers.RandomNormal(stddev=m.init_std, seed=seed)
+    if name == "he_normal_untruncated":  # sqrt(2 / fan_in) · randn, as `weight_init_std='relu'` from scratch
+        return keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal", seed=seed)
     cls = {
         "he_normal": keras.initializers.HeNormal, "he_uniform": keras.initializers.HeUniform,
         "glorot_uniform": keras.initializers.GlorotUniform, "glorot_normal": keras.initializers.GlorotNormal,
@@ -78,22 +80,33 @@ def initializer(config: "BuildOptions", name: str | None = None) -> Any:
 
 
 def kernel_regularizer(config: "BuildOptions", kind: str) -> Any:
-    """The configured L1/L2/L1L2 regularizer for a 'conv' or 'dense' layer, or None."""
+    """The configured L1/L2/L1L2 regularizer for a 'conv', hidden 'dense' or 'output' layer, or None."""
     import keras
 
     r = config.regularization
-    if r.apply_to not in ("all", kind) or (r.l1 == 0 and r.l2 == 0):
+    targets = {"all": ("conv", "dense", "output"), "dense": ("dense", "output"), "conv": ("conv",),
+               "hidden_dense": ("dense",)}[r.apply_to]
+    if kind not in targets or (r.l1 == 0 and r.l2 == 0):
         return None
     if r.l1 and r.l2:
         return keras.regularizers.L1L2(l1=r.l1, l2=r.l2)
     return keras.regularizers.L1(r.l1) if r.l1 else keras.regularizers.L2(r.l2)
 
 
-def activity_regularizer(config: "BuildOptions") -> Any:
+def activity_regularizer(config: "BuildOptions", kind: str | None = None) -> Any:
+    """The configured activity (layer output) L1/L2 regularizer, or None; `kind` ('conv' or 'dense') is checked
+    against ``regularization.apply_to`` like the kernel regularizer's."""
     import keras
 
-    a = config.regularization.activity_l2
-    return keras.regularizers.L2(a) if a else None
+    r = config.regularization
+    if kind is not None and kind not in {"all": ("conv", "dense"), "dense": ("dense",), "conv": ("conv",),
+                                         "hidden_dense": ("dense",)}[r.apply_to]:
+        return None
+    if r.activity_l1 and r.activity_l2:
+        return keras.regularizers.L1L2(l1=r.activity_l1, l2=r.activity_l2)
+    if r.activity_l1:
+        return keras.regularizers.L1(r.activity_l1)
+    return keras.regularizers.L2(r.activity_l2) if r.activity_l2 else None
 
 
 def activation(config: "BuildOptions", name: str | None = None) -> "keras.layers.Layer":
@@ -109,7 +122,7 @@ def dense(config: "BuildOptions", units: int, x: Any, name: str | None = None) -
 
     x = keras.layers.Dense(
         units, kernel_initializer=initializer(config), kernel_regularizer=kernel_regularizer(config, "dense"),
-        activity_regularizer=activity_regularizer(config), use_bias=not config.model.batch_norm, name=name,
+        activity_regularizer=activity_regularizer(config, "dense"), use_bias=not config.model.batch_norm, name=name,
     )(x)
     if config.model.batch_norm:
         x = keras.layers.BatchNormalization()(x)
@@ -123,7 +136,8 @@ def conv(config: "BuildOptions", filters: int, x: Any, kernel: int = 3, padding:
 
     x = keras.layers.Conv2D(
         filters, kernel, strides=strides, padding=padding, kernel_initializer=initializer(config),
-        kernel_regularizer=kernel_regularizer(config, "conv"), activity_regularizer=activity_regularizer(config),
+        kernel_regularizer=kernel_regularizer(config, "conv"),
+        activity_regularizer=activity_regularizer(config, "conv"),
         use_bias=not config.model.batch_norm, name=name,
     )(x)
     if config.model.batch_norm:
@@ -181,8 +195,10 @@ def classifier(config: "BuildOptions", num_classes: int, x: Any) -> Any:
         act = "sigmoid" if config.training.loss == "binary_crossentropy" else "softmax"
     # He scaling suits the hidden ReLU family, not a softmax: the output layer is Glorot unless the experiment
     # asks for the plain small-std normal everywhere (the vanishing-gradient set-up).
-    init = initializer(config, None if config.model.kernel_initializer == "normal" else "glorot_uniform")
+    # ("he_normal_untruncated" is the from-scratch courses' draw, applied to every layer alike.)
+    everywhere = config.model.kernel_initializer in ("normal", "he_normal_untruncated")
+    init = initializer(config, None if everywhere else "glorot_uniform")
     return keras.layers.Dense(
         num_classes, activation=act, kernel_initializer=init,
-        kernel_regularizer=kernel_regularizer(config, "dense"), name="classes",
+        kernel_regularizer=kernel_regularizer(config, "output"), name="classes",
     )(x)

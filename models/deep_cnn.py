@@ -22,15 +22,19 @@ PARAMS = (
           minimum=2, maximum=65536),
     Param("conv_dropout", float, 0.2, "dropout rate after each convolution block", minimum=0.0, maximum=1.0,
           max_exclusive=True),
+    Param("padding", str, "first_same", "first_same pads the first 3x3 convolution of each block (the Keras "
+          "CIFAR-10 example); valid pads none (every convolution shrinks the image by 2)",
+          choices=("first_same", "valid")),
 )
 
 MIN_SIDE = 16
 """Smaller images are resized up to this side (8x8 digits would shrink to nothing otherwise)."""
 
 
-def _final_side(side: int) -> int:
-    for _ in range(2):  # each block: 'same' conv, 'valid' 3x3 conv (-2), 2x2 pooling
-        side = (side - 2) // 2
+def _final_side(side: int, padding: str = "first_same") -> int:
+    shrink = 2 if padding == "first_same" else 4  # per block: the unpadded 3x3 convolutions, then 2x2 pooling
+    for _ in range(2):
+        side = (side - shrink) // 2
     return side
 
 
@@ -43,7 +47,9 @@ def _effective(h: int, w: int) -> tuple[int, int]:
 
 def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     h, w = _effective(*input_shape[:2])
-    if min(_final_side(h), _final_side(w)) < 1:  # pragma: no cover - upsizing keeps every input large enough
+    padding = config.arch_params()["padding"]
+    # pragma: no cover - upsizing keeps every input large enough
+    if min(_final_side(h, padding), _final_side(w, padding)) < 1:  # pragma: no cover
         return (f"deep_cnn needs images of at least 10x10 pixels after resizing; got {input_shape[0]}x"
                 f"{input_shape[1]}: use a larger image size")
     return None
@@ -55,7 +61,7 @@ def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int
     p = config.arch_params()
     inp, x = common.inputs(config, input_shape, min_side=MIN_SIDE)
     for filters in (p["filters"], 2 * p["filters"]):
-        x = common.conv(config, filters, x, padding="same")
+        x = common.conv(config, filters, x, padding="same" if p["padding"] == "first_same" else "valid")
         x = common.conv(config, filters, x, padding="valid")
         x = common.dropout(config, x, p["conv_dropout"])
         x = keras.layers.MaxPooling2D(2)(x)

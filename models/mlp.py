@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
 DESCRIPTION = "MLP: Flatten → Dense(hidden_units…) with dropout after each → softmax"
 PARAMS = (
     Param("hidden_units", tuple, (512, 512), "sizes of the hidden Dense layers, e.g. [1024, 256, 64]"),
+    Param("freeze_output", bool, False, "keep the output layer at its initial weights (only the hidden layers "
+          "learn), as note 004's weight-decay loops do"),
 )
 
 
@@ -30,4 +32,7 @@ def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int
     for units in config.arch_params()["hidden_units"]:
         x = common.dense(config, units, x)
         x = common.dropout(config, x)
-    return keras.Model(inp, common.classifier(config, num_classes, x), name="mlp")
+    model = keras.Model(inp, common.classifier(config, num_classes, x), name="mlp")
+    if config.arch_params()["freeze_output"]:
+        model.get_layer("classes").trainable = False
+    return model

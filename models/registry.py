@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from models import alexnet_small, conv_stack, deep_cnn, lenet, mlp, resnet, simple_cnn, transfer, vgg_small
 from models.base import ArchitectureError as ArchitectureError
-from models import alexnet_small, deep_cnn, lenet, mlp, resnet, simple_cnn, transfer, vgg_small
 from tui.core.params import Param
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,7 +32,7 @@ class Architecture:
 
 ARCHITECTURES: dict[str, Architecture] = {
     m.__name__.rsplit(".", 1)[-1]: Architecture(m.__name__.rsplit(".", 1)[-1], m)
-    for m in (mlp, simple_cnn, deep_cnn, vgg_small, lenet, alexnet_small, resnet, transfer)
+    for m in (mlp, simple_cnn, deep_cnn, vgg_small, lenet, alexnet_small, resnet, transfer, conv_stack)
 }
 
 

@@ -18,6 +18,10 @@ PARAMS = (
     Param("depth", int, 20, "number of weighted layers, 6n+2: 20, 32, 44, 56 or 110", minimum=8, maximum=1202),
     Param("weight_l2", float, 1e-4, "L2 weight decay on the convolutions (used when regularization.l1/l2 "
           "do not apply to conv layers; 0 = off)", minimum=0.0, maximum=1.0),
+    Param("block_style", str, "bn_projection", "bn_projection: bias-free convolutions, batch-normalized 1x1 "
+          "projection shortcuts; keras_v1: convolutions with biases, plain 1x1 projection (no batch norm), an "
+          "He-normal output layer (the Keras cifar10_resnet v1 block that note 002 builds)",
+          choices=("bn_projection", "keras_v1")),
 )
 
 MIN_SIDE = 16
@@ -42,11 +46,15 @@ def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int
     if reg is None and p["weight_l2"] > 0:
         reg = keras.regularizers.L2(p["weight_l2"])
 
+    v1 = p["block_style"] == "keras_v1"
+
+    def conv(x: Any, filters: int, kernel: int = 3, strides: int = 1) -> Any:
+        return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=v1,
+                                   kernel_initializer=common.initializer(config), kernel_regularizer=reg,
+                                   activity_regularizer=common.activity_regularizer(config))(x)
+
     def conv_bn(x: Any, filters: int, kernel: int = 3, strides: int = 1) -> Any:
-        x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                                kernel_initializer=common.initializer(config), kernel_regularizer=reg,
-                                activity_regularizer=common.activity_regularizer(config))(x)
-        return keras.layers.BatchNormalization()(x)
+        return keras.layers.BatchNormalization()(conv(x, filters, kernel, strides))
 
     inp, x = common.inputs(config, input_shape, min_side=MIN_SIDE)
     x = common.activation(config)(conv_bn(x, STAGE_CHANNELS[0]))
@@ -55,8 +63,13 @@ def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int
             strides = 2 if stage > 0 and block == 0 else 1
             y = common.activation(config)(conv_bn(x, filters, strides=strides))
             y = conv_bn(y, filters)
-            shortcut = conv_bn(x, filters, kernel=1, strides=strides) if strides != 1 else x
+            project = conv if v1 else conv_bn
+            shortcut = project(x, filters, kernel=1, strides=strides) if strides != 1 else x
             x = common.activation(config)(keras.layers.Add()([shortcut, y]))
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = common.dropout(config, x)
+    if v1:  # He-normal softmax layer without a penalty, as the Keras example (and note 002) write it
+        out = keras.layers.Dense(num_classes, activation="softmax", name="classes",
+                                 kernel_initializer=common.initializer(config, "he_normal"))(x)
+        return keras.Model(inp, out, name=f"resnet{p['depth']}")
     return keras.Model(inp, common.classifier(config, num_classes, x), name=f"resnet{p['depth']}")

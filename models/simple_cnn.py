@@ -12,15 +12,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from models.base import BuildOptions
 
-DESCRIPTION = "Conv(conv_filters, 3x3) → MaxPool → Flatten → Dense(dense_units) → Dropout → softmax"
+DESCRIPTION = "Conv(conv_filters, 3x3) ×conv_layers → MaxPool → Flatten → Dense(dense_units) → Dropout → softmax"
 PARAMS = (
     Param("conv_filters", int, 32, "filters of the convolution", minimum=1, maximum=4096),
     Param("dense_units", int, 128, "units of the hidden Dense layer", minimum=1, maximum=65536),
+    Param("conv_layers", int, 1, "unpadded 3x3 convolutions stacked before the pooling (note 000's make_model_2 "
+          "has 2)", minimum=1, maximum=8),
 )
 
 
 def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
-    return common.too_small("simple_cnn", input_shape, 4, "a 3x3 convolution then 2x2 pooling")
+    n = config.arch_params()["conv_layers"]
+    why = "a 3x3 convolution then 2x2 pooling" if n == 1 else f"{n} unpadded 3x3 convolutions then 2x2 pooling"
+    return common.too_small("simple_cnn", input_shape, 2 * n + 2, why)
 
 
 def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
@@ -28,7 +32,8 @@ def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int
 
     p = config.arch_params()
     inp, x = common.inputs(config, input_shape)
-    x = common.conv(config, p["conv_filters"], x, padding="valid")
+    for _ in range(p["conv_layers"]):
+        x = common.conv(config, p["conv_filters"], x, padding="valid")
     x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Flatten()(x)
     x = common.dense(config, p["dense_units"], x)

@@ -18,7 +18,7 @@ DESCRIPTION = ("Transfer learning: Keras backbone (mobilenetv2 / efficientnetb0 
                "pooling → Dropout → softmax; fromzero, transfer (frozen) or fine_tune")
 PARAMS = (
     Param("backbone", str, "mobilenetv2", "Keras Applications backbone", choices=("mobilenetv2", "efficientnetb0",
-                                                                                    "resnet50")),
+                                                                                    "resnet50", "efficientnetb4")),
     Param("mode", str, "transfer", "fromzero: random weights, all trained; transfer: frozen ImageNet backbone; "
           "fine_tune: ImageNet weights, top fine_tune_layers trainable", choices=("fromzero", "transfer",
                                                                                   "fine_tune")),
@@ -30,7 +30,8 @@ PARAMS = (
 
 MIN_SIDE = 32
 """Keras Applications backbones refuse inputs smaller than 32x32."""
-_BACKBONES = {"mobilenetv2": "MobileNetV2", "efficientnetb0": "EfficientNetB0", "resnet50": "ResNet50"}
+_BACKBONES = {"mobilenetv2": "MobileNetV2", "efficientnetb0": "EfficientNetB0", "resnet50": "ResNet50",
+              "efficientnetb4": "EfficientNetB4"}
 
 
 def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
@@ -83,7 +84,7 @@ def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int
     if (input_shape[2] if len(input_shape) > 2 else 1) == 1:
         x = keras.layers.Concatenate(name="gray_to_rgb")([x, x, x])
     # Backbone-specific input range, from [0, 1].
-    if p["backbone"] == "efficientnetb0":
+    if p["backbone"] in ("efficientnetb0", "efficientnetb4"):
         x = keras.layers.Rescaling(255.0, name="to_0_255")(x)  # EfficientNet normalizes internally
     elif p["backbone"] == "mobilenetv2":
         x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(x)

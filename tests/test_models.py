@@ -50,7 +50,7 @@ def layer_types(model: Any) -> list[str]:
 
 def test_every_architecture_is_registered_with_a_description_and_check() -> None:
     assert set(ARCHITECTURES) == {"mlp", "simple_cnn", "deep_cnn", "vgg_small", "lenet", "alexnet_small",
-                                  "resnet", "transfer"}
+                                  "resnet", "transfer", "conv_stack"}
     for arch in ARCHITECTURES.values():
         assert arch.description and "\n" not in arch.description
         assert all(p.name for p in arch.params)

@@ -13,7 +13,7 @@ PRESETS = list_presets()
 def test_there_are_presets_with_descriptions_and_expected_figures():
     names = {p.name for p in PRESETS}
     assert {"default", "fashion-mnist-cnn", "mnist-mlp-earlystop", "cifar10-deep-cnn", "mnist-overfit-300",
-            "catdoghorse-transfer"} <= names
+            "catdoghorse-resnet-transfer"} <= names
     for p in PRESETS:
         assert p.description and p.expected, p.name
 

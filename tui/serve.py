@@ -229,7 +229,7 @@ class WebServer:
         try:
             await service.start(width, height)
             await _pump(ws, service)
-        except Exception as exc:  # noqa: BLE001 - one tab's failure is logged, the server goes on
+        except Exception as exc:
             self.log(f"tab {tab.number}: {type(exc).__name__}: {exc}")
         finally:
             await service.stop()  # the tab closed: the app quits, a run it trains is stopped and summarised

@@ -16,7 +16,7 @@ from tui.core.params import ConfigError, Param, tomllib
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "folder")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish")
-INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal", "normal")
+INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal", "normal", "he_normal_untruncated")
 OPTIMIZERS = (
     "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "amsgrad", "adadelta", "nadam", "adamw",
 )
@@ -28,7 +28,7 @@ LOSSES = (
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 OUTPUT_ACTIVATIONS = ("auto", "softmax", "sigmoid")
 CLASS_WEIGHTS = ("none", "balanced")
-APPLY_TO = ("all", "dense", "conv")
+APPLY_TO = ("all", "dense", "conv", "hidden_dense")
 
 
 def _p(default: Any, help: str, **limits: Any) -> Any:
@@ -58,7 +58,9 @@ class DatasetConfig:
 class ModelConfig:
     architecture: str = _p("simple_cnn", "network architecture from models/", choices=tuple(ARCHITECTURES))
     activation: str = _p("relu", "hidden-layer activation", choices=ACTIVATIONS)
-    kernel_initializer: str = _p("glorot_uniform", "weight initializer (normal uses model.init_std)",
+    kernel_initializer: str = _p("glorot_uniform", "weight initializer (normal uses model.init_std; "
+                                 "he_normal_untruncated is N(0, 2/fan_in) in every layer, the output too, as "
+                                 "NumPy-from-scratch courses draw it)",
                                  choices=INITIALIZERS)
     init_std: float = _p(0.05, "standard deviation of the plain normal initializer",
                          minimum=0.0, maximum=10.0, min_exclusive=True)
@@ -87,6 +89,8 @@ class OptimizerConfig:
     clipnorm: float = _p(0.0, "clip each gradient to this norm (0 = off)", minimum=0.0)
     rho: float = _p(0.95, "decay of adadelta / rmsprop averages", minimum=0.0, maximum=1.0,
                     max_exclusive=True)
+    epsilon: float = _p(1e-7, "fuzz factor of the adaptive optimizers (Keras 3's 1e-7; Keras 1 and 2.0 used 1e-8)",
+                        minimum=0.0, maximum=1.0, min_exclusive=True)
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,9 @@ class RegularizationConfig:
     l1: float = _p(0.0, "kernel L1 strength (L1 and L2 together = L1L2)", minimum=0.0, maximum=10.0)
     l2: float = _p(0.0, "kernel L2 strength", minimum=0.0, maximum=10.0)
     activity_l2: float = _p(0.0, "activity (output) L2 strength", minimum=0.0, maximum=10.0)
-    apply_to: str = _p("all", "which layers get the kernel regularizer", choices=APPLY_TO)
+    activity_l1: float = _p(0.0, "activity (output) L1 strength", minimum=0.0, maximum=10.0)
+    apply_to: str = _p("all", "which layers get the kernel and activity regularizers (dense includes the output "
+                       "layer's kernel; hidden_dense is the hidden Dense layers only)", choices=APPLY_TO)
     augment: bool = _p(False, "random augmentation with Keras preprocessing layers (training only)")
     flip: bool = _p(True, "augment: random horizontal flips")
     rotation: float = _p(10.0, "augment: max rotation in degrees", minimum=0.0, maximum=180.0)
@@ -132,6 +138,8 @@ class TrainingConfig:
     gradient_every: int = _p(20, "gradient-flow panel: per-layer gradient norms every N batches on a fixed batch "
                              "of 32 training samples, at most 4 times a second (0 = off)", minimum=0)
     seed: int = _p(42, "seed for weights, shuffling and dropout (same seed, same curves on CPU)", minimum=0)
+    stop_on_divergence: bool = _p(True, "stop the run when the doctor finds it diverged (false keeps training: for "
+                                  "reproducing a study whose raw-pixel first epoch has losses in the tens)")
 
 
 @dataclass(frozen=True)
@@ -192,7 +200,7 @@ _SECTION_TYPES = {
     "schedule": ScheduleConfig, "regularization": RegularizationConfig, "training": TrainingConfig,
 }
 _KINDS = {"int": int, "float": float, "bool": bool, "str": str}
-META_KEYS = ("description", "expected", "diagnosis")
+META_KEYS = ("description", "expected", "diagnosis", "source")
 """Keys allowed in a preset's optional ``[meta]`` table (documentation, never used for training). A scenario
 preset's ``diagnosis`` names the doctor finding it reproduces and by when ("overfitting by epoch 8"), or "none"."""
 

@@ -604,7 +604,8 @@ class Doctor:
             # A batch's loss includes any weight penalty, which may be large by design: then only NaN/inf counts
             # before the epoch's logs separate the two.
             penalized = self.config is not None and (self.config.regularization.l1 or self.config.regularization.l2
-                                                     or self.config.regularization.activity_l2)
+                                                     or self.config.regularization.activity_l2
+                                                     or self.config.regularization.activity_l1)
             if "divergence" not in self._found and (not penalized or not _finite(event.window_loss)):
                 self._put(_divergence(self, event.epoch, f"epoch {event.epoch}, batch {event.batch}",
                                       event.window_loss, self.history))

@@ -37,18 +37,19 @@ def make_optimizer(config: ExperimentConfig) -> Any:
         common["clipnorm"] = o.clipnorm
     if o.weight_decay and o.name != "adamw":
         common["weight_decay"] = o.weight_decay
+    adaptive = {"epsilon": o.epsilon}  # SGD and its momentum variants have none
     opt = keras.optimizers
     factories: dict[str, Callable[[], Any]] = {
         "sgd": lambda: opt.SGD(**common),
         "momentum": lambda: opt.SGD(momentum=o.momentum, **common),
         "nesterov": lambda: opt.SGD(momentum=o.momentum, nesterov=True, **common),
-        "adagrad": lambda: opt.Adagrad(**common),
-        "rmsprop": lambda: opt.RMSprop(rho=o.rho, **common),
-        "adam": lambda: opt.Adam(**common),
-        "amsgrad": lambda: opt.Adam(amsgrad=True, **common),
-        "adadelta": lambda: opt.Adadelta(rho=o.rho, **common),
-        "nadam": lambda: opt.Nadam(**common),
-        "adamw": lambda: opt.AdamW(weight_decay=o.weight_decay or 0.004, **common),
+        "adagrad": lambda: opt.Adagrad(**common, **adaptive),
+        "rmsprop": lambda: opt.RMSprop(rho=o.rho, **common, **adaptive),
+        "adam": lambda: opt.Adam(**common, **adaptive),
+        "amsgrad": lambda: opt.Adam(amsgrad=True, **common, **adaptive),
+        "adadelta": lambda: opt.Adadelta(rho=o.rho, **common, **adaptive),
+        "nadam": lambda: opt.Nadam(**common, **adaptive),
+        "adamw": lambda: opt.AdamW(weight_decay=o.weight_decay or 0.004, **common, **adaptive),
     }
     return factories[o.name]()
 
@@ -289,7 +290,12 @@ def make_penalty_callback() -> Any:
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             if logs is None or "loss" not in logs:
                 return
-            losses = [float(keras.ops.convert_to_numpy(v)) for v in self.model.losses]
+            losses = []
+            for v in self.model.losses:
+                try:
+                    losses.append(float(keras.ops.convert_to_numpy(v)))
+                except NotImplementedError:  # an activity penalty: a symbolic tensor outside a forward pass
+                    continue
             if not losses:
                 return
             penalty = sum(losses)

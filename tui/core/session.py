@@ -142,7 +142,8 @@ class TrainingSession:
     def _diagnosis(self) -> None:
         """Tell listeners the doctor's findings changed; a divergence stops the run at once."""
         self._emit(Diagnosis(tuple(self.doctor.findings)))
-        if self.doctor.diverged and self.result is None and not self._stop.is_set():
+        if (self.doctor.diverged and self.config.training.stop_on_divergence and self.result is None
+                and not self._stop.is_set()):
             self._diverged = True
             self.stop()
 
