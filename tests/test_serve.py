@@ -19,7 +19,7 @@ from tui.serve import ServeError, exposure_check, origin_allowed
 pytest.importorskip("textual_serve", reason="the [web] extra (textual-serve) is not installed")
 aiohttp = pytest.importorskip("aiohttp")
 
-from served import F5, Served, alive, screen_text, wait_until
+from served import F5, Served, alive, screen_text, wait_until  # noqa: E402 - after the importorskip above
 
 
 # -- who may connect ---------------------------------------------------------------------------------------------

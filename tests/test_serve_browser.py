@@ -34,8 +34,8 @@ except ImportError:
     _need(False, "Playwright is not installed (pip install playwright)")
 pytest.importorskip("textual_serve", reason="the [web] extra (textual-serve) is not installed")
 
-from PIL import Image, ImageChops
-from served import Served, alive, screen_text, wait_until
+from PIL import Image, ImageChops  # noqa: E402 - after the skips above
+from served import Served, alive, screen_text, wait_until  # noqa: E402
 
 
 @pytest.fixture

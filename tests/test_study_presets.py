@@ -36,7 +36,7 @@ def resnet56_keras_v1() -> int:
     total = conv(3, 3, 16) + bn(16)
     c_in = 16
     for c in (16, 32, 64):
-        for i in range(9):
+        for _ in range(9):
             total += conv(3, c_in, c) + bn(c) + conv(3, c, c) + bn(c)
             if c_in != c:
                 total += conv(1, c_in, c)
