@@ -22,7 +22,6 @@ from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig
 from tui.core.diagnostics import Doctor
 from tui.core.events import Diagnosis, Event, Prepare, RunEnded, RunStarted, StateChanged
-from tui.core.runs import RUNNING_FILE
 from tui.core.records import atomic_write_json, atomic_write_text, build_summary, create_run_dir, render_markdown
 
 log = logging.getLogger(__name__)
@@ -74,6 +73,20 @@ class TrainingSession:
         self._resume = False
         self.doctor = Doctor(config)
         self._diverged = False
+        self.detached = False
+        """Started with --detach: recorded in the owner record (tui.core.owner)."""
+        self._write_lock = threading.Lock()
+        self._control: Any = None
+
+    @classmethod
+    def in_run_dir(cls, run_dir: str | Path, listeners: list[Listener] | None = None,
+                   batch_interval: float = 0.25) -> "TrainingSession":
+        """A new run in a directory made for it beforehand (holding its config.toml), as `--detach` does."""
+        run_dir = Path(run_dir)
+        session = cls(config_mod.load(run_dir / "config.toml"), runs_dir=run_dir.parent, listeners=listeners,
+                      batch_interval=batch_interval)
+        session.run_dir = run_dir
+        return session
 
     @classmethod
     def resume_from(cls, run_dir: str | Path, listeners: list[Listener] | None = None,
@@ -134,8 +147,13 @@ class TrainingSession:
                     record.update({"run_dir": event.run_dir, "epochs": event.epochs,
                                    "steps_per_epoch": event.steps_per_epoch, "dataset": _plain(event.dataset),
                                    "params": event.model.total_params})
-                self._events_file.write(json.dumps(record, default=str) + "\n")
-                self._events_file.flush()
+                    record.update({"config": event.config.to_dict(), "batch_size": event.batch_size,
+                                   "model": {"name": event.model.name, "total": event.model.total_params,
+                                             "trainable": event.model.trainable_params}})
+                line = json.dumps(record, default=str) + "\n"
+                with self._write_lock:  # control acknowledgements come from the control thread
+                    self._events_file.write(line)
+                    self._events_file.flush()
             except (OSError, ValueError):
                 pass
         for listener in list(self._listeners):
@@ -178,7 +196,7 @@ class TrainingSession:
                 assert self.run_dir is not None
                 initial_epoch, previous = _resume_point(self.run_dir, keras_parts.BACKUP_DIR)
                 self.doctor.seed(previous)  # findings continue from the epochs already run
-            else:
+            elif self.run_dir is None:
                 try:
                     self.run_dir = create_run_dir(self.runs_dir,
                                                   self.name or f"{cfg.dataset.name}-{cfg.model.architecture}")
@@ -187,7 +205,10 @@ class TrainingSession:
                                      "choose a writable folder with --runs-dir") from None
                 config_mod.save(cfg, self.run_dir / "config.toml")
             self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
-            (self.run_dir / RUNNING_FILE).write_text(str(os.getpid()))
+            from tui.core import control, owner
+
+            owner.write(self.run_dir, owner.Owner.of(detached=self.detached))
+            self._control = control.ControlPoller(self.run_dir, self, self._emit).start()
 
             from models import ArchitectureError, build_model, check_model
 
@@ -315,10 +336,15 @@ class TrainingSession:
         except Exception as exc:  # noqa: BLE001 - e.g. the disk filled up: say so in the result
             error = (error + "; " if error else "") + f"could not write the run summary: {_describe(exc)}"
             status = "failed"
-        if self.run_dir is not None:
-            (self.run_dir / RUNNING_FILE).unlink(missing_ok=True)
         self.result = RunEnded(status, error, str(self.run_dir) if self.run_dir else None, summary)
         self._emit(self.result)
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self.run_dir is not None:
+            from tui.core import owner
+
+            owner.clear(self.run_dir)
         if self._events_file is not None:
             self._events_file.close()
             self._events_file = None
