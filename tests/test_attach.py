@@ -1,0 +1,304 @@
+"""Runs that outlive their terminal: a detached run followed live from `cnn-tui attach`, stopped and paused from there
+through the control channel; a writer that dies shows as interrupted; torn lines, several viewers, deleted runs and
+folders that are not runs are handled."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable
+
+from tui.cli import main
+from tui.core import control, owner
+from tui.core.eventlog import EventLogFollower
+from tui.ui.attach import AttachApp, AttachScreen
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--set", "dataset.train_size=200", "--set", "model.conv_filters=4", "--set", "model.dense_units=8",
+        "--set", "training.batch_size=50"]
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path, monkeypatch):
+    """Each test has its own registry of detached runs and settings file (and so its own limit)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("CNN_TUI_WEBHOOK_URL", raising=False)
+    monkeypatch.delenv("CNN_TUI_MAX_DETACHED", raising=False)
+
+
+async def until(pilot, condition, timeout: float = 120.0) -> None:
+    """Let the app run until `condition()` holds (fails after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await pilot.pause(0.1)
+
+
+def rows(app) -> int:
+    return app.screen.query_one("#epochs", DataTable).row_count
+
+
+def detach(tmp_path, *args: str) -> Path:
+    """`cnn-tui train --detach` in a child process, as a user types it; returns the run directory it printed."""
+    out = subprocess.run([sys.executable, "-m", "tui.cli", "train", "--detach", "--runs-dir", str(tmp_path / "runs"),
+                          *TINY, *args], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    assert first.startswith("Detached run: ") and "cnn-tui attach " in out.stdout
+    return Path(first.removeprefix("Detached run: "))
+
+
+def kill_owner(run_dir: Path) -> None:
+    record = owner.read(run_dir)
+    if record is not None and record.liveness() == owner.LIVE:
+        os.kill(record.pid, signal.SIGKILL)
+
+
+async def test_attach_follows_a_detached_run_epoch_by_epoch_and_its_summary_says_finished(tmp_path):
+    run_dir = detach(tmp_path, "--set", "training.epochs=3")
+    try:
+        assert owner.read(run_dir).detached  # recorded before the child has even loaded TensorFlow
+        app = AttachApp("run", run_dir)
+        seen = []
+        async with app.run_test(size=(120, 40)) as pilot:
+            def progressed() -> bool:
+                if not seen or rows(app) != seen[-1]:
+                    seen.append(rows(app))
+                return app.screen.monitor.ended is not None and rows(app) == 3
+            await until(pilot, progressed)
+            assert "finished" in str(app.screen.query_one("#run-status").render())
+        assert seen[-1] == 3 and len([n for n in seen if n > 0]) >= 2, seen  # rows arrived while it trained
+        assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
+        assert "epoch   3/3" in (run_dir / "output.log").read_text()
+        assert not (run_dir / owner.OWNER_FILE).exists()
+    finally:
+        kill_owner(run_dir)
+
+
+async def test_stop_from_the_attached_view_stops_the_owner_which_says_so(tmp_path):
+    run_dir = detach(tmp_path, "--set", "training.epochs=200")
+    try:
+        app = AttachApp("run", run_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: rows(app) >= 1)
+            assert "live" in app.screen.sub_title
+            await pilot.press("p")
+            await until(pilot, lambda: app.screen.monitor.state == "paused")
+            paused_at = rows(app)
+            await pilot.press("p")
+            await until(pilot, lambda: rows(app) > paused_at)  # resumed: training goes on
+            await pilot.press("s")
+            await until(pilot, lambda: app.screen.monitor.ended is not None)
+            assert app.screen.monitor.ended.status == "stopped"
+            assert any("stopping at the next batch" in n.message for n in app._notifications)  # the owner's ack
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["status"] == "stopped" and summary["epochs_run"] < 200
+    finally:
+        kill_owner(run_dir)
+
+
+WRITER = """
+import json, sys, time
+from pathlib import Path
+from tui.core import owner
+run = Path(sys.argv[1])
+owner.write(run, owner.Owner.of())
+with open(run / "events.jsonl", "a") as fh:
+    fh.write(json.dumps({"event": "RunStarted", "time": 0, "run_dir": str(run), "epochs": 50,
+                         "steps_per_epoch": 4, "dataset": {"name": "digits"}, "params": 100}) + "\\n")
+    for e in range(1, 3):
+        fh.write(json.dumps({"event": "EpochEnd", "time": 0, "epoch": e, "epochs": 50, "logs": {"loss": 1.0 / e},
+                             "lr": 0.01, "seconds": 1.0, "samples_per_second": 100.0}) + "\\n")
+    fh.write('{"event": "EpochEnd", "time": 0, "epo')  # killed in the middle of a line
+    fh.flush()
+    print("ready", flush=True)
+    time.sleep(600)
+"""
+
+
+def epoch_line(e: int) -> str:
+    return json.dumps({"event": "EpochEnd", "time": 0, "epoch": e, "epochs": 50, "logs": {"loss": 1.0 / e},
+                       "lr": 0.01, "seconds": 1.0, "samples_per_second": 100.0}) + "\n"
+
+
+def started_run(tmp_path) -> Path:
+    run_dir = tmp_path / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.toml").write_text("[training]\nepochs = 50\n")
+    return run_dir
+
+
+async def test_a_killed_writer_shows_as_interrupted_and_its_torn_last_line_is_skipped(tmp_path):
+    run_dir = started_run(tmp_path)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        app = AttachApp("run", run_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: rows(app) == 2)
+            assert "live" in app.screen.sub_title and not app.screen.interrupted
+            writer.kill()
+            writer.wait()
+            await until(pilot, lambda: app.screen.interrupted)
+            status = str(app.screen.query_one("#run-status").render())
+            assert "interrupted" in status and "r resumes" in status
+            assert rows(app) == 2  # the half-written third record is not shown
+            await pilot.press("s")  # nobody to stop: the view says it is read-only
+            assert any("gone" in n.message for n in app._notifications)
+        assert not (run_dir / control.CONTROL_DIR).exists() or not list((run_dir / control.CONTROL_DIR).iterdir())
+    finally:
+        writer.kill()
+
+
+def test_the_follower_leaves_a_torn_line_until_it_is_complete(tmp_path):
+    run_dir = started_run(tmp_path)
+    log = run_dir / "events.jsonl"
+    line = epoch_line(1)
+    log.write_text(line + line[:20])
+    follower = EventLogFollower(run_dir)
+    assert [e.epoch for e in follower.read().events] == [1]
+    with open(log, "a") as fh:
+        fh.write(line[20:] + "not json\n")
+    chunk = follower.read()
+    assert [e.epoch for e in chunk.events] == [1] and chunk.skipped == 1  # completed line read; garbage skipped
+    log.write_text(epoch_line(7))  # replaced by a new run
+    chunk = follower.read()
+    assert chunk.replaced and [e.epoch for e in chunk.events] == [7]  # the viewer starts over
+
+
+async def test_two_viewers_follow_the_same_run_and_both_reach_its_owner(tmp_path):
+    """The owner here is this test process, with the same control poller a training session runs."""
+    run_dir = started_run(tmp_path)
+    owner.write(run_dir, owner.Owner.of())
+    log = open(run_dir / "events.jsonl", "a")
+    acted: list[str] = []
+
+    class Owner:
+        def stop(self):
+            acted.append("stop")
+
+        def pause(self):
+            acted.append("pause")
+
+        def resume(self):
+            acted.append("resume")
+
+    def emit(event):
+        from tui.core.session import _plain
+
+        log.write(json.dumps({"event": type(event).__name__, "time": 0, **_plain(event)}) + "\n")
+        log.flush()
+
+    poller = control.ControlPoller(run_dir, Owner(), emit, interval=0.05).start()
+    try:
+        log.write(json.dumps({"event": "RunStarted", "time": 0, "run_dir": str(run_dir), "epochs": 50,
+                              "steps_per_epoch": 4, "dataset": {"name": "digits"}, "params": 100}) + "\n")
+        log.write(epoch_line(1))
+        log.flush()
+        one, two = AttachApp("run", run_dir), AttachApp("run", run_dir)
+        async with one.run_test(size=(120, 40)) as p1, two.run_test(size=(120, 40)) as p2:
+            await until(p1, lambda: rows(one) == 1)
+            await until(p2, lambda: rows(two) == 1)
+            log.write(epoch_line(2))
+            log.flush()
+            await until(p1, lambda: rows(one) == 2)
+            await until(p2, lambda: rows(two) == 2)
+            await p1.press("p")
+            await p2.press("s")
+            await until(p1, lambda: sorted(acted) == ["pause", "stop"], timeout=10)
+            for app, pilot in ((one, p1), (two, p2)):  # each view sees both acknowledgements
+                await until(pilot, lambda: sum("next batch" in n.message for n in app._notifications) == 2,
+                            timeout=10)
+        assert not list((run_dir / control.CONTROL_DIR).glob("*.json"))  # the owner consumed them
+    finally:
+        poller.close()
+        log.close()
+
+
+async def test_a_run_directory_deleted_while_attached_is_said(tmp_path):
+    import shutil
+
+    run_dir = started_run(tmp_path)
+    (run_dir / "events.jsonl").write_text(epoch_line(1))
+    app = AttachApp("run", run_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: rows(app) == 1)
+        shutil.rmtree(run_dir)
+        await until(pilot, lambda: app.screen.gone)
+        assert "deleted" in str(app.screen.query_one("#run-status").render())
+        assert rows(app) == 1  # what was read stays on screen
+
+
+def test_attach_to_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    assert main(["attach", str(tmp_path / "photos")]) == 2
+    assert "is not a run directory" in capsys.readouterr().err
+    assert main(["attach", "latest", "--runs-dir", str(tmp_path / "empty")]) == 2
+    assert "no runs in" in capsys.readouterr().err
+
+
+def test_a_viewer_writes_nothing_but_control_requests(tmp_path):
+    run_dir = started_run(tmp_path)
+    (run_dir / "events.jsonl").write_text(epoch_line(1))
+    before = sorted(p.name for p in run_dir.rglob("*"))
+    EventLogFollower(run_dir).read()
+    assert control.can_control(run_dir) is not None  # nobody owns it: read-only
+    with pytest.raises(control.ControlRefused):
+        control.send(run_dir, "stop")
+    assert sorted(p.name for p in run_dir.rglob("*")) == before
+
+
+def test_liveness_needs_host_boot_pid_and_start_time_to_match(tmp_path):
+    me = owner.Owner.of()
+    assert me.liveness() == owner.LIVE
+    from dataclasses import replace
+
+    assert replace(me, start_ticks=(me.start_ticks or 0) + 1).liveness() == owner.DEAD  # the pid was reused
+    assert replace(me, boot_id="another-boot").liveness() == owner.DEAD  # the machine rebooted
+    assert replace(me, host="elsewhere").liveness() == owner.REMOTE  # cannot be checked from here
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert owner.Owner.of(dead.pid).liveness() == owner.DEAD or owner.process_start(dead.pid) is not None
+
+
+def test_detached_runs_beyond_the_limit_are_refused_clearly(tmp_path, monkeypatch, capsys):
+    from tui.core import detach
+
+    monkeypatch.setenv("CNN_TUI_MAX_DETACHED", "1")
+    registry = detach.registry_dir()
+    registry.mkdir(parents=True)
+    me = owner.Owner.of(detached=True)  # stands for a detached run live on this machine
+    (registry / "x.json").write_text(json.dumps({"owner": me.as_dict(), "run_dir": str(tmp_path / "busy")}))
+    assert main(["train", "--detach", "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "limit is 1" in err and str(tmp_path / "busy") in err and "max_detached" in err
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())  # no empty run left
+    assert detach.default_limit(2) == 1 and detach.default_limit(16) == 8
+
+
+def test_runs_delete_and_archive_refuse_a_live_run(tmp_path, capsys):
+    import tarfile
+
+    runs = tmp_path / "runs"
+    done, live = started_run(tmp_path), runs / "r2"
+    live.mkdir()
+    (live / "config.toml").write_text("")
+    owner.write(live, owner.Owner.of())
+    assert main(["runs", "--runs-dir", str(runs), "--delete", "r2"]) == 2
+    assert "running now" in capsys.readouterr().err and live.is_dir()
+    assert main(["runs", "--runs-dir", str(runs), "--archive", "r1"]) == 0
+    assert not done.exists()
+    with tarfile.open(runs / "archive" / "r1.tar.gz") as tar:
+        assert "r1/config.toml" in tar.getnames()
+    owner.clear(live)
+    assert main(["runs", "--runs-dir", str(runs), "--delete", str(live)]) == 0 and not live.exists()
