@@ -302,3 +302,61 @@ def test_runs_delete_and_archive_refuse_a_live_run(tmp_path, capsys):
         assert "r1/config.toml" in tar.getnames()
     owner.clear(live)
     assert main(["runs", "--runs-dir", str(runs), "--delete", str(live)]) == 0 and not live.exists()
+
+
+async def test_shift_f5_starts_detached_and_the_run_history_attaches_to_the_live_run(tmp_path):
+    from tui.core import config as cfg
+    from tui.ui.app import CnnTuiApp
+    from tui.ui.screens.runs import RunsScreen
+    from tui.ui.screens.setup import SetupScreen
+
+    config = cfg.ExperimentConfig().with_values({"dataset.train_size": 200, "model.conv_filters": 4,
+                                                 "model.dense_units": 8, "training.batch_size": 50,
+                                                 "training.epochs": 200})
+    app = CnnTuiApp(config, runs_dir=tmp_path / "runs")
+    run_dir = None
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, SetupScreen))
+            await pilot.press("shift+f5")
+            await until(pilot, lambda: isinstance(app.screen, AttachScreen))
+            run_dir = app.screen.run_dir
+            await until(pilot, lambda: rows(app) >= 1)
+            await pilot.press("b")  # leave the view: the run goes on
+            await until(pilot, lambda: isinstance(app.screen, SetupScreen))
+            await pilot.press("f2")
+            await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+            table = app.screen.query_one(DataTable)
+            assert "● live" in [str(c) for c in table.get_row_at(0)]
+            table.focus()
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, AttachScreen))
+            await pilot.press("s")
+            await until(pilot, lambda: app.screen.monitor.ended is not None)
+            assert app.screen.monitor.ended.status == "stopped"
+        assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped"
+    finally:
+        if run_dir is not None:
+            kill_owner(run_dir)
+
+
+async def test_the_run_history_deletes_an_ended_run_after_a_confirmation(tmp_path):
+    from tui.ui.app import CnnTuiApp
+    from tui.ui.screens.dialogs import ConfirmDialog
+
+    run_dir = started_run(tmp_path)
+    app = CnnTuiApp(runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")
+        await until(pilot, lambda: app.screen.query(DataTable))
+        app.screen.query_one(DataTable).focus()
+        await pilot.press("delete")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")
+        await pilot.pause()
+        assert run_dir.is_dir()
+        await pilot.press("delete")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: not run_dir.exists())
+        assert app.screen.query_one(DataTable).row_count == 0

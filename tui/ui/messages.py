@@ -26,9 +26,11 @@ class FieldChanged(Message):
 
 @dataclass
 class StartRequested(Message):
-    """The set-up screen asks the app to train this (valid) configuration."""
+    """The set-up screen asks the app to train this (valid) configuration (detached: in a process of its own,
+    which the app then attaches to)."""
 
     config: ExperimentConfig
+    detached: bool = False
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Run history: the runs in the runs folder, sortable and filterable; open one to see its curves, findings and
-summary; resume one that was interrupted; mark several (space) and compare them (c)."""
+summary (a live one: attach to it); resume one that was interrupted; mark several (space) and compare them (c);
+delete or archive an ended one (with a confirmation)."""
 
 from __future__ import annotations
 
@@ -25,14 +26,16 @@ COLUMNS = ("run", "started", "dataset", "architecture", "status", "best val_acc"
 
 
 def _row(r: RunRecord) -> tuple[object, ...]:
-    return (r.name, r.started.strftime("%Y-%m-%d %H:%M"), r.dataset, r.architecture, r.status,
+    return (r.name, r.started.strftime("%Y-%m-%d %H:%M"), r.dataset, r.architecture,
+            "● live" if r.live else r.status,
             round(r.best_val_accuracy, 4) if r.best_val_accuracy is not None else -1.0, r.epochs,
             round(r.wall_seconds or 0.0, 1))
 
 
 class RunsScreen(Screen):
     BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("f5", "reload", "Reload"),
-                Binding("space", "mark", "Mark"), Binding("c", "compare", "Compare marked")]
+                Binding("space", "mark", "Mark"), Binding("c", "compare", "Compare marked"),
+                Binding("delete", "remove('delete')", "Delete"), Binding("a", "remove('archive')", "Archive")]
 
     def __init__(self, runs_dir: Path) -> None:
         super().__init__()
@@ -73,7 +76,8 @@ class RunsScreen(Screen):
 
     def _hint(self) -> None:
         self.query_one("#runs-hint", Static).update(
-            f"{self.query_one(DataTable).row_count}/{len(self.records)} runs · Enter opens · space marks "
+            f"{self.query_one(DataTable).row_count}/{len(self.records)} runs · Enter opens (attaches to a ● live "
+            f"one) · space marks "
             f"({len(self.marked)}) · c compares · click a header sorts")
 
     @on(Input.Changed, "#filter")
@@ -91,7 +95,36 @@ class RunsScreen(Screen):
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:
         record = next(r for r in self.records if r.name == event.row_key.value)
+        if record.live:
+            self.app.attach(record.path)  # type: ignore[attr-defined]
+            return
         self.app.push_screen(RunDetailScreen(record))
+
+    def action_remove(self, how: str) -> None:
+        """Delete or archive (RUNS/archive/NAME.tar.gz) the run under the cursor, after a confirmation."""
+        from tui.core.runs import RunRemoveError, archive_run, delete_run
+        from tui.ui.screens.dialogs import ConfirmDialog
+
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        record = next(r for r in self.records if r.name == name)
+        question = (f"Delete {name} for good (every file in {record.path})?" if how == "delete" else
+                    f"Archive {name} into {record.path.parent / 'archive'}/{name}.tar.gz and remove the folder?")
+
+        def decided(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                done = (delete_run if how == "delete" else archive_run)(record.path)
+            except (RunRemoveError, OSError) as exc:
+                self.notify(str(exc), title="Not removed", severity="error", timeout=10)
+                return
+            self.notify(f"{'Deleted' if how == 'delete' else 'Archived to'} {done}", title="Run history")
+            self.action_reload()
+
+        self.app.push_screen(ConfirmDialog(question, yes="Delete" if how == "delete" else "Archive"), decided)
 
 
     def action_mark(self) -> None:
