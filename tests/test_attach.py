@@ -360,3 +360,17 @@ async def test_the_run_history_deletes_an_ended_run_after_a_confirmation(tmp_pat
         await pilot.press("y")
         await until(pilot, lambda: not run_dir.exists())
         assert app.screen.query_one(DataTable).row_count == 0
+
+
+def test_a_long_backlog_replays_every_epoch_and_only_the_last_epochs_batches(tmp_path):
+    """The fast path for a large finished log gives the same history as reading every line."""
+    import benchmarks.attach as bench
+
+    run_dir = bench.write_run(tmp_path / "long", 60, batches_per_epoch=240)  # > 1 MB of records
+    assert (run_dir / "events.jsonl").stat().st_size > 1 << 20
+    events = EventLogFollower(run_dir).read().events
+    from tui.core.events import BatchEnd, EpochEnd, RunEnded, RunStarted
+
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunEnded)
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == list(range(1, 61))
+    assert {e.epoch for e in events if isinstance(e, BatchEnd)} == {60}  # the batch trace shows the last epoch

@@ -13,6 +13,7 @@ decoded (every record but the throttled per-batch ones, and the per-batch ones o
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -26,15 +27,19 @@ EVENTS_FILE = "events.jsonl"
 FAST_REPLAY_BYTES = 1 << 20
 """A backlog larger than this is replayed through the fast path (batch records of finished epochs not decoded)."""
 _NOT_BATCH = re.compile(rb'\{"event": "(?!BatchEnd")[^\n]*\n')
-_BATCH = b'{"event": "BatchEnd"'
 _EPOCH = b'{"event": "EpochEnd"'
 
 _SIMPLE: dict[str, type[Event]] = {c.__name__: c for c in (BatchEnd, EpochEnd, GradientNorms, StateChanged,
                                                             ControlAck)}
 
 
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
 def _known(cls: type, record: Mapping[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(f.name for f in fields(cls))
     return {k: v for k, v in record.items() if k in names}
 
 
@@ -133,17 +138,22 @@ class EventLogFollower:
             return chunk
         try:
             with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                data = fh.read(st.st_size - self.offset)
-        except OSError:
+                if st.st_size - self.offset > FAST_REPLAY_BYTES:
+                    with mmap.mmap(fh.fileno(), st.st_size, access=mmap.ACCESS_READ) as mm:
+                        end = mm.rfind(b"\n", self.offset, st.st_size) + 1
+                        lines = _relevant_lines(mm, self.offset, end) if end else []
+                else:
+                    fh.seek(self.offset)
+                    data = fh.read(st.st_size - self.offset)
+                    end = data.rfind(b"\n") + 1  # a last line without its newline is being written: next time
+                    lines = data[:end].splitlines()
+                    end += self.offset if end else 0
+        except (OSError, ValueError):
             chunk.missing = True
             return chunk
-        end = data.rfind(b"\n") + 1  # a last line without its newline is still being written: read it next time
-        if end == 0:
+        if not end:
             return chunk
-        self.offset += end
-        data = data[:end]
-        lines = self._relevant_lines(data) if len(data) > FAST_REPLAY_BYTES else data.splitlines()
+        self.offset = end
         for line in lines:
             if not line.strip():
                 continue
@@ -158,18 +168,18 @@ class EventLogFollower:
         self.skipped += chunk.skipped
         return chunk
 
-    @staticmethod
-    def _relevant_lines(data: bytes) -> list[bytes]:
-        """Every record but the batch records of epochs before the last one that ended (the batch trace shows
-        one epoch), in order."""
-        last_epoch = data.rfind(_EPOCH)
-        previous = data.rfind(_EPOCH, 0, last_epoch) if last_epoch > 0 else -1
-        if previous < 0:
-            return data.splitlines()
-        cut = data.index(b"\n", previous) + 1
-        out = [m.group(0) for m in _NOT_BATCH.finditer(data, 0, cut)]
-        out.extend(data[cut:].splitlines())
-        return out
+def _relevant_lines(data: Any, start: int, end: int) -> list[bytes]:
+    """The lines of data[start:end] but the batch records of epochs before the last one that ended (the batch
+    trace shows one epoch), in order. `data` is a memory map searched in one regular-expression pass: a backlog of
+    a million batch records is never copied or split into lines."""
+    last_epoch = data.rfind(_EPOCH, start, end)
+    previous = data.rfind(_EPOCH, start, last_epoch) if last_epoch >= 0 else -1
+    if previous < 0:
+        return data[start:end].splitlines()  # type: ignore[no-any-return]
+    cut = data.find(b"\n", previous, end) + 1
+    out = [m.group(0) for m in _NOT_BATCH.finditer(data, start, cut)]
+    out.extend(data[cut:end].splitlines())
+    return out
 
 
 def read_all(run_dir: Path) -> list[Event]:

@@ -108,7 +108,10 @@ class AttachScreen(TrainingScreen):
         self._replayed = False
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # TrainingScreen.on_mount runs too (Textual calls each class's handler): it sets up the table and the drain.
+        self.call_later(self._start_following)
+
+    def _start_following(self) -> None:
         self.title = f"cnn-tui — attached to {self.run_dir.name}"
         self.follow()
         self._replayed = True
