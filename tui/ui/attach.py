@@ -8,6 +8,7 @@ reach the owner, whose acknowledgement comes back through the event log. Any num
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import deque
 from pathlib import Path
@@ -23,12 +24,18 @@ from textual.widgets.option_list import Option
 
 from tui.core import control, owner
 from tui.core.eventlog import EventLogFollower
-from tui.core.events import ControlAck, Event, RunEnded
+from tui.core.events import BatchEnd, ControlAck, Event, GradientNorms
 from tui.ui.screens.training import TrainingScreen
 
 FOLLOW_SECONDS = 0.25
 """How often the event log is read for new records (a stat when nothing changed)."""
 OWNER_CHECK_SECONDS = 1.0
+VIEW_REDRAW_SECONDS = 1.0
+"""An attached view redraws batch progress at most this often (an epoch's end, the doctor's findings, a state
+change and the run's end at once): a viewer costs the training machine as little CPU as it can."""
+VIEWER_NICE = 10
+"""`cnn-tui attach` lowers its own priority by this much: on a busy machine the training it watches wins the CPU
+(benchmarks/attach.py measures the writer's throughput with three viewers attached)."""
 
 
 class NotARun(Exception):
@@ -106,6 +113,7 @@ class AttachScreen(TrainingScreen):
 
             self._notifier = Notifier(notify_sinks)
         self._replayed = False
+        self._drawn_at = 0.0
 
     def on_mount(self) -> None:
         # TrainingScreen.on_mount runs too (Textual calls each class's handler): it sets up the table and the drain.
@@ -145,6 +153,17 @@ class AttachScreen(TrainingScreen):
         self.events_in.extend(chunk.events)
         if chunk.events:
             self.drain()
+
+    def drain(self) -> None:
+        """Redraw now if something more than batch progress arrived, else at most every VIEW_REDRAW_SECONDS."""
+        import time
+
+        now = time.monotonic()
+        urgent = any(not isinstance(e, (BatchEnd, GradientNorms)) for e in self.events_in)
+        if not self.events_in or (not urgent and now - self._drawn_at < VIEW_REDRAW_SECONDS):
+            return
+        self._drawn_at = now
+        super().drain()
 
     def check_owner(self) -> None:
         """Live, interrupted (the writer died), or owned elsewhere (read-only)."""
@@ -363,6 +382,17 @@ def cmd_attach(target: str, runs_dir: str | None, notify: bool = False) -> int:
     try:
         kind, path = resolve_target(target, runs_dir)
     except NotARun as exc:
+        print(f"cnn-tui attach: {exc}", file=sys.stderr)
+        return 2
+    try:
+        os.nice(VIEWER_NICE)  # a viewer yields the CPU to the training it watches
+    except OSError:
+        pass
+    try:
+        from tui.core.settings import SettingsError, load
+
+        notify = notify or load().notify
+    except SettingsError as exc:
         print(f"cnn-tui attach: {exc}", file=sys.stderr)
         return 2
     app = AttachApp(kind, path, notify=notify)
