@@ -32,13 +32,19 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 # -- synthetic runs ---------------------------------------------------------------------------------------------
 def header(run_dir: Path, epochs: int, steps: int) -> str:
-    return json.dumps({"event": "RunStarted", "time": time.time(), "run_dir": str(run_dir), "epochs": epochs,
-                       "steps_per_epoch": steps, "batch_size": 64,
-                       "dataset": {"name": "cifar10", "input_shape": [32, 32, 3], "num_classes": 10,
-                                   "class_names": [str(i) for i in range(10)], "train": 45000, "val": 5000,
-                                   "test": 10000, "class_counts": [6000] * 10},
-                       "params": 1_000_000, "model": {"name": "simple_cnn", "total": 1_000_000,
-                                                      "trainable": 1_000_000}}) + "\n"
+    """The log's first lines as the session writes them (tui.core.eventlog): its header and a RunStarted."""
+    from tui.core.config import ExperimentConfig
+    from tui.core.datasets import DatasetInfo
+    from tui.core.eventlog import HEADER, SCHEMA_VERSION, encode
+    from tui.core.events import ModelSummary, RunStarted
+
+    config = ExperimentConfig().with_values({"dataset.name": "cifar10", "training.epochs": epochs})
+    info = DatasetInfo("cifar10", (32, 32, 3), 10, tuple(str(i) for i in range(10)), 45000, 5000, 10000,
+                       (6000,) * 10)
+    started = RunStarted(str(run_dir), config, info, ModelSummary("simple_cnn", (), 1_000_000, 1_000_000), epochs,
+                         steps, 64)
+    return (json.dumps({"event": HEADER, "version": SCHEMA_VERSION, "time": time.time()}) + "\n"
+            + json.dumps(encode(started)) + "\n")
 
 
 def loss_of(e: int) -> float:
@@ -60,10 +66,13 @@ def batch_record(e: int, b: int, steps: int) -> str:
 
 
 def write_run(run_dir: Path, epochs: int, batches_per_epoch: int = 240, ended: bool = True) -> Path:
+    from tui.core.config import ExperimentConfig
+    from tui.core.rundir import RunDir
+
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.toml").write_text('[dataset]\nname = "cifar10"\n')
+    RunDir(run_dir).write_config(ExperimentConfig().with_values({"dataset.name": "cifar10"}))
     steps = 703
-    with open(run_dir / "events.jsonl", "w") as fh:
+    with open(RunDir(run_dir).events_file, "w") as fh:
         fh.write(header(run_dir, epochs, steps))
         for e in range(1, epochs + 1):
             fh.write("".join(batch_record(e, min(steps, (i + 1) * 3), steps) for i in range(batches_per_epoch)))
@@ -110,6 +119,7 @@ def row(e: int) -> str:
 # -- 1. latency ---------------------------------------------------------------------------------------------------
 def latency(tmp: Path, n: int) -> list[float]:
     from tui.core import owner
+    from tui.core.rundir import RunDir
 
     run_dir = tmp / "latency"
     write_run(run_dir, 0, ended=False)
@@ -119,7 +129,7 @@ def latency(tmp: Path, n: int) -> list[float]:
     try:
         pane.wait_for("attached")
         time.sleep(1.0)
-        with open(run_dir / "events.jsonl", "a") as fh:
+        with open(RunDir(run_dir).events_file, "a") as fh:
             for e in range(1, n + 1):
                 for b in range(1, 5):
                     fh.write(batch_record(e, b * 175, 703))
@@ -165,8 +175,9 @@ def writer_cost(tmp: Path, epochs: int) -> tuple[list[float], list[float]]:
         # Epoch k (1-based) trains with the viewers running when k is even, frozen when odd.
         from tui.core.eventlog import EventLogFollower
         from tui.core.events import EpochEnd
+        from tui.core.rundir import RunDir
 
-        follower = EventLogFollower(run_dir)
+        follower = EventLogFollower(RunDir(run_dir).events_file)
         on, off, seen = [], [], 0
         running = True
         _signal(viewers, signal.SIGSTOP)

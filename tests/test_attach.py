@@ -18,6 +18,8 @@ from textual.widgets import DataTable
 from tui.cli import main
 from tui.core import control, owner
 from tui.core.eventlog import EventLogFollower
+from tui.core.rundir import RunDir
+import benchmarks.attach as bench
 from tui.ui.attach import AttachApp, AttachScreen
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,9 +79,9 @@ async def test_attach_follows_a_detached_run_epoch_by_epoch_and_its_summary_says
             await until(pilot, progressed)
             assert "finished" in str(app.screen.query_one("#run-status").render())
         assert seen[-1] == 3 and len([n for n in seen if n > 0]) >= 2, seen  # rows arrived while it trained
-        assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
-        assert "epoch   3/3" in (run_dir / "output.log").read_text()
-        assert not (run_dir / owner.OWNER_FILE).exists()
+        assert RunDir(run_dir).read_summary().status == "finished"
+        assert "epoch   3/3" in RunDir(run_dir).output_log.read_text()
+        assert not RunDir(run_dir).owner_file.exists()
     finally:
         kill_owner(run_dir)
 
@@ -100,25 +102,23 @@ async def test_stop_from_the_attached_view_stops_the_owner_which_says_so(tmp_pat
             await until(pilot, lambda: app.screen.monitor.ended is not None)
             assert app.screen.monitor.ended.status == "stopped"
             assert any("stopping at the next batch" in n.message for n in app._notifications)  # the owner's ack
-        summary = json.loads((run_dir / "summary.json").read_text())
-        assert summary["status"] == "stopped" and summary["epochs_run"] < 200
+        summary = RunDir(run_dir).read_summary()
+        assert summary.status == "stopped" and summary.epochs_run < 200
     finally:
         kill_owner(run_dir)
 
 
 WRITER = """
-import json, sys, time
+import sys, time
 from pathlib import Path
-from tui.core import owner
-run = Path(sys.argv[1])
-owner.write(run, owner.Owner.of())
-with open(run / "events.jsonl", "a") as fh:
-    fh.write(json.dumps({"event": "RunStarted", "time": 0, "run_dir": str(run), "epochs": 50,
-                         "steps_per_epoch": 4, "dataset": {"name": "digits"}, "params": 100}) + "\\n")
-    for e in range(1, 3):
-        fh.write(json.dumps({"event": "EpochEnd", "time": 0, "epoch": e, "epochs": 50, "logs": {"loss": 1.0 / e},
-                             "lr": 0.01, "seconds": 1.0, "samples_per_second": 100.0}) + "\\n")
-    fh.write('{"event": "EpochEnd", "time": 0, "epo')  # killed in the middle of a line
+sys.path.insert(0, str(Path(sys.argv[2])))
+from benchmarks.attach import epoch_record, header
+from tui.core.rundir import RunDir
+run = RunDir(Path(sys.argv[1]))
+run.mark_running()
+with open(run.events_file, "a") as fh:
+    fh.write(header(run.path, 50, 4) + epoch_record(1, 50) + epoch_record(2, 50))
+    fh.write(epoch_record(3, 50)[:30])  # killed in the middle of a line
     fh.flush()
     print("ready", flush=True)
     time.sleep(600)
@@ -126,20 +126,24 @@ with open(run / "events.jsonl", "a") as fh:
 
 
 def epoch_line(e: int) -> str:
-    return json.dumps({"event": "EpochEnd", "time": 0, "epoch": e, "epochs": 50, "logs": {"loss": 1.0 / e},
-                       "lr": 0.01, "seconds": 1.0, "samples_per_second": 100.0}) + "\n"
+    return bench.epoch_record(e, 50)
 
 
-def started_run(tmp_path) -> Path:
-    run_dir = tmp_path / "runs" / "r1"
-    run_dir.mkdir(parents=True)
-    (run_dir / "config.toml").write_text("[training]\nepochs = 50\n")
-    return run_dir
+def started_run(tmp_path, events: bool = False) -> Path:
+    """A run directory as a session leaves it once training has started (events: its log's first lines)."""
+    from tui.core.config import ExperimentConfig
+
+    rd = RunDir.create(tmp_path / "runs", "r1")
+    rd.write_config(ExperimentConfig())
+    if events:
+        rd.events_file.write_text(bench.header(rd.path, 50, 4))
+    return rd.path
 
 
 async def test_a_killed_writer_shows_as_interrupted_and_its_torn_last_line_is_skipped(tmp_path):
     run_dir = started_run(tmp_path)
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir)], stdout=subprocess.PIPE, text=True,
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir), str(ROOT)], stdout=subprocess.PIPE,
+                              text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert writer.stdout.readline().strip() == "ready"
@@ -155,17 +159,17 @@ async def test_a_killed_writer_shows_as_interrupted_and_its_torn_last_line_is_sk
             assert rows(app) == 2  # the half-written third record is not shown
             await pilot.press("s")  # nobody to stop: the view says it is read-only
             assert any("gone" in n.message for n in app._notifications)
-        assert not (run_dir / control.CONTROL_DIR).exists() or not list((run_dir / control.CONTROL_DIR).iterdir())
+        assert not RunDir(run_dir).control_dir.exists() or not list(RunDir(run_dir).control_dir.iterdir())
     finally:
         writer.kill()
 
 
 def test_the_follower_leaves_a_torn_line_until_it_is_complete(tmp_path):
     run_dir = started_run(tmp_path)
-    log = run_dir / "events.jsonl"
+    log = RunDir(run_dir).events_file
     line = epoch_line(1)
     log.write_text(line + line[:20])
-    follower = EventLogFollower(run_dir)
+    follower = EventLogFollower(log)
     assert [e.epoch for e in follower.read().events] == [1]
     with open(log, "a") as fh:
         fh.write(line[20:] + "not json\n")
@@ -178,9 +182,11 @@ def test_the_follower_leaves_a_torn_line_until_it_is_complete(tmp_path):
 
 async def test_two_viewers_follow_the_same_run_and_both_reach_its_owner(tmp_path):
     """The owner here is this test process, with the same control poller a training session runs."""
-    run_dir = started_run(tmp_path)
-    owner.write(run_dir, owner.Owner.of())
-    log = open(run_dir / "events.jsonl", "a")
+    from tui.core.eventlog import EventLogWriter
+
+    run_dir = started_run(tmp_path, events=True)
+    RunDir(run_dir).mark_running()
+    log = EventLogWriter(RunDir(run_dir).events_file)
     acted: list[str] = []
 
     class Owner:
@@ -193,24 +199,17 @@ async def test_two_viewers_follow_the_same_run_and_both_reach_its_owner(tmp_path
         def resume(self):
             acted.append("resume")
 
-    def emit(event):
-        from tui.core.session import _plain
-
-        log.write(json.dumps({"event": type(event).__name__, "time": 0, **_plain(event)}) + "\n")
-        log.flush()
-
-    poller = control.ControlPoller(run_dir, Owner(), emit, interval=0.05).start()
+    poller = control.ControlPoller(run_dir, Owner(), log.write, interval=0.05).start()
+    raw = open(RunDir(run_dir).events_file, "a")
     try:
-        log.write(json.dumps({"event": "RunStarted", "time": 0, "run_dir": str(run_dir), "epochs": 50,
-                              "steps_per_epoch": 4, "dataset": {"name": "digits"}, "params": 100}) + "\n")
-        log.write(epoch_line(1))
-        log.flush()
+        raw.write(epoch_line(1))
+        raw.flush()
         one, two = AttachApp("run", run_dir), AttachApp("run", run_dir)
         async with one.run_test(size=(120, 40)) as p1, two.run_test(size=(120, 40)) as p2:
             await until(p1, lambda: rows(one) == 1)
             await until(p2, lambda: rows(two) == 1)
-            log.write(epoch_line(2))
-            log.flush()
+            raw.write(epoch_line(2))
+            raw.flush()
             await until(p1, lambda: rows(one) == 2)
             await until(p2, lambda: rows(two) == 2)
             await p1.press("p")
@@ -219,17 +218,19 @@ async def test_two_viewers_follow_the_same_run_and_both_reach_its_owner(tmp_path
             for app, pilot in ((one, p1), (two, p2)):  # each view sees both acknowledgements
                 await until(pilot, lambda: sum("next batch" in n.message for n in app._notifications) == 2,
                             timeout=10)
-        assert not list((run_dir / control.CONTROL_DIR).glob("*.json"))  # the owner consumed them
+        assert not list(RunDir(run_dir).control_dir.glob("*.json"))  # the owner consumed them
     finally:
         poller.close()
         log.close()
+        raw.close()
 
 
 async def test_a_run_directory_deleted_while_attached_is_said(tmp_path):
     import shutil
 
-    run_dir = started_run(tmp_path)
-    (run_dir / "events.jsonl").write_text(epoch_line(1))
+    run_dir = started_run(tmp_path, events=True)
+    with open(RunDir(run_dir).events_file, "a") as fh:
+        fh.write(epoch_line(1))
     app = AttachApp("run", run_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: rows(app) == 1)
@@ -248,10 +249,9 @@ def test_attach_to_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):
 
 
 def test_a_viewer_writes_nothing_but_control_requests(tmp_path):
-    run_dir = started_run(tmp_path)
-    (run_dir / "events.jsonl").write_text(epoch_line(1))
+    run_dir = started_run(tmp_path, events=True)
     before = sorted(p.name for p in run_dir.rglob("*"))
-    EventLogFollower(run_dir).read()
+    EventLogFollower(RunDir(run_dir).events_file).read()
     assert control.can_control(run_dir) is not None  # nobody owns it: read-only
     with pytest.raises(control.ControlRefused):
         control.send(run_dir, "stop")
@@ -290,16 +290,14 @@ def test_runs_delete_and_archive_refuse_a_live_run(tmp_path, capsys):
     import tarfile
 
     runs = tmp_path / "runs"
-    done, live = started_run(tmp_path), runs / "r2"
-    live.mkdir()
-    (live / "config.toml").write_text("")
-    owner.write(live, owner.Owner.of())
-    assert main(["runs", "--runs-dir", str(runs), "--delete", "r2"]) == 2
+    done, live = started_run(tmp_path), started_run(tmp_path)
+    RunDir(live).mark_running()
+    assert main(["runs", "--runs-dir", str(runs), "--delete", live.name]) == 2
     assert "running now" in capsys.readouterr().err and live.is_dir()
-    assert main(["runs", "--runs-dir", str(runs), "--archive", "r1"]) == 0
+    assert main(["runs", "--runs-dir", str(runs), "--archive", done.name]) == 0
     assert not done.exists()
-    with tarfile.open(runs / "archive" / "r1.tar.gz") as tar:
-        assert "r1/config.toml" in tar.getnames()
+    with tarfile.open(runs / "archive" / f"{done.name}.tar.gz") as tar:
+        assert f"{done.name}/config.toml" in tar.getnames()
     owner.clear(live)
     assert main(["runs", "--runs-dir", str(runs), "--delete", str(live)]) == 0 and not live.exists()
 
@@ -334,7 +332,7 @@ async def test_shift_f5_starts_detached_and_the_run_history_attaches_to_the_live
             await pilot.press("s")
             await until(pilot, lambda: app.screen.monitor.ended is not None)
             assert app.screen.monitor.ended.status == "stopped"
-        assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped"
+        assert RunDir(run_dir).read_summary().status == "stopped"
     finally:
         if run_dir is not None:
             kill_owner(run_dir)
@@ -364,11 +362,9 @@ async def test_the_run_history_deletes_an_ended_run_after_a_confirmation(tmp_pat
 
 def test_a_long_backlog_replays_every_epoch_and_only_the_last_epochs_batches(tmp_path):
     """The fast path for a large finished log gives the same history as reading every line."""
-    import benchmarks.attach as bench
-
     run_dir = bench.write_run(tmp_path / "long", 60, batches_per_epoch=240)  # > 1 MB of records
-    assert (run_dir / "events.jsonl").stat().st_size > 1 << 20
-    events = EventLogFollower(run_dir).read().events
+    assert RunDir(run_dir).events_file.stat().st_size > 1 << 20
+    events = EventLogFollower(RunDir(run_dir).events_file).read().events
     from tui.core.events import BatchEnd, EpochEnd, RunEnded, RunStarted
 
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunEnded)

@@ -260,6 +260,7 @@ def cmd_detach(config: Any, runs_dir: str | None, notify: bool, resume_dir: str 
     from pathlib import Path
 
     from tui.core import detach
+    from tui.core.rundir import RunDir
     from tui.core.settings import SettingsError
 
     try:
@@ -280,7 +281,7 @@ def cmd_detach(config: Any, runs_dir: str | None, notify: bool, resume_dir: str 
         return 2
     print(f"Detached run: {run_dir}\n"
           f"  follow it:  cnn-tui attach {run_dir}\n"
-          f"  its output: {run_dir / detach.LOG_FILE}")
+          f"  its output: {RunDir(run_dir).output_log}")
     return 0
 
 

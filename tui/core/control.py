@@ -1,7 +1,7 @@
 """The one control channel of a run: how any process (an attached view, another terminal, a script) asks the process
 that owns a run to stop, pause, resume or change something, and how it learns that the owner acted.
 
-Requests are small JSON files in the run directory's ``control/`` folder, each written atomically under a unique
+Requests are small JSON files in the run directory's ``control/`` folder (``RunDir.control_dir``), each written atomically under a unique
 name (so any number of viewers can send at once without locks). The owner polls the folder from a timer thread
 (``ControlPoller``, 4 times a second: one directory listing, nothing when it is empty), takes each request in the
 order sent, deletes it, acts on it through its ``Controllable`` (a training session: stop / pause / resume happen at
@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tui.core.events import ControlAck, Event
+from tui.core.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
-CONTROL_DIR = "control"
 VERSION = 1
 ACTIONS = ("stop", "pause", "resume", "change")
 POLL_SECONDS = 0.25
@@ -80,7 +80,7 @@ def send(run_dir: Path, action: str, params: Mapping[str, Any] | None = None, ch
     run_dir = Path(run_dir)
     if check and (why := can_control(run_dir)):
         raise ControlRefused(why)
-    folder = run_dir / CONTROL_DIR
+    folder = RunDir(run_dir).control_dir
     folder.mkdir(exist_ok=True)
     request_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
     doc = {"version": VERSION, "id": request_id, "action": action, "params": dict(params or {}),
@@ -93,7 +93,7 @@ def send(run_dir: Path, action: str, params: Mapping[str, Any] | None = None, ch
 
 def take_requests(run_dir: Path) -> list[dict[str, Any]]:
     """The pending requests, oldest first, removed from the folder (only the owner calls this)."""
-    folder = Path(run_dir) / CONTROL_DIR
+    folder = RunDir(Path(run_dir)).control_dir
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith("."))
     except OSError:
@@ -152,7 +152,7 @@ class ControlPoller:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "ControlPoller":
-        (self.run_dir / CONTROL_DIR).mkdir(exist_ok=True)
+        RunDir(self.run_dir).control_dir.mkdir(exist_ok=True)
         for stale in take_requests(self.run_dir):  # sent to a previous owner that died before acting
             log.info("dropping a control request sent to a previous owner: %s", stale.get("action"))
         self._thread = threading.Thread(target=self._loop, name="cnn-tui-control", daemon=True)

@@ -18,9 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tui.core import owner as owner_mod
-
-LOG_FILE = "output.log"
-"""The detached process's stdout and stderr, in its run directory."""
+from tui.core.rundir import RunDir
 
 
 class DetachRefused(Exception):
@@ -105,7 +103,7 @@ def spawn(cli_args: Sequence[str], run_dir: Path) -> owner_mod.Owner:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_package_root(), env.get("PYTHONPATH", "")) if p)
         env.pop("TEXTUAL", None)
-        with open(run_dir / LOG_FILE, "ab") as log:
+        with open(RunDir(run_dir).output_log, "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "tui.cli", *cli_args], stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                                     cwd=os.getcwd(), env=env)
@@ -119,15 +117,14 @@ def spawn(cli_args: Sequence[str], run_dir: Path) -> owner_mod.Owner:
 
 def start_train(config: object, runs_dir: str | Path | None, notify: bool = False) -> Path:
     """A new run directory for `config` and a detached `cnn-tui train` in it; returns the directory."""
-    from tui.core import config as config_mod
-    from tui.core.records import create_run_dir
     from tui.core.session import default_runs_dir
 
     cfg = config  # an ExperimentConfig
     check_room()  # before making a directory that would stay empty
     runs = Path(runs_dir) if runs_dir else default_runs_dir()
-    run_dir = create_run_dir(runs, f"{cfg.dataset.name}-{cfg.model.architecture}")  # type: ignore[attr-defined]
-    config_mod.save(cfg, run_dir / "config.toml")  # type: ignore[arg-type]
+    rd = RunDir.create(runs, f"{cfg.dataset.name}-{cfg.model.architecture}")  # type: ignore[attr-defined]
+    rd.write_config(cfg)  # type: ignore[arg-type]
+    run_dir = rd.path
     try:
         spawn(["train", "--in-run-dir", str(run_dir), "--detached-child", *(["--notify"] if notify else [])],
               run_dir)

@@ -1,111 +1,263 @@
-"""Reading a run's event log (``events.jsonl``, written by the training session) back into events, and following it
-while it grows: what `cnn-tui attach` and every other viewer read.
+"""The event log (``events.jsonl``): the contract between a trainer and every viewer.
 
-The follower tolerates what files on disk do: a last line without its newline is left for the next read (the
-writer is mid-write) and never parsed half; a line that is not JSON, or an event type or field this version does not
-know, is skipped; a log that is replaced (a new inode, or shorter than what was read) is reported so the viewer
-starts over; a log or run directory that disappears is reported too.
+One JSON object per line, appended and flushed as the session emits events. The first line is a header,
+``{"event": "EventLog", "version": 1, "time": ...}``; every other line is ``{"event": <type>, "time": <unix
+seconds>, <the event's fields>}`` (types and fields: README, "Event log"). This module is the only writer and
+reader of the format:
 
-Replay of a long finished run is fast: in a large backlog only the records that change what a viewer shows are
-decoded (every record but the throttled per-batch ones, and the per-batch ones of the last epoch).
+- a reader ignores fields it does not know (a newer writer may add some) and takes defaults for fields an older
+  writer did not write; a log without a header (written before the header existed) reads as version 0;
+- a torn last line (the trainer was killed mid-write, or is writing it right now) is skipped, and
+  :func:`read_from` leaves its offset before it, so a viewer that follows the log picks it up once complete;
+- :func:`read_from` returns the records appended since a byte offset and the offset to continue from, which is
+  all a viewer attached to a running trainer needs (poll it, or wait on the file);
+- :class:`EventLogFollower` is what `cnn-tui attach` polls: it also says when the log was replaced (a new inode,
+  or shorter than what was read) or deleted, and replays a large backlog fast (a memory map searched in one pass;
+  the batch records of epochs before the last one are not decoded: nothing shows them).
+
+Progress events (BatchEnd) are throttled by the session (4 a second), and GradientNorms are sampled every
+``training.gradient_every`` batches, so the log grows by a bounded amount per hour of training (README).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import mmap
 import os
 import re
-from dataclasses import dataclass, field, fields
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import IO, Any
 
-from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, GradientNorms, ModelSummary,
-                             RunEnded, RunStarted, StateChanged)
+from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, GradientNorms, LayerInfo, ModelSummary,
+                             Prepare, RunEnded, RunStarted, StateChanged)
 
-EVENTS_FILE = "events.jsonl"
-FAST_REPLAY_BYTES = 1 << 20
-"""A backlog larger than this is replayed through the fast path (batch records of finished epochs not decoded)."""
-_NOT_BATCH = re.compile(rb'\{"event": "(?!BatchEnd")[^\n]*\n')
-_EPOCH = b'{"event": "EpochEnd"'
+log = logging.getLogger(__name__)
 
-_SIMPLE: dict[str, type[Event]] = {c.__name__: c for c in (BatchEnd, EpochEnd, GradientNorms, StateChanged,
-                                                            ControlAck)}
+SCHEMA_VERSION = 1
+"""1: a header line; RunStarted carries config, batch_size and model. 0: no header, RunStarted only params."""
+HEADER = "EventLog"
+
+
+def to_json_value(obj: Any) -> Any:
+    """Dataclasses, mappings, sequences and paths as JSON-ready values."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {k: to_json_value(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, Mapping):
+        return {str(k): to_json_value(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_json_value(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def encode(event: Event, now: float | None = None) -> dict[str, Any]:
+    """The log record of one event (without the newline)."""
+    record: dict[str, Any] = {"event": type(event).__name__, "time": round(time.time() if now is None else now, 3)}
+    if isinstance(event, RunStarted):
+        record.update({"run_dir": event.run_dir, "epochs": event.epochs, "steps_per_epoch": event.steps_per_epoch,
+                       "batch_size": event.batch_size, "dataset": to_json_value(event.dataset),
+                       "params": event.model.total_params, "model": to_json_value(event.model),
+                       "config": event.config.to_dict()})
+    elif isinstance(event, Diagnosis):
+        record["findings"] = [f.as_dict() for f in event.findings]
+    else:
+        record.update(to_json_value(event))
+    return record
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One line of the log: its type, when it was written, its fields as written, and the log's version."""
+
+    kind: str
+    time: float
+    fields: Mapping[str, Any]
+    version: int = SCHEMA_VERSION
+
+    def event(self) -> Event | None:
+        """The event this record holds, or None for a type this version does not know (or one too malformed to
+        rebuild). RunStarted needs a version-1 log (an older one did not record the configuration)."""
+        try:
+            return _decode(self.kind, self.fields)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            log.debug("cannot rebuild a %s event from the log", self.kind, exc_info=True)
+            return None
 
 
 _FIELDS: dict[type, frozenset[str]] = {}
 
 
-def _known(cls: type, record: Mapping[str, Any]) -> dict[str, Any]:
+def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
     names = _FIELDS.get(cls)
     if names is None:
         names = _FIELDS[cls] = frozenset(f.name for f in fields(cls))
-    return {k: v for k, v in record.items() if k in names}
+    return {k: v for k, v in data.items() if k in names}
 
 
-def decode(record: Mapping[str, Any], run_dir: Path | None = None) -> Event | None:
-    """One log record as an event, or None for a record this version does not show (unknown type, bad fields)."""
-    kind = record.get("event")
-    try:
-        if kind in _SIMPLE:
-            cls = _SIMPLE[str(kind)]
-            values = _known(cls, record)
-            for k in ("layers", "norms"):
-                if k in values:
-                    values[k] = tuple(values[k])
-            return cls(**values)
-        if kind == "Diagnosis":
-            from tui.core.diagnostics import Finding
+def _decode(kind: str, data: Mapping[str, Any]) -> Event | None:
+    if kind == "BatchEnd":
+        return BatchEnd(**_known(BatchEnd, data))
+    if kind == "EpochEnd":
+        kept = _known(EpochEnd, data)
+        kept["logs"] = dict(kept.get("logs") or {})
+        return EpochEnd(**kept)
+    if kind == "GradientNorms":
+        kept = _known(GradientNorms, data)
+        return GradientNorms(**{**kept, "layers": tuple(kept["layers"]), "norms": tuple(kept["norms"])})
+    if kind == "StateChanged":
+        return StateChanged(str(data["state"]))
+    if kind == "ControlAck":
+        return ControlAck(**_known(ControlAck, data))
+    if kind == "RunEnded":
+        kept = _known(RunEnded, data)
+        return RunEnded(**{**kept, "summary": dict(kept.get("summary") or {})})
+    if kind == "Diagnosis":
+        from tui.core.diagnostics import Finding
 
-            return Diagnosis(tuple(Finding.from_dict(f) for f in record.get("findings", ())))
-        if kind == "RunEnded":
-            return RunEnded(str(record["status"]), record.get("error"), record.get("run_dir"),
-                            record.get("summary") or {})
-        if kind == "RunStarted":
-            return _run_started(record, run_dir)
-    except (TypeError, ValueError, KeyError):
-        return None
+        return Diagnosis(tuple(Finding.from_dict(f) for f in data.get("findings", [])))
+    if kind == "RunStarted":
+        from tui.core import config as config_mod
+        from tui.core.datasets import DatasetInfo
+
+        ds = _known(DatasetInfo, data["dataset"])
+        ds.update(input_shape=tuple(ds["input_shape"]), class_names=tuple(ds["class_names"]),
+                  class_counts=tuple(ds["class_counts"]))
+        m = data["model"]
+        model = ModelSummary(str(m["name"]), tuple(LayerInfo(**_known(LayerInfo, layer)) for layer in m["layers"]),
+                             int(m["total_params"]), int(m["trainable_params"]))
+        return RunStarted(str(data["run_dir"]), config_mod.from_dict(data["config"], "events.jsonl"),
+                          DatasetInfo(**ds), model, int(data["epochs"]), int(data["steps_per_epoch"]),
+                          int(data["batch_size"]))
     return None
 
 
-def _run_started(record: Mapping[str, Any], run_dir: Path | None) -> RunStarted:
-    from tui.core import config as config_mod
-    from tui.core.datasets import DatasetInfo
+class EventLogWriter:
+    """Appends events to a log, one flushed line each. Creating it on an empty file writes the header; on a log
+    that already has records (a resumed run) it appends after them, ending a torn last line first."""
 
-    config = None
-    if isinstance(record.get("config"), Mapping):
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._fh: IO[str] | None = open(self.path, "a", encoding="utf-8")
+        self._lock = threading.Lock()  # control acknowledgements are written from the control thread
+        size = os.fstat(self._fh.fileno()).st_size
+        if size == 0:
+            self._write_line({"event": HEADER, "version": SCHEMA_VERSION, "time": round(time.time(), 3)})
+        elif not _ends_with_newline(self.path, size):
+            self._fh.write("\n")
+
+    def _write_line(self, record: Mapping[str, Any]) -> None:
+        assert self._fh is not None
+        line = json.dumps(record, default=str) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
+
+    def write(self, event: Event) -> None:
+        """Record one event (Prepare is progress of the moment, not recorded). Never raises: a log that cannot
+        be written must not stop training."""
+        if self._fh is None or isinstance(event, Prepare):
+            return
         try:
-            config = config_mod.from_dict(record["config"], "events.jsonl")
-        except config_mod.ConfigError:
-            config = None
-    if config is None and run_dir is not None:  # older logs: the run's config.toml
+            self._write_line(encode(event))
+        except (OSError, ValueError):
+            log.debug("could not write to the event log", exc_info=True)
+
+    __call__ = write  # a listener on the session's bus
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> EventLogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ends_with_newline(path: Path, size: int) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1) == b"\n"
+
+
+def _version(path: Path) -> int:
+    """The version in the log's header line; 0 when it has none."""
+    try:
+        with open(path, "rb") as fh:
+            first = json.loads(fh.readline())
+        if isinstance(first, dict) and first.get("event") == HEADER:
+            return int(first.get("version", 0))
+    except (OSError, ValueError, TypeError):
+        pass
+    return 0
+
+
+def read_from(path: Path | str, offset: int = 0) -> tuple[list[LogRecord], int]:
+    """The records appended to the log at `path` since byte `offset`, and the offset to read from next time.
+
+    Only complete lines count: a torn last line is left for the next call (the offset stays before it). Lines
+    that are not JSON objects are skipped. A missing log reads as empty (offset unchanged)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+    except FileNotFoundError:
+        return [], offset
+    end = chunk.rfind(b"\n") + 1  # 0 when there is no complete line
+    return _parse(chunk[:end].splitlines(), _version(path))[0], offset + end
+
+
+def _parse(lines: list[bytes], version: int) -> tuple[list[LogRecord], int]:
+    """The records of complete lines, and how many lines were not records (torn, corrupt)."""
+    records: list[LogRecord] = []
+    bad = 0
+    for line in lines:
         try:
-            config = config_mod.load(Path(run_dir) / "config.toml")
-        except (OSError, config_mod.ConfigError):
-            config = None
-    config = config or config_mod.ExperimentConfig()
-    d = dict(record.get("dataset") or {})
-    values = _known(DatasetInfo, d)
-    for k in ("input_shape", "class_names", "class_counts"):
-        values[k] = tuple(values.get(k) or ())
-    values.setdefault("name", config.dataset.name)
-    for k in ("num_classes", "train", "val", "test"):
-        values.setdefault(k, 0)
-    dataset = DatasetInfo(**values)
-    m = record.get("model") or {}
-    total = int(m.get("total", record.get("params") or 0))
-    model = ModelSummary(str(m.get("name", config.model.architecture)), (), total, int(m.get("trainable", total)))
-    return RunStarted(str(record.get("run_dir") or run_dir or ""), config, dataset, model, int(record["epochs"]),
-                      int(record["steps_per_epoch"]), int(record.get("batch_size") or config.training.batch_size))
+            data = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue  # a line torn by a kill, then ended by a resumed writer
+        if not isinstance(data, dict) or data.get("event") == HEADER or "event" not in data:
+            continue
+        kind = str(data.pop("event"))
+        stamp = data.pop("time", 0.0)
+        records.append(LogRecord(kind, float(stamp) if isinstance(stamp, (int, float)) else 0.0, data, version))
+    return records, bad
+
+
+def read_all(path: Path | str) -> list[LogRecord]:
+    """Every complete record of the log (a torn last line skipped)."""
+    return read_from(path, 0)[0]
+
+
+def read_events(path: Path | str) -> list[Event]:
+    """The log's records rebuilt as events, in order (records of unknown types left out)."""
+    return [e for r in read_all(path) if (e := r.event()) is not None]
+
+
+# -- following a log that grows -------------------------------------------------------------------------------------
+FAST_REPLAY_BYTES = 1 << 20
+"""A backlog larger than this is replayed through the fast path (batch records of finished epochs not decoded)."""
+_NOT_BATCH = re.compile(rb'\{"event": "(?!BatchEnd")[^\n]*\n')
+_EPOCH = b'{"event": "EpochEnd"'
 
 
 @dataclass
 class Chunk:
-    """What one read of the log found."""
+    """What one read of a followed log found."""
 
-    events: list[Event] = field(default_factory=list)
+    events: list[Event]
     replaced: bool = False
-    """The log was replaced since the last read (the viewer should start over); `events` are the new log's."""
+    """The log was replaced since the last read (a viewer starts over); `events` are the new log's."""
     missing: bool = False
     """The log (or its run directory) does not exist now."""
     skipped: int = 0
@@ -113,17 +265,16 @@ class Chunk:
 
 
 class EventLogFollower:
-    """Reads a growing events.jsonl from where it left off. Never writes anything."""
+    """Reads a growing log from where it left off, as events. Never writes anything."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = Path(run_dir)
-        self.path = self.run_dir / EVENTS_FILE
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
         self.offset = 0
         self._inode: tuple[int, int] | None = None
-        self.skipped = 0
+        self._version: int | None = None
 
     def read(self) -> Chunk:
-        chunk = Chunk()
+        chunk = Chunk([])
         try:
             st = os.stat(self.path)
         except OSError:
@@ -131,8 +282,7 @@ class EventLogFollower:
             return chunk
         inode = (st.st_dev, st.st_ino)
         if self._inode is not None and (inode != self._inode or st.st_size < self.offset):
-            chunk.replaced = True
-            self.offset = 0
+            chunk.replaced, self.offset, self._version = True, 0, None
         self._inode = inode
         if st.st_size <= self.offset:
             return chunk
@@ -154,19 +304,12 @@ class EventLogFollower:
         if not end:
             return chunk
         self.offset = end
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                chunk.skipped += 1
-                continue
-            event = decode(record, self.run_dir) if isinstance(record, dict) else None
-            if event is not None:
-                chunk.events.append(event)
-        self.skipped += chunk.skipped
+        if self._version is None:
+            self._version = _version(self.path)
+        records, chunk.skipped = _parse(lines, self._version)
+        chunk.events = [e for r in records if (e := r.event()) is not None]
         return chunk
+
 
 def _relevant_lines(data: Any, start: int, end: int) -> list[bytes]:
     """The lines of data[start:end] but the batch records of epochs before the last one that ended (the batch
@@ -180,8 +323,3 @@ def _relevant_lines(data: Any, start: int, end: int) -> list[bytes]:
     out = [m.group(0) for m in _NOT_BATCH.finditer(data, start, cut)]
     out.extend(data[cut:end].splitlines())
     return out
-
-
-def read_all(run_dir: Path) -> list[Event]:
-    """Every event of a run's log (a finished run's replay)."""
-    return EventLogFollower(run_dir).read().events

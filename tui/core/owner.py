@@ -1,4 +1,4 @@
-"""Who owns a run right now: the liveness record (``owner.json`` in the run directory) and the live /
+"""Who owns a run right now: the liveness record (``RunDir.owner_file``, owner.json) and the live /
 interrupted decision made from it.
 
 A pid alone is not enough: pids are reused after a reboot or a few hours of busy machine, and a run folder can sit
@@ -15,10 +15,10 @@ import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-OWNER_FILE = "owner.json"
-LEGACY_PID_FILE = "running.pid"
-"""What older versions wrote instead of owner.json (the pid only)."""
+if TYPE_CHECKING:
+    from tui.core.rundir import RunDir
 
 LIVE, DEAD, REMOTE, NONE = "live", "dead", "remote", "none"
 """Liveness answers: the owner runs on this machine now; it died (or the machine rebooted); it runs or ran on
@@ -90,31 +90,30 @@ class Owner:
                    float(data.get("started") or 0.0), bool(data.get("detached", False)))  # type: ignore[arg-type]
 
 
-def write(run_dir: Path, owner: Owner) -> None:
-    from tui.core.records import atomic_write_json
+def write(run_dir: "RunDir | Path", owner: Owner) -> None:
+    from tui.core.atomic import atomic_write_json
 
-    atomic_write_json(Path(run_dir) / OWNER_FILE, owner.as_dict())
+    atomic_write_json(_rd(run_dir).owner_file, owner.as_dict())
 
 
-def read(run_dir: Path) -> Owner | None:
+def read(run_dir: "RunDir | Path") -> Owner | None:
     """The owner record, or None when there is none (or it cannot be read: written by a newer version, torn)."""
     try:
-        return Owner.from_dict(json.loads((Path(run_dir) / OWNER_FILE).read_text()))
+        return Owner.from_dict(json.loads(_rd(run_dir).owner_file.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def clear(run_dir: Path) -> None:
-    for name in (OWNER_FILE, LEGACY_PID_FILE):
-        (Path(run_dir) / name).unlink(missing_ok=True)
+def clear(run_dir: "RunDir | Path") -> None:
+    _rd(run_dir).clear_running()
 
 
-def liveness(run_dir: Path) -> str:
+def liveness(run_dir: "RunDir | Path") -> str:
     """LIVE, DEAD, REMOTE or NONE for a run directory (an older run's running.pid is checked by pid only)."""
     owner = read(run_dir)
     if owner is not None:
         return owner.liveness()
-    legacy = Path(run_dir) / LEGACY_PID_FILE
+    legacy = _rd(run_dir).pid_file
     if legacy.is_file():
         try:
             os.kill(int(legacy.read_text().strip()), 0)
@@ -122,3 +121,9 @@ def liveness(run_dir: Path) -> str:
             return DEAD
         return LIVE
     return NONE
+
+
+def _rd(run_dir: "RunDir | Path") -> "RunDir":
+    from tui.core.rundir import RunDir
+
+    return run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))

@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 
 from tui.core import control, owner
 from tui.core.eventlog import EventLogFollower
+from tui.core.rundir import RunDir, SweepDir
 from tui.core.events import BatchEnd, ControlAck, Event, GradientNorms
 from tui.ui.screens.training import TrainingScreen
 
@@ -46,8 +47,7 @@ def resolve_target(target: str, runs_dir: str | None = None) -> tuple[str, Path]
     """("run" | "sweep", directory) for a RUN_DIR, a SWEEP_DIR or ``latest`` (the newest in the runs folder)."""
     if target == "latest":
         folder = Path(runs_dir or "runs")
-        dirs = sorted((d for d in folder.iterdir() if d.is_dir() and ((d / "config.toml").is_file()
-                                                                          or (d / "sweep.json").is_file())),
+        dirs = sorted((d for d in folder.iterdir() if d.is_dir() and (RunDir(d).is_run() or SweepDir(d).is_sweep())),
                       key=lambda d: (d.stat().st_mtime, d.name)) if folder.is_dir() else []
         if not dirs:
             raise NotARun(f"no runs in {folder}; start one (cnn-tui train --detach) or give --runs-dir")
@@ -56,9 +56,9 @@ def resolve_target(target: str, runs_dir: str | None = None) -> tuple[str, Path]
         path = Path(target).expanduser()
     if not path.is_dir():
         raise NotARun(f"{path}: no such directory; give a run directory, a sweep directory or `latest`")
-    if (path / "sweep.json").is_file():
+    if SweepDir(path).is_sweep():
         return "sweep", path
-    if (path / "config.toml").is_file() or (path / "events.jsonl").is_file():
+    if RunDir(path).is_run() or RunDir(path).events_file.is_file():
         return "run", path
     raise NotARun(f"{path} is not a run directory (no config.toml or events.jsonl) nor a sweep directory (no "
                   "sweep.json); run directories are the folders under runs/ (cnn-tui runs lists them)")
@@ -73,7 +73,7 @@ class AttachedRun:
         self.run_dir = run_dir
         self._screen = screen
         try:
-            self.config = config_mod.load(run_dir / "config.toml")
+            self.config = RunDir(run_dir).read_config()
         except (OSError, config_mod.ConfigError):
             self.config = config_mod.ExperimentConfig()
 
@@ -103,7 +103,7 @@ class AttachScreen(TrainingScreen):
         self.run_dir = Path(run_dir)
         self.events_in: deque[Event] = deque()
         super().__init__(AttachedRun(self.run_dir, self), self.events_in)
-        self.follower = EventLogFollower(self.run_dir)
+        self.follower = EventLogFollower(RunDir(self.run_dir).events_file)
         self.liveness = owner.NONE
         self.interrupted = False
         self.gone = False
@@ -292,7 +292,6 @@ class SweepAttachScreen(Screen):
         from tui.core import sweep
         from tui.core.heatmap import progress_line
         from tui.core.params import ConfigError
-        from tui.core.records import read_history_csv
         from tui.ui.widgets.heatmap import Heatmap
 
         try:
@@ -303,7 +302,7 @@ class SweepAttachScreen(Screen):
         cells = []
         for c in state.cells:  # sweep.json says "stopped" for a cell whose process runs: ask its owner
             if c.run_dir and not c.done and owner.liveness(self.sweep_dir / c.run_dir) == owner.LIVE:
-                epochs = len(read_history_csv(self.sweep_dir / c.run_dir / "history.csv"))
+                epochs = len(RunDir(self.sweep_dir / c.run_dir).read_epochs())
                 c = replace(c, status="running", epoch=epochs, epochs=state.epochs or state.base.training.epochs)
             cells.append(c)
         live = any(c.status == "running" for c in cells)
