@@ -276,6 +276,7 @@ def cmd_detach(config: Any, runs_dir: str | None, notify: bool, resume_dir: str 
             run_dir = Path(resume_dir)
         else:
             run_dir = detach.start_train(config, runs_dir, notify=notify)
+        run_dir = run_dir.resolve()  # the attach command works from any directory
     except (detach.DetachRefused, SettingsError) as exc:
         print(f"cnn-tui: {exc}", file=sys.stderr)
         return 2

@@ -98,6 +98,7 @@ class AttachScreen(TrainingScreen):
         Binding("b,escape", "detach", "Detach"),
         Binding("r", "resume_run", "Resume", show=False),
     ]
+    END_HINT = "Its process wrote summary.md into the run directory."
 
     def __init__(self, run_dir: Path, notify_sinks: list[Any] | None = None) -> None:
         self.run_dir = Path(run_dir)
@@ -176,6 +177,9 @@ class AttachScreen(TrainingScreen):
                           else why)
         if ended or self.interrupted:
             return
+        if self.monitor.started is None and self.liveness == owner.LIVE:
+            self.query_one("#run-status").update(  # type: ignore[attr-defined]
+                "[b]The run's process is starting[/b] (loading TensorFlow, preparing the data)…")
         if self.liveness == owner.DEAD:
             self.interrupted = True
             self.monitor.state = "interrupted"

@@ -45,6 +45,8 @@ def _fmt_seconds(s: float | None) -> str:
 
 
 class TrainingScreen(Screen):
+    END_HINT = "e exports the summary."
+    """The end-of-run notification's last words."""
     BINDINGS = [
         Binding("p", "pause", "Pause/resume"),
         Binding("s", "stop", "Stop"),
@@ -195,7 +197,7 @@ class TrainingScreen(Screen):
                 self._has_results = True
                 self.add_class("-results")
                 note += " · t switches between test results and curves"
-            self.notify(f"Run {end.status}{note}. e exports the summary.", title="Training ended")
+            self.notify(f"Run {end.status}{note}. {self.END_HINT}", title="Training ended")
 
     # -- controls -------------------------------------------------------------------------------------------
     def action_pause(self) -> None:
