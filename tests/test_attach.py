@@ -370,3 +370,33 @@ def test_a_long_backlog_replays_every_epoch_and_only_the_last_epochs_batches(tmp
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunEnded)
     assert [e.epoch for e in events if isinstance(e, EpochEnd)] == list(range(1, 61))
     assert {e.epoch for e in events if isinstance(e, BatchEnd)} == {60}  # the batch trace shows the last epoch
+
+
+async def test_a_sweep_directory_shows_its_heatmap_and_enter_attaches_to_a_cell(tmp_path):
+    from textual.widgets import OptionList
+
+    from tui.core import config as cfg
+    from tui.core import sweep
+    from tui.ui.attach import SweepAttachScreen
+
+    spec = sweep.make_spec(cfg.ExperimentConfig(), [("model.conv_filters", "4,8")], epochs=1)
+    runner = sweep.SweepRunner.create(spec, tmp_path / "runs")
+    cell = RunDir.create(runner.state.sweep_dir, "conv_filters-4")
+    cell.write_config(cfg.ExperimentConfig())
+    cell.events_file.write_text(bench.header(cell.path, 1, 4) + epoch_line(1))
+    runner._update((0,), status="finished", run_dir=cell.name, best_val_accuracy=0.5)
+    app = AttachApp("sweep", runner.state.sweep_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, SweepAttachScreen) and app.screen.state is not None)
+        cells = app.screen.query_one("#sweep-cells", OptionList)
+        assert cells.option_count == 2 and "finished" in str(cells.get_option_at_index(0).prompt)
+        assert "1/2" in str(app.screen.query_one("#sweep-progress").render())
+        cells.focus()
+        cells.highlighted = 1
+        await pilot.press("enter")  # not started yet: said, and the heatmap stays
+        assert isinstance(app.screen, SweepAttachScreen)
+        cells.highlighted = 0
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, AttachScreen) and rows(app) == 1)
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, SweepAttachScreen))

@@ -184,8 +184,7 @@ class AttachScreen(TrainingScreen):
             self.interrupted = True
             self.monitor.state = "interrupted"
             self.query_one("#run-status").update(  # type: ignore[attr-defined]
-                "[red]interrupted[/] — the process writing this run is gone (killed, crashed, or the machine "
-                "rebooted). r resumes it from its last completed epoch (detached).")
+                "[red]interrupted[/]: its process is gone (killed, crashed, rebooted) · r resumes it, detached")
             if self._replayed:
                 self.notify("The run was interrupted: its process is gone. r resumes it.", severity="error",
                             timeout=10)
