@@ -65,7 +65,9 @@ def batch_record(e: int, b: int, steps: int) -> str:
             f'"epoch_seconds": {b / 4:.2f}}}\n')
 
 
-def write_run(run_dir: Path, epochs: int, batches_per_epoch: int = 240, ended: bool = True) -> Path:
+def write_run(run_dir: Path, epochs: int, batches_per_epoch: int = 240, ended: bool = True,
+              planned: int | None = None) -> Path:
+    """A run directory whose log holds `epochs` epochs of a run planned for `planned` (default: as many)."""
     from tui.core.config import ExperimentConfig
     from tui.core.rundir import RunDir
 
@@ -73,7 +75,7 @@ def write_run(run_dir: Path, epochs: int, batches_per_epoch: int = 240, ended: b
     RunDir(run_dir).write_config(ExperimentConfig().with_values({"dataset.name": "cifar10"}))
     steps = 703
     with open(RunDir(run_dir).events_file, "w") as fh:
-        fh.write(header(run_dir, epochs, steps))
+        fh.write(header(run_dir, planned or epochs, steps))
         for e in range(1, epochs + 1):
             fh.write("".join(batch_record(e, min(steps, (i + 1) * 3), steps) for i in range(batches_per_epoch)))
             fh.write(epoch_record(e, epochs))
@@ -118,12 +120,11 @@ def row(e: int) -> str:
 
 # -- 1. latency ---------------------------------------------------------------------------------------------------
 def latency(tmp: Path, n: int) -> list[float]:
-    from tui.core import owner
     from tui.core.rundir import RunDir
 
     run_dir = tmp / "latency"
-    write_run(run_dir, 0, ended=False)
-    owner.write(run_dir, owner.Owner.of())  # this process plays the writer
+    write_run(run_dir, 0, ended=False, planned=1000)
+    RunDir(run_dir).mark_running()  # this process plays the writer
     pane = Pane("cnn-tui-bench-latency", attach_command(run_dir))
     out = []
     try:

@@ -60,7 +60,7 @@ def detach(tmp_path, *args: str) -> Path:
 
 
 def kill_owner(run_dir: Path) -> None:
-    record = owner.read(run_dir)
+    record = RunDir(run_dir).read_owner()
     if record is not None and record.liveness() == owner.LIVE:
         os.kill(record.pid, signal.SIGKILL)
 
@@ -68,7 +68,7 @@ def kill_owner(run_dir: Path) -> None:
 async def test_attach_follows_a_detached_run_epoch_by_epoch_and_its_summary_says_finished(tmp_path):
     run_dir = detach(tmp_path, "--set", "training.epochs=3")
     try:
-        assert owner.read(run_dir).detached  # recorded before the child has even loaded TensorFlow
+        assert RunDir(run_dir).read_owner().detached  # recorded before the child has even loaded TensorFlow
         app = AttachApp("run", run_dir)
         seen = []
         async with app.run_test(size=(120, 40)) as pilot:
@@ -298,7 +298,7 @@ def test_runs_delete_and_archive_refuse_a_live_run(tmp_path, capsys):
     assert not done.exists()
     with tarfile.open(runs / "archive" / f"{done.name}.tar.gz") as tar:
         assert f"{done.name}/config.toml" in tar.getnames()
-    owner.clear(live)
+    RunDir(live).clear_running()
     assert main(["runs", "--runs-dir", str(runs), "--delete", str(live)]) == 0 and not live.exists()
 
 

@@ -280,23 +280,6 @@ def cmd_detach(config: Any, runs_dir: str | None, notify: bool, resume_dir: str 
     return 0
 
 
-def notifier_for(notify: bool, terminal: bool) -> tuple[Any, Any]:
-    """(a session listener or None, the webhook or None) for --notify and the settings file."""
-    from tui.core import notify as notify_mod
-    from tui.core import settings
-
-    user = settings.load()
-    if not (notify or user.notify):
-        return None, None
-    write = None
-    if terminal and sys.stdout.isatty():
-        def write(text: str) -> None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-    sinks, hook = notify_mod.sinks_for(write, user.webhook_url or None)
-    return (notify_mod.Notifier(sinks) if sinks else None), hook
-
-
 def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None, notify: bool = False,
               child: bool = False, in_run_dir: str | None = None) -> int:
     """Run the session in a worker thread; the main thread draws progress and turns Ctrl+C into a stop."""
@@ -310,10 +293,11 @@ def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None, 
     tf_log = move_native_stderr()  # TensorFlow's C++ chatter goes to a log file, not over the progress bars
     console = Console(stderr=False)
     view = HeadlessView(console)
+    from tui.core.notify import notifier_for
     from tui.core.settings import SettingsError
 
     try:
-        notifier, hook = notifier_for(notify, terminal=not child)
+        notifier, hook = notifier_for(notify, terminal=not child)  # tui.core.notify
     except SettingsError as exc:
         print(f"cnn-tui: {exc}", file=sys.stderr)
         return 2

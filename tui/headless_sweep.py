@@ -65,7 +65,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     console = Console()
     try:
         runner = build_runner(args)
-        from tui.cli import notifier_for
+        from tui.core.notify import notifier_for
 
         notifier, hook = notifier_for(getattr(args, "notify", False), terminal=True)
     except (ConfigError, presets_mod.PresetNotFound, SettingsError) as exc:

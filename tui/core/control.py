@@ -60,8 +60,8 @@ def can_control(run_dir: Path) -> str | None:
     """None when a request sent now reaches the owner, else why not (in words a person understands)."""
     from tui.core import owner as owner_mod
 
-    record = owner_mod.read(run_dir)
-    state = owner_mod.liveness(run_dir)
+    record = RunDir(Path(run_dir)).read_owner()
+    state = RunDir(Path(run_dir)).liveness()
     if state == owner_mod.LIVE:
         return None
     if state == owner_mod.REMOTE and record is not None:

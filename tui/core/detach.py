@@ -108,8 +108,8 @@ def spawn(cli_args: Sequence[str], run_dir: Path) -> owner_mod.Owner:
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                                     cwd=os.getcwd(), env=env)
         owner = owner_mod.Owner.of(proc.pid, detached=True)
-        if owner_mod.read(run_dir) is None or owner_mod.liveness(run_dir) != owner_mod.LIVE:
-            owner_mod.write(run_dir, owner)  # at once: a viewer (and the limit) sees it live before it loads
+        if RunDir(run_dir).liveness() != owner_mod.LIVE:
+            RunDir(run_dir).write_owner(owner)  # at once: a viewer (and the limit) sees it live before it loads
         entry = registry_dir() / f"{proc.pid}-{owner.start_ticks}.json"
         entry.write_text(json.dumps({"owner": owner.as_dict(), "run_dir": str(run_dir)}))
         return owner

@@ -178,3 +178,22 @@ def sweep_notice(state: Any) -> Notice:
     best = state.best() if hasattr(state, "best") else None
     return Notice("sweep_end", Path(state.sweep_dir).name, state.status,
                   best={"val_accuracy": best.best_val_accuracy, "cell": best.label()} if best else None)
+
+
+def notifier_for(notify: bool, terminal: bool) -> tuple[Notifier | None, Webhook | None]:
+    """For a command-line run: (a session listener or None, the webhook or None), from --notify and the settings
+    file; the terminal sink only when `terminal` and stdout is one (a detached run has none)."""
+    import sys
+
+    from tui.core import settings
+
+    user = settings.load()
+    if not (notify or user.notify):
+        return None, None
+    write = None
+    if terminal and sys.stdout.isatty():
+        def write(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    sinks, hook = sinks_for(write, user.webhook_url or None)
+    return (Notifier(sinks) if sinks else None), hook

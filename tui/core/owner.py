@@ -15,10 +15,6 @@ import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from tui.core.rundir import RunDir
 
 LIVE, DEAD, REMOTE, NONE = "live", "dead", "remote", "none"
 """Liveness answers: the owner runs on this machine now; it died (or the machine rebooted); it runs or ran on
@@ -90,40 +86,30 @@ class Owner:
                    float(data.get("started") or 0.0), bool(data.get("detached", False)))  # type: ignore[arg-type]
 
 
-def write(run_dir: "RunDir | Path", owner: Owner) -> None:
+def write(path: Path, owner: Owner) -> None:
+    """Write the record to `path` (a run directory's ``RunDir.owner_file``), atomically."""
     from tui.core.atomic import atomic_write_json
 
-    atomic_write_json(_rd(run_dir).owner_file, owner.as_dict())
+    atomic_write_json(path, owner.as_dict())
 
 
-def read(run_dir: "RunDir | Path") -> Owner | None:
-    """The owner record, or None when there is none (or it cannot be read: written by a newer version, torn)."""
+def read(path: Path) -> Owner | None:
+    """The record at `path`, or None when there is none (or it cannot be read: a newer version's, or torn)."""
     try:
-        return Owner.from_dict(json.loads(_rd(run_dir).owner_file.read_text()))
+        return Owner.from_dict(json.loads(Path(path).read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def clear(run_dir: "RunDir | Path") -> None:
-    _rd(run_dir).clear_running()
-
-
-def liveness(run_dir: "RunDir | Path") -> str:
-    """LIVE, DEAD, REMOTE or NONE for a run directory (an older run's running.pid is checked by pid only)."""
-    owner = read(run_dir)
+def liveness(path: Path, legacy_pid_file: Path | None = None) -> str:
+    """LIVE, DEAD, REMOTE or NONE for the record at `path` (an older run's pid file is checked by pid only)."""
+    owner = read(path)
     if owner is not None:
         return owner.liveness()
-    legacy = _rd(run_dir).pid_file
-    if legacy.is_file():
+    if legacy_pid_file is not None and legacy_pid_file.is_file():
         try:
-            os.kill(int(legacy.read_text().strip()), 0)
+            os.kill(int(legacy_pid_file.read_text().strip()), 0)
         except (OSError, ValueError):
             return DEAD
         return LIVE
     return NONE
-
-
-def _rd(run_dir: "RunDir | Path") -> "RunDir":
-    from tui.core.rundir import RunDir
-
-    return run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tui.core.atomic import atomic_write_json, atomic_write_text
+from tui.core import owner as owner_mod
 
 if TYPE_CHECKING:
     from tui.core.config import ExperimentConfig
@@ -367,9 +368,13 @@ class RunDir:
     # the training process
     def mark_running(self, detached: bool = False) -> None:
         """Record this process as the run's owner (tui.core.owner: host, boot id, pid, start time)."""
-        from tui.core import owner
+        self.write_owner(owner_mod.Owner.of(detached=detached))
 
-        owner.write(self, owner.Owner.of(detached=detached))
+    def write_owner(self, owner: owner_mod.Owner) -> None:
+        owner_mod.write(self.owner_file, owner)
+
+    def read_owner(self) -> owner_mod.Owner | None:
+        return owner_mod.read(self.owner_file)
 
     def clear_running(self) -> None:
         self.owner_file.unlink(missing_ok=True)
@@ -377,17 +382,13 @@ class RunDir:
 
     def liveness(self) -> str:
         """tui.core.owner's LIVE / DEAD / REMOTE / NONE for this run's owner."""
-        from tui.core import owner
-
-        return owner.liveness(self)
+        return owner_mod.liveness(self.owner_file, self.pid_file)
 
     def running_pid(self) -> int | None:
         """The pid of the live process training this run on this machine, or None."""
-        from tui.core import owner
-
-        record = owner.read(self)
+        record = self.read_owner()
         if record is not None:
-            return record.pid if record.liveness() == owner.LIVE else None
+            return record.pid if record.liveness() == owner_mod.LIVE else None
         return pid_alive(self.pid_file)  # an older version's running.pid
 
     # Keras' BackupAndRestore state

@@ -45,7 +45,7 @@ def read_run(run_dir: Path) -> RunRecord | None:
         dataset, arch = "?", "?"
     summary = rd.read_summary()
     history = rd.read_epochs()
-    live = owner.liveness(rd)
+    live = rd.liveness()
     if live == owner.LIVE:
         status = "running"
     elif live == owner.REMOTE and summary is None:
@@ -95,11 +95,11 @@ def _check_removable(path: Path) -> None:
         if SweepDir(path).running_pid() is not None:
             raise RunRemoveError(f"the sweep {path.name} is running now; stop it first")
         return
-    live = owner.liveness(path)
+    live = RunDir(path).liveness()
     if live == owner.LIVE:
         raise RunRemoveError(f"{path.name} is running now; stop it first (cnn-tui attach {path}, then s)")
     if live == owner.REMOTE:
-        record = owner.read(path)
+        record = RunDir(path).read_owner()
         raise RunRemoveError(f"{path.name} is owned by a process on host {record.host if record else '?'}; "
                              "remove it there, or delete the folder by hand if that run is over")
 

@@ -170,7 +170,7 @@ class AttachScreen(TrainingScreen):
         """Live, interrupted (the writer died), or owned elsewhere (read-only)."""
         if self.gone:
             return
-        self.liveness = owner.liveness(self.run_dir)
+        self.liveness = RunDir(self.run_dir).liveness()
         ended = self.monitor.ended is not None
         why = control.can_control(self.run_dir)
         self.sub_title = ("run ended" if ended else "live: s and p reach the run's process" if why is None
@@ -304,7 +304,7 @@ class SweepAttachScreen(Screen):
             return
         cells = []
         for c in state.cells:  # sweep.json says "stopped" for a cell whose process runs: ask its owner
-            if c.run_dir and not c.done and owner.liveness(self.sweep_dir / c.run_dir) == owner.LIVE:
+            if c.run_dir and not c.done and RunDir(self.sweep_dir / c.run_dir).liveness() == owner.LIVE:
                 epochs = len(RunDir(self.sweep_dir / c.run_dir).read_epochs())
                 c = replace(c, status="running", epoch=epochs, epochs=state.epochs or state.base.training.epochs)
             cells.append(c)
