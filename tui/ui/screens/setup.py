@@ -219,9 +219,11 @@ class SetupScreen(Screen):
 
         lower_thread_priority()
         try:
-            data = datasets.load_dataset(config.dataset,
-                                         lambda m, d, t: self.post_message(DatasetProgress(m, d, t)))
-        except Exception as exc:  # noqa: BLE001 - shown in the panel, the app stays up
+            def progress(message: str, done: int, total: int | None) -> None:
+                self.post_message(DatasetProgress(message, done, total))
+
+            data = datasets.load_dataset(config.dataset, progress)
+        except Exception as exc:  # shown in the panel, the app stays up
             self.post_message(DatasetFailed(str(exc), sig))
             return
         self.post_message(DatasetReady(data.info, sig))
@@ -244,7 +246,7 @@ class SetupScreen(Screen):
 
             model = build_model(config, shape[0], shape[1])
             self.post_message(SummaryReady(summarize(model), sig))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.post_message(SummaryFailed(str(exc), sig))
 
     @on(DatasetProgress)
