@@ -215,9 +215,11 @@ async def test_two_viewers_follow_the_same_run_and_both_reach_its_owner(tmp_path
             await p1.press("p")
             await p2.press("s")
             await until(p1, lambda: sorted(acted) == ["pause", "stop"], timeout=10)
-            for app, pilot in ((one, p1), (two, p2)):  # each view sees both acknowledgements
-                await until(pilot, lambda: sum("next batch" in n.message for n in app._notifications) == 2,
-                            timeout=10)
+            def acknowledged(app) -> int:
+                return sum("next batch" in n.message for n in app._notifications)
+
+            await until(p1, lambda: acknowledged(one) == 2, timeout=10)  # each view sees both acknowledgements
+            await until(p2, lambda: acknowledged(two) == 2, timeout=10)
         assert not list(RunDir(run_dir).control_dir.glob("*.json"))  # the owner consumed them
     finally:
         poller.close()

@@ -13,7 +13,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tui.core.events import BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, Prepare, RunEnded, RunStarted, StateChanged
+from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, Prepare, RunEnded, RunStarted,
+                             StateChanged)
 from tui.core.render import run_results
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}

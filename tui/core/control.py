@@ -1,11 +1,12 @@
 """The one control channel of a run: how any process (an attached view, another terminal, a script) asks the process
 that owns a run to stop, pause, resume or change something, and how it learns that the owner acted.
 
-Requests are small JSON files in the run directory's ``control/`` folder (``RunDir.control_dir``), each written atomically under a unique
-name (so any number of viewers can send at once without locks). The owner polls the folder from a timer thread
-(``ControlPoller``, 4 times a second: one directory listing, nothing when it is empty), takes each request in the
-order sent, deletes it, acts on it through its ``Controllable`` (a training session: stop / pause / resume happen at
-the next batch boundary) and writes a ``ControlAck`` event into the run's event log, which every viewer follows.
+Requests are small JSON files in the run directory's ``control/`` folder (``RunDir.control_dir``), each written
+atomically under a unique name (so any number of viewers can send at once without locks). The owner polls the folder
+from a timer thread (``ControlPoller``, 4 times a second: one directory listing, nothing when it is empty), takes
+each request in the order sent, deletes it, acts on it through its ``Controllable`` (a training session: stop /
+pause / resume happen at the next batch boundary) and writes a ``ControlAck`` event into the run's event log, which
+every viewer follows.
 
 This works the same for the app's own training thread, a headless ``cnn-tui train``, a detached run and a sweep
 cell, on any file system both processes see. Where the owner cannot act (its process is dead, or it runs on another
@@ -134,7 +135,7 @@ def apply(target: Any, request: Mapping[str, Any]) -> ControlAck:
         return ControlAck(rid, action, False, f"unknown request {action!r} (sent by a newer version?)")
     except ValueError as exc:
         return ControlAck(rid, action, False, str(exc))
-    except Exception as exc:  # noqa: BLE001 - a broken request must not break training
+    except Exception as exc:  # a broken request must not break training
         log.exception("control request failed")
         return ControlAck(rid, action, False, f"{type(exc).__name__}: {exc}")
 
@@ -167,7 +168,7 @@ class ControlPoller:
         while not self._closed.wait(self.interval):
             try:
                 self.poll()
-            except Exception:  # noqa: BLE001 - keep polling
+            except Exception:  # keep polling
                 log.exception("control poll failed")
 
     def close(self) -> None:

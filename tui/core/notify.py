@@ -98,7 +98,7 @@ class Notifier:
         for sink in self.sinks:
             try:
                 sink(notice)
-            except Exception:  # noqa: BLE001 - a notification must never break a run
+            except Exception:  # a notification must never break a run
                 log.exception("notification failed")
 
 

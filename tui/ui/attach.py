@@ -72,9 +72,11 @@ class AttachedRun:
 
         self.run_dir = run_dir
         self._screen = screen
+        from tui.core.params import ConfigError
+
         try:
             self.config = RunDir(run_dir).read_config()
-        except (OSError, config_mod.ConfigError):
+        except (OSError, ConfigError):
             self.config = config_mod.ExperimentConfig()
 
     @property
