@@ -1,5 +1,5 @@
 """Command line: `cnn-tui` (the app), `cnn-tui train` (headless), `cnn-tui sweep`, `cnn-tui presets`, `runs`,
-`compare`, `predict`, `inspect`, `resume`, `serve` (the app in a browser).
+`compare`, `predict`, `inspect`, `resume`, `serve` (the app in a browser), `attach`.
 
 Start-up stays cheap: neither TensorFlow nor Textual is imported until a command needs it.
 """
@@ -24,6 +24,16 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "$CNN_TUI_DATA_DIR)")
 
 
+def _detach_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detach", action="store_true",
+                   help="run in the background, in its own session (survives the terminal closing); prints the run "
+                        "directory and the `cnn-tui attach` command, output goes to output.log in the run directory")
+    p.add_argument("--notify", action="store_true",
+                   help="notify at the run's end and at its first warning (terminal bell + desktop notification; "
+                        "the webhook of the settings file or $CNN_TUI_WEBHOOK_URL)")
+    p.add_argument("--detached-child", action="store_true", help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnn-tui", description="Train convolutional networks in the terminal and see what goes wrong, live.")
@@ -32,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     train = sub.add_parser("train", help="run an experiment headless, with progress in the terminal")
     _common(train)
+    _detach_options(train)
+    train.add_argument("--in-run-dir", metavar="DIR", default=None, help=argparse.SUPPRESS)  # --detach's child
     sub.add_parser("presets", help="list the presets")
     runs = sub.add_parser("runs", help="list the runs in the runs folder")
     runs.add_argument("--runs-dir", metavar="DIR", default=None, help="the runs folder (default: ./runs)")
@@ -44,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("-n", "--limit", type=int, default=None, metavar="N",
                        help="how many runs to show (default: a screenful)")
     shown.add_argument("--all", action="store_true", help="show every run")
+    runs.add_argument("--delete", nargs="+", metavar="RUN", default=None,
+                      help="delete these runs (directory or name in --runs-dir); a live run is refused")
+    runs.add_argument("--archive", nargs="+", metavar="RUN", default=None,
+                      help="pack these runs into RUNS_DIR/archive/NAME.tar.gz and remove them")
+    attach = sub.add_parser("attach", help="follow a run (or sweep) that another process writes, live; stop or "
+                                           "pause it from there")
+    attach.add_argument("target", metavar="RUN_DIR|SWEEP_DIR|latest")
+    attach.add_argument("--runs-dir", metavar="DIR", default=None, help="where `latest` looks (default: ./runs)")
+    attach.add_argument("--notify", action="store_true", help="bell and desktop notification at the run's end and "
+                                                              "first warning")
     comp = sub.add_parser("compare", help="compare 2–8 runs: the configuration keys that differ, best metrics")
     comp.add_argument("run_dirs", nargs="+", metavar="RUN", help="a run directory, or a run's name in --runs-dir")
     comp.add_argument("--runs-dir", metavar="DIR", default=None,
@@ -59,8 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", default="auto", help="cells at once: a number, or auto (the default)")
     sweep.add_argument("--resume", metavar="SWEEP_DIR", default=None,
                        help="continue an interrupted sweep; finished cells are not run again")
+    sweep.add_argument("--notify", action="store_true", help="notify (terminal, webhook) when the sweep ends")
     resume = sub.add_parser("resume", help="continue an interrupted run (killed, crashed) in its own directory")
     resume.add_argument("run_dir", metavar="RUN_DIR")
+    _detach_options(resume)
     predict = sub.add_parser("predict", help="the top classes for image files, with a run's saved model")
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files (PNG, JPEG, ...)")
@@ -98,7 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "presets":
             return cmd_presets()
         if args.command == "runs":
+            if args.delete or args.archive:
+                return cmd_runs_remove(args.delete or [], args.archive or [], args.runs_dir)
             return cmd_runs(args.runs_dir, args.filter, args.sort, args.reverse, args.limit, args.all)
+        if args.command == "attach":
+            from tui.ui.attach import cmd_attach
+
+            return cmd_attach(args.target, args.runs_dir, args.notify)
         if args.command == "predict":
             return cmd_predict(args.run_dir, args.images, args.top_k)
         if args.command == "inspect":
@@ -106,11 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "compare":
             return cmd_compare(args.run_dirs, args.runs_dir, args.markdown)
         if args.command == "resume":
-            return cmd_train(None, None, resume_dir=args.run_dir)
+            if args.detach:
+                return cmd_detach(None, None, args.notify, resume_dir=args.run_dir)
+            return cmd_train(None, None, resume_dir=args.run_dir, notify=args.notify, child=args.detached_child)
         if args.command == "serve":
             from tui.serve import cmd_serve
 
             return cmd_serve(args, serve_app_args(args, parser))
+        if args.command == "train" and args.in_run_dir:
+            return cmd_train(None, None, notify=args.notify, child=args.detached_child, in_run_dir=args.in_run_dir)
         if args.command == "sweep":
             from tui.headless_sweep import cmd_sweep
 
@@ -122,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cnn-tui: {exc}", file=sys.stderr)
         return 2
     if args.command == "train":
-        return cmd_train(config, args.runs_dir)
+        if args.detach:
+            return cmd_detach(config, args.runs_dir, args.notify)
+        return cmd_train(config, args.runs_dir, notify=args.notify)
     from tui.ui.app import run_app
 
     return run_app(config, runs_dir=args.runs_dir, start=args.start,
@@ -262,6 +298,23 @@ def _scan_with_progress(index: Any, limit: int | None) -> Any:
             status.stop()
 
 
+def cmd_runs_remove(delete: list[str], archive: list[str], runs_dir: str | None) -> int:
+    """Delete or archive ended runs; a live run (or a name that is not a run) is refused, the rest go."""
+    from tui.core.runs import RunRemoveError, archive_run, delete_run, resolve_run
+
+    failed = 0
+    for names, act, verb in ((delete, delete_run, "deleted"), (archive, archive_run, "archived")):
+        for name in names:
+            try:
+                done = act(resolve_run(name, runs_dir))
+            except RunRemoveError as exc:
+                print(f"cnn-tui runs: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            print(f"{verb}: {done}")
+    return 2 if failed else 0
+
+
 def cmd_predict(run_dir: str, images: list[str], top_k: int) -> int:
     """Print the top-k classes of each image; 1 if any image could not be read, 2 if the run has no model."""
     from rich.console import Console
@@ -346,7 +399,39 @@ def cmd_compare(runs: list[str], runs_dir: str | None, markdown: str | None) -> 
     return 0
 
 
-def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None) -> int:
+def cmd_detach(config: Any, runs_dir: str | None, notify: bool, resume_dir: str | None = None) -> int:
+    """Start the run detached, say where it is and how to follow it, and return at once."""
+    from pathlib import Path
+
+    from tui.core import detach
+    from tui.core.rundir import RunDir
+    from tui.core.settings import SettingsError
+
+    try:
+        if resume_dir:
+            from tui.core.runs import read_run
+
+            record = read_run(Path(resume_dir))
+            if record is None or not record.resumable:
+                print(f"cnn-tui resume: {resume_dir} is " + (f"{record.status}; only an interrupted run can be resumed"
+                      if record else "not a run directory (no config.toml)"), file=sys.stderr)
+                return 2
+            detach.resume(Path(resume_dir), notify=notify)
+            run_dir = Path(resume_dir)
+        else:
+            run_dir = detach.start_train(config, runs_dir, notify=notify)
+        run_dir = run_dir.resolve()  # the attach command works from any directory
+    except (detach.DetachRefused, SettingsError) as exc:
+        print(f"cnn-tui: {exc}", file=sys.stderr)
+        return 2
+    print(f"Detached run: {run_dir}\n"
+          f"  follow it:  cnn-tui attach {run_dir}\n"
+          f"  its output: {RunDir(run_dir).output_log}")
+    return 0
+
+
+def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None, notify: bool = False,
+              child: bool = False, in_run_dir: str | None = None) -> int:
     """Run the session in a worker thread; the main thread draws progress and turns Ctrl+C into a stop."""
     from rich.console import Console
 
@@ -358,10 +443,23 @@ def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None) 
     tf_log = move_native_stderr()  # TensorFlow's C++ chatter goes to a log file, not over the progress bars
     console = Console(stderr=False)
     view = HeadlessView(console)
+    from tui.core.notify import notifier_for
+    from tui.core.settings import SettingsError
+
+    try:
+        notifier, hook = notifier_for(notify, terminal=not child)  # tui.core.notify
+    except SettingsError as exc:
+        print(f"cnn-tui: {exc}", file=sys.stderr)
+        return 2
     if resume_dir:
         session = TrainingSession.resume_from(resume_dir, listeners=[view.handle])
+    elif in_run_dir:
+        session = TrainingSession.in_run_dir(in_run_dir, listeners=[view.handle])
     else:
         session = TrainingSession(config, runs_dir=runs_dir, listeners=[view.handle])
+    session.detached = child
+    if notifier is not None:
+        session.subscribe(notifier)
 
     stop_on_signals(console, session, "Stopping at the next batch (Ctrl+C again to quit at once)…",
                     "Second interrupt: exiting now.")
@@ -372,6 +470,8 @@ def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None) 
     result = session.result
     view.print_result(result)
     console.print(f"[dim]TensorFlow's own log: {tf_log}[/]")
+    if hook is not None:
+        hook.wait(hook.timeout)  # the end notice gets its few seconds; training is over by now
     return 0 if result is not None and result.status in ("finished", "stopped") else 1
 
 

@@ -13,7 +13,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tui.core.events import BatchEnd, Diagnosis, EpochEnd, Event, Prepare, RunEnded, RunStarted, StateChanged
+from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, Prepare, RunEnded, RunStarted,
+                             StateChanged)
 from tui.core.render import run_results
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -77,6 +78,9 @@ class HeadlessView:
                     p.console.print(render_finding(finding.as_dict()), overflow="fold")
         elif isinstance(event, StateChanged) and event.state == "stopping":
             p.console.print("[yellow]stopping at the next batch…[/]")
+        elif isinstance(event, ControlAck):  # a request from an attached view (tui.core.control)
+            p.console.print(f"[cyan]control[/] {event.action} from another terminal: {escape(event.message)}"
+                            + ("" if event.ok else " [red](refused)[/]"))
 
     def print_result(self, result: RunEnded | None) -> None:
         c = self.console

@@ -60,10 +60,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from tui.core.tfenv import move_native_stderr, quiet_environment
     from tui.headless import stop_on_signals
 
+    from tui.core.settings import SettingsError
+
     console = Console()
     try:
         runner = build_runner(args)
-    except (ConfigError, presets_mod.PresetNotFound) as exc:
+        from tui.core.notify import notifier_for
+
+        notifier, hook = notifier_for(getattr(args, "notify", False), terminal=True)
+    except (ConfigError, presets_mod.PresetNotFound, SettingsError) as exc:
         print(f"cnn-tui: {exc}", file=sys.stderr)
         return 2
     quiet_environment()
@@ -95,6 +100,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         while thread.is_alive():
             thread.join(0.2)
     console.line()
+    if notifier is not None:
+        from tui.core.notify import sweep_notice
+
+        notifier.send(sweep_notice(runner.state))
+        if hook is not None:
+            hook.wait(hook.timeout)
     if errors:
         console.print(f"[red]The sweep failed: {type(errors[0]).__name__}: {errors[0]}[/]")
         return 1

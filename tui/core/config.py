@@ -236,10 +236,22 @@ def param_for(key: str, architecture: str | None = None) -> Param:
     raise ConfigError(key, "unknown key")
 
 
+def _refuse_secrets(data: Mapping[str, Any], source: str | None) -> None:
+    """A webhook URL is a secret: never taken from a preset or a run's config (which are shared and exported)."""
+    tables = [("", data)] + [(f"{k}.", v) for k, v in data.items() if isinstance(v, Mapping)]
+    for prefix, table in tables:
+        for key in table:
+            if "webhook" in str(key).lower():
+                raise ConfigError(f"{prefix}{key}", "a webhook URL is a secret and is not read from a preset or a "
+                                  "run's configuration: put webhook_url in ~/.config/cnn-tui/settings.toml or set "
+                                  "$CNN_TUI_WEBHOOK_URL", source)
+
+
 def from_dict(data: Mapping[str, Any], source: str | None = None) -> ExperimentConfig:
     """Validate a nested mapping (as read from TOML) into an ExperimentConfig; missing keys take defaults."""
     if not isinstance(data, Mapping):
         raise ConfigError("", "the document must be a table of sections", source)
+    _refuse_secrets(data, source)
     for section in data:
         if section == "meta":
             meta = data[section]

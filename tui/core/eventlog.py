@@ -10,7 +10,10 @@ reader of the format:
 - a torn last line (the trainer was killed mid-write, or is writing it right now) is skipped, and
   :func:`read_from` leaves its offset before it, so a viewer that follows the log picks it up once complete;
 - :func:`read_from` returns the records appended since a byte offset and the offset to continue from, which is
-  all a viewer attached to a running trainer needs (poll it, or wait on the file).
+  all a viewer attached to a running trainer needs (poll it, or wait on the file);
+- :class:`EventLogFollower` is what `cnn-tui attach` polls: it also says when the log was replaced (a new inode,
+  or shorter than what was read) or deleted, and replays a large backlog fast (a memory map searched in one pass;
+  the batch records of epochs before the last one are not decoded: nothing shows them).
 
 Progress events (BatchEnd) are throttled by the session (4 a second), and GradientNorms are sampled every
 ``training.gradient_every`` batches, so the log grows by a bounded amount per hour of training (README).
@@ -20,15 +23,18 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
+import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from tui.core.events import (BatchEnd, Diagnosis, EpochEnd, Event, GradientNorms, LayerInfo, ModelSummary, Prepare,
-                             RunEnded, RunStarted, StateChanged)
+from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, GradientNorms, LayerInfo, ModelSummary,
+                             Prepare, RunEnded, RunStarted, StateChanged)
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +90,13 @@ class LogRecord:
             return None
 
 
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
 def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(f.name for f in fields(cls))
     return {k: v for k, v in data.items() if k in names}
 
 
@@ -101,6 +112,8 @@ def _decode(kind: str, data: Mapping[str, Any]) -> Event | None:
         return GradientNorms(**{**kept, "layers": tuple(kept["layers"]), "norms": tuple(kept["norms"])})
     if kind == "StateChanged":
         return StateChanged(str(data["state"]))
+    if kind == "ControlAck":
+        return ControlAck(**_known(ControlAck, data))
     if kind == "RunEnded":
         kept = _known(RunEnded, data)
         return RunEnded(**{**kept, "summary": dict(kept.get("summary") or {})})
@@ -131,6 +144,7 @@ class EventLogWriter:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._fh: IO[str] | None = open(self.path, "a", encoding="utf-8")
+        self._lock = threading.Lock()  # control acknowledgements are written from the control thread
         size = os.fstat(self._fh.fileno()).st_size
         if size == 0:
             self._write_line({"event": HEADER, "version": SCHEMA_VERSION, "time": round(time.time(), 3)})
@@ -139,8 +153,10 @@ class EventLogWriter:
 
     def _write_line(self, record: Mapping[str, Any]) -> None:
         assert self._fh is not None
-        self._fh.write(json.dumps(record, default=str) + "\n")
-        self._fh.flush()
+        line = json.dumps(record, default=str) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
 
     def write(self, event: Event) -> None:
         """Record one event (Prepare is progress of the moment, not recorded). Never raises: a log that cannot
@@ -197,19 +213,25 @@ def read_from(path: Path | str, offset: int = 0) -> tuple[list[LogRecord], int]:
     except FileNotFoundError:
         return [], offset
     end = chunk.rfind(b"\n") + 1  # 0 when there is no complete line
-    version = _version(path)
+    return _parse(chunk[:end].splitlines(), _version(path))[0], offset + end
+
+
+def _parse(lines: list[bytes], version: int) -> tuple[list[LogRecord], int]:
+    """The records of complete lines, and how many lines were not records (torn, corrupt)."""
     records: list[LogRecord] = []
-    for line in chunk[:end].splitlines():
+    bad = 0
+    for line in lines:
         try:
             data = json.loads(line)
         except ValueError:
+            bad += 1
             continue  # a line torn by a kill, then ended by a resumed writer
         if not isinstance(data, dict) or data.get("event") == HEADER or "event" not in data:
             continue
         kind = str(data.pop("event"))
         stamp = data.pop("time", 0.0)
         records.append(LogRecord(kind, float(stamp) if isinstance(stamp, (int, float)) else 0.0, data, version))
-    return records, offset + end
+    return records, bad
 
 
 def read_all(path: Path | str) -> list[LogRecord]:
@@ -220,3 +242,84 @@ def read_all(path: Path | str) -> list[LogRecord]:
 def read_events(path: Path | str) -> list[Event]:
     """The log's records rebuilt as events, in order (records of unknown types left out)."""
     return [e for r in read_all(path) if (e := r.event()) is not None]
+
+
+# -- following a log that grows -------------------------------------------------------------------------------------
+FAST_REPLAY_BYTES = 1 << 20
+"""A backlog larger than this is replayed through the fast path (batch records of finished epochs not decoded)."""
+_NOT_BATCH = re.compile(rb'\{"event": "(?!BatchEnd")[^\n]*\n')
+_EPOCH = b'{"event": "EpochEnd"'
+
+
+@dataclass
+class Chunk:
+    """What one read of a followed log found."""
+
+    events: list[Event]
+    replaced: bool = False
+    """The log was replaced since the last read (a viewer starts over); `events` are the new log's."""
+    missing: bool = False
+    """The log (or its run directory) does not exist now."""
+    skipped: int = 0
+    """Lines that were not a readable record (torn by a killed writer, or corrupt)."""
+
+
+class EventLogFollower:
+    """Reads a growing log from where it left off, as events. Never writes anything."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.offset = 0
+        self._inode: tuple[int, int] | None = None
+        self._version: int | None = None
+
+    def read(self) -> Chunk:
+        chunk = Chunk([])
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            chunk.missing = True
+            return chunk
+        inode = (st.st_dev, st.st_ino)
+        if self._inode is not None and (inode != self._inode or st.st_size < self.offset):
+            chunk.replaced, self.offset, self._version = True, 0, None
+        self._inode = inode
+        if st.st_size <= self.offset:
+            return chunk
+        try:
+            with open(self.path, "rb") as fh:
+                if st.st_size - self.offset > FAST_REPLAY_BYTES:
+                    with mmap.mmap(fh.fileno(), st.st_size, access=mmap.ACCESS_READ) as mm:
+                        end = mm.rfind(b"\n", self.offset, st.st_size) + 1
+                        lines = _relevant_lines(mm, self.offset, end) if end else []
+                else:
+                    fh.seek(self.offset)
+                    data = fh.read(st.st_size - self.offset)
+                    end = data.rfind(b"\n") + 1  # a last line without its newline is being written: next time
+                    lines = data[:end].splitlines()
+                    end += self.offset if end else 0
+        except (OSError, ValueError):
+            chunk.missing = True
+            return chunk
+        if not end:
+            return chunk
+        self.offset = end
+        if self._version is None:
+            self._version = _version(self.path)
+        records, chunk.skipped = _parse(lines, self._version)
+        chunk.events = [e for r in records if (e := r.event()) is not None]
+        return chunk
+
+
+def _relevant_lines(data: Any, start: int, end: int) -> list[bytes]:
+    """The lines of data[start:end] but the batch records of epochs before the last one that ended (the batch
+    trace shows one epoch), in order. `data` is a memory map searched in one regular-expression pass: a backlog of
+    a million batch records is never copied or split into lines."""
+    last_epoch = data.rfind(_EPOCH, start, end)
+    previous = data.rfind(_EPOCH, start, last_epoch) if last_epoch >= 0 else -1
+    if previous < 0:
+        return data[start:end].splitlines()  # type: ignore[no-any-return]
+    cut = data.find(b"\n", previous, end) + 1
+    out = [m.group(0) for m in _NOT_BATCH.finditer(data, start, cut)]
+    out.extend(data[cut:end].splitlines())
+    return out

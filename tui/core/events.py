@@ -120,3 +120,13 @@ class RunEnded(Event):
     error: str | None
     run_dir: str | None
     summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ControlAck(Event):
+    """The owner of a run took a control request (tui.core.control): what it did, or why not."""
+
+    request_id: str
+    action: str  # stop | pause | resume | change
+    ok: bool
+    message: str

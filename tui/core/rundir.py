@@ -15,7 +15,10 @@ A run directory::
     predictions.npz  example test predictions (tui.core.evaluation owns its format)
     error.txt        the traceback of a failed run
     inspect/         `cnn-tui inspect`'s PNG files (tui.core.inside names them), linked from summary.md
-    running.pid      the training process's pid while the run is in progress (a kill leaves it)
+    owner.json       who trains the run while it is in progress: host, boot id, pid, process start time
+                     (tui.core.owner owns its format; a kill leaves it; older versions wrote running.pid)
+    control/         control requests to that process (stop, pause, resume, change; tui.core.control)
+    output.log       a detached run's standard output and error
     backup/          Keras' BackupAndRestore state (+ our seed_states-N.npz) while a run is unfinished
     tensorboard/     with training.tensorboard
 
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tui.core.atomic import atomic_write_json, atomic_write_text
+from tui.core import owner as owner_mod
 
 if TYPE_CHECKING:
     from tui.core.config import ExperimentConfig
@@ -360,16 +364,43 @@ class RunDir:
                  self.last_model_file, self.config_file)
         return {p.name: p for p in files if p.is_file()}
 
+    @property
+    def owner_file(self) -> Path:
+        return self.path / "owner.json"
+
+    @property
+    def control_dir(self) -> Path:
+        return self.path / "control"
+
+    @property
+    def output_log(self) -> Path:
+        return self.path / "output.log"
+
     # the training process
-    def mark_running(self, pid: int | None = None) -> None:
-        self.pid_file.write_text(str(pid if pid is not None else os.getpid()))
+    def mark_running(self, detached: bool = False) -> None:
+        """Record this process as the run's owner (tui.core.owner: host, boot id, pid, start time)."""
+        self.write_owner(owner_mod.Owner.of(detached=detached))
+
+    def write_owner(self, owner: owner_mod.Owner) -> None:
+        owner_mod.write(self.owner_file, owner)
+
+    def read_owner(self) -> owner_mod.Owner | None:
+        return owner_mod.read(self.owner_file)
 
     def clear_running(self) -> None:
+        self.owner_file.unlink(missing_ok=True)
         self.pid_file.unlink(missing_ok=True)
 
+    def liveness(self) -> str:
+        """tui.core.owner's LIVE / DEAD / REMOTE / NONE for this run's owner."""
+        return owner_mod.liveness(self.owner_file, self.pid_file)
+
     def running_pid(self) -> int | None:
-        """The pid of the live process training this run, or None."""
-        return pid_alive(self.pid_file)
+        """The pid of the live process training this run on this machine, or None."""
+        record = self.read_owner()
+        if record is not None:
+            return record.pid if record.liveness() == owner_mod.LIVE else None
+        return pid_alive(self.pid_file)  # an older version's running.pid
 
     # Keras' BackupAndRestore state
     def has_backup(self) -> bool:

@@ -7,8 +7,8 @@ The index, a cache of the fields the run history shows, kept beside the runs.
 (`RunRecord`) and the signature of the directory when they were read — the directory's inode and modification time,
 and summary.json's (history.csv's when there is no summary). An entry is used only when the signature still matches
 and it was read more than `RACY_SECONDS` after the last change (a change in the same clock tick would not move the
-mtime); a run with a ``running.pid`` (live, or killed and resumable) is always read again. Runs are only ever written
-through renames or in directories that hold ``running.pid``, so a changed run always shows a changed signature.
+mtime); a run with an ``owner.json`` (or an older ``running.pid``: live, or killed and resumable) is always read again.
+Runs are only ever written through renames or in directories that hold one, so a changed run always shows a changed signature.
 
 The index is a cache: deleting it, or a corrupt or foreign file in its place, costs one full scan and nothing else.
 Two processes updating it at once take a lock (``.cnn-tui-index.lock``), merge their entries into what is on disk,
@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tui.core import owner
 from tui.core.rundir import RunDir, SweepDir
 
 
@@ -40,10 +41,15 @@ class RunRecord:
     started: datetime
     dataset: str
     architecture: str
-    status: str  # finished | stopped | failed | running | interrupted (killed: resumable) | unknown
+    status: str  # finished | stopped | failed | running | remote | interrupted (killed: resumable) | unknown
     best_val_accuracy: float | None
     epochs: int
     wall_seconds: float | None
+
+    @property
+    def live(self) -> bool:
+        """A process on this machine is writing the run now (attach follows it; stop and pause reach it)."""
+        return self.status == "running"
 
     @property
     def resumable(self) -> bool:
@@ -63,8 +69,11 @@ def read_run(run_dir: Path) -> RunRecord | None:
     summary = rd.read_summary()
     # history.csv only when the summary lacks what is listed (no summary yet: a live, killed or crashed run)
     history = rd.read_epochs() if summary is None or summary.best_val_accuracy is None else []
-    if rd.running_pid() is not None:
+    live = rd.liveness()
+    if live == owner.LIVE:
         status = "running"
+    elif live == owner.REMOTE and summary is None:
+        status = "remote"  # owned by a process on another host: cannot be checked from here
     elif rd.has_backup() and (summary is None or summary.status != "finished"):
         status = "interrupted"
     else:
@@ -103,7 +112,8 @@ COLUMNS = ("run", "started", "dataset", "architecture", "status", "best val_acc"
 
 def cells(r: RunRecord) -> tuple[str, ...]:
     """One run's row as text, column by column (COLUMNS)."""
-    return (r.name, r.started.strftime("%Y-%m-%d %H:%M"), r.dataset, r.architecture, r.status,
+    return (r.name, r.started.strftime("%Y-%m-%d %H:%M"), r.dataset, r.architecture,
+            "● live" if r.live else r.status,
             f"{r.best_val_accuracy:.4f}" if r.best_val_accuracy is not None else "–", str(r.epochs),
             format_wall(r.wall_seconds))
 
@@ -130,8 +140,9 @@ VERSION = 2
 RACY_SECONDS = 2.0
 """An entry read less than this long after its run last changed is read again next time."""
 _RUN, _SWEEP = RunDir(Path()), SweepDir(Path())
-SUMMARY, HISTORY, CONFIG, RUNNING = (_RUN.summary_file.name, _RUN.history_file.name, _RUN.config_file.name,
-                                     _RUN.pid_file.name)
+SUMMARY, HISTORY, CONFIG = _RUN.summary_file.name, _RUN.history_file.name, _RUN.config_file.name
+RUNNING = (_RUN.owner_file.name, _RUN.pid_file.name)
+"""A run holding one of these (owner.json, or an older version's running.pid) is in progress or was killed."""
 """The names tui.core.rundir gives these files (joined to plain strings here: a scan stats thousands of them)."""
 SWEEP_STATE = _SWEEP.state_file.name
 
@@ -368,7 +379,8 @@ class RunIndex:
                 if rec is None:
                     not_runs.append(rel)
                     return
-                fresh[rel] = _to_entry(rec, sig or [], checked, os.path.exists(os.path.join(path, RUNNING)))
+                in_progress = any(os.path.exists(os.path.join(path, f)) for f in RUNNING)
+                fresh[rel] = _to_entry(rec, sig or [], checked, in_progress)
             records[rel] = rec
             pending.append(rec)
 
@@ -405,3 +417,63 @@ class RunIndex:
         if limit is not None:
             listed = listed[:limit]
         return Listing(listed, [self.runs_dir / s for s in sweeps], complete, total - len(not_runs))
+
+
+class RunRemoveError(Exception):
+    """A run cannot be deleted or archived; the message says why."""
+
+
+ARCHIVE_DIR = "archive"
+"""Where `cnn-tui runs --archive` packs runs, inside the runs folder."""
+
+
+def resolve_run(name: str, runs_dir: str | Path | None = None) -> Path:
+    """A run (or sweep) directory given as a path, or as its name in the runs folder."""
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        path = Path(runs_dir or "runs") / name
+    if not RunDir(path).is_run() and not SweepDir(path).is_sweep():
+        raise RunRemoveError(f"{name}: not a run directory (no config.toml) in {path.parent}")
+    return path
+
+
+def _check_removable(path: Path) -> None:
+    if SweepDir(path).is_sweep():
+        if SweepDir(path).running_pid() is not None:
+            raise RunRemoveError(f"the sweep {path.name} is running now; stop it first")
+        return
+    live = RunDir(path).liveness()
+    if live == owner.LIVE:
+        raise RunRemoveError(f"{path.name} is running now; stop it first (cnn-tui attach {path}, then s)")
+    if live == owner.REMOTE:
+        record = RunDir(path).read_owner()
+        raise RunRemoveError(f"{path.name} is owned by a process on host {record.host if record else '?'}; "
+                             "remove it there, or delete the folder by hand if that run is over")
+
+
+def delete_run(path: Path) -> Path:
+    """Delete an ended run (or sweep) directory for good."""
+    import shutil
+
+    _check_removable(path)
+    shutil.rmtree(path)
+    return path
+
+
+def archive_run(path: Path) -> Path:
+    """Pack an ended run (or sweep) into RUNS/archive/NAME.tar.gz and remove the directory; returns the archive."""
+    import shutil
+    import tarfile
+
+    _check_removable(path)
+    folder = path.parent / ARCHIVE_DIR
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{path.name}.tar.gz"
+    if target.exists():
+        raise RunRemoveError(f"{target} exists already; move it away first")
+    tmp = folder / f".{path.name}.tar.gz.tmp"
+    with tarfile.open(tmp, "w:gz") as tar:
+        tar.add(path, arcname=path.name)
+    os.replace(tmp, target)
+    shutil.rmtree(path)
+    return target

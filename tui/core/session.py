@@ -70,6 +70,19 @@ class TrainingSession:
         """Weight snapshots at epoch end for the inside view, taken only while the view has the tap open."""
         self.data: Any = None
         """The loaded dataset once training starts (read-only for viewers: the inside view picks images from it)."""
+        self.detached = False
+        """Started with --detach: recorded in the owner record (tui.core.owner)."""
+        self._control: Any = None
+
+    @classmethod
+    def in_run_dir(cls, run_dir: str | Path, listeners: list[Listener] | None = None,
+                   batch_interval: float = 0.25) -> "TrainingSession":
+        """A new run in a directory made for it beforehand (holding its config.toml), as `--detach` does."""
+        run_dir = Path(run_dir)
+        session = cls(RunDir(run_dir).read_config(), runs_dir=run_dir.parent, listeners=listeners,
+                      batch_interval=batch_interval)
+        session.run_dir = run_dir
+        return session
 
     @classmethod
     def resume_from(cls, run_dir: str | Path, listeners: list[Listener] | None = None,
@@ -167,7 +180,7 @@ class TrainingSession:
                 assert self.run_dir is not None
                 initial_epoch, previous = _resume_point(RunDir(self.run_dir))
                 self.doctor.seed(previous)  # findings continue from the epochs already run
-            else:
+            elif self.run_dir is None:
                 try:
                     self.run_dir = RunDir.create(self.runs_dir,
                                                  self.name or f"{cfg.dataset.name}-{cfg.model.architecture}").path
@@ -176,7 +189,11 @@ class TrainingSession:
                                      "choose a writable folder with --runs-dir") from None
                 RunDir(self.run_dir).write_config(cfg)
             self._event_log = EventLogWriter(RunDir(self.run_dir).events_file)
-            RunDir(self.run_dir).mark_running()
+            RunDir(self.run_dir).mark_running(detached=self.detached)
+            from tui.core import control
+
+            # Stop / pause / resume / change requests from any process (an attached view), the one channel.
+            self._control = control.ControlPoller(self.run_dir, self, self._emit).start()
 
             from models import ArchitectureError, build_model, check_model
 
@@ -306,10 +323,13 @@ class TrainingSession:
         except Exception as exc:  # e.g. the disk filled up: say so in the result
             error = (error + "; " if error else "") + f"could not write the run summary: {_describe(exc)}"
             status = "failed"
-        if self.run_dir is not None:
-            RunDir(self.run_dir).clear_running()
         self.result = RunEnded(status, error, str(self.run_dir) if self.run_dir else None, summary)
         self._emit(self.result)
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self.run_dir is not None:  # after RunEnded is in the log: a viewer never sees an owner-less live run
+            RunDir(self.run_dir).clear_running()
         if self._event_log is not None:
             self._event_log.close()
             self._event_log = None

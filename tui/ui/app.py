@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState
 
 from tui.core.config import ExperimentConfig
 from tui.core.events import Event
-from tui.ui.messages import FixRequested, ResumeRequested, StartRequested, SweepRequested
+from tui.ui.messages import AttachRequested, FixRequested, ResumeRequested, StartRequested, SweepRequested
 from tui.ui.screens.setup import SetupScreen
 from tui.ui.threads import lower_thread_priority
 
@@ -81,7 +81,35 @@ class CnnTuiApp(App[int]):
 
     @on(StartRequested)
     def _start_requested(self, event: StartRequested) -> None:
-        self.start_training(event.config)
+        if event.detached:
+            self.start_detached(event.config)
+        else:
+            self.start_training(event.config)
+
+    def start_detached(self, config: ExperimentConfig) -> None:
+        """Start the set-up as a detached run (it outlives the app) and attach to it at once."""
+        from tui.core import detach
+        from tui.core.settings import SettingsError, load
+
+        try:
+            run_dir = detach.start_train(config, self.runs_dir, notify=load().notify)
+        except (detach.DetachRefused, SettingsError, OSError) as exc:
+            self.notify(str(exc), title="Not started", severity="error", timeout=12)
+            return
+        self.attach(run_dir)
+        self.notify(f"Detached run {run_dir.name}: it goes on when the app quits; `cnn-tui attach {run_dir}` "
+                    "follows it from any terminal.", title="Started detached", timeout=10)
+
+    def attach(self, run_dir: Path) -> None:
+        """Follow a run that another process writes (b comes back here)."""
+        from tui.core.settings import SettingsError, load
+        from tui.ui.attach import AttachScreen, ui_sinks
+
+        try:
+            notify = load().notify
+        except SettingsError:
+            notify = False
+        self.push_screen(AttachScreen(run_dir, notify_sinks=ui_sinks(self) if notify else None))
 
     @on(FixRequested)
     async def _fix_requested(self, event: FixRequested) -> None:
@@ -90,6 +118,10 @@ class CnnTuiApp(App[int]):
     @on(SweepRequested)
     def _sweep_requested(self, event: SweepRequested) -> None:
         self.start_sweep(event.target, workers=event.workers)
+
+    @on(AttachRequested)
+    def _attach_requested(self, event: AttachRequested) -> None:
+        self.attach(event.run_dir)
 
     @on(ResumeRequested)
     def _resume_requested(self, event: ResumeRequested) -> None:
@@ -114,6 +146,7 @@ class CnnTuiApp(App[int]):
 
         events: deque[Event] = deque()
         self.session = make_session(events.append)
+        self._subscribe_notifier(self.session)
         self.push_screen(TrainingScreen(self.session, events))
         self.training_worker = self.run_training(self.session)
 
@@ -156,6 +189,35 @@ class CnnTuiApp(App[int]):
         self.session = runner  # stop / quit-while-running treat a sweep like a run
         self.push_screen(SweepScreen(runner))
         self.training_worker = self.run_sweep(runner)
+
+    def _subscribe_notifier(self, session: Any) -> None:
+        """With notifications on (settings file, or the command palette): a toast, the bell, the desktop
+        notification and the webhook at the run's end and its first warning."""
+        from tui.core import notify as notify_mod
+        from tui.core.settings import SettingsError, load
+        from tui.ui.attach import ui_sinks
+
+        try:
+            user = load()
+        except SettingsError as exc:
+            self.notify(str(exc), title="Settings file", severity="error", timeout=10)
+            return
+        if not user.notify:
+            return
+        sinks, _ = notify_mod.sinks_for(None, user.webhook_url or None)
+        session.subscribe(notify_mod.Notifier(ui_sinks(self) + sinks))
+
+    def action_toggle_notify(self) -> None:
+        from tui.core.settings import SettingsError, load, save_notify
+
+        try:
+            on = not load().notify
+            path = save_notify(on)
+        except (SettingsError, OSError) as exc:
+            self.notify(str(exc), title="Settings file", severity="error", timeout=10)
+            return
+        self.notify(f"Notifications {'on' if on else 'off'} (saved in {path}); they apply to runs started from now.",
+                    title="Notifications")
 
     def action_runs(self) -> None:
         from tui.ui.screens.runs import RunsScreen
@@ -224,8 +286,12 @@ class CnnTuiApp(App[int]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Run history", "The runs in the runs folder: compare, open, resume (F2)",
                             self.action_runs)
+        yield SystemCommand("Notifications on/off", "Bell, desktop notification and webhook at a run's end and "
+                            "first warning (saved in the settings file)", self.action_toggle_notify)
         if isinstance(screen, SetupScreen):
             yield SystemCommand("Start training", "Train the current set-up (F5)", screen.action_start)
+            yield SystemCommand("Start detached", "Train the set-up in a process of its own that outlives the app, "
+                                "and attach to it (shift+F5)", screen.action_start_detached)
             yield SystemCommand("Sweep", "Train a grid of one or two keys' values, with a heatmap (F6)",
                                 screen.action_sweep)
             yield SystemCommand("Save preset", "Save the forms as a preset (ctrl+s)", screen.action_save_preset)

@@ -27,9 +27,11 @@ class FieldChanged(Message):
 
 @dataclass
 class StartRequested(Message):
-    """The set-up screen asks the app to train this (valid) configuration."""
+    """The set-up screen asks the app to train this (valid) configuration (detached: in a process of its own,
+    which the app then attaches to)."""
 
     config: ExperimentConfig
+    detached: bool = False
 
 
 @dataclass
@@ -51,6 +53,13 @@ class SweepRequested(Message):
 @dataclass
 class ResumeRequested(Message):
     """A screen asks the app to continue an interrupted run in its own directory."""
+
+    run_dir: Path
+
+
+@dataclass
+class AttachRequested(Message):
+    """A screen asks the app to follow a run that another process writes (a live run in the history)."""
 
     run_dir: Path
 

@@ -1,5 +1,6 @@
 """Run history: the runs in the runs folder, sortable and filterable; open one to see its curves, findings and
-summary; resume one that was interrupted; mark several (space) and compare them (c)."""
+summary (a live one: attach to it); resume one that was interrupted; mark several (space) and compare them (c);
+delete or archive an ended one (with a confirmation)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tui.core.diagnostics import Finding, Fix
 from tui.core.render import run_results
 from tui.core.rundir import RunDir
 from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, RunRecord, cells
-from tui.ui.messages import FixRequested, ResumeRequested, RunsRead
+from tui.ui.messages import AttachRequested, FixRequested, ResumeRequested, RunsRead
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.findings_list import FindingsList
 from tui.ui.widgets.picture import ExamplesView
@@ -35,7 +36,8 @@ class RunsScreen(Screen):
     BINDINGS = [Binding("escape,b", "app.pop_screen", "Back"), Binding("f5", "reload", "Reload"),
                 Binding("space", "mark", "Mark"), Binding("c", "compare", "Compare marked"),
                 Binding("s", "sort_next", "Sort by next column"), Binding("o", "sort_reverse", "Reverse order"),
-                Binding("slash", "focus_filter", "Filter", show=False)]
+                Binding("slash", "focus_filter", "Filter", show=False),
+                Binding("delete", "remove('delete')", "Delete"), Binding("a", "remove('archive')", "Archive")]
 
     def __init__(self, runs_dir: Path) -> None:
         super().__init__()
@@ -168,8 +170,8 @@ class RunsScreen(Screen):
             done, total = self.scanning
             scanning = f"reading the folder… {done:,}/{total:,} · " if total else "reading the folder… · "
         self.query_one("#runs-hint", Static).update(
-            f"{scanning}{table.row_count:,}/{len(self.records):,} runs · Enter opens · space marks "
-            f"({len(self.marked)}) · c compares · s sorts · o reverses · / filters")
+            f"{scanning}{table.row_count:,}/{len(self.records):,} runs · Enter opens (attaches to a ● live one) · "
+            f"space marks ({len(self.marked)}) · c compares · s sorts · o reverses · / filters")
 
     @on(Input.Changed, "#filter")
     def _filtered(self) -> None:
@@ -210,7 +212,36 @@ class RunsScreen(Screen):
 
     @on(RunTable.Selected)
     def _open(self, event: RunTable.Selected) -> None:
+        if event.record.live:
+            self.post_message(AttachRequested(event.record.path))
+            return
         self.app.push_screen(RunDetailScreen(event.record))
+
+    def action_remove(self, how: str) -> None:
+        """Delete or archive (RUNS/archive/NAME.tar.gz) the run under the cursor, after a confirmation."""
+        from tui.core.runs import RunRemoveError, archive_run, delete_run
+        from tui.ui.screens.dialogs import ConfirmDialog
+
+        record = self.query_one(RunTable).current
+        if record is None:
+            return
+        name = record.name
+        question = (f"Delete {name} for good (every file in {record.path})?" if how == "delete" else
+                    f"Archive {name} into {record.path.parent / 'archive'}/{name}.tar.gz and remove the folder?")
+
+        def decided(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                done = (delete_run if how == "delete" else archive_run)(record.path)
+            except (RunRemoveError, OSError) as exc:
+                self.notify(str(exc), title="Not removed", severity="error", timeout=10)
+                return
+            self.notify(f"{'Deleted' if how == 'delete' else 'Archived to'} {done}", title="Run history")
+            self.action_reload()
+
+        self.app.push_screen(ConfirmDialog(question, yes="Delete" if how == "delete" else "Archive"), decided)
+
 
     def action_mark(self) -> None:
         """Toggle the mark on the run under the cursor."""

@@ -39,6 +39,7 @@ class SetupScreen(Screen):
 
     BINDINGS = [
         Binding("f5", "start", "Start"),
+        Binding("shift+f5", "start_detached", "Start detached", show=False),
         Binding("f6", "sweep", "Sweep"),
         Binding("ctrl+r", "start", "Start", show=False),
         Binding("ctrl+s", "save_preset", "Save preset"),
@@ -325,6 +326,13 @@ class SetupScreen(Screen):
     # -- actions --------------------------------------------------------------------------------------------
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
+        self._start()
+
+    def action_start_detached(self) -> None:
+        """Shift+F5: the same checks, then the run starts in a process of its own and the app attaches to it."""
+        self._start(detached=True)
+
+    def _start(self, detached: bool = False) -> None:
         if self.errors:
             key, message = next(iter(self.errors.items()))
             self.notify(f"{key.lstrip('(')}: {message}", title="Cannot start", severity="warning")
@@ -333,7 +341,7 @@ class SetupScreen(Screen):
 
         found = [f for f in preflight(self.config, self.dataset_info) if f.severity != "info"]
         if not found:
-            self.post_message(StartRequested(self.config))
+            self.post_message(StartRequested(self.config, detached))
             return
         from tui.ui.screens.finding import START, FindingScreen
 
@@ -341,7 +349,7 @@ class SetupScreen(Screen):
 
         async def decided(choice: object) -> None:
             if choice == START:
-                self.post_message(StartRequested(config))
+                self.post_message(StartRequested(config, detached))
             elif choice is not None:
                 self.app.post_message(FixRequested(config, choice))
 

@@ -33,6 +33,9 @@ DRAIN_HZ = 4
 BATCH_CHART_SECONDS = 1.0
 """The per-batch trace redraws at most this often (a plotext frame costs tens of ms of CPU that training
 would otherwise use); progress bars and the status line follow every drain."""
+TABLE_ROWS = 200
+"""The epoch table keeps the latest this many epochs (the charts show every one; summary.md lists them all): a
+table row costs a few milliseconds to lay out, and a run of thousands of epochs must open at once."""
 COMPACT_HEIGHT = 40
 """Below this many terminal rows only two charts show at once (g switches between the pairs)."""
 
@@ -45,6 +48,8 @@ def _fmt_seconds(s: float | None) -> str:
 
 
 class TrainingScreen(Screen):
+    END_HINT = "e exports the summary."
+    """The end-of-run notification's last words."""
     BINDINGS = [
         Binding("p", "pause", "Pause/resume"),
         Binding("s", "stop", "Stop"),
@@ -164,12 +169,14 @@ class TrainingScreen(Screen):
         self.query_one(DoctorBanner).show_finding(m.finding, others=len(m.findings) - 1)
         self.query_one(FindingsList).show(m.findings)
         table = self.query_one("#epochs", DataTable)
-        for h in m.history[self._rows:]:
+        for h in m.history[max(self._rows, len(m.history) - TABLE_ROWS):]:
             table.add_row(f"{h['epoch']}{'*' if h.get('partial') else ''}", *[
                 f"{h[k]:.4f}" if k in h else "–" for k in ("loss", "accuracy", "val_loss", "val_accuracy")],
                 f"{h['lr']:.3g}", f"{h['epoch_seconds']:.1f}s", f"{h['samples_per_second']:,.0f}")
         self._rows = len(m.history)
-        table.move_cursor(row=self._rows - 1)
+        while table.row_count > TABLE_ROWS:
+            table.remove_row(next(iter(table.rows)))
+        table.move_cursor(row=table.row_count - 1)
 
     def _render_batches(self) -> None:
         m = self.monitor
@@ -196,7 +203,7 @@ class TrainingScreen(Screen):
                 self._has_results = True
                 self.add_class("-results")
                 note += " · t switches between test results and curves"
-            self.notify(f"Run {end.status}{note}. e exports the summary.", title="Training ended")
+            self.notify(f"Run {end.status}{note}. {self.END_HINT}", title="Training ended")
 
     # -- controls -------------------------------------------------------------------------------------------
     def action_pause(self) -> None:
