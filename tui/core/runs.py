@@ -7,8 +7,9 @@ The index, a cache of the fields the run history shows, kept beside the runs.
 (`RunRecord`) and the signature of the directory when they were read — the directory's inode and modification time,
 and summary.json's (history.csv's when there is no summary). An entry is used only when the signature still matches
 and it was read more than `RACY_SECONDS` after the last change (a change in the same clock tick would not move the
-mtime); a run with an ``owner.json`` (or an older ``running.pid``: live, or killed and resumable) is always read again.
-Runs are only ever written through renames or in directories that hold one, so a changed run always shows a changed signature.
+mtime); a run with an ``owner.json`` (or an older ``running.pid``: live, or killed and resumable) is always read
+again. Runs are only ever written through renames or in directories that hold one, so a changed run always shows a
+changed signature.
 
 The index is a cache: deleting it, or a corrupt or foreign file in its place, costs one full scan and nothing else.
 Two processes updating it at once take a lock (``.cnn-tui-index.lock``), merge their entries into what is on disk,
