@@ -189,7 +189,7 @@ class TrainingSession:
             self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
             (self.run_dir / RUNNING_FILE).write_text(str(os.getpid()))
 
-            from models import ArchitectureError, build_model, check_model
+            from models import ArchitectureError, check_model
 
             # Refuse impossible shapes before anything slow when the shape is known up front.
             known = datasets.known_shape(cfg.dataset)
@@ -199,8 +199,7 @@ class TrainingSession:
                     raise RunRefused(reason)
 
             self._emit(Prepare("tensorflow", "Loading TensorFlow…"))
-            tf = tfenv.import_tensorflow()
-            import keras
+            tfenv.import_tensorflow()
 
             versions, device = tfenv.versions(), tfenv.device_name()
 
@@ -218,11 +217,9 @@ class TrainingSession:
                 raise RunRefused("the validation split is empty; raise dataset.val_fraction")
 
             self._emit(Prepare("model", f"Building {cfg.model.architecture}…"))
-            keras.utils.set_random_seed(cfg.training.seed)
-            tf.config.experimental.enable_op_determinism()
             num_classes = data.info.num_classes
             try:
-                model = build_model(cfg, data.info.input_shape, num_classes)
+                model = keras_parts.build_seeded(cfg, data.info.input_shape, num_classes)
             except ArchitectureError as exc:
                 raise RunRefused(str(exc)) from None
             model.compile(optimizer=keras_parts.make_optimizer(cfg), loss=cfg.training.loss,
