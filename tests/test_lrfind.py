@@ -165,3 +165,36 @@ def test_a_result_survives_the_trip_through_summary_json():
                         "diverged", ("note: x",))
     back = RangeTestResult.from_dict(json.loads(json.dumps(r.to_dict())))
     assert back == r and back.suggestion == 1e-3
+
+
+# -- headless, the run that follows, compare ---------------------------------------------------------------------
+
+def test_headless_lr_find_prints_the_curve_and_both_suggestions_then_trains_at_the_chosen_one(tmp_path, capsys):
+    from tui.cli import main
+    from tui.core.compare import compare
+
+    common = ["--set", "dataset.name=digits", "--set", "dataset.train_size=400", "--set", "training.batch_size=16",
+              "--set", "model.conv_filters=8", "--set", "model.dense_units=16", "--set", "training.epochs=1",
+              "--set", "optimizer.name=sgd", "--runs-dir", str(tmp_path)]
+    assert main(["lr-find", *common, "--train"]) == 0
+    out = capsys.readouterr().out
+    assert "learning rate (log)" in out and "1e-07" in out  # the chart, with its log axis
+    assert "steepest descent:" in out and "minimum ÷ 10:" in out and "← chosen" in out
+    assert "steps instead of 100" in out  # 400 samples: fewer steps, and it says so
+    chosen = float(out.split("optimizer.learning_rate=")[1].split()[0])
+
+    run_dir = next(tmp_path.glob("*-digits-*"))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    assert summary["lr_find"]["suggestion"] == pytest.approx(chosen, rel=1e-2)
+    assert summary["config"]["optimizer"]["learning_rate"] == pytest.approx(chosen, rel=1e-2)
+    assert len(summary["lr_find"]["lrs"]) == len(summary["lr_find"]["smoothed"]) > 10
+    md = (run_dir / "summary.md").read_text()
+    assert "## Learning-rate range test" in md and "← chosen" in md
+
+    assert main(["train", *common, "--set", "optimizer.learning_rate=0.01"]) == 0  # a run without a range test
+    other = next(p for p in tmp_path.glob("*-digits-*") if p != run_dir)
+    comparison = compare([run_dir, other])
+    row = next(r for r in comparison.metrics if r.label == "lr range test suggestion")
+    assert row.values[0].startswith(f"{chosen:.3g}") and row.values[1] == "—"
+    assert "learning-rate range test" in comparison.to_markdown()

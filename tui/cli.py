@@ -1,5 +1,5 @@
 """Command line: `cnn-tui` (the app), `cnn-tui train` (headless), `cnn-tui sweep`, `cnn-tui presets`, `runs`,
-`compare`, `predict`, `resume`.
+`compare`, `predict`, `resume`, `lr-find`.
 
 Start-up stays cheap: neither TensorFlow nor Textual is imported until a command needs it.
 """
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", default="auto", help="cells at once: a number, or auto (the default)")
     sweep.add_argument("--resume", metavar="SWEEP_DIR", default=None,
                        help="continue an interrupted sweep; finished cells are not run again")
+    from tui.headless_lrfind import add_parser as add_lr_find
+
+    add_lr_find(sub, _common)
     resume = sub.add_parser("resume", help="continue an interrupted run (killed, crashed) in its own directory")
     resume.add_argument("run_dir", metavar="RUN_DIR")
     predict = sub.add_parser("predict", help="the top classes for image files, with a run's saved model")
@@ -96,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "train":
         return cmd_train(config, args.runs_dir)
+    if args.command == "lr-find":
+        from tui.headless_lrfind import cmd_lr_find
+
+        return cmd_lr_find(config, args)
     from tui.ui.app import run_app
 
     return run_app(config, runs_dir=args.runs_dir, start=args.start,
@@ -202,7 +209,8 @@ def cmd_compare(runs: list[str], runs_dir: str | None, markdown: str | None) -> 
     return 0
 
 
-def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None) -> int:
+def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None,
+              lr_find: dict[str, Any] | None = None) -> int:
     """Run the session in a worker thread; the main thread draws progress and turns Ctrl+C into a stop."""
     from rich.console import Console
 
@@ -217,7 +225,7 @@ def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None) 
     if resume_dir:
         session = TrainingSession.resume_from(resume_dir, listeners=[view.handle])
     else:
-        session = TrainingSession(config, runs_dir=runs_dir, listeners=[view.handle])
+        session = TrainingSession(config, runs_dir=runs_dir, listeners=[view.handle], lr_find=lr_find)
 
     stop_on_signals(console, session, "Stopping at the next batch (Ctrl+C again to quit at once)…",
                     "Second interrupt: exiting now.")

@@ -307,6 +307,14 @@ def text_curve(result: RangeTestResult, width: int = 72, height: int = 16) -> st
     return "\n".join(line.rstrip() for line in text.splitlines())
 
 
+def markdown_lines(data: Mapping[str, Any]) -> list[str]:
+    """summary.md's section for the range test run before the run (the ``lr_find`` block of summary.json)."""
+    result = RangeTestResult.from_dict(data)
+    lines = ["## Learning-rate range test", "", *[f"- {line}" for line in result.describe()], ""]
+    chart = text_curve(result)
+    return lines + (["```", chart, "```", ""] if chart else [])
+
+
 def decade_ticks(plt: Any, start: float, end: float) -> None:
     """Label the log x axis at whole decades (1e-07 … 1e+01) rather than plotext's fixed-point numbers."""
     lo, hi = math.floor(math.log10(start)), math.ceil(math.log10(end))

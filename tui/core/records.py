@@ -189,6 +189,10 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
         if any(h.get("partial") for h in history):
             lines.append("\n\\* cut short by a stop request")
         lines.append("")
+    if s.get("lr_find"):
+        from tui.core.lrfind import markdown_lines
+
+        lines += markdown_lines(s["lr_find"])
     lines += ["## Environment", "", *[f"- {k}: {v}" for k, v in s.get("versions", {}).items()], ""]
     if config_toml:
         lines += ["## Configuration", "", "```toml", config_toml.rstrip(), "```", ""]

@@ -57,8 +57,10 @@ class TrainingSession:
 
     def __init__(self, config: ExperimentConfig, runs_dir: str | Path | None = None,
                  listeners: list[Listener] | None = None, batch_interval: float = 0.25,
-                 name: str | None = None) -> None:
+                 name: str | None = None, lr_find: dict[str, Any] | None = None) -> None:
         self.config = config
+        self.lr_find = lr_find
+        """The learning-rate range test run before this run (RangeTestResult.to_dict()), kept in its summary."""
         self.name = name
         """The run directory's name after its timestamp (default: dataset-architecture)."""
         self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
@@ -84,6 +86,10 @@ class TrainingSession:
         session = cls(config, runs_dir=run_dir.parent, listeners=listeners, batch_interval=batch_interval)
         session.run_dir = run_dir
         session._resume = True
+        try:  # a range test recorded by an earlier, stopped part of this run stays in its summary
+            session.lr_find = json.loads((run_dir / "summary.json").read_text()).get("lr_find")
+        except (OSError, ValueError, AttributeError):
+            pass
         return session
 
     # -- control (any thread) ---------------------------------------------------------------------------
@@ -306,6 +312,8 @@ class TrainingSession:
                     device=device, monitor=self.config.training.monitor,
                     findings=[f.as_dict() for f in self.doctor.findings], run_dir=str(self.run_dir),
                     config=self.config.to_dict())
+                if self.lr_find:
+                    summary["lr_find"] = self.lr_find
                 atomic_write_json(self.run_dir / "summary.json", summary)
                 atomic_write_text(self.run_dir / "summary.md",
                                   render_markdown(summary, self.history, config_mod.dumps(self.config)))
