@@ -153,13 +153,16 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float]) -> tuple[float | No
 
     The steepest descent is the most negative slope of the loss against log10(rate), looked for between the first
     tenth of the points (where the running average still settles) and the minimum; None when the loss never fell
-    there. Both are kept at or below MAX_RATE."""
+    there. Both are None when the loss is lowest among the first points (it never fell); both are kept at or below
+    MAX_RATE."""
     n = len(smoothed)
     if n < 5:
         return None, None
     best = min(range(n), key=lambda i: smoothed[i])
-    min_tenth = min(MAX_RATE, lrs[best] / 10)
     skip = max(1, n // 10)
+    if best < skip:  # lowest at the very start: the loss never fell, and the start ÷ 10 means nothing
+        return None, None
+    min_tenth = min(MAX_RATE, lrs[best] / 10)
     logs = [math.log10(v) for v in lrs]
     slopes = []
     for i in range(skip, best + 1):
@@ -274,9 +277,11 @@ def find_lr(config: ExperimentConfig, *, emit: Callable[[Any], None] | None = No
             "the cause. Look at the inputs and the model first (dataset.rescale = true, model.init_std, the loss "
             "against the output activation, optimizer.clipnorm = 1.0)")
     steepest, min_tenth = suggest(lrs, smoothed)
-    if steepest is None and min_tenth is not None and ended["reason"] != "stopped":
-        notes.append("note: the loss did not fall over the range, so there is no steepest descent; minimum ÷ 10 "
-                     "is only a guess (check the data and model, or a lower start of the range)")
+    if steepest is None and ended["reason"] != "stopped":
+        notes.append("note: the loss did not fall over the range, so there is no " +
+                     ("steepest descent; minimum ÷ 10 is only a guess" if min_tenth else "suggestion") +
+                     " (check the data and the model, a smaller training.batch_size gives more steps, or the "
+                     "optimizer may need another range)")
     return RangeTestResult(optimizer=config.optimizer.name, start_lr=settings.start_lr, end_lr=settings.end_lr,
                            planned_steps=steps, lrs=tuple(lrs), losses=tuple(losses), smoothed=tuple(smoothed),
                            steepest=steepest, min_tenth=min_tenth, stop_reason=ended["reason"], notes=tuple(notes))

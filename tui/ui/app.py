@@ -80,12 +80,13 @@ class CnnTuiApp(App[int]):
 
     @on(StartRequested)
     def _start_requested(self, event: StartRequested) -> None:
-        self.start_training(event.config)
+        self.start_training(event.config, lr_find=event.lr_find)
 
-    def start_training(self, config: ExperimentConfig) -> None:
+    def start_training(self, config: ExperimentConfig, lr_find: dict[str, Any] | None = None) -> None:
         from tui.core.session import TrainingSession
 
-        self._train(lambda listener: TrainingSession(config, runs_dir=self.runs_dir, listeners=[listener]))
+        self._train(lambda listener: TrainingSession(config, runs_dir=self.runs_dir, listeners=[listener],
+                                                     lr_find=lr_find))
 
     def resume_run(self, run_dir: Path) -> None:
         """Continue an interrupted run (from the run history) in its own directory."""
@@ -202,6 +203,10 @@ class CnnTuiApp(App[int]):
             yield SystemCommand("Sweep", "Train a grid of one or two keys' values, with a heatmap (F6)",
                                 screen.action_sweep)
             yield SystemCommand("Save preset", "Save the forms as a preset (ctrl+s)", screen.action_save_preset)
+            yield SystemCommand("Learning-rate range test", "Find the learning rate to start from: loss against a "
+                                "growing rate (F7; Esc stops it)", screen.action_range_test)
+            yield SystemCommand("Use the suggested learning rate", "Put the range test's suggestion into "
+                                "optimizer.learning_rate (F8)", screen.action_use_suggestion)
         from tui.ui.screens.training import TrainingScreen  # imported lazily, off the start-up path
 
         if isinstance(screen, TrainingScreen):
