@@ -84,10 +84,10 @@ class SetupScreen(Screen):
                 yield Static("Learning rate", classes="panel-title")
                 yield LineChart("planned learning rate", id="lr-preview")
                 yield Static("Range test", classes="panel-title")
-                yield Static("[dim]F7 trains a copy of this model for up to 100 batches while the learning rate "
-                             "grows from 1e-7 to 10, and suggests where to start[/]", id="lr-find-status")
                 yield LineChart("loss vs learning rate", xlabel="learning rate (log)", log_x=True, legend=False,
                                 id="lr-find-chart")
+                yield Static("[dim]F7 trains a copy of this model for up to 100 batches while the learning rate "
+                             "grows from 1e-7 to 10, and suggests where to start[/]", id="lr-find-status")
         with Horizontal(id="start-row"):
             yield Button("Start training (F5)", id="start", variant="success")
             yield Static("", id="why-not")
@@ -250,10 +250,11 @@ class SetupScreen(Screen):
         lower_thread_priority()
         try:
             tfenv.import_tensorflow()
-            from models import build_model
-            from tui.core.keras_parts import summarize
+            from tui.core.keras_parts import build_seeded, summarize
 
-            model = build_model(config, shape[0], shape[1])
+            # Seeded and under the build lock: a summary built while a run or a range test builds its model
+            # must not draw from the seed generator their weights come from.
+            model = build_seeded(config, shape[0], shape[1])
             self.post_message(SummaryReady(summarize(model), sig))
         except Exception as exc:  # noqa: BLE001
             self.post_message(SummaryFailed(str(exc), sig))
@@ -386,7 +387,12 @@ class SetupScreen(Screen):
         chart = self.query_one("#lr-find-chart", LineChart)
         chart.display = True
         chart.show({})
+        self.call_after_refresh(self._scroll_to_range_test)
         self.run_range_test(self.config, self._range_stop)
+
+    def _scroll_to_range_test(self) -> None:
+        """The side panel scrolls down to the curve and its text."""
+        self.query_one("#side", VerticalScroll).scroll_end(animate=False)
 
     def action_stop_range_test(self) -> None:
         if self._range_stop is not None:
@@ -444,6 +450,7 @@ class SetupScreen(Screen):
         self._range_result, self._range_config = event.result, event.config
         self.refresh_bindings()
         self._show_range_result()
+        self.call_after_refresh(self._scroll_to_range_test)
 
     @on(RangeTestFailed)
     def _range_failed(self, event: RangeTestFailed) -> None:
@@ -481,7 +488,7 @@ class SetupScreen(Screen):
         marks = [v for v in (r.steepest, r.min_tenth) if v is not None]
         if len(r.lrs) >= 2:
             self.query_one("#lr-find-chart", LineChart).show({"smoothed loss": (r.lrs, r.smoothed)}, marks=marks,
-                                                             subtitle=f"{r.chosen}: {fmt_lr(r.suggestion)}",
+                                                             subtitle=f"chosen {fmt_lr(r.suggestion)}",
                                                              ylim=y_range(r.smoothed))
 
     def action_use_suggestion(self) -> None:
