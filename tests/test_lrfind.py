@@ -1,5 +1,6 @@
 """The learning-rate range test (lr_find) and the one-cycle schedule."""
 
+import itertools
 import json
 import math
 
@@ -79,6 +80,20 @@ def test_a_one_cycle_run_sets_rate_and_momentum_every_batch_and_saves_a_loadable
     assert load_model_safe(session.run_dir / "last.keras") is not None  # the optimizer's config is plain again
 
 
+def test_the_momentum_cycle_reaches_the_compiled_training_step(tmp_path):
+    """Keras optimizers freeze a float momentum into the train step; one_cycle's momentum must really change it."""
+    def first_loss(optimizer, min_momentum):
+        c = digits(**{"dataset.train_size": 300, "model.conv_filters": 8, "model.dense_units": 16,
+                      "training.epochs": 1, "training.batch_size": 32, "optimizer.name": optimizer,
+                      "optimizer.learning_rate": 0.05, "schedule.name": "one_cycle",
+                      "schedule.min_momentum": min_momentum, "training.gradient_every": 0})
+        session = TrainingSession(c, runs_dir=tmp_path)
+        assert session.run().status == "finished"
+        return session.history[0]["loss"]
+
+    assert first_loss("momentum", 0.85) != first_loss("momentum", 0.0)
+
+
 # -- the suggestion ----------------------------------------------------------------------------------------------
 
 def test_the_suggestion_is_the_steepest_descent_and_minimum_over_ten_is_shown_beside_it():
@@ -107,7 +122,7 @@ def test_sgd_on_the_default_cnn_gets_a_rate_in_its_known_good_range(seed):
     assert result.suggestion == result.steepest and result.chosen == "steepest descent"
     steps = [e for e in events if isinstance(e, lrfind.RangeTestStep)]
     assert [e.step for e in steps] == list(range(1, len(result.lrs) + 1))
-    assert steps[0].lr == pytest.approx(1e-7) and all(a.lr < b.lr for a, b in zip(steps, steps[1:]))
+    assert steps[0].lr == pytest.approx(1e-7) and all(a.lr < b.lr for a, b in itertools.pairwise(steps))
 
 
 def test_adadelta_is_tested_on_its_own_scale():

@@ -11,7 +11,6 @@ from tui.ui.screens.setup import SetupScreen
 from tui.ui.widgets.chart import LineChart
 
 
-
 async def until(pilot, condition, seconds: float = 10.0) -> None:
     """Wait for `condition` (a widget it queries may not be mounted yet: not an error)."""
     for _ in range(int(seconds / 0.05)):

@@ -376,7 +376,7 @@ def make_one_cycle_callback(config: ExperimentConfig, steps_per_epoch: int | Non
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self._step = epoch * self._steps  # also right after a resume at `epoch`
             if self._momentum is not None:
-                object.__setattr__(self.model.optimizer, attribute, self._momentum)
+                object.__setattr__(self.model.optimizer, str(attribute), self._momentum)
 
         def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             lr, momentum = one_cycle(schedule, peak, self._step / self._total,
@@ -395,7 +395,7 @@ def make_one_cycle_callback(config: ExperimentConfig, steps_per_epoch: int | Non
 
         def _plain(self) -> None:
             if self._momentum is not None:
-                object.__setattr__(self.model.optimizer, attribute, float(self._momentum.numpy()))
+                object.__setattr__(self.model.optimizer, str(attribute), float(self._momentum.numpy()))
 
     return OneCycle()
 

@@ -126,7 +126,7 @@ class RangeTestResult:
                 "stop_reason": self.stop_reason, "notes": list(self.notes)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RangeTestResult":
+    def from_dict(cls, data: Mapping[str, Any]) -> RangeTestResult:
         return cls(optimizer=str(data.get("optimizer", "?")), start_lr=float(data["start_lr"]),
                    end_lr=float(data["end_lr"]), planned_steps=int(data.get("planned_steps", 0)),
                    lrs=tuple(map(float, data.get("lrs", ()))), losses=tuple(map(float, data.get("losses", ()))),
@@ -186,9 +186,9 @@ def find_lr(config: ExperimentConfig, *, emit: Callable[[Any], None] | None = No
     from models import ArchitectureError, check_model
     from tui.core import datasets, keras_parts, tfenv
 
-    settings = settings or settings_for(config)
+    sweep = settings or settings_for(config)
     say = emit or (lambda event: None)
-    stop_event = stop_event or threading.Event()
+    stop = stop_event or threading.Event()
     known = datasets.known_shape(config.dataset)
     if known and (reason := check_model(config, *known)):
         raise RangeTestError(f"the model cannot be built: {reason}")
@@ -203,14 +203,14 @@ def find_lr(config: ExperimentConfig, *, emit: Callable[[Any], None] | None = No
         raise RangeTestError(f"training.batch_size = {batch} is larger than the training set ({n_train} samples); "
                              f"use a batch size of at most {n_train}")
     notes = []
-    steps = min(settings.steps, n_train // batch)
+    steps = min(sweep.steps, n_train // batch)
     if steps < MIN_STEPS:
         raise RangeTestError(f"the training set ({n_train} samples) has only {n_train // batch} full batches of "
                              f"{batch}; the range test needs at least {MIN_STEPS} (lower training.batch_size or use "
                              "more training data)")
-    if steps < settings.steps:
+    if steps < sweep.steps:
         notes.append(f"note: one epoch has only {steps} full batches of {batch} ({n_train} samples), so the test "
-                     f"took {steps} steps instead of {settings.steps}: a coarser curve (a smaller "
+                     f"took {steps} steps instead of {sweep.steps}: a coarser curve (a smaller "
                      "training.batch_size gives more points)")
 
     say(RangeTestStatus("Loading TensorFlow…"))
@@ -223,7 +223,7 @@ def find_lr(config: ExperimentConfig, *, emit: Callable[[Any], None] | None = No
         model = keras_parts.build_seeded(config, data.info.input_shape, num_classes)
     except ArchitectureError as exc:
         raise RangeTestError(f"the model cannot be built: {exc}") from None
-    start_cfg = config.with_values({"optimizer.learning_rate": settings.start_lr})
+    start_cfg = config.with_values({"optimizer.learning_rate": sweep.start_lr})
     model.compile(optimizer=keras_parts.make_optimizer(start_cfg), loss=config.training.loss,
                   metrics=keras_parts.make_metrics(config))
     train_ds = keras_parts.make_dataset(data.x_train, data.y_train, num_classes, config, shuffle=True)
@@ -232,7 +232,7 @@ def find_lr(config: ExperimentConfig, *, emit: Callable[[Any], None] | None = No
     losses: list[float] = []
     smoothed: list[float] = []
     ended = {"reason": "completed"}
-    beta = settings.smoothing
+    beta = sweep.smoothing
 
     class RangeTest(keras.callbacks.Callback):
         """Sets the rate before each batch and reads that batch's loss after it (metrics are reset before every
@@ -243,7 +243,7 @@ def find_lr(config: ExperimentConfig, *, emit: Callable[[Any], None] | None = No
 
         def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             self.model.reset_metrics()
-            self._lr = settings.lr_at(batch, steps)
+            self._lr = sweep.lr_at(batch, steps)
             self.model.optimizer.learning_rate = self._lr
 
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -260,20 +260,20 @@ def find_lr(config: ExperimentConfig, *, emit: Callable[[Any], None] | None = No
             smoothed.append(value)
             say(RangeTestStep(batch + 1, steps, self._lr, loss, value))
             self._best = min(self._best, value)
-            if stop_event.is_set():
+            if stop.is_set():
                 ended["reason"] = "stopped"
                 self.model.stop_training = True
-            elif batch >= MIN_STEPS and value > settings.diverge_factor * self._best:
+            elif batch >= MIN_STEPS and value > sweep.diverge_factor * self._best:
                 ended["reason"] = "diverged"
                 self.model.stop_training = True
 
-    say(RangeTestStatus(f"Range test: {steps} steps, learning rate {settings.start_lr:.0e} → "
-                        f"{settings.end_lr:.0e}…"))
+    say(RangeTestStatus(f"Range test: {steps} steps, learning rate {sweep.start_lr:.0e} → "
+                        f"{sweep.end_lr:.0e}…"))
     model.fit(train_ds, epochs=1, steps_per_epoch=steps, callbacks=[RangeTest()], verbose=0, shuffle=False,
               class_weight=keras_parts.class_weights(config, data.y_train, num_classes))
     if not lrs and ended["reason"] == "nan":
         raise RangeTestError(
-            f"the loss is NaN from the first step, at a learning rate of {settings.start_lr:.0e}: the rate is not "
+            f"the loss is NaN from the first step, at a learning rate of {sweep.start_lr:.0e}: the rate is not "
             "the cause. Look at the inputs and the model first (dataset.rescale = true, model.init_std, the loss "
             "against the output activation, optimizer.clipnorm = 1.0)")
     steepest, min_tenth = suggest(lrs, smoothed)
@@ -282,7 +282,7 @@ def find_lr(config: ExperimentConfig, *, emit: Callable[[Any], None] | None = No
                      ("steepest descent; minimum ÷ 10 is only a guess" if min_tenth else "suggestion") +
                      " (check the data and the model, a smaller training.batch_size gives more steps, or the "
                      "optimizer may need another range)")
-    return RangeTestResult(optimizer=config.optimizer.name, start_lr=settings.start_lr, end_lr=settings.end_lr,
+    return RangeTestResult(optimizer=config.optimizer.name, start_lr=sweep.start_lr, end_lr=sweep.end_lr,
                            planned_steps=steps, lrs=tuple(lrs), losses=tuple(losses), smoothed=tuple(smoothed),
                            steepest=steepest, min_tenth=min_tenth, stop_reason=ended["reason"], notes=tuple(notes))
 

@@ -408,20 +408,20 @@ class SetupScreen(Screen):
         lower_thread_priority()
         lrs: list[float] = []
         smoothed: list[float] = []
-        state = {"status": "", "sent": 0.0}
+        status, sent = [""], [0.0]  # the latest status line; when progress was last posted
 
         def emit(event: Any) -> None:  # the worker's thread: data only, widgets are updated by the handlers
             if isinstance(event, lrfind.RangeTestStatus):
-                state["status"] = event.message
+                status[0] = event.message
             elif isinstance(event, lrfind.RangeTestStep):
                 lrs.append(event.lr)
                 smoothed.append(event.smoothed)
-                state["status"] = (f"step {event.step}/{event.steps}: rate {event.lr:.2e}, loss {event.smoothed:.4f}"
-                                   " (Esc stops it)")
+                status[0] = (f"step {event.step}/{event.steps}: rate {event.lr:.2e}, loss {event.smoothed:.4f}"
+                             " (Esc stops it)")
             now = time.monotonic()
-            if now - state["sent"] >= 0.25:  # a few redraws a second at most
-                state["sent"] = now
-                self.post_message(RangeTestProgress(str(state["status"]), tuple(lrs), tuple(smoothed)))
+            if now - sent[0] >= 0.25:  # a few redraws a second at most
+                sent[0] = now
+                self.post_message(RangeTestProgress(status[0], tuple(lrs), tuple(smoothed)))
 
         try:
             result = lrfind.find_lr(config, emit=emit, stop_event=stop)
