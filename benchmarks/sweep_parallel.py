@@ -11,7 +11,6 @@ in the parent or in each worker, data loading per cell, training), interleaved s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -43,8 +42,10 @@ def measure(args: argparse.Namespace, workers: int) -> tuple[float, list[float]]
         wall = time.perf_counter() - t0
         if out.returncode != 0 or "Sweep finished" not in out.stdout:
             sys.exit(f"workers={workers} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-        (sweep_dir,) = [d for d in Path(runs).iterdir() if (d / "sweep.json").is_file()]
-        cells = json.loads((sweep_dir / "sweep.json").read_text())["cells"]
+        from tui.core.rundir import list_sweeps
+
+        (sweep_dir,) = list_sweeps(runs)
+        cells = sweep_dir.read_state()["cells"]
     return wall, [c["seconds"] for c in cells]
 
 

@@ -10,7 +10,7 @@ from tui.core.params import Param
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from tui.core.config import ExperimentConfig
+    from models.base import BuildOptions
 
 DESCRIPTION = ("Small AlexNet: Conv(f) → Pool → Conv(2f) → Pool → Conv(3f) → Conv(3f) → Conv(2f) → "
                "Pool → Dense → Dropout → Dense → Dropout → softmax")
@@ -24,11 +24,11 @@ MIN_SIDE = 16
 """Smaller images are resized up to this side, so three 2x2 poolings still leave 2x2 feature maps."""
 
 
-def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     return None  # every input is resized to at least 16x16: 16 → 8 → 4 → 2
 
 
-def build(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
+def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
     import keras
 
     p = config.arch_params()

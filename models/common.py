@@ -3,14 +3,17 @@ regularizers and the output layer, all driven by the experiment configuration.""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from tui.core.config import ExperimentConfig
+    from models.base import BuildOptions
 
 
 def too_small(name: str, input_shape: tuple[int, ...], side: int, why: str) -> str | None:
@@ -26,22 +29,44 @@ def spatial_after(size: int, pools: int, factor: int = 2) -> int:
     return size
 
 
-_layer_seeds = itertools.count()
+class LayerSeeds:
+    """The seeds of one build: layer k of a build with seed s gets s·1000 + k, so the same configuration builds
+    the same weights every time, and layers of the same shape still get different ones."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._count = itertools.count()
+
+    def next(self) -> int:
+        return self.seed * 1000 + next(self._count)
 
 
-def begin_build() -> None:
-    """Restart the per-layer seed sequence: the same configuration builds the same weights every time."""
-    global _layer_seeds
-    _layer_seeds = itertools.count()
+_build_seeds: contextvars.ContextVar[LayerSeeds | None] = contextvars.ContextVar("layer_seeds", default=None)
+"""The seeds of the build under way in this thread (each thread has its own context): the set-up screen's
+model summary and the training thread may build at the same time without drawing from one sequence."""
 
 
-def initializer(config: "ExperimentConfig", name: str | None = None) -> Any:
+@contextlib.contextmanager
+def seeded_build(seed: int) -> Iterator[LayerSeeds]:
+    """Hand the layers built inside the block their own seed sequence, starting from `seed`."""
+    seeds = LayerSeeds(seed)
+    token = _build_seeds.set(seeds)
+    try:
+        yield seeds
+    finally:
+        _build_seeds.reset(token)
+
+
+def initializer(config: "BuildOptions", name: str | None = None) -> Any:
     """The configured initializer, seeded differently for each layer (one shared seed would give layers of
     the same shape identical weights)."""
     import keras
 
+    seeds = _build_seeds.get()
+    if seeds is None:
+        raise RuntimeError("layers are seeded inside models.build_model (common.seeded_build), not outside it")
     m = config.model
-    seed = config.training.seed * 1000 + next(_layer_seeds)
+    seed = seeds.next()
     name = name or m.kernel_initializer
     if name == "normal":
         return keras.initializers.RandomNormal(stddev=m.init_std, seed=seed)
@@ -52,7 +77,7 @@ def initializer(config: "ExperimentConfig", name: str | None = None) -> Any:
     return cls(seed=seed)
 
 
-def kernel_regularizer(config: "ExperimentConfig", kind: str) -> Any:
+def kernel_regularizer(config: "BuildOptions", kind: str) -> Any:
     """The configured L1/L2/L1L2 regularizer for a 'conv' or 'dense' layer, or None."""
     import keras
 
@@ -64,21 +89,21 @@ def kernel_regularizer(config: "ExperimentConfig", kind: str) -> Any:
     return keras.regularizers.L1(r.l1) if r.l1 else keras.regularizers.L2(r.l2)
 
 
-def activity_regularizer(config: "ExperimentConfig") -> Any:
+def activity_regularizer(config: "BuildOptions") -> Any:
     import keras
 
     a = config.regularization.activity_l2
     return keras.regularizers.L2(a) if a else None
 
 
-def activation(config: "ExperimentConfig", name: str | None = None) -> "keras.layers.Layer":
+def activation(config: "BuildOptions", name: str | None = None) -> "keras.layers.Layer":
     import keras
 
     act = config.model.activation
     return keras.layers.Activation(act if act != "leaky_relu" else "leaky_relu", name=name)
 
 
-def dense(config: "ExperimentConfig", units: int, x: Any, name: str | None = None) -> Any:
+def dense(config: "BuildOptions", units: int, x: Any, name: str | None = None) -> Any:
     """Dense → (BatchNorm) → activation, with the configured initializer and regularizers."""
     import keras
 
@@ -91,7 +116,7 @@ def dense(config: "ExperimentConfig", units: int, x: Any, name: str | None = Non
     return activation(config)(x)
 
 
-def conv(config: "ExperimentConfig", filters: int, x: Any, kernel: int = 3, padding: str = "same",
+def conv(config: "BuildOptions", filters: int, x: Any, kernel: int = 3, padding: str = "same",
          strides: int = 1, name: str | None = None) -> Any:
     """Conv2D → (BatchNorm) → activation, with the configured initializer and regularizers."""
     import keras
@@ -106,14 +131,14 @@ def conv(config: "ExperimentConfig", filters: int, x: Any, kernel: int = 3, padd
     return activation(config)(x)
 
 
-def dropout(config: "ExperimentConfig", x: Any, rate: float | None = None) -> Any:
+def dropout(config: "BuildOptions", x: Any, rate: float | None = None) -> Any:
     import keras
 
     rate = config.model.dropout if rate is None else rate
     return keras.layers.Dropout(rate, seed=config.training.seed)(x) if rate > 0 else x
 
 
-def inputs(config: "ExperimentConfig", input_shape: tuple[int, ...], min_side: int = 0) -> tuple[Any, Any]:
+def inputs(config: "BuildOptions", input_shape: tuple[int, ...], min_side: int = 0) -> tuple[Any, Any]:
     """Input (uint8 pixels) → Rescaling to [0, 1] → augmentation (training only) → resize up to `min_side`.
 
     Returns (input tensor, processed tensor). Images stay uint8 outside the model; scaling happens here
@@ -146,7 +171,7 @@ def inputs(config: "ExperimentConfig", input_shape: tuple[int, ...], min_side: i
     return inp, x
 
 
-def classifier(config: "ExperimentConfig", num_classes: int, x: Any) -> Any:
+def classifier(config: "BuildOptions", num_classes: int, x: Any) -> Any:
     """The output layer: softmax over the classes (sigmoid when the loss is binary cross-entropy, or when
     ``model.output_activation`` forces one)."""
     import keras

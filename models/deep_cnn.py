@@ -11,7 +11,7 @@ from tui.core.params import Param
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from tui.core.config import ExperimentConfig
+    from models.base import BuildOptions
 
 DESCRIPTION = ("Deep CNN: [Conv(f)-Conv(f)-Dropout-MaxPool] → [Conv(2f)-Conv(2f)-Dropout-MaxPool] → "
                "Dense(dense_units) → Dropout → Dense(0.6·dense_units) → softmax")
@@ -41,7 +41,7 @@ def _effective(h: int, w: int) -> tuple[int, int]:
     return h, w
 
 
-def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     h, w = _effective(*input_shape[:2])
     if min(_final_side(h), _final_side(w)) < 1:  # pragma: no cover - upsizing keeps every input large enough
         return (f"deep_cnn needs images of at least 10x10 pixels after resizing; got {input_shape[0]}x"
@@ -49,7 +49,7 @@ def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes:
     return None
 
 
-def build(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
+def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
     import keras
 
     p = config.arch_params()

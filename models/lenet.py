@@ -10,7 +10,7 @@ from tui.core.params import Param
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from tui.core.config import ExperimentConfig
+    from models.base import BuildOptions
 
 DESCRIPTION = "LeNet-5: Conv(6, 5x5) → Pool → Conv(16, 5x5) → Pool → Dense(120) → Dense(84) → softmax"
 PARAMS = (
@@ -21,11 +21,11 @@ MIN_SIDE = 28
 """Smaller images (8x8 digits) are resized up to 28 pixels, the size LeNet-5 was designed around (MNIST)."""
 
 
-def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     return None  # every input is resized to at least 28x28: 28 → 14 → 10 → 5
 
 
-def build(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
+def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
     import keras
 
     pool = keras.layers.AveragePooling2D if config.arch_params()["pool"] == "avg" else keras.layers.MaxPooling2D

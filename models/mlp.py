@@ -10,7 +10,7 @@ from tui.core.params import Param
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from tui.core.config import ExperimentConfig
+    from models.base import BuildOptions
 
 DESCRIPTION = "MLP: Flatten → Dense(hidden_units…) with dropout after each → softmax"
 PARAMS = (
@@ -18,11 +18,11 @@ PARAMS = (
 )
 
 
-def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     return None
 
 
-def build(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
+def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
     import keras
 
     inp, x = common.inputs(config, input_shape)

@@ -6,17 +6,14 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from models.base import ArchitectureError
 from models import alexnet_small, deep_cnn, lenet, mlp, resnet, simple_cnn, transfer, vgg_small
 from tui.core.params import Param
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from tui.core.config import ExperimentConfig
-
-
-class ArchitectureError(ValueError):
-    """The architecture cannot be built for this dataset; the message says why and what to change."""
+    from models.base import BuildOptions
 
 
 @dataclass(frozen=True)
@@ -39,18 +36,22 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
-def check_model(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+def check_model(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     """Why this configuration's architecture cannot work on data of this shape, or None."""
     return ARCHITECTURES[config.model.architecture].module.check(config, tuple(input_shape), num_classes)
 
 
-def build_model(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
-    """Build the (uncompiled) model, or raise ArchitectureError with the reason it is impossible."""
+def build_model(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int,
+                seed: int | None = None) -> "keras.Model":
+    """Build the (uncompiled) model, or raise ArchitectureError with the reason it is impossible.
+
+    The build gets its own layer-seed sequence (from `seed`, default ``training.seed``): two builds in two
+    threads at once (the set-up screen's summary, the training thread) each get the weights of a build alone."""
     reason = check_model(config, input_shape, num_classes)
     if reason:
         raise ArchitectureError(reason)
     from models import common
 
-    common.begin_build()
-    model: Any = ARCHITECTURES[config.model.architecture].module.build(config, tuple(input_shape), num_classes)
+    with common.seeded_build(config.training.seed if seed is None else seed):
+        model: Any = ARCHITECTURES[config.model.architecture].module.build(config, tuple(input_shape), num_classes)
     return model

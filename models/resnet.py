@@ -10,7 +10,7 @@ from tui.core.params import Param
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from tui.core.config import ExperimentConfig
+    from models.base import BuildOptions
 
 DESCRIPTION = ("ResNet (CIFAR): Conv(16) → 3 stages × n basic blocks (16/32/64 channels, batch norm, projection "
                "shortcuts) → global average pooling → softmax; depth = 6n+2")
@@ -25,7 +25,7 @@ MIN_SIDE = 16
 STAGE_CHANNELS = (16, 32, 64)
 
 
-def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     depth = config.arch_params()["depth"]
     if (depth - 2) % 6 != 0:
         return (f"resnet depth must be 6n+2 (n basic blocks per stage); {depth} is not: "
@@ -33,7 +33,7 @@ def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes:
     return None
 
 
-def build(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
+def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
     import keras
 
     p = config.arch_params()

@@ -12,7 +12,7 @@ from tui.core.params import Param
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from tui.core.config import ExperimentConfig
+    from models.base import BuildOptions
 
 DESCRIPTION = ("Transfer learning: Keras backbone (mobilenetv2 / efficientnetb0 / resnet50) → global average "
                "pooling → Dropout → softmax; fromzero, transfer (frozen) or fine_tune")
@@ -33,7 +33,7 @@ MIN_SIDE = 32
 _BACKBONES = {"mobilenetv2": "MobileNetV2", "efficientnetb0": "EfficientNetB0", "resnet50": "ResNet50"}
 
 
-def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     p = config.arch_params()
     h, w = input_shape[:2]
     channels = input_shape[2] if len(input_shape) > 2 else 1
@@ -47,10 +47,10 @@ def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes:
     return None
 
 
-def _backbone(config: "ExperimentConfig", shape: tuple[int, int, int]) -> Any:
+def _backbone(config: "BuildOptions", shape: tuple[int, int, int]) -> Any:
     import keras
 
-    from models.registry import ArchitectureError
+    from models.base import ArchitectureError
 
     p = config.arch_params()
     name = _BACKBONES[p["backbone"]]
@@ -71,7 +71,7 @@ def _backbone(config: "ExperimentConfig", shape: tuple[int, int, int]) -> Any:
         ) from exc
 
 
-def build(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
+def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
     import keras
 
     p = config.arch_params()

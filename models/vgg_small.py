@@ -10,7 +10,7 @@ from tui.core.params import Param
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from tui.core.config import ExperimentConfig
+    from models.base import BuildOptions
 
 DESCRIPTION = ("Small VGG: Conv(filters) → Conv(filters) → MaxPool → Flatten → Dense(dense_units) → Dropout → "
                "softmax")
@@ -20,11 +20,11 @@ PARAMS = (
 )
 
 
-def check(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> str | None:
+def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     return common.too_small("vgg_small", input_shape, 4, "a 'valid' 3x3 convolution then 2x2 pooling")
 
 
-def build(config: "ExperimentConfig", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
+def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
     import keras
 
     p = config.arch_params()

@@ -41,17 +41,16 @@ def test_a_runs_folder_that_cannot_be_created_is_refused_with_a_clear_message(tm
 
 
 def test_a_full_disk_fails_the_run_saying_so_and_leaves_no_half_written_summary(tmp_path, monkeypatch):
-    real = records.atomic_write_text
+    import tui.core.atomic as atomic
 
-    def full_disk(path, text):
+    real = atomic.atomic_write_bytes
+
+    def full_disk(path, data):
         if path.name.startswith("summary"):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path, text)
+        return real(path, data)
 
-    import tui.core.session as session_mod
-
-    monkeypatch.setattr(session_mod, "atomic_write_text", full_disk)
-    monkeypatch.setattr(records, "atomic_write_text", full_disk)
+    monkeypatch.setattr(atomic, "atomic_write_bytes", full_disk)  # every atomic write goes through it
     session = TrainingSession(cfg.ExperimentConfig().with_values(TINY), runs_dir=tmp_path)
     result = session.run()
     assert result.status == "failed" and "No space left on device" in result.error

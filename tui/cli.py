@@ -64,13 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_config(args: argparse.Namespace) -> Any:
     """The experiment described by --preset, --set and --data-dir (defaults when no preset is given)."""
-    from tui.core import config as cfg
-
-    config = cfg.load(presets_mod.resolve(args.preset)) if args.preset else cfg.ExperimentConfig()
-    overrides = list(args.overrides)
-    if args.data_dir:
-        overrides.append(f"dataset.data_dir={args.data_dir}")
-    return cfg.apply_overrides(config, overrides) if overrides else config
+    return presets_mod.load_experiment(args.preset, args.overrides, args.data_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lr-find":
         from tui.headless_lrfind import cmd_lr_find
 
-        return cmd_lr_find(config, args)
+        code, trained, lr_find = cmd_lr_find(config, args)
+        return code if trained is None else cmd_train(trained, args.runs_dir, lr_find=lr_find)
     from tui.ui.app import run_app
 
     return run_app(config, runs_dir=args.runs_dir, start=args.start,

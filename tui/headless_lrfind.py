@@ -25,7 +25,9 @@ def add_parser(sub: Any, common: Any) -> None:
                         "the curve is saved in the run's summary")
 
 
-def cmd_lr_find(config: Any, args: argparse.Namespace) -> int:
+def cmd_lr_find(config: Any, args: argparse.Namespace) -> tuple[int, Any, dict[str, Any] | None]:
+    """Run and print the range test: (exit status, the configuration to train next or None, the range test as
+    summary data); with --train the configuration is `config` at the suggested rate."""
     from dataclasses import replace
 
     from rich.console import Console
@@ -44,7 +46,7 @@ def cmd_lr_find(config: Any, args: argparse.Namespace) -> int:
             settings = replace(settings, **{name: value})
     if not 0 < settings.start_lr < settings.end_lr:
         print("cnn-tui lr-find: --start-lr must be above 0 and below --end-lr", file=sys.stderr)
-        return 2
+        return 2, None, None
     stop = threading.Event()
 
     class _Stopper:  # what stop_on_signals asks, and calls on the first Ctrl+C
@@ -74,19 +76,17 @@ def cmd_lr_find(config: Any, args: argparse.Namespace) -> int:
             result = lrfind.find_lr(config, emit=show, stop_event=stop, settings=settings)
     except lrfind.RangeTestError as exc:
         print(f"cnn-tui lr-find: {exc}", file=sys.stderr)
-        return 1
+        return 1, None, None
     print_result(console, result)
     console.print(f"[dim]TensorFlow's own log: {tf_log}[/]")
     if result.suggestion is None:
-        return 1
+        return 1, None, None
     if args.train and not stop.is_set():
-        from tui.cli import cmd_train
-
         trained = config.with_values({"optimizer.learning_rate": result.suggestion})
         console.print(f"\n[bold]Training[/] with optimizer.learning_rate = {result.suggestion:.3g}"
                       + (" (the one_cycle peak)" if config.schedule.name == "one_cycle" else ""))
-        return cmd_train(trained, args.runs_dir, lr_find=result.to_dict())
-    return 0
+        return 0, trained, result.to_dict()
+    return 0, None, None
 
 
 def print_result(console: Any, result: Any) -> None:

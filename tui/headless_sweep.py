@@ -29,7 +29,6 @@ def build_runner(args: argparse.Namespace) -> Any:
     """A SweepRunner for the command line's arguments (a new sweep, or --resume of an existing one)."""
     from pathlib import Path
 
-    from tui.cli import load_config
     from tui.core import presets as presets_mod
     from tui.core import sweep
 
@@ -39,7 +38,7 @@ def build_runner(args: argparse.Namespace) -> Any:
             raise ConfigError("--resume", "a resumed sweep keeps its grid, base and budget; drop --grid, --preset, "
                                           "--set, --epochs and --train-size")
         return sweep.SweepRunner.resume(args.resume, workers)
-    config = load_config(args)
+    config = presets_mod.load_experiment(args.preset, args.overrides, args.data_dir)
     from_preset = sweep.read_preset_sweep(presets_mod.resolve(args.preset)) if args.preset else {}
     grid: list[tuple[str, Any]] = [sweep.parse_grid_option(g) for g in args.grid] or from_preset.get("grid", [])
     if not grid:

@@ -5,14 +5,14 @@ UI-free: `cnn-tui compare` prints it with rich, the app's compare screen draws i
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from tui.core.params import ConfigError, tomllib
-from tui.core.records import atomic_write_text, read_history_csv, text_chart
+from tui.core.records import atomic_write_text, text_chart
+from tui.core.rundir import RunDir
 from tui.core.runs import list_runs, read_run
 
 MIN_RUNS, MAX_RUNS = 2, 8
@@ -161,13 +161,12 @@ def resolve_run(text: str, runs_dir: Path | str | None = None) -> Path:
 
 def _flatten_config(run_dir: Path) -> dict[str, Any]:
     """Every key of the run's config.toml, dotted; validated through config.load so defaults fill older runs."""
-    from tui.core import config as cfg
 
     try:
-        nested: Mapping[str, Any] = cfg.load(run_dir / "config.toml").to_dict()
+        nested: Mapping[str, Any] = RunDir(run_dir).read_config().to_dict()
     except ConfigError:  # a key that no longer exists: compare what the file says
         try:
-            nested = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+            nested = tomllib.loads(RunDir(run_dir).config_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise CompareError(f"{run_dir}: config.toml cannot be read ({exc})") from None
     return flatten(nested)
@@ -187,14 +186,11 @@ def load_run(run_dir: Path, name: str | None = None) -> ComparedRun:
     if record is None:
         raise CompareError(f"{run_dir} is not a run directory: config.toml is missing (a run directory holds the "
                            f"config.toml, history.csv and summary.json that training writes)")
-    summary: dict[str, Any] = {}
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass
+    rd = RunDir(run_dir)
+    summary = rd.read_summary()
     return ComparedRun(name=name or record.name, path=run_dir, status=record.status,
-                       config=_flatten_config(run_dir), summary=summary if isinstance(summary, dict) else {},
-                       history=read_history_csv(run_dir / "history.csv"))
+                       config=_flatten_config(run_dir), summary=summary.as_dict() if summary is not None else {},
+                       history=rd.read_history())
 
 
 def compare(runs: Sequence[Path | str], runs_dir: Path | str | None = None) -> Comparison:

@@ -365,7 +365,7 @@ def dumps(config: ExperimentConfig, meta: Mapping[str, str] | None = None) -> st
 
 
 def save(config: ExperimentConfig, path: str | Path, meta: Mapping[str, str] | None = None) -> Path:
-    from tui.core.records import atomic_write_text
+    from tui.core.atomic import atomic_write_text
 
     return atomic_write_text(Path(path), dumps(config, meta))
 

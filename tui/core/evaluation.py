@@ -16,7 +16,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-EXAMPLES_FILE = "predictions.npz"
+from tui.core.rundir import RunDir
+
+EXAMPLES_FILE = RunDir(Path()).predictions_file.name
+"""Deprecated: use RunDir(run_dir).predictions_file."""
 """Inside a run directory: a few test images with their true and predicted labels and confidences."""
 
 

@@ -5,6 +5,7 @@ Everything here imports Keras/TensorFlow inside functions: only the training thr
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 import time
@@ -14,16 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from tui.core.atomic import atomic_write_bytes
 from tui.core.config import ExperimentConfig
+from tui.core.rundir import RunDir
 from tui.core.events import BatchEnd, EpochEnd, Event, GradientNorms, LayerInfo, ModelSummary, StateChanged
 from tui.core.schedules import lr_at
 
 BUILD_LOCK = threading.Lock()
 """Held from seeding Keras to the end of building a model: a learning-rate range test building its copy in another
-thread cannot draw from the seed generator that the real run's weights come from (same seed, same weights)."""
-
-BACKUP_DIR = "backup"
-"""Keras' BackupAndRestore folder inside a run directory; present only while a run is unfinished."""
+thread cannot draw from Keras' global seed generator (dropout and other layers' seeds) between the real run's
+seeding and its build (same seed, same weights)."""
 
 GRADIENT_SAMPLES = 32
 """Size of the fixed batch the gradient-flow norms are computed on: enough for a stable norm, cheap to run."""
@@ -321,20 +322,20 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
     if t.early_stopping:
         cbs.append(keras.callbacks.EarlyStopping(monitor=t.monitor, patience=t.patience, min_delta=t.min_delta,
                                                  restore_best_weights=t.restore_best, verbose=0))
-    cbs.append(keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=t.monitor,
+    rd = RunDir(run_dir)
+    cbs.append(keras.callbacks.ModelCheckpoint(str(rd.best_model_file), monitor=t.monitor,
                                                save_best_only=True, verbose=0))
     if t.checkpoint_every:
-        ckpt = run_dir / "checkpoints"
-        ckpt.mkdir(exist_ok=True)
-        cbs.append(_EveryN(keras, t.checkpoint_every, ckpt))
-    cbs.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
+        rd.checkpoints_dir.mkdir(exist_ok=True)
+        cbs.append(_EveryN(keras, t.checkpoint_every, rd.checkpoint_pattern))
+    cbs.append(keras.callbacks.CSVLogger(str(rd.history_file), append=True))
     # After the CSV row: a run killed in epoch k resumes from the backup of epoch k-1 (`cnn-tui resume`).
     # double_checkpoint: a kill while the weights are being written falls back to the previous epoch's copy.
-    cbs.append(keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR), save_freq="epoch",
+    cbs.append(keras.callbacks.BackupAndRestore(str(rd.backup_dir), save_freq="epoch",
                                                 double_checkpoint=True, delete_checkpoint=True))
-    cbs.append(_SeedStateBackup(keras, run_dir / BACKUP_DIR))
+    cbs.append(_SeedStateBackup(keras, rd))
     if t.tensorboard:
-        cbs.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), histogram_freq=0))
+        cbs.append(keras.callbacks.TensorBoard(log_dir=str(rd.tensorboard_dir), histogram_freq=0))
     return cbs
 
 
@@ -418,7 +419,7 @@ def _MomentumVariable(keras: Any, value: float) -> Any:
     return MomentumVariable(value, trainable=False, name="one_cycle_momentum")
 
 
-def _EveryN(keras: Any, every: int, folder: Path) -> Any:
+def _EveryN(keras: Any, every: int, pattern: str) -> Any:
     """ModelCheckpoint saving every `every` epochs (Keras' save_freq counts batches, not epochs)."""
 
     class EveryN(keras.callbacks.ModelCheckpoint):
@@ -426,10 +427,10 @@ def _EveryN(keras: Any, every: int, folder: Path) -> Any:
             if (epoch + 1) % every == 0:
                 super().on_epoch_end(epoch, logs)
 
-    return EveryN(str(folder / "epoch-{epoch:03d}.keras"), save_freq="epoch", verbose=0)
+    return EveryN(pattern, save_freq="epoch", verbose=0)
 
 
-def _SeedStateBackup(keras: Any, folder: Path) -> Any:
+def _SeedStateBackup(keras: Any, run_dir: RunDir) -> Any:
     """Keeps the random-generator states (dropout, augmentation) beside BackupAndRestore's weights, which omit
     them: a resumed run then draws the same dropout masks as one that never stopped."""
 
@@ -439,7 +440,7 @@ def _SeedStateBackup(keras: Any, folder: Path) -> Any:
 
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
             # After BackupAndRestore (earlier in the list) has set the epoch it restored.
-            path = folder / f"seed_states-{getattr(self.model, '_initial_epoch', 0) or 0}.npz"
+            path = run_dir.seed_state_file(getattr(self.model, "_initial_epoch", 0) or 0)
             if path.is_file():
                 saved = np.load(path)
                 for i, var in enumerate(self._states()):
@@ -447,11 +448,11 @@ def _SeedStateBackup(keras: Any, folder: Path) -> Any:
                         var.assign(saved[f"s{i}"])
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / "seed_states.tmp.npz"
-            np.savez(tmp, **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(self._states())})
-            tmp.replace(folder / f"seed_states-{epoch + 1}.npz")
-            (folder / f"seed_states-{epoch - 1}.npz").unlink(missing_ok=True)  # keep this epoch's and the last
+            run_dir.backup_dir.mkdir(parents=True, exist_ok=True)
+            buf = io.BytesIO()
+            np.savez(buf, **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(self._states())})
+            atomic_write_bytes(run_dir.seed_state_file(epoch + 1), buf.getvalue())
+            run_dir.seed_state_file(epoch - 1).unlink(missing_ok=True)  # keep this epoch's and the last
 
     return SeedStateBackup()
 

@@ -7,7 +7,6 @@ scales its inputs itself). A bad image is reported and skipped; the others are s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,8 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from tui.core import config as config_mod
+from tui.core.rundir import RunDir
 
-MODEL_FILES = ("best.keras", "last.keras")
 
 
 class PredictError(Exception):
@@ -42,16 +41,14 @@ class RunModel:
 
 def _class_names(run_dir: Path, num_classes: int) -> tuple[str, ...]:
     """From summary.json (what the run trained on); a built-in dataset's names; else class numbers."""
-    try:
-        names = json.loads((run_dir / "summary.json").read_text())["dataset"]["class_names"]
-        if len(names) == num_classes:
-            return tuple(map(str, names))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    summary = RunDir(run_dir).read_summary()
+    names = (summary.dataset or {}).get("class_names") if summary is not None else None
+    if isinstance(names, list) and len(names) == num_classes:
+        return tuple(map(str, names))
     from tui.core import datasets
 
     try:
-        name = config_mod.load(run_dir / "config.toml").dataset.name
+        name = RunDir(run_dir).read_config().dataset.name
     except config_mod.ConfigError:
         name = ""
     builtin = {"digits": datasets.DIGIT_NAMES, "mnist": datasets.DIGIT_NAMES,
@@ -64,9 +61,9 @@ def load_run_model(run_dir: str | Path) -> RunModel:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise PredictError(f"{run_dir}: no such run directory; `cnn-tui runs` lists the runs")
-    if not (run_dir / "config.toml").is_file():
+    if not RunDir(run_dir).is_run():
         raise PredictError(f"{run_dir} is not a run directory (no config.toml); `cnn-tui runs` lists the runs")
-    model_file = next((run_dir / n for n in MODEL_FILES if (run_dir / n).is_file()), None)
+    model_file = RunDir(run_dir).model_file()
     if model_file is None:
         raise PredictError(f"{run_dir} has no saved model (best.keras or last.keras): the run ended before its "
                            "first epoch; train it again (cnn-tui train) or pick another run")

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-from tui.core.config import read_meta
+from tui.core.config import ExperimentConfig, read_meta
 
 
 class PresetNotFound(FileNotFoundError):
@@ -69,3 +70,13 @@ def resolve(name_or_path: str) -> Path:
         if ".." not in Path(name).parts and candidate.is_file():
             return candidate
     raise PresetNotFound(name_or_path)
+
+
+def load_experiment(preset: str | None, overrides: Sequence[str] = (), data_dir: str | None = None) -> ExperimentConfig:
+    """The experiment a command line describes: a preset (name or file; defaults without one), then `--set`
+    overrides, then `--data-dir`."""
+    from tui.core import config as cfg
+
+    config = cfg.load(resolve(preset)) if preset else cfg.ExperimentConfig()
+    changes = list(overrides) + ([f"dataset.data_dir={data_dir}"] if data_dir else [])
+    return cfg.apply_overrides(config, changes) if changes else config

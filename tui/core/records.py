@@ -1,58 +1,27 @@
-"""Run directories and what is written into them: atomic writes, the run summary (JSON + Markdown)."""
+"""What is written into a run directory: the run summary (JSON + Markdown) and its export.
+
+The layout itself (file names, typed reads, atomic writes) belongs to tui.core.rundir."""
 
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import re
-import tempfile
-import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+from tui.core.atomic import atomic_write_json, atomic_write_text
+from tui.core.rundir import RunDir, RunSummary, read_history_file
+
+__all__ = ["atomic_write_json", "atomic_write_text", "build_summary", "create_run_dir", "export_run",
+           "read_history_csv", "render_markdown", "text_chart"]
 
 SUMMARY_KEYS = ("status", "error", "epochs_run", "best", "final", "test", "wall_seconds",
                 "train_samples_per_second", "params", "dataset", "versions", "device")
 
 
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write `text` to `path` through a temporary file and a rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_json(path: Path, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:60] or "run"
-
-
 def create_run_dir(runs_dir: Path, name: str) -> Path:
     """A new, unique directory under `runs_dir` (safe when two processes create runs at the same moment)."""
-    runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    stem = time.strftime("%Y%m%d-%H%M%S") + "-" + _slug(name)
-    for i in range(1000):
-        candidate = runs_dir / (stem if i == 0 else f"{stem}-{i}")
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"could not create a run directory under {runs_dir}")
+    return RunDir.create(runs_dir, name).path
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -216,25 +185,8 @@ NO_TEST_SPLIT = ("No test split: this dataset has none and dataset.test_fraction
 
 
 def read_history_csv(path: Path) -> list[dict[str, float]]:
-    """history.csv as written by Keras' CSVLogger, with epochs counted from 1."""
-    import csv
-
-    rows: list[dict[str, float]] = []
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
-                rec: dict[str, float] = {}
-                for k, v in row.items():
-                    try:
-                        rec[k] = float(v)
-                    except (TypeError, ValueError):
-                        continue
-                if "epoch" in rec:
-                    rec["epoch"] = int(rec["epoch"]) + 1
-                rows.append(rec)
-    except FileNotFoundError:
-        pass
-    return rows
+    """A CSVLogger file as flat rows, epochs counted from 1 (for a run directory use RunDir.read_history)."""
+    return [e.as_dict() for e in read_history_file(path)]
 
 
 def export_run(run_dir: Path, history: Sequence[Mapping[str, float]] | None = None,
@@ -244,24 +196,17 @@ def export_run(run_dir: Path, history: Sequence[Mapping[str, float]] | None = No
     Works for finished, stopped and failed runs: whatever was recorded (history.csv, models) is listed, and the
     Markdown is rendered again from the current history and findings.
     """
-    run_dir = Path(run_dir)
-    summary_path = run_dir / "summary.json"
-    summary: dict[str, Any] = json.loads(summary_path.read_text()) if summary_path.is_file() else {
-        "status": "unknown", "error": None, "epochs_run": 0, "wall_seconds": 0.0, "versions": {}, "device": "?"}
-    hist = list(history) if history is not None else read_history_csv(run_dir / "history.csv")
+    rd = RunDir(run_dir)
+    summary = (rd.read_summary() or RunSummary()).as_dict()
+    hist = list(history) if history is not None else rd.read_history()
     if findings is not None:
         summary["findings"] = list(findings)
     summary["epochs_run"] = max(summary.get("epochs_run") or 0, len(hist))
-    summary["run_dir"] = str(run_dir)
-    config_text = (run_dir / "config.toml").read_text() if (run_dir / "config.toml").is_file() else ""
-    atomic_write_json(summary_path, summary)
-    atomic_write_text(run_dir / "summary.md", render_markdown(summary, hist, config_text))
-    files = {"summary.md": run_dir / "summary.md", "summary.json": summary_path}
-    for name in ("history.csv", "best.keras", "last.keras", "config.toml"):
-        if (run_dir / name).is_file():
-            files[name] = run_dir / name
-    if "last.keras" in files:
-        check_model_file(files["last.keras"])
+    summary["run_dir"] = str(rd.path)
+    rd.write_summary(summary, render_markdown(summary, hist, rd.config_text()))
+    files = rd.exported_files()
+    if rd.last_model_file.is_file():
+        check_model_file(rd.last_model_file)
     return files
 
 

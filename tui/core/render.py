@@ -19,6 +19,7 @@ from rich.text import Text
 
 from tui.core.evaluation import Evaluation, Examples
 from tui.core.images import image_text
+from tui.core.rundir import RunDir
 
 MAX_GRID_CLASSES = 20
 """Larger confusion matrices show only the classes with the lowest recall."""
@@ -166,7 +167,7 @@ def dataset_preview(images: Sequence[np.ndarray], class_names: Sequence[str], co
 def run_results(summary: Mapping[str, Any], run_dir: str | Path | None) -> RenderableType | None:
     """A run's test evaluation and its saved example predictions; the reason when there is no test split;
     None when the summary has no test block (stopped early, failed, or written by an older version)."""
-    from tui.core.evaluation import EXAMPLES_FILE, load_examples
+    from tui.core.evaluation import load_examples
     from tui.core.records import NO_TEST_SPLIT
 
     ev = Evaluation.from_dict(summary["test"]) if summary.get("test") else None
@@ -174,7 +175,7 @@ def run_results(summary: Mapping[str, Any], run_dir: str | Path | None) -> Rende
         no_split = (summary.get("dataset") or {}).get("test") == 0
         return Text(NO_TEST_SPLIT, style="yellow") if no_split else None
     parts: list[RenderableType] = [evaluation_renderable(ev)]
-    examples = load_examples(Path(run_dir) / EXAMPLES_FILE) if run_dir else None
+    examples = load_examples(RunDir(run_dir).predictions_file) if run_dir else None
     if examples is not None and len(examples):
         parts += [Text(""), examples_renderable(examples)]
     return Group(*parts)

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
 
-from tui.core.records import read_history_csv
-
-BACKUP = "backup"
-RUNNING_FILE = "running.pid"
-"""Holds the training process's pid while a run is in progress (written by the session; a kill leaves it)."""
+from tui.core.rundir import RunDir, run_dirs
 
 
 @dataclass(frozen=True)
@@ -33,64 +26,37 @@ class RunRecord:
         return self.status == "interrupted"
 
 
-def _config_bits(run_dir: Path) -> tuple[str, str]:
-    from tui.core.params import tomllib
-
-    try:
-        data = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
-        return str(data["dataset"]["name"]), str(data["model"]["architecture"])
-    except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError):
-        return "?", "?"
-
-
-def _alive(pid_file: Path) -> bool:
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 def read_run(run_dir: Path) -> RunRecord | None:
     """The record of one run directory, or None if it is not one (no config.toml)."""
-    if not (run_dir / "config.toml").is_file():
+    rd = RunDir(run_dir)
+    if not rd.is_run():
         return None
-    dataset, arch = _config_bits(run_dir)
-    summary: dict[str, Any] = {}
+    table = rd.read_config_table()
     try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        pass
-    history = read_history_csv(run_dir / "history.csv")
-    if _alive(run_dir / RUNNING_FILE):
+        dataset, arch = str(table["dataset"]["name"]), str(table["model"]["architecture"])
+    except (KeyError, TypeError):
+        dataset, arch = "?", "?"
+    summary = rd.read_summary()
+    history = rd.read_epochs()
+    if rd.running_pid() is not None:
         status = "running"
-    elif (run_dir / BACKUP / "training_metadata.json").is_file() and summary.get("status") != "finished":
+    elif rd.has_backup() and (summary is None or summary.status != "finished"):
         status = "interrupted"
     else:
-        status = str(summary.get("status") or "unknown")
-    best = (summary.get("best") or {}).get("val_accuracy") if summary else None
+        status = summary.status if summary is not None else "unknown"
+    best = summary.best_val_accuracy if summary is not None else None
     if best is None:
-        accs = [h["val_accuracy"] for h in history if "val_accuracy" in h]
+        accs = [h.val_accuracy for h in history if h.val_accuracy is not None]
         best = max(accs) if accs else None
     return RunRecord(
-        name=run_dir.name, path=run_dir, started=datetime.fromtimestamp((run_dir / "config.toml").stat().st_mtime),
-        dataset=dataset, architecture=arch, status=status, best_val_accuracy=best,
-        epochs=max(int(summary.get("epochs_run") or 0), len(history)), wall_seconds=summary.get("wall_seconds"))
-
-
-def _run_dirs(runs_dir: Path) -> Iterator[Path]:
-    """The folder's sub-directories, and the cells of each sweep in it (a sweep directory holds sweep.json)."""
-    for d in runs_dir.iterdir():
-        if d.is_dir():
-            yield d
-            if (d / "sweep.json").is_file():
-                yield from (cell for cell in d.iterdir() if cell.is_dir())
+        name=rd.name, path=rd.path, started=rd.started(), dataset=dataset, architecture=arch, status=status,
+        best_val_accuracy=best, epochs=max(summary.epochs_run if summary else 0, len(history)),
+        wall_seconds=summary.wall_seconds if summary is not None else None)
 
 
 def list_runs(runs_dir: Path) -> list[RunRecord]:
     """Every run under `runs_dir` (sweep cells included), newest first."""
     if not Path(runs_dir).is_dir():
         return []
-    records = [r for d in _run_dirs(Path(runs_dir)) if (r := read_run(d)) is not None]
+    records = [r for d in run_dirs(runs_dir) if (r := read_run(d.path)) is not None]
     return sorted(records, key=lambda r: r.started, reverse=True)

@@ -7,23 +7,21 @@ It never raises: a failure becomes a ``failed`` RunEnded event and a summary on 
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig
 from tui.core.diagnostics import Doctor
+from tui.core.eventlog import EventLogWriter
 from tui.core.events import Diagnosis, Event, Prepare, RunEnded, RunStarted, StateChanged
-from tui.core.runs import RUNNING_FILE
-from tui.core.records import atomic_write_json, atomic_write_text, build_summary, create_run_dir, render_markdown
+from tui.core.records import build_summary, render_markdown
+from tui.core.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +36,6 @@ class RunRefused(Exception):
 
 def default_runs_dir() -> Path:
     return Path("runs")
-
-
-def _plain(obj: Any) -> Any:
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return {k: _plain(v) for k, v in asdict(obj).items()}
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 class TrainingSession:
@@ -72,7 +58,7 @@ class TrainingSession:
         self.run_dir: Path | None = None
         self.history: list[dict[str, float]] = []
         self.result: RunEnded | None = None
-        self._events_file: Any = None
+        self._event_log: EventLogWriter | None = None
         self._resume = False
         self.doctor = Doctor(config)
         self._diverged = False
@@ -82,14 +68,13 @@ class TrainingSession:
                batch_interval: float = 0.25) -> "TrainingSession":
         """A session that continues an interrupted run in its own directory (from Keras' BackupAndRestore)."""
         run_dir = Path(run_dir)
-        config = config_mod.load(run_dir / "config.toml")
+        config = RunDir(run_dir).read_config()
         session = cls(config, runs_dir=run_dir.parent, listeners=listeners, batch_interval=batch_interval)
         session.run_dir = run_dir
         session._resume = True
-        try:  # a range test recorded by an earlier, stopped part of this run stays in its summary
-            session.lr_find = json.loads((run_dir / "summary.json").read_text()).get("lr_find")
-        except (OSError, ValueError, AttributeError):
-            pass
+        previous = RunDir(run_dir).read_summary()  # a range test recorded by an earlier part of this run stays
+        if previous is not None and previous.lr_find:
+            session.lr_find = dict(previous.lr_find)
         return session
 
     # -- control (any thread) ---------------------------------------------------------------------------
@@ -131,19 +116,8 @@ class TrainingSession:
 
     # -- the run ------------------------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
-        if self._events_file is not None and not isinstance(event, Prepare):
-            try:
-                record = {"event": type(event).__name__, "time": round(time.time(), 3)}
-                if not isinstance(event, RunStarted):
-                    record.update(_plain(event))
-                else:
-                    record.update({"run_dir": event.run_dir, "epochs": event.epochs,
-                                   "steps_per_epoch": event.steps_per_epoch, "dataset": _plain(event.dataset),
-                                   "params": event.model.total_params})
-                self._events_file.write(json.dumps(record, default=str) + "\n")
-                self._events_file.flush()
-            except (OSError, ValueError):
-                pass
+        if self._event_log is not None:
+            self._event_log.write(event)
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -182,18 +156,18 @@ class TrainingSession:
             initial_epoch, previous = 0, []
             if self._resume:
                 assert self.run_dir is not None
-                initial_epoch, previous = _resume_point(self.run_dir, keras_parts.BACKUP_DIR)
+                initial_epoch, previous = _resume_point(RunDir(self.run_dir))
                 self.doctor.seed(previous)  # findings continue from the epochs already run
             else:
                 try:
-                    self.run_dir = create_run_dir(self.runs_dir,
-                                                  self.name or f"{cfg.dataset.name}-{cfg.model.architecture}")
+                    self.run_dir = RunDir.create(self.runs_dir,
+                                                 self.name or f"{cfg.dataset.name}-{cfg.model.architecture}").path
                 except OSError as exc:
                     raise RunRefused(f"cannot create a run directory under {self.runs_dir}: {exc.strerror or exc}; "
                                      "choose a writable folder with --runs-dir") from None
-                config_mod.save(cfg, self.run_dir / "config.toml")
-            self._events_file = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
-            (self.run_dir / RUNNING_FILE).write_text(str(os.getpid()))
+                RunDir(self.run_dir).write_config(cfg)
+            self._event_log = EventLogWriter(RunDir(self.run_dir).events_file)
+            RunDir(self.run_dir).mark_running()
 
             from models import ArchitectureError, check_model
 
@@ -279,7 +253,7 @@ class TrainingSession:
             log.debug("run failed", exc_info=True)
             if self.run_dir is not None:
                 try:
-                    atomic_write_text(self.run_dir / "error.txt", traceback.format_exc())
+                    RunDir(self.run_dir).write_error(traceback.format_exc())
                 except OSError:
                     pass
         if event_cb is not None:
@@ -293,7 +267,7 @@ class TrainingSession:
             if self.run_dir is not None:
                 if model is not None:
                     try:
-                        model.save(self.run_dir / "last.keras")
+                        model.save(RunDir(self.run_dir).last_model_file)
                     except Exception as exc:  # noqa: BLE001
                         log.warning("could not save the last model: %s", exc)
                 ds = None
@@ -314,19 +288,18 @@ class TrainingSession:
                     config=self.config.to_dict())
                 if self.lr_find:
                     summary["lr_find"] = self.lr_find
-                atomic_write_json(self.run_dir / "summary.json", summary)
-                atomic_write_text(self.run_dir / "summary.md",
-                                  render_markdown(summary, self.history, config_mod.dumps(self.config)))
+                RunDir(self.run_dir).write_summary(
+                    summary, render_markdown(summary, self.history, config_mod.dumps(self.config)))
         except Exception as exc:  # noqa: BLE001 - e.g. the disk filled up: say so in the result
             error = (error + "; " if error else "") + f"could not write the run summary: {_describe(exc)}"
             status = "failed"
         if self.run_dir is not None:
-            (self.run_dir / RUNNING_FILE).unlink(missing_ok=True)
+            RunDir(self.run_dir).clear_running()
         self.result = RunEnded(status, error, str(self.run_dir) if self.run_dir else None, summary)
         self._emit(self.result)
-        if self._events_file is not None:
-            self._events_file.close()
-            self._events_file = None
+        if self._event_log is not None:
+            self._event_log.close()
+            self._event_log = None
         return self.result
 
 
@@ -348,40 +321,21 @@ def _evaluate_test(model: Any, data: Any, cfg: ExperimentConfig, run_dir: Path) 
     try:
         examples = evaluation.examples_from(data.x_test, probs, data.y_test, data.info.class_names,
                                             seed=cfg.training.seed)
-        evaluation.save_examples(run_dir / evaluation.EXAMPLES_FILE, examples)
+        evaluation.save_examples(RunDir(run_dir).predictions_file, examples)
     except OSError as exc:
         log.warning("could not save the example predictions: %s", exc)
     return result.as_dict()
 
 
-def _h5_readable(path: Path) -> bool:
-    import h5py
-
-    try:
-        with h5py.File(path, "r"):
-            return True
-    except OSError:
-        return False
-
-
-def _resume_point(run_dir: Path, backup_dir: str) -> tuple[int, list[dict[str, float]]]:
+def _resume_point(run_dir: RunDir) -> tuple[int, list[dict[str, float]]]:
     """The epoch Keras' backup will resume at, and the history recorded before it (history.csv is cut back to
     match, so an epoch recorded after the last backup is trained again rather than counted twice)."""
-    from tui.core.records import read_history_csv
-
-    backup = run_dir / backup_dir
-    meta = backup / "training_metadata.json"
-    if not _h5_readable(backup / "latest.weights.h5"):  # killed while writing: Keras falls back to the copy
-        meta = backup / "training_metadata.json.bkp"
-    if not meta.is_file():
-        raise RunRefused(f"{run_dir} has nothing to resume: no backup of an unfinished run (finished and stopped "
-                         "runs delete it; a run killed during its first epoch has none yet)")
-    epoch = int(json.loads(meta.read_text())["epoch"])
-    history = [h for h in read_history_csv(run_dir / "history.csv") if h["epoch"] <= epoch]
-    csv_path = run_dir / "history.csv"
-    if csv_path.is_file():
-        lines = csv_path.read_text().splitlines(keepends=True)
-        atomic_write_text(csv_path, "".join(lines[: 1 + len(history)]))
+    epoch = run_dir.backup_epoch()
+    if epoch is None:
+        raise RunRefused(f"{run_dir.path} has nothing to resume: no backup of an unfinished run (finished and "
+                         "stopped runs delete it; a run killed during its first epoch has none yet)")
+    history = [h for h in run_dir.read_history() if h["epoch"] <= epoch]
+    run_dir.truncate_history(len(history))
     return epoch, history
 
 

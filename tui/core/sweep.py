@@ -26,11 +26,11 @@ from typing import Any
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig, param_for
 from tui.core.params import ConfigError, Param, parse_scalar, tomllib
-from tui.core.records import atomic_write_json, atomic_write_text, create_run_dir
+from tui.core.rundir import SweepDir
+from tui.core.rundir import list_sweeps as _list_sweep_dirs
 
-STATE_FILE = "sweep.json"
-BASE_FILE = "base.toml"
-LOCK_FILE = "sweep.pid"
+STATE_FILE = SweepDir(Path()).state_file.name
+"""Deprecated: use SweepDir(path).state_file (tui.core.rundir owns the sweep directory's layout)."""
 MAX_CELLS = 1000
 DONE = ("finished", "failed")
 """Cell statuses that are final: such a cell is never run again (a failure such as NaN loss is a result too)."""
@@ -57,7 +57,7 @@ def _param(key: str, architecture: str) -> Param:
 
         arch = ARCHITECTURES.get(architecture)
         own = ", ".join(f"model.{p.name}" for p in arch.params) if arch else ""
-        raise ConfigError(key, f"unknown key; keys look like section.name (as in --set), e.g. training.batch_size"
+        raise ConfigError(key, "unknown key; keys look like section.name (as in --set), e.g. training.batch_size"
                                + (f"; {architecture}'s own parameters are {own}" if own else "")) from None
 
 
@@ -329,18 +329,17 @@ def _state_json(state: SweepState) -> dict[str, Any]:
 def load_state(sweep_dir: str | Path) -> SweepState:
     """Read a sweep directory back (grid re-validated, cell statuses from sweep.json)."""
     sweep_dir = Path(sweep_dir)
-    source = str(sweep_dir / STATE_FILE)
-    import json
-
+    sd = SweepDir(sweep_dir)
+    source = str(sd.state_file)
     try:
-        data = json.loads((sweep_dir / STATE_FILE).read_text(encoding="utf-8"))
+        data = sd.read_state()
         axes = [(a["key"], a["values"]) for a in data["axes"]]
         recorded = {tuple(c["index"]): c for c in data["cells"]}
     except FileNotFoundError:
-        raise ConfigError("", f"not a sweep directory (no {STATE_FILE})", str(sweep_dir)) from None
+        raise ConfigError("", f"not a sweep directory (no {sd.state_file.name})", str(sweep_dir)) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError("", f"unreadable sweep state: {exc}", source) from None
-    base = config_mod.load(sweep_dir / BASE_FILE)
+    base = sd.read_base()
     spec = make_spec(base, axes)
     cells = []
     for index, values in spec.cells():
@@ -357,10 +356,7 @@ def load_state(sweep_dir: str | Path) -> SweepState:
 
 def list_sweeps(runs_dir: str | Path) -> list[Path]:
     """Sweep directories under a runs folder, newest first."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        return []
-    return sorted((d for d in runs_dir.iterdir() if (d / STATE_FILE).is_file()), key=lambda d: d.name, reverse=True)
+    return [s.path for s in _list_sweep_dirs(runs_dir)]
 
 
 # -- export ---------------------------------------------------------------------------------------------------------
@@ -417,9 +413,7 @@ def to_markdown(state: SweepState) -> str:
 
 def export(state: SweepState) -> tuple[Path, Path]:
     """Write results.csv and results.md into the sweep directory; return their paths."""
-    csv_path = atomic_write_text(state.sweep_dir / "results.csv", to_csv(state))
-    md_path = atomic_write_text(state.sweep_dir / "results.md", to_markdown(state))
-    return csv_path, md_path
+    return SweepDir(state.sweep_dir).write_results(to_csv(state), to_markdown(state))
 
 
 # -- running ----------------------------------------------------------------------------------------------------------
@@ -447,12 +441,9 @@ def auto_workers(cells: int, cores: int | None = None) -> int:
 
 
 def _check_not_running(sweep_dir: Path) -> None:
-    from tui.core.runs import _alive
-
-    lock = sweep_dir / LOCK_FILE
-    if _alive(lock) and lock.read_text().strip() != str(os.getpid()):
-        raise ConfigError("", f"this sweep is running in process {lock.read_text().strip()}; stop that one first",
-                          str(sweep_dir))
+    pid = SweepDir(sweep_dir).running_pid()
+    if pid is not None:
+        raise ConfigError("", f"this sweep is running in process {pid}; stop that one first", str(sweep_dir))
 
 
 def cell_name(values: Mapping[str, Any]) -> str:
@@ -494,12 +485,13 @@ class SweepRunner:
                listeners: list[Listener] | None = None) -> "SweepRunner":
         """A new sweep directory under `runs_dir` (base.toml + sweep.json) and a runner for it."""
         b = spec.base
-        sweep_dir = create_run_dir(Path(runs_dir), "sweep-" + "-".join(
+        sd = SweepDir.create(runs_dir, "sweep-" + "-".join(
             [b.dataset.name, b.model.architecture] + [a.name for a in spec.axes]))
-        config_mod.save(b, sweep_dir / BASE_FILE, meta={"description": "base experiment of a cnn-tui sweep"})
+        sweep_dir = sd.path
+        sd.write_base(b)
         cells = tuple(Cell(index, tuple(values.items())) for index, values in spec.cells())
         state = SweepState(sweep_dir, spec.axes, cells, b, spec.epochs, spec.train_size)
-        atomic_write_json(sweep_dir / STATE_FILE, _state_json(state))
+        sd.write_state(_state_json(state))
         return cls(state, workers, listeners)
 
     @classmethod
@@ -538,7 +530,7 @@ class SweepRunner:
                 state = replace(state, message=message)
             self.state = state
             if save:
-                atomic_write_json(state.sweep_dir / STATE_FILE, _state_json(state))
+                SweepDir(state.sweep_dir).write_state(_state_json(state))
         event = SweepProgress(state, final)
         for listener in list(self._listeners):
             try:
@@ -548,7 +540,7 @@ class SweepRunner:
 
     def _claim(self) -> None:
         _check_not_running(self.state.sweep_dir)
-        (self.state.sweep_dir / LOCK_FILE).write_text(str(os.getpid()))
+        SweepDir(self.state.sweep_dir).lock()
 
     def _fresh_dir(self, cell: Cell) -> None:
         """An interrupted cell runs again from scratch: its partial run directory goes."""
@@ -584,7 +576,7 @@ class SweepRunner:
             self._update(save=False, final=True)
             return self.state
         finally:
-            (self.state.sweep_dir / LOCK_FILE).unlink(missing_ok=True)
+            SweepDir(self.state.sweep_dir).unlock()
 
     def _cell_started(self, index: tuple[int, ...], run_dir: str, epochs: int) -> None:
         self._update(index, status="running", run_dir=run_dir, epoch=0, epochs=epochs,

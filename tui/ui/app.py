@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -20,6 +18,7 @@ from tui.core.config import ExperimentConfig
 from tui.core.events import Event
 from tui.ui.messages import StartRequested
 from tui.ui.screens.setup import SetupScreen
+from tui.ui.threads import lower_thread_priority
 
 MIN_SIZE = (80, 24)
 """The smallest terminal the layout is designed for; below it a "make the window larger" screen shows."""
@@ -215,20 +214,6 @@ class CnnTuiApp(App[int]):
             yield SystemCommand("Export summary", "Write summary.md/json and list the files (e)",
                                 screen.action_export)
             yield SystemCommand("Back to set-up", "Change the experiment (b)", screen.action_back)
-
-
-BACKGROUND_NICE = 5
-"""Niceness of the threads that load data, import TensorFlow and train (TensorFlow's own thread pools, created
-from them, inherit it): the UI thread wins the CPU for the few milliseconds a key press needs, and training
-still gets every cycle the UI leaves idle."""
-
-
-def lower_thread_priority() -> None:
-    """Lower the calling thread's scheduling priority (Linux: per thread; elsewhere a no-op)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
-    except (AttributeError, OSError):
-        pass
 
 
 def run_app(config: ExperimentConfig, *, runs_dir: str | None = None, start: bool = False,

@@ -3,7 +3,6 @@ summary; resume one that was interrupted; mark several (space) and compare them 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from textual import on
@@ -15,11 +14,11 @@ from textual.widgets import DataTable, Footer, Header, Input, Markdown, OptionLi
 
 from tui.core.diagnostics import Finding, Fix
 
-from tui.core.records import read_history_csv
+from tui.core.rundir import RunDir
 from tui.core.render import run_results
 from tui.core.runs import RunRecord, list_runs
 from tui.ui.widgets.chart import LineChart
-from tui.ui.widgets.findings_list import FindingsList, findings_from_summary
+from tui.ui.widgets.findings_list import FindingsList
 
 COLUMNS = ("run", "started", "dataset", "architecture", "status", "best val_acc", "epochs", "wall s")
 
@@ -151,13 +150,11 @@ class RunDetailScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = "cnn-tui — run"
-        history = read_history_csv(self.record.path / "history.csv")
-        summary = {}
-        try:
-            summary = json.loads((self.record.path / "summary.json").read_text())
-        except (OSError, ValueError):
-            pass
-        findings = findings_from_summary(summary)
+        run = RunDir(self.record.path)
+        history = run.read_history()
+        recorded = run.read_summary()
+        summary = recorded.as_dict() if recorded is not None else {}
+        findings = tuple(recorded.findings_list()) if recorded is not None else ()
         self.query_one(FindingsList).show(findings)
         marks = [f.epoch for f in findings if f.epoch > 0]
 
@@ -168,8 +165,7 @@ class RunDetailScreen(Screen):
         self.query_one("#detail-acc", LineChart).show(series("accuracy", "val_accuracy"), marks=marks)
         results = run_results(summary, self.record.path)
         self.query_one("#detail-results", Static).update(results if results is not None else "")
-        md = self.record.path / "summary.md"
-        text = md.read_text() if md.is_file() else "_No summary yet: the run is in progress or was killed._"
+        text = run.read_summary_md() or "_No summary yet: the run is in progress or was killed._"
         self.query_one("#summary-md", Markdown).update(text)
 
     def action_doctor(self) -> None:
@@ -185,12 +181,11 @@ class RunDetailScreen(Screen):
 
     def _open(self, finding: Finding) -> None:
         """A fix applies to this run's own configuration, loaded into the set-up form."""
-        from tui.core import config as config_mod
         from tui.core.params import ConfigError
         from tui.ui.screens.finding import FindingScreen
 
         try:
-            config = config_mod.load(self.record.path / "config.toml")
+            config = RunDir(self.record.path).read_config()
         except (ConfigError, OSError) as exc:
             self.notify(f"This run's config.toml cannot be read: {exc}", severity="error")
             return

@@ -226,7 +226,7 @@ class SetupScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="dataset", description="prepare dataset")
     def prepare_dataset(self, config: ExperimentConfig, sig: str) -> None:
         from tui.core import datasets
-        from tui.ui.app import lower_thread_priority
+        from tui.ui.threads import lower_thread_priority
 
         lower_thread_priority()
         try:
@@ -245,7 +245,7 @@ class SetupScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="summary", description="build model summary")
     def build_summary(self, config: ExperimentConfig, shape: tuple[Any, int], sig: str) -> None:
         from tui.core import tfenv
-        from tui.ui.app import lower_thread_priority
+        from tui.ui.threads import lower_thread_priority
 
         lower_thread_priority()
         try:
@@ -403,7 +403,7 @@ class SetupScreen(Screen):
         import time
 
         from tui.core import lrfind
-        from tui.ui.app import lower_thread_priority
+        from tui.ui.threads import lower_thread_priority
 
         lower_thread_priority()
         lrs: list[float] = []

@@ -57,15 +57,3 @@ class FindingsList(OptionList):
             return None
         index = self.highlighted if self.highlighted is not None else 0
         return self.findings[min(index, len(self.findings) - 1)]
-
-
-
-def findings_from_summary(summary: dict) -> tuple[Finding, ...]:
-    """The findings saved in a run's summary.json (malformed entries are skipped)."""
-    out = []
-    for d in summary.get("findings", []) or []:
-        try:
-            out.append(Finding.from_dict(d))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue
-    return tuple(out)

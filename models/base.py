@@ -1,0 +1,79 @@
+"""What an architecture is handed: the narrow view of an experiment it may read, and the error it raises.
+
+Architectures depend on this module, never on tui.core.config: the configuration (which lists the architectures)
+sits above them. tui.core.config.ExperimentConfig satisfies :class:`BuildOptions` structurally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+
+class ArchitectureError(ValueError):
+    """The architecture cannot be built for this dataset; the message says why and what to change."""
+
+
+class ModelOptions(Protocol):
+    @property
+    def architecture(self) -> str: ...
+    @property
+    def activation(self) -> str: ...
+    @property
+    def batch_norm(self) -> bool: ...
+    @property
+    def dropout(self) -> float: ...
+    @property
+    def kernel_initializer(self) -> str: ...
+    @property
+    def init_std(self) -> float: ...
+    @property
+    def output_activation(self) -> str: ...
+
+
+class RegularizationOptions(Protocol):
+    @property
+    def apply_to(self) -> str: ...
+    @property
+    def l1(self) -> float: ...
+    @property
+    def l2(self) -> float: ...
+    @property
+    def activity_l2(self) -> float: ...
+    @property
+    def augment(self) -> bool: ...
+    @property
+    def flip(self) -> bool: ...
+    @property
+    def rotation(self) -> float: ...
+    @property
+    def shift(self) -> float: ...
+    @property
+    def zoom(self) -> float: ...
+
+
+class TrainingOptions(Protocol):
+    @property
+    def seed(self) -> int: ...
+    @property
+    def loss(self) -> str: ...
+
+
+class DatasetOptions(Protocol):
+    @property
+    def rescale(self) -> bool: ...
+
+
+class BuildOptions(Protocol):
+    """The parts of an experiment an architecture reads; its own parameters come from :meth:`arch_params`."""
+
+    @property
+    def model(self) -> ModelOptions: ...
+    @property
+    def regularization(self) -> RegularizationOptions: ...
+    @property
+    def training(self) -> TrainingOptions: ...
+    @property
+    def dataset(self) -> DatasetOptions: ...
+
+    def arch_params(self) -> Mapping[str, Any]: ...

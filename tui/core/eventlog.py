@@ -1,0 +1,222 @@
+"""The event log (``events.jsonl``): the contract between a trainer and every viewer.
+
+One JSON object per line, appended and flushed as the session emits events. The first line is a header,
+``{"event": "EventLog", "version": 1, "time": ...}``; every other line is ``{"event": <type>, "time": <unix
+seconds>, <the event's fields>}`` (types and fields: README, "Event log"). This module is the only writer and
+reader of the format:
+
+- a reader ignores fields it does not know (a newer writer may add some) and takes defaults for fields an older
+  writer did not write; a log without a header (written before the header existed) reads as version 0;
+- a torn last line (the trainer was killed mid-write, or is writing it right now) is skipped, and
+  :func:`read_from` leaves its offset before it, so a viewer that follows the log picks it up once complete;
+- :func:`read_from` returns the records appended since a byte offset and the offset to continue from, which is
+  all a viewer attached to a running trainer needs (poll it, or wait on the file).
+
+Progress events (BatchEnd) are throttled by the session (4 a second), and GradientNorms are sampled every
+``training.gradient_every`` batches, so the log grows by a bounded amount per hour of training (README).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from tui.core.events import (BatchEnd, Diagnosis, EpochEnd, Event, GradientNorms, LayerInfo, ModelSummary, Prepare,
+                             RunEnded, RunStarted, StateChanged)
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+"""1: a header line; RunStarted carries config, batch_size and model. 0: no header, RunStarted only params."""
+HEADER = "EventLog"
+
+
+def to_json_value(obj: Any) -> Any:
+    """Dataclasses, mappings, sequences and paths as JSON-ready values."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {k: to_json_value(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, Mapping):
+        return {str(k): to_json_value(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_json_value(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def encode(event: Event, now: float | None = None) -> dict[str, Any]:
+    """The log record of one event (without the newline)."""
+    record: dict[str, Any] = {"event": type(event).__name__, "time": round(time.time() if now is None else now, 3)}
+    if isinstance(event, RunStarted):
+        record.update({"run_dir": event.run_dir, "epochs": event.epochs, "steps_per_epoch": event.steps_per_epoch,
+                       "batch_size": event.batch_size, "dataset": to_json_value(event.dataset),
+                       "params": event.model.total_params, "model": to_json_value(event.model),
+                       "config": event.config.to_dict()})
+    elif isinstance(event, Diagnosis):
+        record["findings"] = [f.as_dict() for f in event.findings]
+    else:
+        record.update(to_json_value(event))
+    return record
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One line of the log: its type, when it was written, its fields as written, and the log's version."""
+
+    kind: str
+    time: float
+    fields: Mapping[str, Any]
+    version: int = SCHEMA_VERSION
+
+    def event(self) -> Event | None:
+        """The event this record holds, or None for a type this version does not know (or one too malformed to
+        rebuild). RunStarted needs a version-1 log (an older one did not record the configuration)."""
+        try:
+            return _decode(self.kind, self.fields)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            log.debug("cannot rebuild a %s event from the log", self.kind, exc_info=True)
+            return None
+
+
+def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _decode(kind: str, data: Mapping[str, Any]) -> Event | None:
+    if kind == "BatchEnd":
+        return BatchEnd(**_known(BatchEnd, data))
+    if kind == "EpochEnd":
+        kept = _known(EpochEnd, data)
+        kept["logs"] = dict(kept.get("logs") or {})
+        return EpochEnd(**kept)
+    if kind == "GradientNorms":
+        kept = _known(GradientNorms, data)
+        return GradientNorms(**{**kept, "layers": tuple(kept["layers"]), "norms": tuple(kept["norms"])})
+    if kind == "StateChanged":
+        return StateChanged(str(data["state"]))
+    if kind == "RunEnded":
+        kept = _known(RunEnded, data)
+        return RunEnded(**{**kept, "summary": dict(kept.get("summary") or {})})
+    if kind == "Diagnosis":
+        from tui.core.diagnostics import Finding
+
+        return Diagnosis(tuple(Finding.from_dict(f) for f in data.get("findings", [])))
+    if kind == "RunStarted":
+        from tui.core import config as config_mod
+        from tui.core.datasets import DatasetInfo
+
+        ds = _known(DatasetInfo, data["dataset"])
+        ds.update(input_shape=tuple(ds["input_shape"]), class_names=tuple(ds["class_names"]),
+                  class_counts=tuple(ds["class_counts"]))
+        m = data["model"]
+        model = ModelSummary(str(m["name"]), tuple(LayerInfo(**_known(LayerInfo, layer)) for layer in m["layers"]),
+                             int(m["total_params"]), int(m["trainable_params"]))
+        return RunStarted(str(data["run_dir"]), config_mod.from_dict(data["config"], "events.jsonl"),
+                          DatasetInfo(**ds), model, int(data["epochs"]), int(data["steps_per_epoch"]),
+                          int(data["batch_size"]))
+    return None
+
+
+class EventLogWriter:
+    """Appends events to a log, one flushed line each. Creating it on an empty file writes the header; on a log
+    that already has records (a resumed run) it appends after them, ending a torn last line first."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._fh: IO[str] | None = open(self.path, "a", encoding="utf-8")
+        size = os.fstat(self._fh.fileno()).st_size
+        if size == 0:
+            self._write_line({"event": HEADER, "version": SCHEMA_VERSION, "time": round(time.time(), 3)})
+        elif not _ends_with_newline(self.path, size):
+            self._fh.write("\n")
+
+    def _write_line(self, record: Mapping[str, Any]) -> None:
+        assert self._fh is not None
+        self._fh.write(json.dumps(record, default=str) + "\n")
+        self._fh.flush()
+
+    def write(self, event: Event) -> None:
+        """Record one event (Prepare is progress of the moment, not recorded). Never raises: a log that cannot
+        be written must not stop training."""
+        if self._fh is None or isinstance(event, Prepare):
+            return
+        try:
+            self._write_line(encode(event))
+        except (OSError, ValueError):
+            log.debug("could not write to the event log", exc_info=True)
+
+    __call__ = write  # a listener on the session's bus
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> EventLogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ends_with_newline(path: Path, size: int) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1) == b"\n"
+
+
+def _version(path: Path) -> int:
+    """The version in the log's header line; 0 when it has none."""
+    try:
+        with open(path, "rb") as fh:
+            first = json.loads(fh.readline())
+        if isinstance(first, dict) and first.get("event") == HEADER:
+            return int(first.get("version", 0))
+    except (OSError, ValueError, TypeError):
+        pass
+    return 0
+
+
+def read_from(path: Path | str, offset: int = 0) -> tuple[list[LogRecord], int]:
+    """The records appended to the log at `path` since byte `offset`, and the offset to read from next time.
+
+    Only complete lines count: a torn last line is left for the next call (the offset stays before it). Lines
+    that are not JSON objects are skipped. A missing log reads as empty (offset unchanged)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+    except FileNotFoundError:
+        return [], offset
+    end = chunk.rfind(b"\n") + 1  # 0 when there is no complete line
+    version = _version(path)
+    records: list[LogRecord] = []
+    for line in chunk[:end].splitlines():
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue  # a line torn by a kill, then ended by a resumed writer
+        if not isinstance(data, dict) or data.get("event") == HEADER or "event" not in data:
+            continue
+        kind = str(data.pop("event"))
+        stamp = data.pop("time", 0.0)
+        records.append(LogRecord(kind, float(stamp) if isinstance(stamp, (int, float)) else 0.0, data, version))
+    return records, offset + end
+
+
+def read_all(path: Path | str) -> list[LogRecord]:
+    """Every complete record of the log (a torn last line skipped)."""
+    return read_from(path, 0)[0]
+
+
+def read_events(path: Path | str) -> list[Event]:
+    """The log's records rebuilt as events, in order (records of unknown types left out)."""
+    return [e for r in read_all(path) if (e := r.event()) is not None]
