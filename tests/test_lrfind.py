@@ -184,7 +184,10 @@ def test_a_result_survives_the_trip_through_summary_json():
 
 # -- headless, the run that follows, compare ---------------------------------------------------------------------
 
-def test_headless_lr_find_prints_the_curve_and_both_suggestions_then_trains_at_the_chosen_one(tmp_path, capsys):
+async def test_headless_lr_find_prints_the_curve_and_both_suggestions_then_trains_at_the_chosen_one(tmp_path,
+                                                                                                 capsys):
+    """lr-find --train, then the run it trained: summary.json/md keep the curve, compare (command and screen) show
+    the suggestion and draw the curve."""
     from tui.cli import main
     from tui.core.compare import compare
 
@@ -213,3 +216,20 @@ def test_headless_lr_find_prints_the_curve_and_both_suggestions_then_trains_at_t
     row = next(r for r in comparison.metrics if r.label == "lr range test suggestion")
     assert row.values[0].startswith(f"{chosen:.3g}") and row.values[1] == "—"
     assert "learning-rate range test" in comparison.to_markdown()
+    assert list(comparison.lr_find_curves()) == [comparison.names[0]]  # the run without a test has no curve
+
+    from textual.widgets import DataTable
+
+    from tui.ui.app import CnnTuiApp
+    from tui.ui.screens.compare import CompareScreen
+    from tui.ui.widgets.chart import LineChart
+
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await app.push_screen(CompareScreen(comparison, tmp_path))
+        await pilot.pause()
+        chart = app.screen.query_one("#compare-lr-find", LineChart)
+        assert list(chart._series) == [comparison.names[0]] and chart.log_x
+        metrics = app.screen.query_one("#compare-metrics", DataTable)
+        labels = [str(metrics.get_row_at(i)[0]) for i in range(metrics.row_count)]
+        assert "lr range test suggestion" in labels

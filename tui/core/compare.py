@@ -102,6 +102,15 @@ class Comparison:
         """One series per run (run name -> epochs, values) for a history column; runs without it are left out."""
         return {r.name: xy for r in self.runs if (xy := r.curve(key))[0]}
 
+    def lr_find_curves(self) -> dict[str, tuple[list[float], list[float]]]:
+        """The smoothed range-test curve (learning rates, losses) of each run that had one before it."""
+        out = {}
+        for r in self.runs:
+            data = r.summary.get("lr_find")
+            if isinstance(data, Mapping) and data.get("lrs") and len(data["lrs"]) == len(data.get("smoothed", ())):
+                out[r.name] = ([float(v) for v in data["lrs"]], [float(v) for v in data["smoothed"]])
+        return out
+
     def flags(self) -> list[str]:
         return [f"{r.name}: {r.flag}" for r in self.runs if r.flag]
 
