@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from textual.app import App  # noqa: E402
+from textual.app import App
 
-from tui.ui.widgets.chart import LineChart  # noqa: E402
+from tui.ui.widgets.chart import LineChart
 
 SIZES = (100, 1_000, 10_000, 100_000)
 REPEATS = 7

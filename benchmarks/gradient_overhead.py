@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _child import run_child  # noqa: E402 - beside this script
+from _child import run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"off": 0, "default": None, "every-5": 5}  # None: the configuration's default

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _child import run_child  # noqa: E402 - beside this script
+from _child import run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

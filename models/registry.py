@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from models.base import ArchitectureError
+from models.base import ArchitectureError as ArchitectureError
 from models import alexnet_small, deep_cnn, lenet, mlp, resnet, simple_cnn, transfer, vgg_small
 from tui.core.params import Param
 
@@ -23,11 +23,11 @@ class Architecture:
 
     @property
     def description(self) -> str:
-        return self.module.DESCRIPTION
+        return str(self.module.DESCRIPTION)
 
     @property
     def params(self) -> tuple[Param, ...]:
-        return self.module.PARAMS
+        return tuple(self.module.PARAMS)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -38,7 +38,9 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 def check_model(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> str | None:
     """Why this configuration's architecture cannot work on data of this shape, or None."""
-    return ARCHITECTURES[config.model.architecture].module.check(config, tuple(input_shape), num_classes)
+    reason: str | None = ARCHITECTURES[config.model.architecture].module.check(config, tuple(input_shape),
+                                                                                num_classes)
+    return reason
 
 
 def build_model(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int,

@@ -50,7 +50,7 @@ def check_loads(tmp_path, text: str) -> None:
 def test_random_documents_are_accepted_or_refused_with_a_message(tmp_path, doc):
     try:
         text = tomlkit.dumps(doc)
-    except Exception:  # noqa: BLE001 - not representable as TOML: nothing to test
+    except Exception:  # not representable as TOML: nothing to test
         return
     CASES["documents"] += 1
     check_loads(tmp_path, text)
@@ -70,7 +70,7 @@ def test_every_known_key_with_a_wrong_value_names_the_key(tmp_path, section, dat
     value = data.draw(scalars)
     try:
         text = tomlkit.dumps({section: {key: value}})
-    except Exception:  # noqa: BLE001
+    except Exception:
         return
     path = tmp_path / "one.toml"
     path.write_text(text, encoding="utf-8")

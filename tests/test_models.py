@@ -6,15 +6,15 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-import models  # noqa: E402
-from models import ARCHITECTURES, ArchitectureError, build_model, check_model  # noqa: E402
-from tui.core.config import ExperimentConfig  # noqa: E402
+import models
+from models import ARCHITECTURES, ArchitectureError, build_model, check_model
+from tui.core.config import ExperimentConfig
 
 keras = pytest.importorskip("keras")
 

@@ -60,12 +60,12 @@ class HeadlessView:
             p.update(self.batch_task, completed=event.batch, description=f"epoch {event.epoch}",
                      info=f"loss {event.loss:.4f}  {event.samples_per_second:,.0f} samples/s")
         elif isinstance(event, EpochEnd) and self.epoch_task is not None:
-            l = event.logs
+            logs = event.logs
             p.update(self.epoch_task, completed=event.epoch)
             p.console.print(
-                f"epoch {event.epoch:>3}/{event.epochs} loss {l.get('loss', float('nan')):.4f} "
-                f"acc {l.get('accuracy', float('nan')):.4f} val_loss {l.get('val_loss', float('nan')):.4f} "
-                f"val_acc {l.get('val_accuracy', float('nan')):.4f} lr {event.lr:.2g} {event.seconds:.1f}s"
+                f"epoch {event.epoch:>3}/{event.epochs} loss {logs.get('loss', float('nan')):.4f} "
+                f"acc {logs.get('accuracy', float('nan')):.4f} val_loss {logs.get('val_loss', float('nan')):.4f} "
+                f"val_acc {logs.get('val_accuracy', float('nan')):.4f} lr {event.lr:.2g} {event.seconds:.1f}s"
                 + (" (cut short)" if event.partial else ""), overflow="fold")
         elif isinstance(event, RunEnded) and self.prepare_task is not None:
             p.remove_task(self.prepare_task)

@@ -86,7 +86,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     def work() -> None:
         try:
             runner.run()
-        except Exception as exc:  # noqa: BLE001 - said below, in plain words
+        except Exception as exc:  # said below, in plain words
             errors.append(exc)
 
     thread = threading.Thread(target=work, name="cnn-tui-sweep", daemon=True)

@@ -216,9 +216,9 @@ def compare(runs: Sequence[Path | str], runs_dir: Path | str | None = None) -> C
         seen[key] = p
     names = [p.name for p in paths]
     labels = [n if names.count(n) == 1 else f"{n} ({names[:i + 1].count(n)})" for i, n in enumerate(names)]
-    runs = tuple(load_run(p, label) for p, label in zip(paths, labels))
-    return Comparison(runs=runs, diff=tuple(config_diff([r.config for r in runs])),
-                      metrics=tuple(metric_rows(runs)))
+    loaded = tuple(load_run(p, label) for p, label in zip(paths, labels))
+    return Comparison(runs=loaded, diff=tuple(config_diff([r.config for r in loaded])),
+                      metrics=tuple(metric_rows(loaded)))
 
 
 # -- the two tables -----------------------------------------------------------------------------------------
@@ -263,7 +263,8 @@ def _pick(values: Sequence[float | None], better: Callable[..., Any]) -> int | N
     scored = [(v, i) for i, v in enumerate(values) if v is not None]
     if len(scored) < 2 or len({v for v, _ in scored}) == 1:
         return None
-    return better(scored)[1]
+    best: tuple[float, int] = better(scored)
+    return best[1]
 
 
 def _best(history: Sequence[Mapping[str, float]], key: str, lower: bool) -> tuple[float, int] | None:

@@ -255,7 +255,7 @@ class _Throttle:
 
 def _open_url(url: str, timeout: float) -> Any:
     """Open `url` for reading (a context manager with .read(n) and .headers); tests replace this."""
-    return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - fixed https URLs
+    return urllib.request.urlopen(url, timeout=timeout)  # fixed https URLs
 
 
 def _download(url: str, dest: Path, report: _Throttle) -> None:
@@ -316,7 +316,7 @@ def _find(cfg: DatasetConfig, candidates: Iterable[str]) -> Path | None:
 def _fetch(cfg: DatasetConfig, url: str, dest: Path, expected: str, report: _Throttle) -> str:
     try:
         _download(url, dest, report)
-    except Exception as exc:  # noqa: BLE001 - any network/disk error becomes one clear message
+    except Exception as exc:  # any network/disk error becomes one clear message
         raise _not_found(cfg, expected, exc, url) from exc
     return f"downloaded to {dest}"
 
@@ -345,7 +345,8 @@ def _save_cache(path: Path, **arrays: np.ndarray) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
+                savez: Any = np.savez  # numpy's stub takes **arrays for its keyword options
+                savez(f, **arrays)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -382,7 +383,7 @@ def _load_mnist(cfg: DatasetConfig, report: _Throttle) -> tuple[Arrays, Arrays, 
     try:
         with np.load(path, allow_pickle=False) as z:
             xtr, ytr, xte, yte = z["x_train"], z["y_train"], z["x_test"], z["y_test"]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _bad_file(cfg, path, exc) from exc
     return (_nhwc(xtr), ytr), (_nhwc(xte), yte), DIGIT_NAMES, source
 
@@ -433,7 +434,7 @@ def _load_fashion(cfg: DatasetConfig, report: _Throttle) -> tuple[Arrays, Arrays
     for f in FASHION_FILES:
         try:
             arrays.append(_read_idx(folder / f))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _bad_file(cfg, folder / f, exc) from exc
     xtr, ytr, xte, yte = arrays
     if len(xtr) != len(ytr) or len(xte) != len(yte):
@@ -458,7 +459,7 @@ def _pickle_reader(path: Path) -> tuple[Callable[[str], Any], Callable[[], None]
     if path.is_dir():
         def read_dir(name: str) -> Any:
             with open(path / name, "rb") as f:
-                return pickle.load(f, encoding="bytes")  # noqa: S301 - the CIFAR format is pickles
+                return pickle.load(f, encoding="bytes")  # the CIFAR format is pickles
         return read_dir, lambda: None
     tar = tarfile.open(path, "r:gz")
     members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
@@ -468,7 +469,7 @@ def _pickle_reader(path: Path) -> tuple[Callable[[str], Any], Callable[[], None]
             raise KeyError(f"{name} is not in the archive")
         f = tar.extractfile(members[name])
         assert f is not None
-        return pickle.load(f, encoding="bytes")  # noqa: S301
+        return pickle.load(f, encoding="bytes")
 
     return read_tar, tar.close
 
@@ -494,7 +495,7 @@ def _load_cifar10(cfg: DatasetConfig, report: _Throttle) -> tuple[Arrays, Arrays
                                               b"labels")
         finally:
             close()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _bad_file(cfg, path, exc) from exc
     return train, test, CIFAR10_NAMES, source
 
@@ -513,11 +514,11 @@ def _load_cifar100(cfg: DatasetConfig, report: _Throttle) -> tuple[Arrays, Array
             train, test = _cifar_from_pickles(read, ["train"], "test", b"fine_labels")
             try:
                 names = tuple(n.decode() for n in read("meta")[b"fine_label_names"])
-            except Exception:  # noqa: BLE001 - names are cosmetic
+            except Exception:  # names are cosmetic
                 names = ()
         finally:
             close()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _bad_file(cfg, path, exc) from exc
     if len(names) != 100:
         names = tuple(str(i) for i in range(100))
@@ -580,7 +581,7 @@ def _load_cifar10_jpg(cfg: DatasetConfig, path: Path, report: _Throttle) -> tupl
             (xtr, ytr), (xte, yte) = parts
         else:
             (xtr, ytr), (xte, yte) = _cifar10_jpg_from_tar(path, report)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _bad_file(cfg, path, exc) from exc
     _save_cache(cache, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
     return (xtr, ytr), (xte, yte)
@@ -639,9 +640,9 @@ def _file_stats(root: Path, files: list[Path]) -> list[tuple[str, int, int]]:
 def _decode_one(data: bytes, size: int, mode: str) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
-        im.verify()
-    im = Image.open(io.BytesIO(data))
+    with Image.open(io.BytesIO(data)) as probe:
+        probe.verify()
+    im: Image.Image = Image.open(io.BytesIO(data))
     if im.format == "JPEG":
         im.draft(mode if mode == "L" else "RGB", (size, size))  # decode big JPEGs at a reduced scale
     im.load()
@@ -671,7 +672,7 @@ def _try_decode(data: bytes, size: int, mode: str, skipped: Counter[str]) -> np.
         skipped["not an image"] += 1
     except Image.DecompressionBombError:
         skipped["too large"] += 1
-    except Exception:  # noqa: BLE001 - truncated or damaged files of every kind
+    except Exception:  # truncated or damaged files of every kind
         skipped["corrupt"] += 1
     return None
 

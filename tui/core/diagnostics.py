@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
+from typing_extensions import TypeGuard
+
 FINDING_IDS = (
     "overfitting", "underfitting", "divergence", "vanishing_gradients", "exploding_gradients", "wrong_loss",
     "unscaled_input", "plateau", "val_test_gap", "class_imbalance", "regularization_dominates",
@@ -185,7 +187,7 @@ def detect_overfitting(history: Sequence[Mapping[str, float]], t: Thresholds = T
 
 # -- helpers ------------------------------------------------------------------------------------------------------
 
-def _finite(v: Any) -> bool:
+def _finite(v: Any) -> TypeGuard[float]:
     return v is not None and math.isfinite(v)
 
 
@@ -213,13 +215,6 @@ def _lower_lr(config: Any, label: str = "divide the learning rate by 10") -> Fix
     return Fix(f"{label} ({lr:g} → {lr / 10:g})", {"optimizer.learning_rate": lr / 10})
 
 
-def _cfg(config: Any, key: str, default: Any = None) -> Any:
-    try:
-        return config.get(key) if config is not None else default
-    except (AttributeError, KeyError):
-        return default
-
-
 ACTIVATION_FIX = Fix("switch the activation to relu and the initializer to he_normal",
                      {"model.activation": "relu", "model.kernel_initializer": "he_normal"})
 CLIP_FIX = Fix("clip gradients to norm 1.0", {"optimizer.clipnorm": 1.0})
@@ -228,13 +223,6 @@ RESCALE_FIX = Fix("scale the pixels to [0, 1] in the model's first layer", {"dat
 
 
 # -- the rules over the epoch history ---------------------------------------------------------------------------
-
-def findings(history: Sequence[Mapping[str, float]], t: Thresholds = THRESHOLDS) -> list[Finding]:
-    """Every finding a Doctor without configuration reaches on this epoch history."""
-    doctor = Doctor(None, t)
-    doctor.seed(history)
-    return doctor.findings
-
 
 def _underfitting(doctor: "Doctor", history: Sequence[Mapping[str, float]]) -> Finding | None:
     t, config, classes = doctor.thresholds, doctor.config, doctor.classes
@@ -369,7 +357,7 @@ def _regularization(doctor: "Doctor", history: Sequence[Mapping[str, float]]) ->
     t = doctor.thresholds
     for i, h in enumerate(history):
         loss, penalty = h.get("loss"), h.get("penalty")
-        if _finite(loss) and _finite(penalty) and loss > 0 and penalty > t.penalty_share * loss:  # type: ignore
+        if _finite(loss) and _finite(penalty) and loss > 0 and penalty > t.penalty_share * loss:
             last = history[-1]
             epoch = i + 1
             fixes = []
@@ -593,13 +581,6 @@ class Doctor:
             finding = replace(finding, epoch=old.epoch, title=old.title)
         self._found[finding.id] = finding
 
-    def add(self, found: Iterable[Finding]) -> bool:
-        """Take findings made elsewhere (preflight); True when the findings changed."""
-        before = dict(self._found)
-        for f in found:
-            self._put(f)
-        return self._found != before
-
     def seed(self, history: Sequence[Mapping[str, float]]) -> bool:
         """Replay the epochs of an earlier part of the run (a resumed run), so findings continue."""
         before = dict(self._found)
@@ -649,7 +630,7 @@ class Doctor:
             extra = _recalls(test, getattr(self.dataset, "class_names", ()))
             if extra:
                 self._found["class_imbalance"] = replace(imbalance, evidence=f"{imbalance.evidence}; {extra}")
-        if _finite(acc) and _finite(val_accuracy) and val_accuracy - acc > t.val_test_gap:  # type: ignore
+        if _finite(acc) and _finite(val_accuracy) and val_accuracy - acc > t.val_test_gap:
             n_val = getattr(self.dataset, "val", None)
             n_test = getattr(self.dataset, "test", None)
             sizes = f" ({n_val} validation vs {n_test} test samples)" if n_val and n_test else ""
@@ -657,7 +638,7 @@ class Doctor:
                 id="val_test_gap", severity="warning", epoch=len(self.history) or 1,
                 title="Validation accuracy does not predict test accuracy",
                 evidence=(f"validation accuracy {val_accuracy:.3f} vs test accuracy {acc:.3f}{sizes}: "
-                          f"{(val_accuracy - acc) * 100:.1f} points apart, over "  # type: ignore
+                          f"{(val_accuracy - acc) * 100:.1f} points apart, over "
                           f"{t.val_test_gap * 100:.0f}"),
                 explanation=("The validation set should be a fair sample of the data the model will meet. Here it "
                              "is not: it may be too small (a few dozen images make accuracy jump by whole points), "
@@ -725,7 +706,7 @@ class Doctor:
         loss = _data_loss(self.history[-1])
         before = _data_loss(previous[-1]) if previous else _chance_loss(self.classes)
         if not (ratio < t.vanishing_ratio and _finite(loss) and before
-                and (before - loss) < t.vanishing_flat * before):  # type: ignore
+                and (before - loss) < t.vanishing_flat * before):
             return
         layers, norms = self._last_norms
         config = self.config

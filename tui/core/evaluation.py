@@ -34,7 +34,8 @@ def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] |
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.zeros(len(num), dtype=np.float64), where=den > 0)
+    out: np.ndarray = np.divide(num, den, out=np.zeros(len(num), dtype=np.float64), where=den > 0)
+    return out
 
 
 @dataclass(frozen=True)

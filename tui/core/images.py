@@ -47,7 +47,8 @@ def downscale(image: np.ndarray, max_width: int | None = None, max_height: int |
     rows, cols = _starts(h, oh), _starts(w, ow)
     sums = np.add.reduceat(np.add.reduceat(image.astype(np.float64), rows, axis=0), cols, axis=1)
     counts = np.outer(np.diff(np.append(rows, h)), np.diff(np.append(cols, w)))[..., None]
-    return np.rint(sums / counts).clip(0, 255).astype(np.uint8)
+    out: np.ndarray = np.rint(sums / counts).clip(0, 255).astype(np.uint8)
+    return out
 
 
 def image_text(image: np.ndarray, max_width: int | None = None, max_height: int | None = None) -> Text:

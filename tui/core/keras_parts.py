@@ -144,7 +144,8 @@ def current_lr(model: Any) -> float:
 
 def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size: int, train_samples: int,
                         epochs: int, stop_event: threading.Event, pause_event: threading.Event,
-                        batch_interval: float = 0.25, previous: list[dict[str, float]] | None = None) -> Any:
+                        running_event: threading.Event, batch_interval: float = 0.25,
+                        previous: list[dict[str, float]] | None = None) -> Any:
     """A Keras callback that turns training into events and takes stop/pause requests at batch boundaries."""
     import keras
 
@@ -183,7 +184,7 @@ def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size
             if pause_event.is_set():
                 emit(StateChanged("paused"))
                 while pause_event.is_set() and not stop_event.is_set():
-                    time.sleep(0.05)
+                    running_event.wait()  # set again by resume() or stop()
                 emit(StateChanged("stopping" if stop_event.is_set() else "running"))
                 if stop_event.is_set():
                     self._cut = done < steps
@@ -450,7 +451,8 @@ def _SeedStateBackup(keras: Any, run_dir: RunDir) -> Any:
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             run_dir.backup_dir.mkdir(parents=True, exist_ok=True)
             buf = io.BytesIO()
-            np.savez(buf, **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(self._states())})
+            savez: Any = np.savez  # numpy's stub takes **arrays for its keyword options
+            savez(buf, **{f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(self._states())})
             atomic_write_bytes(run_dir.seed_state_file(epoch + 1), buf.getvalue())
             run_dir.seed_state_file(epoch - 1).unlink(missing_ok=True)  # keep this epoch's and the last
 

@@ -68,7 +68,7 @@ class RangeTestSettings:
 
     def lr_at(self, step: int, steps: int) -> float:
         """The rate of 0-based `step` of `steps`: start × (end/start)^(step / (steps − 1))."""
-        return self.start_lr * (self.end_lr / self.start_lr) ** (step / max(1, steps - 1))
+        return float(self.start_lr * (self.end_lr / self.start_lr) ** (step / max(1, steps - 1)))
 
 
 def settings_for(config: ExperimentConfig) -> RangeTestSettings:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+import sys
 from typing import Any
 
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+if sys.version_info >= (3, 11):
+    import tomllib as tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli
+
+    tomllib = tomli  # re-exported: the rest of the code imports tomllib from here
 
 
 class ConfigError(ValueError):

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tui.core import config as config_mod
+from tui.core.params import ConfigError
 from tui.core.rundir import RunDir
 
 
@@ -49,7 +49,7 @@ def _class_names(run_dir: Path, num_classes: int) -> tuple[str, ...]:
 
     try:
         name = RunDir(run_dir).read_config().dataset.name
-    except config_mod.ConfigError:
+    except ConfigError:
         name = ""
     builtin = {"digits": datasets.DIGIT_NAMES, "mnist": datasets.DIGIT_NAMES,
                "fashion_mnist": datasets.FASHION_NAMES, "cifar10": datasets.CIFAR10_NAMES}.get(name, ())
@@ -80,7 +80,7 @@ def load_run_model(run_dir: str | Path) -> RunModel:
     if len(shape) != 3 or shape[2] not in (1, 3):
         raise PredictError(f"{model_file} expects inputs of shape {shape}, not an image (H, W, 1 or 3)")
     n = int(model.output_shape[-1])
-    return RunModel(model, model_file, shape, _class_names(run_dir, n))  # type: ignore[arg-type]
+    return RunModel(model, model_file, shape, _class_names(run_dir, n))
 
 
 def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
@@ -101,7 +101,7 @@ def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
         raise ValueError("not an image Pillow can read; give a PNG, JPEG, BMP, GIF or TIFF file") from None
     except Image.DecompressionBombError:
         raise ValueError("the image is too large to decode safely; shrink it first") from None
-    except Exception as exc:  # noqa: BLE001 - truncated or damaged files of every kind
+    except Exception as exc:  # truncated or damaged files of every kind
         raise ValueError(f"the image is damaged ({exc}); re-save or re-export it") from None
     if img.shape[:2] != (h, w):  # _decode_one makes squares; non-square models get a plain resize
         mode = "L" if c == 1 else "RGB"

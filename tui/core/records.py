@@ -80,7 +80,7 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
-def text_chart(series: Mapping[str, Sequence[float]], title: str, width: int = 70, height: int = 14,
+def text_chart(series: Mapping[str, Sequence[float | None]], title: str, width: int = 70, height: int = 14,
                mark_epoch: int | None = None) -> str:
     """A plain-text line chart (plotext, no colour) of per-epoch series, for Markdown and terminals."""
     import plotext as plt
@@ -142,7 +142,8 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
         lines += ["## Findings", ""]
         for f in s["findings"]:
             lines += [f"### {f['title']}", "", f"{f['explanation']}", "", f"Evidence: {f['evidence']}", "",
-                      "What to try:", *[f"- {fix['label'] if isinstance(fix, dict) else fix}" for fix in f["fixes"]], ""]
+                      "What to try:",
+                      *[f"- {fix['label'] if isinstance(fix, dict) else fix}" for fix in f["fixes"]], ""]
     if history:
         mark = next((f["epoch"] for f in s.get("findings", []) if f.get("id") == "overfitting"), None)
         for title, keys in (("Loss", ("loss", "val_loss")), ("Accuracy", ("accuracy", "val_accuracy"))):
@@ -221,5 +222,5 @@ def load_model_safe(path: Path) -> Any:
 
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ValueError(f"{path} does not load in Keras' safe mode: {exc}") from None

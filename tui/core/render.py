@@ -175,7 +175,7 @@ def run_results(summary: Mapping[str, Any], run_dir: str | Path | None) -> Rende
         no_split = (summary.get("dataset") or {}).get("test") == 0
         return Text(NO_TEST_SPLIT, style="yellow") if no_split else None
     parts: list[RenderableType] = [evaluation_renderable(ev)]
-    examples = load_examples(RunDir(run_dir).predictions_file) if run_dir else None
+    examples = load_examples(RunDir(Path(run_dir)).predictions_file) if run_dir else None
     if examples is not None and len(examples):
         parts += [Text(""), examples_renderable(examples)]
     return Group(*parts)

@@ -287,9 +287,10 @@ class RunDir:
         from tui.core.params import tomllib
 
         try:
-            return tomllib.loads(self.config_file.read_text(encoding="utf-8"))
+            table: dict[str, Any] = tomllib.loads(self.config_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             return {}
+        return table
 
     def config_text(self) -> str:
         try:

@@ -17,6 +17,7 @@ from typing import Any
 
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig
+from tui.core.params import ConfigError
 from tui.core.diagnostics import Doctor
 from tui.core.eventlog import EventLogWriter
 from tui.core.events import Diagnosis, Event, Prepare, RunEnded, RunStarted, StateChanged
@@ -54,6 +55,9 @@ class TrainingSession:
         self._listeners: list[Listener] = list(listeners or [])
         self._stop = threading.Event()
         self._pause = threading.Event()
+        self._running = threading.Event()
+        """Clear while paused: the training thread waits on it at a batch boundary."""
+        self._running.set()
         self._thread: threading.Thread | None = None
         self.run_dir: Path | None = None
         self.history: list[dict[str, float]] = []
@@ -87,13 +91,16 @@ class TrainingSession:
             self._stop.set()
             self._emit(StateChanged("stopping"))
         self._pause.clear()
+        self._running.set()
 
     def pause(self) -> None:
         """Hold training at the next batch boundary until resume() or stop()."""
+        self._running.clear()
         self._pause.set()
 
     def resume(self) -> None:
         self._pause.clear()
+        self._running.set()
 
     @property
     def paused(self) -> bool:
@@ -153,7 +160,7 @@ class TrainingSession:
         try:
             from tui.core import datasets, keras_parts, tfenv
 
-            initial_epoch, previous = 0, []
+            initial_epoch, previous = 0, list[dict[str, float]]()
             if self._resume:
                 assert self.run_dir is not None
                 initial_epoch, previous = _resume_point(RunDir(self.run_dir))
@@ -214,6 +221,7 @@ class TrainingSession:
             event_cb = keras_parts.make_event_callback(
                 self._emit, steps=steps, batch_size=cfg.training.batch_size, train_samples=n_train,
                 epochs=cfg.training.epochs, stop_event=self._stop, pause_event=self._pause,
+                running_event=self._running,
                 batch_interval=self.batch_interval, previous=previous)
             extra = [keras_parts.make_gradient_callback(self._emit, data.x_train, data.y_train, num_classes, cfg)
                      ] if cfg.training.gradient_every else []
@@ -246,9 +254,9 @@ class TrainingSession:
                     self._diagnosis()
         except _Stopped:
             status, error = "stopped", None
-        except (RunRefused, config_mod.ConfigError) as exc:
+        except (RunRefused, ConfigError) as exc:
             status, error = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a failed run with its message
+        except Exception as exc:  # every failure becomes a failed run with its message
             status, error = "failed", _describe(exc)
             log.debug("run failed", exc_info=True)
             if self.run_dir is not None:
@@ -268,7 +276,7 @@ class TrainingSession:
                 if model is not None:
                     try:
                         model.save(RunDir(self.run_dir).last_model_file)
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:
                         log.warning("could not save the last model: %s", exc)
                 ds = None
                 if dataset_info is not None:
@@ -290,7 +298,7 @@ class TrainingSession:
                     summary["lr_find"] = self.lr_find
                 RunDir(self.run_dir).write_summary(
                     summary, render_markdown(summary, self.history, config_mod.dumps(self.config)))
-        except Exception as exc:  # noqa: BLE001 - e.g. the disk filled up: say so in the result
+        except Exception as exc:  # e.g. the disk filled up: say so in the result
             error = (error + "; " if error else "") + f"could not write the run summary: {_describe(exc)}"
             status = "failed"
         if self.run_dir is not None:

@@ -192,7 +192,7 @@ def make_spec(base: ExperimentConfig, grid: Sequence[tuple[str, Any]], epochs: i
         budget["dataset.train_size"] = train_size
     if budget:
         base = base.with_values(budget, source="sweep budget")
-    axes = []
+    axes: list[Axis] = []
     for key, values in grid:
         key = key.strip()
         if any(a.key == key for a in axes):
@@ -535,7 +535,7 @@ class SweepRunner:
         for listener in list(self._listeners):
             try:
                 listener(event)
-            except Exception:  # noqa: BLE001 - a broken listener must not stop the sweep
+            except Exception:  # a broken listener must not stop the sweep
                 pass
 
     def _claim(self) -> None:
@@ -659,7 +659,7 @@ class SweepRunner:
                         continue
                     try:
                         result = fut.result()
-                    except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory): the cell
+                    except Exception as exc:  # a worker died (killed, out of memory): the cell
                         result = {"status": "stopped",  # is not done, and runs again on resume
                                   "error": f"worker process failed: {type(exc).__name__}: {exc}"}
                     self._drain(progress, queue_mod.Empty)

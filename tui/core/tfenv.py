@@ -45,7 +45,7 @@ def move_native_stderr(path: Path | None = None) -> Path:
     os.close(log)
     if sys.stderr is sys.__stderr__:
         sys.stderr = terminal
-    sys.__stderr__ = terminal
+    setattr(sys, "__stderr__", terminal)  # noqa: B010 - mypy: __stderr__ is Final in typeshed
     return path
 
 
@@ -71,7 +71,8 @@ def device_name() -> str:
     if gpus:
         try:
             details = tf.config.experimental.get_device_details(gpus[0])
-            return f"GPU: {details.get('device_name', gpus[0].name)}" + (f" (+{len(gpus) - 1})" if len(gpus) > 1 else "")
+            more = f" (+{len(gpus) - 1})" if len(gpus) > 1 else ""
+            return f"GPU: {details.get('device_name', gpus[0].name)}" + more
         except Exception:
             return f"GPU: {gpus[0].name}"
     return f"CPU ({os.cpu_count()} cores)"

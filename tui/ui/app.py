@@ -188,7 +188,7 @@ class CnnTuiApp(App[int]):
         if self.training_worker is not None:
             try:
                 await asyncio.wait_for(self.training_worker.wait(), QUIT_GRACE_SECONDS)
-            except Exception:  # noqa: BLE001 - timed out or failed: leave anyway, the summary is on disk
+            except Exception:  # timed out or failed: leave anyway, the summary is on disk
                 pass
         self.exit(0)
 

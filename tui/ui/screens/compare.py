@@ -52,19 +52,19 @@ class CompareScreen(Screen):
         self.title = "cnn-tui — compare runs"
         c = self.comparison
         for key, _ in CURVES:
-            self.query_one(f"#compare-{key.replace('_', '-')}", LineChart).show(c.curves(key), colors=self.colors)
+            self.query_one(f"#compare-{key.replace('_', '-')}", LineChart).show(c.curves(key), colors=self.run_colors)
         if curves := c.lr_find_curves():
-            self.query_one("#compare-lr-find", LineChart).show(curves, colors=self.colors)
+            self.query_one("#compare-lr-find", LineChart).show(curves, colors=self.run_colors)
         self._fill("#compare-diff", "key that differs", c.diff or (Row("(none: same configuration)", ()),))
         self._fill("#compare-metrics", "metric", c.metrics)
 
     @property
-    def colors(self) -> dict[str, tuple[int, int, int]]:
+    def run_colors(self) -> dict[str, tuple[int, int, int]]:
         return dict(zip(self.comparison.names, PALETTE))
 
     def _legend(self) -> Text:
         legend = Text()
-        for name, (r, g, b) in self.colors.items():
+        for name, (r, g, b) in self.run_colors.items():
             legend.append("━━ ", style=f"bold rgb({r},{g},{b})").append(name).append("   ")
         return legend
 

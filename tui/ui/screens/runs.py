@@ -4,6 +4,7 @@ summary; resume one that was interrupted; mark several (space) and compare them 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -62,7 +63,7 @@ class RunsScreen(Screen):
         table = self.query_one(DataTable)
         table.clear()
         needle = self.query_one("#filter", Input).value.strip().lower()
-        rows = [_row(r) for r in self.records]
+        rows: list[tuple[Any, ...]] = [_row(r) for r in self.records]
         rows = [row for row in rows if not needle or needle in " ".join(map(str, row)).lower()]
         col, reverse = self._sort
         rows.sort(key=lambda row: row[col], reverse=reverse)
@@ -190,8 +191,8 @@ class RunDetailScreen(Screen):
             self.notify(f"This run's config.toml cannot be read: {exc}", severity="error")
             return
 
-        async def decided(fix: Fix | None) -> None:
-            if fix is not None:
+        async def decided(fix: Fix | str | None) -> None:
+            if isinstance(fix, Fix):
                 await self.app.apply_fix(config, fix)  # type: ignore[attr-defined]
 
         self.app.push_screen(FindingScreen([finding]), decided)

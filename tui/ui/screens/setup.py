@@ -230,9 +230,11 @@ class SetupScreen(Screen):
 
         lower_thread_priority()
         try:
-            data = datasets.load_dataset(config.dataset,
-                                         lambda m, d, t: self.post_message(DatasetProgress(m, d, t)))
-        except Exception as exc:  # noqa: BLE001 - shown in the panel, the app stays up
+            def progress(message: str, done: int, total: int | None) -> None:
+                self.post_message(DatasetProgress(message, done, total))
+
+            data = datasets.load_dataset(config.dataset, progress)
+        except Exception as exc:  # shown in the panel, the app stays up
             self.post_message(DatasetFailed(str(exc), sig))
             return
         self.post_message(DatasetReady(data.info, sig))
@@ -256,7 +258,7 @@ class SetupScreen(Screen):
             # must not draw from the seed generator their weights come from.
             model = build_seeded(config, shape[0], shape[1])
             self.post_message(SummaryReady(summarize(model), sig))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.post_message(SummaryFailed(str(exc), sig))
 
     @on(DatasetProgress)
@@ -428,7 +430,7 @@ class SetupScreen(Screen):
         except lrfind.RangeTestError as exc:
             self.post_message(RangeTestFailed(str(exc)))
             return
-        except Exception as exc:  # noqa: BLE001 - said in the panel, the app stays up
+        except Exception as exc:  # said in the panel, the app stays up
             self.post_message(RangeTestFailed(f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(RangeTestDone(result, config))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from textual_plotext import PlotextPlot
 
@@ -32,13 +32,13 @@ class LineChart(PlotextPlot):
         self._version = 0
         self._cache: tuple[tuple[int, int, int, str], object] | None = None
 
-    def show(self, series: dict[str, tuple[Sequence[float], Sequence[float]]], *, mark: float | None = None,
+    def show(self, series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, mark: float | None = None,
              marks: Sequence[float] = (), subtitle: str = "",
              colors: Mapping[str, tuple[int, int, int]] | None = None,
              ylim: tuple[float, float] | None = None) -> None:
         """Draw `series` ({label: (xs, ys)}), with a red vertical line at each of `marks` (and `mark`);
         `colors` gives a label its RGB colour (plotext picks otherwise); `ylim` fixes the y range."""
-        self._series = series
+        self._series = dict(series)
         self._ylim = ylim
         self._colors = colors or {}
         self._marks = tuple(sorted(set(marks) | ({mark} if mark is not None else set())))
@@ -46,7 +46,7 @@ class LineChart(PlotextPlot):
         self._version += 1
         self.refresh()
 
-    def render(self):  # type: ignore[override]
+    def render(self) -> Any:
         """Build the plot only when the data, the size or the theme changed (plotext takes tens of ms)."""
         key = (self._version, self.size.width, self.size.height, self.app.theme)
         if self._cache is not None and self._cache[0] == key:
@@ -55,7 +55,7 @@ class LineChart(PlotextPlot):
         self._cache = (key, result)
         return result
 
-    def _build(self):  # type: ignore[no-untyped-def]
+    def _build(self) -> Any:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -64,12 +64,12 @@ class LineChart(PlotextPlot):
         for label, (xs, ys) in self._series.items():
             x, y = downsample(xs, ys, max_points)
             if x:
-                plt.plot(x, y, label=label if self.legend else None, marker="braille",
-                         **({"color": self._colors[label]} if label in self._colors else {}))
+                colour: dict[str, Any] = {"color": self._colors[label]} if label in self._colors else {}
+                plt.plot(x, y, label=label if self.legend else None, marker="braille", **colour)
                 drawn = True
         if drawn:
-            for x in self._marks:
-                plt.vline(x, "red")
+            for at in self._marks:
+                plt.vline(at, "red")
         plt.title(self.title + (f" — {self._subtitle}" if self._subtitle else ""))
         plt.xlabel(self.xlabel)
         if self.log_y and drawn:
