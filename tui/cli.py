@@ -1,5 +1,5 @@
 """Command line: `cnn-tui` (the app), `cnn-tui train` (headless), `cnn-tui sweep`, `cnn-tui presets`, `runs`,
-`compare`, `predict`, `inspect`, `resume`, `serve` (the app in a browser), `attach`.
+`compare`, `predict`, `inspect`, `resume`, `serve` (the app in a browser), `attach`, `lr-find`.
 
 Start-up stays cheap: neither TensorFlow nor Textual is imported until a command needs it.
 """
@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--resume", metavar="SWEEP_DIR", default=None,
                        help="continue an interrupted sweep; finished cells are not run again")
     sweep.add_argument("--notify", action="store_true", help="notify (terminal, webhook) when the sweep ends")
+    from tui.headless_lrfind import add_parser as add_lr_find
+
+    add_lr_find(sub, _common)
     resume = sub.add_parser("resume", help="continue an interrupted run (killed, crashed) in its own directory")
     resume.add_argument("run_dir", metavar="RUN_DIR")
     _detach_options(resume)
@@ -159,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.detach:
             return cmd_detach(config, args.runs_dir, args.notify)
         return cmd_train(config, args.runs_dir, notify=args.notify)
+    if args.command == "lr-find":
+        from tui.headless_lrfind import cmd_lr_find
+
+        code, trained, lr_find = cmd_lr_find(config, args)
+        return code if trained is None else cmd_train(trained, args.runs_dir, lr_find=lr_find)
     from tui.ui.app import run_app
 
     return run_app(config, runs_dir=args.runs_dir, start=args.start,
@@ -431,7 +439,8 @@ def cmd_detach(config: Any, runs_dir: str | None, notify: bool, resume_dir: str 
 
 
 def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None, notify: bool = False,
-              child: bool = False, in_run_dir: str | None = None) -> int:
+              child: bool = False, in_run_dir: str | None = None,
+              lr_find: dict[str, Any] | None = None) -> int:
     """Run the session in a worker thread; the main thread draws progress and turns Ctrl+C into a stop."""
     from rich.console import Console
 
@@ -456,7 +465,7 @@ def cmd_train(config: Any, runs_dir: str | None, resume_dir: str | None = None, 
     elif in_run_dir:
         session = TrainingSession.in_run_dir(in_run_dir, listeners=[view.handle])
     else:
-        session = TrainingSession(config, runs_dir=runs_dir, listeners=[view.handle])
+        session = TrainingSession(config, runs_dir=runs_dir, listeners=[view.handle], lr_find=lr_find)
     session.detached = child
     if notifier is not None:
         session.subscribe(notifier)

@@ -33,6 +33,10 @@ _USED_WHEN: dict[str, tuple[str, tuple[Any, ...]]] = {
     "schedule.step_epochs": ("schedule.name", ("step",)),
     "schedule.step_factor": ("schedule.name", ("step", "plateau")),
     "schedule.patience": ("schedule.name", ("plateau",)),
+    "schedule.warmup_fraction": ("schedule.name", ("one_cycle",)),
+    "schedule.div_factor": ("schedule.name", ("one_cycle",)),
+    "schedule.final_div": ("schedule.name", ("one_cycle",)),
+    "schedule.min_momentum": ("schedule.name", ("one_cycle",)),
     "training.patience": ("training.early_stopping", (True,)),
     "training.min_delta": ("training.early_stopping", (True,)),
     "training.restore_best": ("training.early_stopping", (True,)),
@@ -98,6 +102,15 @@ class Comparison:
         """One series per run (run name -> epochs, values) for a history column; runs without it are left out."""
         return {r.name: xy for r in self.runs if (xy := r.curve(key))[0]}
 
+    def lr_find_curves(self) -> dict[str, tuple[list[float], list[float]]]:
+        """The smoothed range-test curve (learning rates, losses) of each run that had one before it."""
+        out = {}
+        for r in self.runs:
+            data = r.summary.get("lr_find")
+            if isinstance(data, Mapping) and data.get("lrs") and len(data["lrs"]) == len(data.get("smoothed", ())):
+                out[r.name] = ([float(v) for v in data["lrs"]], [float(v) for v in data["smoothed"]])
+        return out
+
     def flags(self) -> list[str]:
         return [f"{r.name}: {r.flag}" for r in self.runs if r.flag]
 
@@ -118,6 +131,11 @@ class Comparison:
             chart = text_chart({r.name: [h.get(key) for h in r.history] for r in self.runs}, title)
             if chart:
                 lines += [f"## {title}", "", "```", chart, "```", ""]
+        for r in self.runs:
+            if isinstance(r.summary.get("lr_find"), Mapping) and r.summary["lr_find"].get("lrs"):
+                from tui.core.lrfind import markdown_lines
+
+                lines += [f"## {r.name}: learning-rate range test", *markdown_lines(r.summary["lr_find"])[1:]]
         return "\n".join(lines)
 
 
@@ -274,7 +292,7 @@ def metric_rows(runs: Sequence[ComparedRun]) -> list[Row]:
     last = [r.history[-1] if r.history else {} for r in runs]
     test = [(r.summary.get("test") or {}).get("accuracy") for r in runs]
     params = [(r.summary.get("params") or {}).get("total") for r in runs]
-    return [
+    rows = [
         Row("status", tuple(r.status + (" ⚠ no epochs" if r.empty else "") for r in runs)),
         row("best val accuracy", [b and b[0] for b in best_acc], acc, False,
             [f" (epoch {b[1]})" if b else "" for b in best_acc]),
@@ -287,6 +305,20 @@ def metric_rows(runs: Sequence[ComparedRun]) -> list[Row]:
         row("wall time", [r.summary.get("wall_seconds") for r in runs], lambda v: f"{v:.1f} s", None),
         row("parameters", params, lambda v: f"{v:,.0f}", None),
     ]
+    lr_find = tuple(_lr_find_cell(r.summary.get("lr_find")) for r in runs)
+    if any(cell != MISSING for cell in lr_find):
+        rows.append(Row("lr range test suggestion", lr_find))
+    return rows
+
+
+def _lr_find_cell(data: Any) -> str:
+    """A run's range-test suggestion (chosen, then the other), or MISSING when none ran before it."""
+    if not isinstance(data, Mapping) or not data.get("lrs"):
+        return MISSING
+    from tui.core.lrfind import fmt_lr
+
+    return (f"{fmt_lr(data.get('suggestion'))} ({data.get('chosen')}; steepest {fmt_lr(data.get('steepest'))}, "
+            f"min÷10 {fmt_lr(data.get('min_tenth'))})")
 
 
 def export_markdown(comparison: Comparison, path: Path | str | None = None,

@@ -20,7 +20,7 @@ INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal", "n
 OPTIMIZERS = (
     "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "amsgrad", "adadelta", "nadam", "adamw",
 )
-SCHEDULES = ("constant", "exponential", "step", "cosine", "plateau")
+SCHEDULES = ("constant", "exponential", "step", "cosine", "plateau", "one_cycle")
 LOSSES = (
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
     "categorical_focal_crossentropy", "kl_divergence", "mean_squared_error",
@@ -104,6 +104,14 @@ class ScheduleConfig:
                             min_exclusive=True, max_exclusive=True)
     min_lr: float = _p(0.0, "floor for the learning rate", minimum=0.0)
     patience: int = _p(3, "plateau: epochs without val_loss improvement before lr is reduced", minimum=1)
+    warmup_fraction: float = _p(0.3, "one_cycle: share of the training steps spent warming up to the peak rate "
+                                "(optimizer.learning_rate is the peak)", minimum=0.0, maximum=1.0,
+                                min_exclusive=True, max_exclusive=True)
+    div_factor: float = _p(25.0, "one_cycle: the cycle starts at peak ÷ div_factor", minimum=1.0)
+    final_div: float = _p(1e4, "one_cycle: it ends at start ÷ final_div", minimum=1.0)
+    min_momentum: float = _p(0.85, "one_cycle: momentum (or Adam's beta_1) falls from the optimizer's own value "
+                             "to this at the peak rate, then rises back", minimum=0.0, maximum=1.0,
+                             max_exclusive=True)
 
 
 @dataclass(frozen=True)

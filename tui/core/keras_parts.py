@@ -21,6 +21,11 @@ from tui.core.rundir import RunDir
 from tui.core.events import BatchEnd, EpochEnd, Event, GradientNorms, LayerInfo, ModelSummary, StateChanged
 from tui.core.schedules import lr_at
 
+BUILD_LOCK = threading.Lock()
+"""Held from seeding Keras to the end of building a model: a learning-rate range test building its copy in another
+thread cannot draw from Keras' global seed generator (dropout and other layers' seeds) between the real run's
+seeding and its build (same seed, same weights)."""
+
 GRADIENT_SAMPLES = 32
 """Size of the fixed batch the gradient-flow norms are computed on: enough for a stable norm, cheap to run."""
 
@@ -313,7 +318,9 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
     t = config.training
     s = config.schedule
     cbs: list[Any] = [make_penalty_callback(), event_callback, *extra, keras.callbacks.TerminateOnNaN()]
-    if s.name == "plateau":
+    if s.name == "one_cycle":  # before the checkpoints: it puts a plain momentum back for saving
+        cbs.append(make_one_cycle_callback(config))
+    elif s.name == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=s.step_factor,
                                                      patience=s.patience, min_lr=s.min_lr, verbose=0))
     elif s.name != "constant":
@@ -337,6 +344,86 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
     if t.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(rd.tensorboard_dir), histogram_freq=0))
     return cbs
+
+
+MOMENTUM_ATTRIBUTES = {"momentum": "momentum", "nesterov": "momentum", "adam": "beta_1", "amsgrad": "beta_1",
+                       "nadam": "beta_1", "adamw": "beta_1"}
+"""The optimizer attribute one_cycle cycles inversely to the rate, for the optimizers (as built by
+make_optimizer) that have a momentum."""
+
+
+def make_one_cycle_callback(config: ExperimentConfig, steps_per_epoch: int | None = None) -> Any:
+    """Sets the learning rate (and the momentum, where the optimizer has one) before every batch, from
+    :func:`tui.core.schedules.one_cycle` over all ``training.epochs × steps`` steps (steps per epoch as fit was
+    given them, unless `steps_per_epoch` says); optimizer.learning_rate is the peak. Keras' LearningRateScheduler
+    changes the rate once an epoch only, too coarse for a cycle.
+
+    Keras optimizers read momentum / beta_1 as a Python float, frozen into the compiled train step; the callback
+    swaps in a variable of the same value before the first step (set on the optimizer without tracking it, so
+    the optimizer's saved variables do not change) and puts the float back at each epoch's end, before
+    checkpoints serialise the optimizer's configuration."""
+    import keras
+
+    from tui.core.schedules import one_cycle
+
+    schedule, peak = config.schedule, config.optimizer.learning_rate
+    attribute = MOMENTUM_ATTRIBUTES.get(config.optimizer.name)
+
+    class OneCycle(keras.callbacks.Callback):
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            self._steps = steps_per_epoch or int(self.params.get("steps") or 1)
+            self._total = max(1, config.training.epochs * self._steps)
+            self._step = 0
+            self._momentum: Any = None
+            self.lr = self.momentum = float("nan")
+            if attribute is not None:
+                value = float(getattr(self.model.optimizer, attribute))
+                self._max_momentum = value
+                self._momentum = _MomentumVariable(keras, value)
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._step = epoch * self._steps  # also right after a resume at `epoch`
+            if self._momentum is not None:
+                object.__setattr__(self.model.optimizer, str(attribute), self._momentum)
+
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            lr, momentum = one_cycle(schedule, peak, self._step / self._total,
+                                     self._max_momentum if self._momentum is not None else None)
+            self.model.optimizer.learning_rate = lr
+            if momentum is not None:
+                self._momentum.assign(momentum)
+            self.lr, self.momentum = lr, (momentum if momentum is not None else float("nan"))
+            self._step += 1
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._plain()
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            self._plain()
+
+        def _plain(self) -> None:
+            if self._momentum is not None:
+                object.__setattr__(self.model.optimizer, str(attribute), float(self._momentum.numpy()))
+
+    return OneCycle()
+
+
+def _MomentumVariable(keras: Any, value: float) -> Any:
+    """A Keras variable holding a momentum that Keras' optimizers can also compare with a number in Python
+    (``if self.momentum != 0`` in SGD and RMSprop): the comparison uses the value it was created with, which
+    decides only whether the optimizer keeps momentum slots."""
+    base = type(keras.Variable(0.0, trainable=False))
+
+    class MomentumVariable(base):  # type: ignore[misc, valid-type]
+        def __ne__(self, other: object) -> Any:
+            return value != other if isinstance(other, (int, float)) else super().__ne__(other)
+
+        def __gt__(self, other: object) -> Any:
+            return value > other if isinstance(other, (int, float)) else super().__gt__(other)
+
+        __hash__ = base.__hash__
+
+    return MomentumVariable(value, trainable=False, name="one_cycle_momentum")
 
 
 def _EveryN(keras: Any, every: int, pattern: str) -> Any:
@@ -376,6 +463,20 @@ def _SeedStateBackup(keras: Any, run_dir: RunDir) -> Any:
             run_dir.seed_state_file(epoch - 1).unlink(missing_ok=True)  # keep this epoch's and the last
 
     return SeedStateBackup()
+
+
+def build_seeded(config: ExperimentConfig, input_shape: Any, num_classes: int) -> Any:
+    """The (uncompiled) model of `config` with its weights drawn from ``training.seed``: the same weights on every
+    call, whatever was built or trained before (ArchitectureError when it cannot be built)."""
+    import keras
+    import tensorflow as tf
+
+    from models import build_model
+
+    with BUILD_LOCK:
+        keras.utils.set_random_seed(config.training.seed)
+        tf.config.experimental.enable_op_determinism()
+        return build_model(config, input_shape, num_classes)
 
 
 def steps_for(samples: int, batch_size: int) -> int:

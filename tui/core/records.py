@@ -163,6 +163,10 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
     if pictures:
         lines += ["## Inside the network (cnn-tui inspect)", "",
                   *[f"- [{p.stem}]({p.parent.name}/{p.name})" for p in pictures], ""]
+    if s.get("lr_find"):
+        from tui.core.lrfind import markdown_lines
+
+        lines += markdown_lines(s["lr_find"])
     lines += ["## Environment", "", *[f"- {k}: {v}" for k, v in s.get("versions", {}).items()], ""]
     if config_toml:
         lines += ["## Configuration", "", "```toml", config_toml.rstrip(), "```", ""]

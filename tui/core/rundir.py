@@ -104,6 +104,8 @@ class RunSummary:
     findings: Sequence[Mapping[str, Any]] = ()
     run_dir: str | None = None
     config: Mapping[str, Any] | None = None
+    lr_find: Mapping[str, Any] | None = None
+    """The learning-rate range test run before the run (tui.core.lrfind.RangeTestResult.to_dict()), if any."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunSummary:

@@ -44,8 +44,10 @@ class TrainingSession:
 
     def __init__(self, config: ExperimentConfig, runs_dir: str | Path | None = None,
                  listeners: list[Listener] | None = None, batch_interval: float = 0.25,
-                 name: str | None = None) -> None:
+                 name: str | None = None, lr_find: dict[str, Any] | None = None) -> None:
         self.config = config
+        self.lr_find = lr_find
+        """The learning-rate range test run before this run (RangeTestResult.to_dict()), kept in its summary."""
         self.name = name
         """The run directory's name after its timestamp (default: dataset-architecture)."""
         self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
@@ -93,6 +95,9 @@ class TrainingSession:
         session = cls(config, runs_dir=run_dir.parent, listeners=listeners, batch_interval=batch_interval)
         session.run_dir = run_dir
         session._resume = True
+        previous = RunDir(run_dir).read_summary()  # a range test recorded by an earlier part of this run stays
+        if previous is not None and previous.lr_find:
+            session.lr_find = dict(previous.lr_find)
         return session
 
     # -- control (any thread) ---------------------------------------------------------------------------
@@ -195,7 +200,7 @@ class TrainingSession:
             # Stop / pause / resume / change requests from any process (an attached view), the one channel.
             self._control = control.ControlPoller(self.run_dir, self, self._emit).start()
 
-            from models import ArchitectureError, build_model, check_model
+            from models import ArchitectureError, check_model
 
             # Refuse impossible shapes before anything slow when the shape is known up front.
             known = datasets.known_shape(cfg.dataset)
@@ -205,8 +210,7 @@ class TrainingSession:
                     raise RunRefused(reason)
 
             self._emit(Prepare("tensorflow", "Loading TensorFlow…"))
-            tf = tfenv.import_tensorflow()
-            import keras
+            tfenv.import_tensorflow()
 
             versions, device = tfenv.versions(), tfenv.device_name()
 
@@ -225,11 +229,9 @@ class TrainingSession:
                 raise RunRefused("the validation split is empty; raise dataset.val_fraction")
 
             self._emit(Prepare("model", f"Building {cfg.model.architecture}…"))
-            keras.utils.set_random_seed(cfg.training.seed)
-            tf.config.experimental.enable_op_determinism()
             num_classes = data.info.num_classes
             try:
-                model = build_model(cfg, data.info.input_shape, num_classes)
+                model = keras_parts.build_seeded(cfg, data.info.input_shape, num_classes)
             except ArchitectureError as exc:
                 raise RunRefused(str(exc)) from None
             model.compile(optimizer=keras_parts.make_optimizer(cfg), loss=cfg.training.loss,
@@ -318,6 +320,8 @@ class TrainingSession:
                     device=device, monitor=self.config.training.monitor,
                     findings=[f.as_dict() for f in self.doctor.findings], run_dir=str(self.run_dir),
                     config=self.config.to_dict())
+                if self.lr_find:
+                    summary["lr_find"] = self.lr_find
                 RunDir(self.run_dir).write_summary(
                     summary, render_markdown(summary, self.history, config_mod.dumps(self.config)))
         except Exception as exc:  # e.g. the disk filled up: say so in the result

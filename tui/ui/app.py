@@ -84,7 +84,7 @@ class CnnTuiApp(App[int]):
         if event.detached:
             self.start_detached(event.config)
         else:
-            self.start_training(event.config)
+            self.start_training(event.config, lr_find=event.lr_find)
 
     def start_detached(self, config: ExperimentConfig) -> None:
         """Start the set-up as a detached run (it outlives the app) and attach to it at once."""
@@ -127,10 +127,11 @@ class CnnTuiApp(App[int]):
     def _resume_requested(self, event: ResumeRequested) -> None:
         self.resume_run(event.run_dir)
 
-    def start_training(self, config: ExperimentConfig) -> None:
+    def start_training(self, config: ExperimentConfig, lr_find: dict[str, Any] | None = None) -> None:
         from tui.core.session import TrainingSession
 
-        self._train(lambda listener: TrainingSession(config, runs_dir=self.runs_dir, listeners=[listener]))
+        self._train(lambda listener: TrainingSession(config, runs_dir=self.runs_dir, listeners=[listener],
+                                                     lr_find=lr_find))
 
     def resume_run(self, run_dir: Path) -> None:
         """Continue an interrupted run (from the run history) in its own directory."""
@@ -295,6 +296,10 @@ class CnnTuiApp(App[int]):
             yield SystemCommand("Sweep", "Train a grid of one or two keys' values, with a heatmap (F6)",
                                 screen.action_sweep)
             yield SystemCommand("Save preset", "Save the forms as a preset (ctrl+s)", screen.action_save_preset)
+            yield SystemCommand("Learning-rate range test", "Find the learning rate to start from: loss against a "
+                                "growing rate (F7; Esc stops it)", screen.action_range_test)
+            yield SystemCommand("Use the suggested learning rate", "Put the range test's suggestion into "
+                                "optimizer.learning_rate (F8)", screen.action_use_suggestion)
         from tui.ui.screens.training import TrainingScreen  # imported lazily, off the start-up path
 
         if isinstance(screen, TrainingScreen):

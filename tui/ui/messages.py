@@ -32,6 +32,8 @@ class StartRequested(Message):
 
     config: ExperimentConfig
     detached: bool = False
+    lr_find: dict[str, Any] | None = None
+    """The range test run on this set-up just before (RangeTestResult.to_dict()), kept in the run's summary."""
 
 
 @dataclass
@@ -163,3 +165,29 @@ class InsideFailed(Message):
 
     error: str
     request: int
+
+
+@dataclass
+class RangeTestProgress(Message):
+    """The learning-rate range test so far: a status line and every (rate, smoothed loss) point; only the newest
+    one matters."""
+
+    status: str
+    lrs: tuple[float, ...]
+    smoothed: tuple[float, ...]
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RangeTestProgress)
+
+
+@dataclass
+class RangeTestDone(Message):
+    """The range test ended (completed, diverged, or stopped with Esc) on this configuration."""
+
+    result: Any  # tui.core.lrfind.RangeTestResult
+    config: ExperimentConfig
+
+
+@dataclass
+class RangeTestFailed(Message):
+    error: str

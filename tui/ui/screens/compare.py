@@ -40,6 +40,9 @@ class CompareScreen(Screen):
         with Horizontal(id="compare-charts"):
             for key, title in CURVES:
                 yield LineChart(title, legend=False, id=f"compare-{key.replace('_', '-')}")
+            if c.lr_find_curves():
+                yield LineChart("Range test: loss vs rate", xlabel="learning rate (log)", log_x=True, legend=False,
+                                id="compare-lr-find")
         with VerticalScroll(id="compare-tables"):
             yield DataTable(id="compare-diff", cursor_type="none", zebra_stripes=True)
             yield DataTable(id="compare-metrics", cursor_type="none", zebra_stripes=True)
@@ -50,6 +53,8 @@ class CompareScreen(Screen):
         c = self.comparison
         for key, _ in CURVES:
             self.query_one(f"#compare-{key.replace('_', '-')}", LineChart).show(c.curves(key), colors=self.run_colors)
+        if curves := c.lr_find_curves():
+            self.query_one("#compare-lr-find", LineChart).show(curves, colors=self.run_colors)
         self._fill("#compare-diff", "key that differs", c.diff or (Row("(none: same configuration)", ()),))
         self._fill("#compare-metrics", "metric", c.metrics)
 

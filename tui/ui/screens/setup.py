@@ -18,9 +18,10 @@ from tui.core import config as config_mod
 from tui.core import presets as presets_mod
 from tui.core.config import ExperimentConfig
 from tui.core.params import ConfigError
-from tui.core.schedules import preview
+from tui.core.schedules import preview_points
 from tui.ui.messages import (AppServices, DatasetFailed, DatasetPreview, DatasetProgress, DatasetReady, FieldChanged,
-                             FixRequested, StartRequested, SummaryFailed, SummaryReady, SweepRequested)
+                             FixRequested, RangeTestDone, RangeTestFailed, RangeTestProgress, StartRequested,
+                             SummaryFailed, SummaryReady, SweepRequested)
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.experiment_form import ExperimentForm
 from tui.ui.widgets.picture import SamplesView
@@ -45,6 +46,9 @@ class SetupScreen(Screen):
         Binding("ctrl+s", "save_preset", "Save preset"),
         Binding("f2", "app.runs", "Runs"),
         Binding("f3", "samples", "Samples"),
+        Binding("f7", "range_test", "LR test"),
+        Binding("f8", "use_suggestion", "Use LR"),
+        Binding("escape", "stop_range_test", "Stop LR test"),
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
 
@@ -59,6 +63,9 @@ class SetupScreen(Screen):
         self._model_sig = ""
         self._preview: Any = None
         self._samples_shown = False
+        self._range_stop: Any = None  # threading.Event of the range test running now
+        self._range_result: Any = None  # tui.core.lrfind.RangeTestResult of the last range test
+        self._range_config: ExperimentConfig | None = None  # the set-up it ran on
 
     # -- layout -------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -79,6 +86,11 @@ class SetupScreen(Screen):
                 yield Static("Loading TensorFlow in the background…", id="model-summary")
                 yield Static("Learning rate", classes="panel-title")
                 yield LineChart("planned learning rate", id="lr-preview")
+                yield Static("Range test", classes="panel-title")
+                yield LineChart("loss vs learning rate", xlabel="learning rate (log)", log_x=True, legend=False,
+                                id="lr-find-chart")
+                yield Static("[dim]F7 trains a copy of this model for up to 100 batches while the learning rate "
+                             "grows from 1e-7 to 10, and suggests where to start[/]", id="lr-find-status")
         with Horizontal(id="start-row"):
             yield Button("Start training (F5)", id="start", variant="success")
             yield Static("", id="why-not")
@@ -165,9 +177,9 @@ class SetupScreen(Screen):
     def _config_changed(self) -> None:
         self._update_start()
         c = self.config
-        lr = preview(c.schedule, c.optimizer.learning_rate, c.training.epochs)
-        self.query_one("#lr-preview", LineChart).show({"lr": (list(range(1, len(lr) + 1)), lr)},
-                                                      subtitle=c.schedule.name)
+        xs, lr = preview_points(c.schedule, c.optimizer.learning_rate, c.training.epochs)
+        self.query_one("#lr-preview", LineChart).show({"lr": (xs, lr)}, subtitle=c.schedule.name)
+        self._show_range_result()
         ds_sig = _content_signature(c.to_dict()["dataset"])
         if ds_sig != self._dataset_sig:
             self._dataset_sig = ds_sig
@@ -243,10 +255,11 @@ class SetupScreen(Screen):
         lower_thread_priority()
         try:
             tfenv.import_tensorflow()
-            from models import build_model
-            from tui.core.keras_parts import summarize
+            from tui.core.keras_parts import build_seeded, summarize
 
-            model = build_model(config, shape[0], shape[1])
+            # Seeded and under the build lock: a summary built while a run or a range test builds its model
+            # must not draw from the seed generator their weights come from.
+            model = build_seeded(config, shape[0], shape[1])
             self.post_message(SummaryReady(summarize(model), sig))
         except Exception as exc:
             self.post_message(SummaryFailed(str(exc), sig))
@@ -340,8 +353,10 @@ class SetupScreen(Screen):
         from tui.core.diagnostics import preflight
 
         found = [f for f in preflight(self.config, self.dataset_info) if f.severity != "info"]
+        lr_find = self._range_for(self.config)
+        self.action_stop_range_test()  # the run gets the CPU
         if not found:
-            self.post_message(StartRequested(self.config, detached))
+            self.post_message(StartRequested(self.config, detached, lr_find))
             return
         from tui.ui.screens.finding import START, FindingScreen
 
@@ -349,11 +364,166 @@ class SetupScreen(Screen):
 
         async def decided(choice: object) -> None:
             if choice == START:
-                self.post_message(StartRequested(config, detached))
+                self.post_message(StartRequested(config, detached, lr_find))
             elif choice is not None:
                 self.app.post_message(FixRequested(config, choice))
 
         self.app.push_screen(FindingScreen(found, offer_start=True), decided)
+
+    # -- learning-rate range test ------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_range_test":
+            return self._range_stop is not None  # Esc means "stop the test" only while one runs
+        if action == "use_suggestion":
+            return True if self._range_result is not None and self._range_result.suggestion else None
+        return True
+
+    def action_range_test(self) -> None:
+        """F7: run the range test on the set-up as it is now, in a worker; the forms stay usable."""
+        if self.errors:
+            key, message = next(iter(self.errors.items()))
+            self.notify(f"{key.lstrip('(')}: {message}", title="Cannot run the range test", severity="warning")
+            return
+        if self._range_stop is not None:
+            self.notify("A range test is already running (Esc stops it).", severity="warning")
+            return
+        import threading
+
+        from tui.core.lrfind import settings_for
+
+        settings = settings_for(self.config)
+        self._range_stop = threading.Event()
+        self._range_result = None
+        self.refresh_bindings()
+        self.query_one("#lr-find-status", Static).update(
+            f"Starting: {self.config.optimizer.name}, rate {settings.start_lr:.0e} → {settings.end_lr:.0e}… "
+            "(Esc stops it)")
+        chart = self.query_one("#lr-find-chart", LineChart)
+        chart.display = True
+        chart.show({})
+        self.call_after_refresh(self._scroll_to_range_test)
+        self.run_range_test(self.config, self._range_stop)
+
+    def _scroll_to_range_test(self) -> None:
+        """The side panel scrolls down to the curve and its text."""
+        self.query_one("#side", VerticalScroll).scroll_end(animate=False)
+
+    def action_stop_range_test(self) -> None:
+        if self._range_stop is not None:
+            self._range_stop.set()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="lr_find", description="learning-rate range test")
+    def run_range_test(self, config: ExperimentConfig, stop: Any) -> None:
+        import time
+
+        from tui.core import lrfind
+        from tui.ui.threads import lower_thread_priority
+
+        lower_thread_priority()
+        lrs: list[float] = []
+        smoothed: list[float] = []
+        status, sent = [""], [0.0]  # the latest status line; when progress was last posted
+
+        def emit(event: Any) -> None:  # the worker's thread: data only, widgets are updated by the handlers
+            if isinstance(event, lrfind.RangeTestStatus):
+                status[0] = event.message
+            elif isinstance(event, lrfind.RangeTestStep):
+                lrs.append(event.lr)
+                smoothed.append(event.smoothed)
+                status[0] = (f"step {event.step}/{event.steps}: rate {event.lr:.2e}, loss {event.smoothed:.4f}"
+                             " (Esc stops it)")
+            now = time.monotonic()
+            if now - sent[0] >= 0.25:  # a few redraws a second at most
+                sent[0] = now
+                self.post_message(RangeTestProgress(status[0], tuple(lrs), tuple(smoothed)))
+
+        try:
+            result = lrfind.find_lr(config, emit=emit, stop_event=stop)
+        except lrfind.RangeTestError as exc:
+            self.post_message(RangeTestFailed(str(exc)))
+            return
+        except Exception as exc:  # said in the panel, the app stays up
+            self.post_message(RangeTestFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(RangeTestDone(result, config))
+
+    @on(RangeTestProgress)
+    def _range_progress(self, event: RangeTestProgress) -> None:
+        if self._range_stop is None:
+            return
+        self.query_one("#lr-find-status", Static).update(event.status)
+        if len(event.lrs) >= 2:  # plotext needs a range on both axes
+            from tui.core.lrfind import y_range
+
+            self.query_one("#lr-find-chart", LineChart).show({"smoothed loss": (event.lrs, event.smoothed)},
+                                                             ylim=y_range(event.smoothed))
+
+    @on(RangeTestDone)
+    def _range_done(self, event: RangeTestDone) -> None:
+        self._range_stop = None
+        self._range_result, self._range_config = event.result, event.config
+        self.refresh_bindings()
+        self._show_range_result()
+        self.call_after_refresh(self._scroll_to_range_test)
+
+    @on(RangeTestFailed)
+    def _range_failed(self, event: RangeTestFailed) -> None:
+        from rich.markup import escape
+
+        self._range_stop = None
+        self.refresh_bindings()
+        self.query_one("#lr-find-status", Static).update(f"[red]Range test: {escape(event.error)}[/]")
+
+    def _range_for(self, config: ExperimentConfig) -> dict[str, Any] | None:
+        """The last range test as summary data, if it was run on this set-up (rate and schedule aside)."""
+        from tui.core.lrfind import matches
+
+        r = self._range_result
+        if r is None or self._range_config is None or not r.lrs or not matches(self._range_config, config):
+            return None
+        return r.to_dict()
+
+    def _show_range_result(self) -> None:
+        r = self._range_result
+        if r is None or self._range_stop is not None:
+            return
+        from rich.markup import escape
+
+        from tui.core.lrfind import fmt_lr, y_range
+
+        lines = [f"[b green]{escape(line)}[/]" if "chosen" in line else
+                 f"[yellow]{escape(line)}[/]" if line.startswith("note") else escape(line) for line in r.describe()]
+        if r.suggestion is not None:
+            lines.append("F8 puts the chosen rate into optimizer.learning_rate"
+                         + (" (the one_cycle peak)" if self.config.schedule.name == "one_cycle" else ""))
+        if r.lrs and self._range_for(self.config) is None:
+            lines.append("[yellow]The set-up changed since this test: F7 runs it again.[/]")
+        self.query_one("#lr-find-status", Static).update("\n".join(lines))
+        marks = [v for v in (r.steepest, r.min_tenth) if v is not None]
+        if len(r.lrs) >= 2:
+            self.query_one("#lr-find-chart", LineChart).show({"smoothed loss": (r.lrs, r.smoothed)}, marks=marks,
+                                                             subtitle=f"chosen {fmt_lr(r.suggestion)}",
+                                                             ylim=y_range(r.smoothed))
+
+    def action_use_suggestion(self) -> None:
+        """F8: the range test's chosen rate into optimizer.learning_rate (and so the one_cycle peak)."""
+        r = self._range_result
+        if r is None or r.suggestion is None:
+            self.notify("No suggestion yet: F7 runs the learning-rate range test.", severity="warning")
+            return
+        from tui.ui.widgets.param_field import ParamField, as_text
+
+        value = float(f"{r.suggestion:.3g}")
+        key = "optimizer.learning_rate"
+        self.config = self.config.with_values({key: value})
+        form = self.query_one(ExperimentForm)
+        form.config = form.config.with_values({key: value})  # a tab not built yet shows it when opened
+        for field in self.query(ParamField).filter(f"#field-{key.replace('.', '-')}"):
+            from textual.widgets import Input
+
+            field.query_one("#control", Input).value = as_text(value)
+        self._config_changed()
+        self.notify(f"{key} = {as_text(value)} ({r.chosen})", title="Learning rate set")
 
     def action_sweep(self) -> None:
         """F6: pick one or two keys and their values, and sweep the current set-up (or resume a sweep)."""

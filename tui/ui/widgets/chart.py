@@ -15,26 +15,31 @@ class LineChart(PlotextPlot):
     With `legend=False` plotext's own legend (dropped anyway when a label is wider than the plot) is left out,
     for a caller that draws its own legend in the `colors` it gives `show()`."""
 
-    def __init__(self, title: str, *, xlabel: str = "epoch", log_y: bool = False, legend: bool = True,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, title: str, *, xlabel: str = "epoch", log_y: bool = False, log_x: bool = False,
+                 legend: bool = True, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
         self.xlabel = xlabel
         self.log_y = log_y
+        self.log_x = log_x
+        """A log x axis labelled at whole decades (learning rates)."""
         self.legend = legend
         self._colors: Mapping[str, tuple[int, int, int]] = {}
         self._series: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
         self._marks: tuple[float, ...] = ()
         self._subtitle = ""
+        self._ylim: tuple[float, float] | None = None
         self._version = 0
         self._cache: tuple[tuple[int, int, int, str], object] | None = None
 
     def show(self, series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, mark: float | None = None,
              marks: Sequence[float] = (), subtitle: str = "",
-             colors: Mapping[str, tuple[int, int, int]] | None = None) -> None:
+             colors: Mapping[str, tuple[int, int, int]] | None = None,
+             ylim: tuple[float, float] | None = None) -> None:
         """Draw `series` ({label: (xs, ys)}), with a red vertical line at each of `marks` (and `mark`);
-        `colors` gives a label its RGB colour (plotext picks otherwise)."""
+        `colors` gives a label its RGB colour (plotext picks otherwise); `ylim` fixes the y range."""
         self._series = dict(series)
+        self._ylim = ylim
         self._colors = colors or {}
         self._marks = tuple(sorted(set(marks) | ({mark} if mark is not None else set())))
         self._subtitle = subtitle
@@ -69,4 +74,12 @@ class LineChart(PlotextPlot):
         plt.xlabel(self.xlabel)
         if self.log_y and drawn:
             plt.yscale("log")
+        if self.log_x and drawn:
+            from tui.core.lrfind import decade_ticks
+
+            xs = [v for series_x, _ in self._series.values() for v in series_x if v > 0]
+            plt.xscale("log")
+            decade_ticks(plt, min(xs), max(xs))
+        if self._ylim is not None and drawn:
+            plt.ylim(*self._ylim)
         return super().render()

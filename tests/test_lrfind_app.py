@@ -1,0 +1,78 @@
+"""The learning-rate range test in the set-up screen, as a person uses it: F7, watch the curve, F8, start."""
+
+import json
+
+from textual.css.query import NoMatches
+from textual.widgets import Input, Static
+
+from tui.core import config as cfg
+from tui.ui.app import CnnTuiApp
+from tui.ui.screens.setup import SetupScreen
+from tui.ui.widgets.chart import LineChart
+
+
+async def until(pilot, condition, seconds: float = 10.0) -> None:
+    """Wait for `condition` (a widget it queries may not be mounted yet: not an error)."""
+    for _ in range(int(seconds / 0.05)):
+        try:
+            if condition():
+                return
+        except NoMatches:
+            pass
+        await pilot.pause(0.05)
+    raise AssertionError("condition not met in time")
+
+SETUP = {"dataset.name": "digits", "training.batch_size": 16, "optimizer.name": "sgd", "training.epochs": 1}
+"""The default CNN: SGD finds its range on digits within one epoch in batches of 16 (90 steps)."""
+
+
+def status(screen) -> str:
+    return str(screen.query_one("#lr-find-status", Static).render())
+
+
+async def test_f7_draws_the_curve_f8_puts_the_suggestion_into_the_form_and_the_run_keeps_the_curve(tmp_path):
+    app = CnnTuiApp(cfg.ExperimentConfig().with_values(SETUP), runs_dir=tmp_path)
+    async with app.run_test(size=(130, 45)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SetupScreen)
+        screen.query_one("#tabs").active = "tab-optimizer"
+        await until(pilot, lambda: screen.query_one("#field-optimizer-learning_rate Input", Input))
+        field = screen.query_one("#field-optimizer-learning_rate Input", Input)
+        assert field.value == "0.001"
+
+        await pilot.press("f7")
+        chart = screen.query_one("#lr-find-chart", LineChart)
+        await until(pilot, lambda: chart.display and chart._series.get("smoothed loss"), seconds=120)
+        # (the curve drawn while the test still runs is checked by the Esc test below, which stops it mid-way)
+        await until(pilot, lambda: screen._range_result is not None, seconds=120)
+        result = screen._range_result
+        assert 1e-3 <= result.suggestion <= 1
+        assert "steepest descent" in status(screen) and "minimum ÷ 10" in status(screen) and "F8" in status(screen)
+        assert set(chart._marks) == {result.steepest, result.min_tenth}  # both suggestions marked
+
+        await pilot.press("f8")
+        await pilot.pause()
+        chosen = float(f"{result.suggestion:.3g}")
+        assert float(field.value) == chosen
+        assert screen.config.optimizer.learning_rate == chosen
+
+        await pilot.press("f5")
+        await until(pilot, lambda: app.session is not None and app.session.result is not None, seconds=120)
+        summary = json.loads((app.session.run_dir / "summary.json").read_text())
+        assert summary["config"]["optimizer"]["learning_rate"] == chosen
+        assert summary["lr_find"]["suggestion"] == result.suggestion
+
+
+async def test_esc_stops_the_range_test_and_the_forms_stay_usable_meanwhile(tmp_path):
+    app = CnnTuiApp(cfg.ExperimentConfig().with_values(SETUP), runs_dir=tmp_path)
+    async with app.run_test(size=(130, 45)) as pilot:
+        screen = app.screen
+        await pilot.press("f7")
+        await until(pilot, lambda: screen.query_one("#lr-find-chart", LineChart)._series.get("smoothed loss"),
+                    seconds=120)
+        screen.query_one("#tabs").active = "tab-training"  # the forms answer while the test runs
+        await until(pilot, lambda: screen.query_one("#field-training-epochs Input", Input))
+        await pilot.press("escape")
+        await until(pilot, lambda: screen._range_result is not None, seconds=60)
+        assert screen._range_result.stop_reason == "stopped"
+        assert "stopped by request" in status(screen)
