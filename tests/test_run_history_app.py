@@ -1,7 +1,6 @@
 """The run-history screen (F2) with many runs: rows fill in from a worker, newest first, with a count, while the
 screen answers keys; filter and sort work on what is listed; the wall time reads as in `cnn-tui runs`."""
 
-import os
 import shutil
 import threading
 
@@ -64,7 +63,7 @@ async def test_runs_that_come_go_or_progress_while_the_history_is_shown_update_i
 
     old = write_runs(tmp_path, 3)
     live = write_run(tmp_path, "20990101-000000-live", status="no summary", epochs=1)
-    RunDir(live).mark_running(os.getpid())  # this process plays the trainer
+    RunDir(live).mark_running()  # this process plays the trainer
     app = CnnTuiApp(runs_dir=tmp_path)
     async with app.run_test(size=(140, 30)) as pilot:
         await pilot.press("f2")

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from synthetic_runs import write_run, write_runs
 import tui.core.runs as run_index
 from tui.core.atomic import atomic_write_json
 from tui.core.compare import CompareError, resolve_run
+from tui.core.owner import Owner
 from tui.core.rundir import RunDir
 from tui.core.runs import INDEX_FILE, RunIndex, format_wall, list_runs
 from tui.core.sweep import list_sweeps
@@ -83,7 +85,7 @@ def test_a_run_replaced_by_a_copied_folder_of_the_same_name_is_read_again(folder
 
 def test_a_live_run_is_read_every_time_even_when_only_its_history_grows(folder):
     run = write_run(folder, "20990101-000000-live", status="no summary", epochs=2)
-    RunDir(run).mark_running(os.getpid())  # this process plays the trainer
+    RunDir(run).mark_running()  # this process plays the trainer
     age(run)
     assert next(r for r in list_runs(folder) if r.name == run.name).status == "running"
     with open(run / "history.csv", "a") as fh:  # Keras' CSVLogger appends a row: the directory does not change
@@ -91,7 +93,7 @@ def test_a_live_run_is_read_every_time_even_when_only_its_history_grows(folder):
     age(run)
     live = next(r for r in list_runs(folder) if r.name == run.name)
     assert (live.status, live.epochs) == ("running", 3)
-    RunDir(run).mark_running(999999999)  # the trainer was killed: its pid is gone
+    RunDir(run).write_owner(replace(Owner.of(), pid=999999999, start_ticks=1))  # the trainer was killed
     assert next(r for r in list_runs(folder) if r.name == run.name).status == "unknown"
 
 
@@ -137,6 +139,7 @@ def test_an_index_entry_that_lies_is_not_believed(folder):
 
 CONCURRENT = """
 import sys
+from dataclasses import replace
 from pathlib import Path
 from synthetic_runs import write_run
 from tui.core.runs import RunIndex
