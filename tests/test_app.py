@@ -18,6 +18,8 @@ TINY = {"dataset.train_size": 200, "model.conv_filters": 4, "model.dense_units":
 async def type_into(pilot, key: str, text: str) -> None:
     """Focus a form field and type into it, as a person would."""
     field_input = pilot.app.screen.query_one(f"#field-{key.replace('.', '-')} Input", Input)
+    # a click before the tab is laid out lands at (0, 0): the header's icon, which opens the command palette
+    await until(pilot, lambda: field_input.region.width > 0 and field_input.region.y > 0)
     await pilot.click(field_input)
     field_input.value = ""
     await pilot.press(*text)
