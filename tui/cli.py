@@ -173,18 +173,12 @@ def main(argv: list[str] | None = None) -> int:
                    preset=str(presets_mod.resolve(args.preset)) if args.preset else None)
 
 
-def subcommands(parser: argparse.ArgumentParser) -> set[str]:
-    return {name for a in parser._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices}
-
-
 def serve_app_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
     """The options each served tab's app runs with: checked here once, folders made absolute."""
     from pathlib import Path
 
     runs_dir = str(Path(args.runs_dir or "runs").resolve())
     if args.target:
-        if "attach" not in subcommands(parser):
-            raise ConfigError("ATTACH_TARGET", "this cnn-tui has no `attach` command to open it with")
         target = Path(args.target)
         return ["attach", str(target.resolve()) if target.exists() else args.target, "--runs-dir", runs_dir]
     load_config(args)  # a bad preset or --set fails now, not in every tab
