@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,16 @@ class RunRecord:
     @property
     def resumable(self) -> bool:
         return self.status == "interrupted"
+
+    @cached_property
+    def row(self) -> tuple[str, ...]:
+        """The row as text (`cells`), worked out once per record: a table redraws, a filter reads every row."""
+        return cells(self)
+
+    @cached_property
+    def search_text(self) -> str:
+        """The row in lower case, one string: what a filter looks in."""
+        return " ".join(self.row).lower()
 
 
 def read_run(run_dir: Path) -> RunRecord | None:
