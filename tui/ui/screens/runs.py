@@ -3,6 +3,7 @@ summary; resume one that was interrupted; mark several (space) and compare them 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ class RunsScreen(Screen):
         """(read, total) while the worker reads the folder; None once every run is listed."""
         self._scan_id = 0
         self._folder_token: list[int] | None = None
+        self._drawn = threading.Event()
+        """Set once the first rows the current reading handed out are on screen."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -67,6 +70,7 @@ class RunsScreen(Screen):
         self.action_reload()
 
     def action_reload(self) -> None:
+        self._drawn = threading.Event()
         self._scan_id += 1
         self.scanning = (0, 0)
         self._hint()
@@ -74,10 +78,15 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs", description="reading the runs folder")
     def _scan(self, scan: int) -> None:
+        drawn = self._drawn
+
         def batch(b: Any) -> None:
             for r in b.records:
                 r.search_text  # noqa: B018 (the row's text worked out here, off the UI thread, not on a key)
             self.post_message(RunsRead(b.records, b.done, b.total, scan=scan))
+            # the first screenful is drawn before the rest is read: the reading holds the interpreter's lock, and
+            # would otherwise leave the screen a turn every few milliseconds
+            drawn.wait(0.5)
 
         token = self._token()
         listing = RunIndex(self.runs_dir).scan(batch)
@@ -132,6 +141,7 @@ class RunsScreen(Screen):
             self._by_path.update((r.path, r) for r in message.records)
             if not message.live:
                 self.scanning = (message.done, message.total)
+                self.call_after_refresh(self._drawn.set)
         self.records = list(self._by_path.values())
         names = {r.name for r in self.records}
         self.marked = [name for name in self.marked if name in names]
