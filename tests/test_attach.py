@@ -329,7 +329,7 @@ async def test_shift_f5_starts_detached_and_the_run_history_attaches_to_the_live
             await until(pilot, lambda: isinstance(app.screen, RunsScreen))
             table = app.screen.query_one(RunTable)
             await until(pilot, lambda: table.row_count >= 1)
-            assert "● live" in table.cells_of(table.rows[0])
+            assert "● live" in table.rows[0].row
             table.focus()
             await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, AttachScreen))

@@ -224,3 +224,15 @@ def test_compare_finds_a_run_by_a_unique_part_of_its_name_through_the_index(fold
                                            (7620, "2 h 07 min")])
 def test_wall_time_reads_the_same_everywhere(seconds, text):
     assert format_wall(seconds) == text
+
+
+def test_a_listed_row_reads_as_the_run_and_a_filter_finds_any_of_its_cells(tmp_path, monkeypatch):
+    from datetime import datetime
+
+    write_run(tmp_path, "20260314-150926-pi", dataset="cifar10", status="failed", wall=125.0,
+              started=datetime(2026, 3, 14, 15, 9, 26).timestamp())
+    monkeypatch.setattr(run_index, "RACY_SECONDS", -1.0)  # the entry just written is trusted: listed from the index
+    for rec in (list_runs(tmp_path)[0], list_runs(tmp_path)[0]):  # read, then from the index
+        assert rec.row[:2] == ("20260314-150926-pi", "2026-03-14 15:09")
+        assert rec.row[2] == "cifar10" and rec.row[4] == "failed" and rec.row[7] == "2 min 05 s"
+        assert all(cell.lower() in rec.search_text for cell in rec.row)

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,16 @@ class RunRecord:
     @property
     def resumable(self) -> bool:
         return self.status == "interrupted"
+
+    @cached_property
+    def row(self) -> tuple[str, ...]:
+        """The row as text (`cells`), worked out once per record: a table redraws, a filter reads every row."""
+        return cells(self)
+
+    @cached_property
+    def search_text(self) -> str:
+        """The row in lower case, one string: what a filter looks in."""
+        return " ".join(self.row).lower()
 
 
 def read_run(run_dir: Path) -> RunRecord | None:
@@ -113,8 +124,9 @@ COLUMNS = ("run", "started", "dataset", "architecture", "status", "best val_acc"
 
 def cells(r: RunRecord) -> tuple[str, ...]:
     """One run's row as text, column by column (COLUMNS)."""
-    return (r.name, r.started.strftime("%Y-%m-%d %H:%M"), r.dataset, r.architecture,
-            "● live" if r.live else r.status,
+    t = r.started  # as strftime("%Y-%m-%d %H:%M") writes it, in half the time (a filter reads 10,000 rows)
+    return (r.name, f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}", r.dataset,
+            r.architecture, "● live" if r.live else r.status,
             f"{r.best_val_accuracy:.4f}" if r.best_val_accuracy is not None else "–", str(r.epochs),
             format_wall(r.wall_seconds))
 
@@ -197,20 +209,34 @@ def _to_entry(rec: RunRecord, sig: list[int], checked: float, live: bool) -> lis
             rec.best_val_accuracy, rec.epochs, rec.wall_seconds]
 
 
+_NUMBER, _MAYBE_NUMBER = (int, float), (int, float, type(None))
+_ENTRY_TYPES = frozenset((list, checked, bool, started, str, str, str, best, int, wall)
+                         for checked in _NUMBER for started in _NUMBER for best in _MAYBE_NUMBER
+                         for wall in _MAYBE_NUMBER)
+"""The types of an entry's fields, as this version writes them."""
+
+
 def _entry_ok(e: Any) -> bool:
-    """The shape and types this version writes (anything else is dropped and its run read again)."""
-    return (isinstance(e, list) and len(e) == 10 and isinstance(e[SIG], list) and _is_number(e[STARTED])
-            and isinstance(e[DATASET], str) and isinstance(e[ARCHITECTURE], str) and isinstance(e[STATUS], str)
-            and isinstance(e[EPOCHS], int) and (e[BEST] is None or _is_number(e[BEST]))
-            and (e[WALL] is None or _is_number(e[WALL])) and _is_number(e[CHECKED]))
+    """The shape and types this version writes (anything else is dropped and its run read again): one look-up
+    of the entry's field types, not ten isinstance calls (the index of 10,000 runs is checked on every load)."""
+    return type(e) is list and tuple(map(type, e)) in _ENTRY_TYPES
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+_child = getattr(Path, "_make_child_relpath", None)
+"""pathlib's own join of one plain name (3.11-3.12), three times faster than `/`, which parses the name again."""
+
+
+def _join(folder: Path, rel: str) -> Path:
+    if _child is None:
+        return folder / rel
+    path = folder
+    for part in rel.split("/"):
+        path = _child(path, part)
+    return path
 
 
 def _from_entry(runs_dir: Path, rel: str, e: list[Any]) -> RunRecord:
-    return RunRecord(name=rel.rsplit("/", 1)[-1], path=runs_dir / rel, started=datetime.fromtimestamp(e[STARTED]),
+    return RunRecord(name=rel.rsplit("/", 1)[-1], path=_join(runs_dir, rel), started=datetime.fromtimestamp(e[STARTED]),
                      dataset=e[DATASET], architecture=e[ARCHITECTURE], status=e[STATUS], best_val_accuracy=e[BEST],
                      epochs=e[EPOCHS], wall_seconds=e[WALL])
 

@@ -4,6 +4,7 @@ delete or archive an ended one (with a confirmation)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from textual.widgets import Footer, Header, Input, Markdown, OptionList, Static
 from tui.core.diagnostics import Finding, Fix
 from tui.core.render import run_results
 from tui.core.rundir import RunDir
-from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, RunRecord, cells
+from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, RunRecord
 from tui.ui.messages import AttachRequested, FixRequested, ResumeRequested, RunsRead
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.findings_list import FindingsList
@@ -44,7 +45,6 @@ class RunsScreen(Screen):
         self.runs_dir = runs_dir
         self.records: list[RunRecord] = []
         self._by_path: dict[Path, RunRecord] = {}
-        self._text: dict[Path, tuple[RunRecord, str]] = {}
         self.marked: list[str] = []
         """Names of the runs marked for comparison, in the order they were marked."""
         self._sort: tuple[int, bool] = (1, True)
@@ -52,6 +52,8 @@ class RunsScreen(Screen):
         """(read, total) while the worker reads the folder; None once every run is listed."""
         self._scan_id = 0
         self._folder_token: list[int] | None = None
+        self._drawn = threading.Event()
+        """Set once the first rows the current reading handed out are on screen."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,6 +73,7 @@ class RunsScreen(Screen):
         self.action_reload()
 
     def action_reload(self) -> None:
+        self._drawn = threading.Event()
         self._scan_id += 1
         self.scanning = (0, 0)
         self._hint()
@@ -78,11 +81,20 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs", description="reading the runs folder")
     def _scan(self, scan: int) -> None:
+        drawn = self._drawn
+
         def batch(b: Any) -> None:
+            for r in b.records:
+                r.search_text  # noqa: B018 (the row's text worked out here, off the UI thread, not on a key)
             self.post_message(RunsRead(b.records, b.done, b.total, scan=scan))
+            # the first screenful is drawn before the rest is read: the reading holds the interpreter's lock, and
+            # would otherwise leave the screen a turn every few milliseconds
+            drawn.wait(0.5)
 
         token = self._token()
         listing = RunIndex(self.runs_dir).scan(batch)
+        for r in listing.records:
+            r.search_text  # noqa: B018 (already done for every record handed out in a batch)
         self._folder_token = token
         self.post_message(RunsRead(listing.records, listing.total, listing.total, final=True, scan=scan))
 
@@ -132,20 +144,15 @@ class RunsScreen(Screen):
             self._by_path.update((r.path, r) for r in message.records)
             if not message.live:
                 self.scanning = (message.done, message.total)
+                self.call_after_refresh(self._drawn.set)
         self.records = list(self._by_path.values())
         names = {r.name for r in self.records}
         self.marked = [name for name in self.marked if name in names]
         self._fill()
 
-    def _search_text(self, r: RunRecord) -> str:
-        got = self._text.get(r.path)
-        if got is None or got[0] != r:
-            got = self._text[r.path] = (r, " ".join(cells(r)).lower())
-        return got[1]
-
     def _fill(self) -> None:
         needle = self.query_one("#filter", Input).value.strip().lower()
-        rows = [r for r in self.records if needle in self._search_text(r)] if needle else list(self.records)
+        rows = [r for r in self.records if needle in r.search_text] if needle else list(self.records)
         col, reverse = self._sort
         rows.sort(key=SORT_KEYS[col], reverse=reverse)
         table = self.query_one(RunTable)

@@ -17,7 +17,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.core.runs import COLUMNS, RunRecord, cells
+from tui.core.runs import COLUMNS, RunRecord
 
 WIDTHS = (None, 16, 13, 13, 11, 12, 6, 12)
 """Column widths; the run name takes what is left."""
@@ -56,7 +56,6 @@ class RunTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.rows: list[RunRecord] = []
         self.marked: set[str] = set()
-        self._cells: dict[str, tuple[RunRecord, tuple[str, ...]]] = {}
 
     @property
     def row_count(self) -> int:
@@ -71,18 +70,14 @@ class RunTable(ScrollView, can_focus=True):
         keep = self.current
         self.rows = rows
         if keep is not None and keep is not (rows[self.cursor] if self.cursor < len(rows) else None):
-            index = next((i for i, r in enumerate(rows) if r.path == keep.path), None)
+            index = next((i for i, r in enumerate(rows) if r is keep), None)  # the same record, most often
+            if index is None:
+                index = next((i for i, r in enumerate(rows) if r.path == keep.path), None)
             self.cursor = min(self.cursor, max(0, len(rows) - 1)) if index is None else index
         else:
             self.cursor = min(self.cursor, max(0, len(rows) - 1))
         self.virtual_size = Size(self.size.width, len(rows))
         self.refresh()
-
-    def cells_of(self, record: RunRecord) -> tuple[str, ...]:
-        got = self._cells.get(str(record.path))
-        if got is None or got[0] != record:
-            got = self._cells[str(record.path)] = (record, cells(record))
-        return got[1]
 
     def header_text(self) -> str:
         return line(COLUMNS, layout(self.scrollable_content_region.width or self.size.width), "✓")
@@ -93,7 +88,7 @@ class RunTable(ScrollView, can_focus=True):
         if index >= len(self.rows):
             return Strip.blank(width)
         record = self.rows[index]
-        text = line(self.cells_of(record), layout(width), "✓" if str(record.path) in self.marked else "")
+        text = line(record.row, layout(width), "✓" if str(record.path) in self.marked else "")
         if index == self.cursor:
             style = self.get_component_rich_style("run-table--cursor") if self.has_focus else Style(reverse=True)
         else:
