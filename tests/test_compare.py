@@ -40,10 +40,11 @@ def test_only_the_configuration_keys_that_differ_are_listed():
                                                   ("optimizer.name", ("adam", "sgd"))]
 
 
-def test_sgd_momentum_adam_show_the_optimizer_its_rate_and_the_momentum_only_one_of_them_uses():
+def test_sgd_momentum_adam_show_the_optimizer_and_the_momentum_only_one_of_them_uses():
+    # note 004 runs all three at learning rate 0.01: the rate is the same, so it is not a difference
     configs = [flatten(cfg.load(presets.resolve(f"mnist-{o}")).to_dict()) for o in ("sgd", "momentum", "adam")]
     rows = {r.label: r.values for r in config_diff(configs)}
-    assert list(rows) == ["optimizer.name", "optimizer.learning_rate", "optimizer.momentum"]
+    assert list(rows) == ["optimizer.name", "optimizer.momentum"]
     assert rows["optimizer.name"] == ("sgd", "momentum", "adam")
     assert rows["optimizer.momentum"] == (UNUSED, "0.9", UNUSED)
 
