@@ -94,4 +94,4 @@ def test_set_overrides_parse_like_a_person_types_them():
 
 def test_switching_architecture_drops_the_old_architectures_keys():
     c = cfg.ExperimentConfig().with_values({"model.architecture": "mlp"})
-    assert set(c.model.params) == {"hidden_units"}
+    assert set(c.model.params) == {"hidden_units", "freeze_output"}  # the MLP's own keys only

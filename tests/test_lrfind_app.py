@@ -1,6 +1,7 @@
 """The learning-rate range test in the set-up screen, as a person uses it: F7, watch the curve, F8, start."""
 
 import json
+import threading
 
 from textual.css.query import NoMatches
 from textual.widgets import Input, Static
@@ -63,7 +64,19 @@ async def test_f7_draws_the_curve_f8_puts_the_suggestion_into_the_form_and_the_r
         assert summary["lr_find"]["suggestion"] == result.suggestion
 
 
-async def test_esc_stops_the_range_test_and_the_forms_stay_usable_meanwhile(tmp_path):
+async def test_esc_stops_the_range_test_and_the_forms_stay_usable_meanwhile(tmp_path, monkeypatch):
+    from tui.core import lrfind
+
+    escaped = threading.Event()
+    real_step = lrfind.RangeTestStep
+
+    def step_held_until_escape(*args):  # the test's steps wait for Esc: a fast machine cannot finish first
+        step = real_step(*args)
+        if step.step >= 3:
+            escaped.wait(60)
+        return step
+
+    monkeypatch.setattr(lrfind, "RangeTestStep", step_held_until_escape)
     app = CnnTuiApp(cfg.ExperimentConfig().with_values(SETUP), runs_dir=tmp_path)
     async with app.run_test(size=(130, 45)) as pilot:
         screen = app.screen
@@ -73,6 +86,7 @@ async def test_esc_stops_the_range_test_and_the_forms_stay_usable_meanwhile(tmp_
         screen.query_one("#tabs").active = "tab-training"  # the forms answer while the test runs
         await until(pilot, lambda: screen.query_one("#field-training-epochs Input", Input))
         await pilot.press("escape")
+        escaped.set()
         await until(pilot, lambda: screen._range_result is not None, seconds=60)
         assert screen._range_result.stop_reason == "stopped"
         assert "stopped by request" in status(screen)
