@@ -56,3 +56,37 @@ def test_a_long_epoch_keeps_a_bounded_batch_trace():
     for b in range(1, 20_001):
         monitor.apply(BatchEnd(1, b, 20_000, 1.0, None, 1.0 / b, 1.0, 0.1))
     assert len(monitor.batch_x) <= BATCH_POINTS + 1 and monitor.batch_x[-1] == 20_000
+
+
+async def test_the_training_screen_shows_a_bounded_window_of_epochs_on_a_long_run(tmp_path):
+    """Hundreds of epochs arriving at the screen: the table keeps the latest TABLE_ROWS rows, the newest last,
+    and the charts draw from bounded curves."""
+    from collections import deque
+
+    from textual.widgets import DataTable
+
+    from tui.core import config as cfg
+    from tui.core.datasets import DatasetInfo
+    from tui.core.events import ModelSummary, RunStarted
+    from tui.ui.app import CnnTuiApp
+    from tui.ui.screens.training import TABLE_ROWS, TrainingScreen
+
+    epochs = TABLE_ROWS + 300
+    info = DatasetInfo("digits", (8, 8, 1), 10, tuple("0123456789"), 1437, 180, 180, (180,) * 10)
+    events: deque = deque([RunStarted(str(tmp_path), cfg.ExperimentConfig(), info, ModelSummary("m", (), 10, 10),
+                                      epochs, 1, 32)])
+    screen = TrainingScreen(session=None, events=events)
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(120, 45)) as pilot:
+        await app.push_screen(screen)
+        await pilot.pause()
+        for start in range(1, epochs + 1, 100):  # in batches, as the 4 Hz pump would see them
+            events.extend(epoch(i, epochs) for i in range(start, min(start + 100, epochs + 1)))
+            screen.drain()
+            await pilot.pause()
+        table = screen.query_one("#epochs", DataTable)
+        assert table.row_count == TABLE_ROWS
+        assert str(table.get_row_at(table.row_count - 1)[0]) == str(epochs)
+        assert str(table.get_row_at(0)[0]) == str(epochs - TABLE_ROWS + 1)
+        assert screen.monitor.epochs_seen == epochs
+        assert f"epoch {epochs}/{epochs}" in str(screen.query_one("#epoch-label").render())
