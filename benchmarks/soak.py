@@ -10,8 +10,9 @@ by construction (tui/core/monitor.py, the epoch table's TABLE_ROWS) and checked 
 
 Measured (Dec 2026, 60 epochs / 4 cells): the session still grows ~95 KB/epoch against ~16 KB for the bare fit;
 tracemalloc shows only ~1 KB/epoch of Python objects (the epoch histories the doctor needs), so the rest is
-native, in the per-epoch callbacks (BackupAndRestore / ModelCheckpoint / seed-state saves are the suspects, not
-yet bisected). A sweep cell in-process keeps ~2 MB of TensorFlow FuncGraph objects (tensorflow/python/framework
+native, in Keras' per-epoch saves. Bisected with model.fit on the same tf.data pipeline, 50 epochs: no
+callbacks 15 KB/epoch, + BackupAndRestore(save_freq="epoch") 82 KB/epoch, + ModelCheckpoint saving every epoch
+93 KB/epoch: each weights/model save leaks ~70-80 KB of native memory (h5py / zip writer), not yet fixed. A sweep cell in-process keeps ~2 MB of TensorFlow FuncGraph objects (tensorflow/python/framework
 ops.py, func_graph.py) even after keras.backend.clear_session(): not yet fixed."""
 
 from __future__ import annotations
