@@ -5,10 +5,20 @@ Pure and cheap: `apply()` is called on the UI thread for each drained event; not
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
+
 from tui.core.diagnostics import Finding, most_severe
 from tui.core.events import (BatchEnd, Diagnosis, EpochEnd, Event, GradientNorms, Prepare, RunEnded, RunStarted,
                              StateChanged)
+from tui.core.series import BoundedSeries
+
+HISTORY_WINDOW = 500
+"""Epoch rows a viewer keeps (the epoch table's window); the full history is in the run directory."""
+SERIES_POINTS = 1024
+"""Points kept per curve for drawing, however long the run (a chart draws about twice its width)."""
+BATCH_POINTS = 512
+"""Points kept of the running epoch's batch-loss trace."""
 
 
 @dataclass
@@ -16,9 +26,14 @@ class RunMonitor:
     state: str = "preparing"  # preparing | running | paused | stopping | finished | stopped | failed
     prepare: Prepare | None = None
     started: RunStarted | None = None
-    history: list[dict[str, float]] = field(default_factory=list)
-    batch_x: list[float] = field(default_factory=list)
-    batch_y: list[float] = field(default_factory=list)
+    history: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=HISTORY_WINDOW))
+    """The latest epochs' rows (at most HISTORY_WINDOW): memory stays flat on a run of any length."""
+    epochs_seen: int = 0
+    """Epoch rows received in all (history keeps only the latest)."""
+    curves: dict[str, BoundedSeries] = field(default_factory=dict)
+    """Every epoch metric as a curve of at most SERIES_POINTS points, for the charts."""
+    batches: BoundedSeries = field(default_factory=lambda: BoundedSeries(BATCH_POINTS))
+    _seconds_total: float = 0.0
     last_batch: BatchEnd | None = None
     findings: tuple[Finding, ...] = ()
     """The doctor's current findings, most severe first (from the session's Diagnosis events)."""
@@ -47,15 +62,22 @@ class RunMonitor:
             self.state = "running"
         elif isinstance(event, BatchEnd):
             if self.last_batch is None or event.epoch != self.last_batch.epoch:
-                self.batch_x, self.batch_y = [], []
-            self.batch_x.append(event.batch)
-            self.batch_y.append(event.window_loss)
+                self.batches = BoundedSeries(BATCH_POINTS)
+            self.batches.append(event.batch, event.window_loss)
             self.last_batch = event
             self.changed_batches = True
         elif isinstance(event, EpochEnd):
-            self.history.append({"epoch": event.epoch, **event.logs, "lr": event.lr, "epoch_seconds": event.seconds,
-                                 "samples_per_second": event.samples_per_second,
-                                 **({"partial": True} if event.partial else {})})
+            row = {"epoch": event.epoch, **event.logs, "lr": event.lr, "epoch_seconds": event.seconds,
+                   "samples_per_second": event.samples_per_second, **({"partial": True} if event.partial else {})}
+            self.history.append(row)
+            self.epochs_seen += 1
+            self._seconds_total += event.seconds
+            for key, value in row.items():
+                if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    curve = self.curves.get(key)
+                    if curve is None:
+                        curve = self.curves[key] = BoundedSeries(SERIES_POINTS)
+                    curve.append(event.epoch, value)
             self.changed_epochs = True
         elif isinstance(event, Diagnosis):
             self.findings = tuple(event.findings)
@@ -71,20 +93,24 @@ class RunMonitor:
             self.state = event.status
 
     def series(self, *keys: str) -> dict[str, tuple[list[float], list[float]]]:
-        out = {}
-        for key in keys:
-            pts = [(h["epoch"], h[key]) for h in self.history if key in h]
-            if pts:
-                out[key] = ([p[0] for p in pts], [p[1] for p in pts])
-        return out
+        """The curves of `keys` ({key: (epochs, values)}), each at most SERIES_POINTS points long."""
+        return {key: self.curves[key].points() for key in keys if key in self.curves and len(self.curves[key])}
+
+    @property
+    def batch_x(self) -> list[float]:
+        return self.batches.points()[0]
+
+    @property
+    def batch_y(self) -> list[float]:
+        return self.batches.points()[1]
 
     def eta_seconds(self) -> float | None:
         """Remaining time from the mean epoch time so far and the progress of the running epoch."""
-        if not self.started or not self.history:
+        if not self.started or not self.epochs_seen:
             return None
-        mean = sum(h["epoch_seconds"] for h in self.history) / len(self.history)
-        left = self.started.epochs - len(self.history)
+        mean = self._seconds_total / self.epochs_seen
+        left = self.started.epochs - self.epochs_seen
         frac = 0.0
-        if self.last_batch and self.last_batch.epoch == len(self.history) + 1:
+        if self.last_batch and self.last_batch.epoch == self.epochs_seen + 1:
             frac = self.last_batch.batch / self.last_batch.steps
         return max(0.0, (left - frac) * mean)

@@ -629,6 +629,7 @@ class SweepRunner:
             result = session.run()
         finally:
             self._sessions.remove(session)
+            _release_cell()
         self._cell_ended(cell.index, _cell_result(session, result, t0))
 
     def _run_parallel(self, todo: list[Cell]) -> None:
@@ -754,7 +755,17 @@ def _worker_cell(config: dict[str, Any], sweep_dir: str, name: str, index: tuple
         result = session.run()
     finally:
         ended.set()
-    import keras
-
-    keras.backend.clear_session()  # the next cell in this process starts from a clean graph
+    _release_cell()
     return _cell_result(session, result, t0)
+
+
+def _release_cell() -> None:
+    """After a cell: drop Keras' global state (graphs, layer-name counters) and collect the model and its
+    datasets, so a long in-process sweep holds the memory of one cell, not of all of them."""
+    import gc
+    import sys
+
+    keras = sys.modules.get("keras")
+    if keras is not None:  # nothing to release when the cell failed before TensorFlow loaded
+        keras.backend.clear_session()
+    gc.collect()

@@ -68,6 +68,7 @@ class TrainingScreen(Screen):
         self.events = events
         self.monitor = RunMonitor()
         self._rows = 0
+        self._row_keys: deque[Any] = deque()
         self._batch_drawn_at = 0.0
         self._has_results = False
 
@@ -150,12 +151,12 @@ class TrainingScreen(Screen):
                       f"{s.model.total_params:,} params · ETA {_fmt_seconds(m.eta_seconds())}  "
                       f"[dim]{s.run_dir}[/]")
         epoch_bar = self.query_one("#epoch-bar", ProgressBar)
-        epoch_bar.update(total=s.epochs, progress=len(m.history))
-        running_epoch = min(s.epochs, len(m.history) + (1 if m.active else 0))
+        epoch_bar.update(total=s.epochs, progress=m.epochs_seen)
+        running_epoch = min(s.epochs, m.epochs_seen + (1 if m.active else 0))
         self.query_one("#epoch-label", Static).update(f"epoch {running_epoch}/{s.epochs}")
         if m.last_batch is not None:
             b = m.last_batch
-            done = b.batch if b.epoch > len(m.history) else b.steps
+            done = b.batch if b.epoch > m.epochs_seen else b.steps
             self.query_one("#batch-bar", ProgressBar).update(total=b.steps, progress=done)
             self.query_one("#batch-label", Static).update(f" batch {done}/{b.steps}")
             self.query_one("#speed", Static).update(f"{b.samples_per_second:,.0f} samples/s")
@@ -169,13 +170,14 @@ class TrainingScreen(Screen):
         self.query_one(DoctorBanner).show_finding(m.finding, others=len(m.findings) - 1)
         self.query_one(FindingsList).show(m.findings)
         table = self.query_one("#epochs", DataTable)
-        for h in m.history[max(self._rows, len(m.history) - TABLE_ROWS):]:
-            table.add_row(f"{h['epoch']}{'*' if h.get('partial') else ''}", *[
+        new = min(m.epochs_seen - self._rows, len(m.history), TABLE_ROWS)
+        for h in list(m.history)[len(m.history) - new:] if new > 0 else ():
+            self._row_keys.append(table.add_row(f"{h['epoch']}{'*' if h.get('partial') else ''}", *[
                 f"{h[k]:.4f}" if k in h else "–" for k in ("loss", "accuracy", "val_loss", "val_accuracy")],
-                f"{h['lr']:.3g}", f"{h['epoch_seconds']:.1f}s", f"{h['samples_per_second']:,.0f}")
-        self._rows = len(m.history)
-        while table.row_count > TABLE_ROWS:
-            table.remove_row(next(iter(table.rows)))
+                f"{h['lr']:.3g}", f"{h['epoch_seconds']:.1f}s", f"{h['samples_per_second']:,.0f}"))
+        while len(self._row_keys) > TABLE_ROWS:  # a bounded window: the full history is on disk
+            table.remove_row(self._row_keys.popleft())
+        self._rows = m.epochs_seen
         table.move_cursor(row=table.row_count - 1)
 
     def _render_batches(self) -> None:
