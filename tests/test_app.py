@@ -3,8 +3,9 @@
 import json
 from pathlib import Path
 
-from textual.css.query import NoMatches
 from textual.widgets import Button, DataTable, Input, Select, Static
+
+from pilot_wait import until
 
 from tui.core import config as cfg
 from tui.ui.app import CnnTuiApp
@@ -30,17 +31,6 @@ async def wait_for_run(pilot) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause(0.6)  # two ticks of the 4 Hz event pump
 
-
-async def until(pilot, condition, seconds: float = 10.0) -> None:
-    """Wait for `condition`; a widget it queries may be missing while a form is rebuilt (not yet, not an error)."""
-    for _ in range(int(seconds / 0.05)):
-        try:
-            if condition():
-                return
-        except NoMatches:
-            pass
-        await pilot.pause(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def static_text(screen, selector: str) -> str:

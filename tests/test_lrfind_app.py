@@ -3,25 +3,15 @@
 import json
 import threading
 
-from textual.css.query import NoMatches
 from textual.widgets import Input, Static
+
+from pilot_wait import until
 
 from tui.core import config as cfg
 from tui.ui.app import CnnTuiApp
 from tui.ui.screens.setup import SetupScreen
 from tui.ui.widgets.chart import LineChart
 
-
-async def until(pilot, condition, seconds: float = 10.0) -> None:
-    """Wait for `condition` (a widget it queries may not be mounted yet: not an error)."""
-    for _ in range(int(seconds / 0.05)):
-        try:
-            if condition():
-                return
-        except NoMatches:
-            pass
-        await pilot.pause(0.05)
-    raise AssertionError("condition not met in time")
 
 SETUP = {"dataset.name": "digits", "training.batch_size": 16, "optimizer.name": "sgd", "training.epochs": 1}
 """The default CNN: SGD finds its range on digits within one epoch in batches of 16 (90 steps)."""
@@ -68,15 +58,14 @@ async def test_esc_stops_the_range_test_and_the_forms_stay_usable_meanwhile(tmp_
     from tui.core import lrfind
 
     escaped = threading.Event()
-    real_step = lrfind.RangeTestStep
 
-    def step_held_until_escape(*args):  # the test's steps wait for Esc: a fast machine cannot finish first
-        step = real_step(*args)
-        if step.step >= 3:
-            escaped.wait(60)
-        return step
+    class StepHeldUntilEscape(lrfind.RangeTestStep):  # from the third step on, the test waits for Esc:
+        def __init__(self, *args):                      # a fast machine cannot finish it first
+            super().__init__(*args)
+            if self.step >= 3:
+                escaped.wait(60)
 
-    monkeypatch.setattr(lrfind, "RangeTestStep", step_held_until_escape)
+    monkeypatch.setattr(lrfind, "RangeTestStep", StepHeldUntilEscape)
     app = CnnTuiApp(cfg.ExperimentConfig().with_values(SETUP), runs_dir=tmp_path)
     async with app.run_test(size=(130, 45)) as pilot:
         screen = app.screen
