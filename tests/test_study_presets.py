@@ -172,7 +172,9 @@ def test_a_run_with_an_activity_penalty_on_the_hidden_dense_layer_finishes(tmp_p
         "regularization.activity_l2": 0.01, "regularization.l2": 0.001, "regularization.apply_to": "hidden_dense",
         "training.epochs": 1, "training.gradient_every": 0})
     model = build_model(config, (8, 8, 1), 10)
-    assert [layer.name for layer in model.layers if getattr(layer, "activity_regularizer", None)] == ["dense"]
+    penalised = [layer for layer in model.layers if getattr(layer, "activity_regularizer", None)]
+    assert [type(layer).__name__ for layer in penalised] == ["Dense"]  # the hidden Dense only, not the output
+    assert penalised[0].units == 8  # model.dense_units: the hidden layer, not the 10-class output
     session = TrainingSession(config, runs_dir=tmp_path)
     result = session.run()
     assert result.status == "finished", result.error
