@@ -2,11 +2,20 @@
 (the full history stays on disk), and a sweep cell run in this process releases its model when it ends."""
 
 import gc
+import json
+import os
+import subprocess
+import sys
 import tracemalloc
+from pathlib import Path
+
+import pytest
 
 from tui.core.events import BatchEnd, EpochEnd
 from tui.core.monitor import BATCH_POINTS, HISTORY_WINDOW, SERIES_POINTS, RunMonitor
 from tui.core.series import BoundedSeries
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def epoch(i: int, epochs: int) -> EpochEnd:
@@ -90,3 +99,77 @@ async def test_the_training_screen_shows_a_bounded_window_of_epochs_on_a_long_ru
         assert str(table.get_row_at(0)[0]) == str(epochs - TABLE_ROWS + 1)
         assert screen.monitor.epochs_seen == epochs
         assert f"epoch {epochs}/{epochs}" in str(screen.query_one("#epoch-label").render())
+
+
+SOAK_CHILD = """
+import gc, json, sys, tempfile
+from tui.core import presets
+from tui.core.events import EpochEnd
+from tui.core.session import TrainingSession
+
+def rss_kb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4
+
+marks = {}
+def listen(event):
+    if isinstance(event, EpochEnd) and event.epoch in (60, 300):
+        gc.collect()
+        marks[event.epoch] = rss_kb()
+
+config = presets.load_experiment("default", ["training.epochs=300", "dataset.train_size=128",
+                                              "training.early_stopping=false"], None)
+result = TrainingSession(config, runs_dir=tempfile.mkdtemp(), listeners=[listen]).run()
+print("RESULT " + json.dumps({"status": result.status, "marks": marks}))
+"""
+
+
+@pytest.mark.slow
+def test_a_long_headless_run_keeps_its_memory_flat():
+    """300 epochs with the backup and the checkpoint saved every epoch. Keras 3.15's save cache never hit (it
+    caches under one key and reads another), so every save leaked ~70 KB of native memory: ~95 KB an epoch in all,
+    about 23 MB over these 240 epochs. Fixed (tui.core.keras_parts.keep_save_attribute_cache), a bare fit grows
+    ~20 KB an epoch; the bound leaves room for that and for the allocator's noise."""
+    out = subprocess.run([sys.executable, "-c", SOAK_CHILD], capture_output=True, text=True, timeout=900,
+                         cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    assert line is not None, out.stderr[-3000:]
+    res = json.loads(line[7:])
+    assert res["status"] == "finished", res
+    growth_mb = (res["marks"]["300"] - res["marks"]["60"]) / 1024
+    assert growth_mb < 10, f"resident memory grew {growth_mb:.1f} MB from epoch 60 to 300"
+
+
+CELLS_CHILD = """
+import gc, json, tempfile
+from tui.core import presets, tfenv
+from tui.core.session import TrainingSession
+
+def rss_kb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4
+
+runs, marks = tempfile.mkdtemp(), []
+for units in (16, 17, 18, 19, 20):
+    config = presets.load_experiment("default", ["training.epochs=1", "dataset.train_size=128",
+                                                  f"model.dense_units={units}"], None)
+    with tfenv.cell_scope():
+        TrainingSession(config, runs_dir=runs).run()
+    gc.collect()
+    marks.append(rss_kb())
+print("RESULT " + json.dumps(marks))
+"""
+
+
+@pytest.mark.slow
+def test_sweep_cells_run_one_after_another_in_one_process_hold_the_memory_of_one():
+    """Each cell's training step registered its gradient functions in TensorFlow's process-wide registry for good
+    (clear_session does not touch it), and with them the cell's graphs: ~7 MB a cell. A cell run in a process that
+    outlives it (in-process sweeps, Dask workers) now leaves ~1 MB or less behind; 3 MB a cell is the bound."""
+    out = subprocess.run([sys.executable, "-c", CELLS_CHILD], capture_output=True, text=True, timeout=900,
+                         cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    assert line is not None, out.stderr[-3000:]
+    marks = json.loads(line[7:])
+    per_cell_mb = (marks[-1] - marks[1]) / 1024 / (len(marks) - 2)
+    assert per_cell_mb < 3, f"each cell after the second left {per_cell_mb:.1f} MB behind ({marks} KB)"

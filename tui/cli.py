@@ -10,7 +10,6 @@ import argparse
 import sys
 from typing import Any
 
-from tui.core import presets as presets_mod
 from tui.core.params import ConfigError
 
 
@@ -115,19 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_config(args: argparse.Namespace) -> Any:
     """The experiment described by --preset, --set and --data-dir (defaults when no preset is given)."""
+    from tui.core import presets as presets_mod
+
     return presets_mod.load_experiment(args.preset, args.overrides, args.data_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "runs":  # the run history needs neither the presets nor the configuration: a short start
+        if args.delete or args.archive:
+            return cmd_runs_remove(args.delete or [], args.archive or [], args.runs_dir)
+        return cmd_runs(args.runs_dir, args.filter, args.sort, args.reverse, args.limit, args.all)
+    from tui.core import presets as presets_mod
+
     try:
         if args.command == "presets":
             return cmd_presets()
-        if args.command == "runs":
-            if args.delete or args.archive:
-                return cmd_runs_remove(args.delete or [], args.archive or [], args.runs_dir)
-            return cmd_runs(args.runs_dir, args.filter, args.sort, args.reverse, args.limit, args.all)
         if args.command == "attach":
             from tui.ui.attach import cmd_attach
 
@@ -181,6 +184,8 @@ def serve_app_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     if args.target:
         target = Path(args.target)
         return ["attach", str(target.resolve()) if target.exists() else args.target, "--runs-dir", runs_dir]
+    from tui.core import presets as presets_mod
+
     load_config(args)  # a bad preset or --set fails now, not in every tab
     out = ["--runs-dir", runs_dir]
     if args.preset:
@@ -208,6 +213,8 @@ def _note_sweep_table(path: Any) -> None:
 def cmd_presets() -> int:
     from rich.console import Console
     from rich.table import Column, Table
+
+    from tui.core import presets as presets_mod
 
     table = Table(Column("name", no_wrap=True), "description", "expected", "file", title="cnn-tui presets")
     for p in presets_mod.list_presets():

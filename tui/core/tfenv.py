@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,49 @@ def versions() -> dict[str, str]:
     import keras
 
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+_cells = 0
+_cells_lock = threading.Lock()
+
+
+@contextmanager
+def cell_scope() -> Iterator[None]:
+    """Around a sweep cell that runs in a process outliving it (in-process, or on a Dask worker): when the last cell
+    running in the process ends, what TensorFlow and Keras kept of it is released (`release_graph_state`)."""
+    global _cells
+    with _cells_lock:
+        _cells += 1
+    try:
+        yield
+    finally:
+        with _cells_lock:
+            _cells -= 1
+            last = _cells == 0
+        if last:  # no other cell is tracing a graph in this process now
+            release_graph_state()
+
+
+def release_graph_state() -> None:
+    """Drop Keras' global state and the gradient functions TensorFlow registered for the graphs traced so far.
+
+    `keras.backend.clear_session()` drops Keras' graphs, but every graph traced through an op with a custom gradient
+    (Keras' training step has two) registers that gradient in TensorFlow's process-wide gradient registry under a
+    fresh "CustomGradient-<n>" name that is never removed, and the registered function holds its whole FuncGraph: an
+    in-process sweep grew ~7 MB a cell. The entries are only looked up while a graph is being traced, so once no
+    training traces in this process they can go. Only call it then (`cell_scope` does)."""
+    import gc
+
+    keras = sys.modules.get("keras")
+    if keras is None:  # TensorFlow never loaded: nothing to release
+        return
+    keras.backend.clear_session()
+    try:
+        from tensorflow.python.framework import ops
+    except ImportError:
+        ops = None
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    if isinstance(registry, dict):
+        for name in [n for n in registry if isinstance(n, str) and n.startswith("CustomGradient-")]:
+            del registry[name]
+    gc.collect()
