@@ -3,8 +3,9 @@
 Every cell is an ordinary run (its own run directory under the sweep directory, made by TrainingSession), so the
 run history lists it too. ``sweep.json`` records the grid and each cell's status; resuming a sweep never runs a
 finished (or failed) cell again, and a cell that was interrupted is run again from scratch in a fresh run
-directory (its partial one is deleted). Cells run one after another in this process, or in parallel worker
-processes, one cell per process, each pinned to its share of the CPU threads.
+directory (its partial one is deleted). Cells run one after another in this process (one worker), or on Dask
+distributed (tui.core.cluster): an embedded local cluster of worker processes, each pinned to its share of the CPU
+threads, or an existing cluster the user started (`--scheduler`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +26,7 @@ from typing import Any
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig, param_for
 from tui.core.params import ConfigError, Param, parse_scalar, tomllib
-from tui.core.rundir import SweepDir
+from tui.core.rundir import RunDir, SweepDir
 from tui.core.runs import RunIndex
 
 STATE_FILE = SweepDir(Path()).state_file.name
@@ -278,6 +278,8 @@ class SweepState:
     status: str = "pending"  # pending | running | finished | stopped
     workers: int = 1
     message: str = ""
+    placement: str = ""
+    """Where the cells ran and how their run directories got here (said in results.md and sweep.json)."""
 
     @property
     def total(self) -> int:
@@ -318,6 +320,7 @@ Listener = Callable[[SweepProgress], None]
 def _state_json(state: SweepState) -> dict[str, Any]:
     return {
         "version": 1, "status": state.status, "epochs": state.epochs, "train_size": state.train_size,
+        "placement": state.placement,
         "axes": [{"key": a.key, "values": list(a.values)} for a in state.axes],
         "cells": [{"index": list(c.index), "values": dict(c.values),
                    "status": "stopped" if c.status == "running" else c.status,
@@ -407,6 +410,8 @@ def to_markdown(state: SweepState) -> str:
     if best is not None:
         lines += [f"Best: {best.label()} → {best.best_val_accuracy:.4f}"
                   + (f" (run `{best.run_dir}`)." if best.run_dir else "."), ""]
+    if state.placement:
+        lines += [f"Ran on: {state.placement}.", ""]
     lines += ["· not run yet, ✗ failed (see the cell's run directory).", ""]
     return "\n".join(lines)
 
@@ -468,21 +473,30 @@ class SweepRunner:
     `run()` blocks (call it from a worker thread in the UI); `stop()` may be called from any thread: running
     cells stop at their next batch, are recorded as interrupted and run again on resume."""
 
-    def __init__(self, state: SweepState, workers: int | None = None, listeners: list[Listener] | None = None) -> None:
+    def __init__(self, state: SweepState, workers: int | None = None, listeners: list[Listener] | None = None,
+                 scheduler: str | None = None, security: Any = None, models: bool = True) -> None:
         todo = sum(not c.done for c in state.cells)
-        self.workers = max(1, min(workers or auto_workers(todo), max(todo, 1)))
-        self.state = replace(state, workers=self.workers)
+        self.scheduler = scheduler
+        self.security = security
+        self.models = models
+        if scheduler is not None:
+            self.workers = workers or 0  # 0: as many cells at once as the cluster has workers
+        else:
+            self.workers = max(1, min(workers or auto_workers(todo), max(todo, 1)))
+        self.state = replace(state, workers=max(1, self.workers))
+        self._attempts: dict[tuple[int, ...], list[tuple[str, str]]] = {}
+        self._shipped: dict[str, int] = {}
         self._listeners = list(listeners or [])
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sessions: list[Any] = []
-        self._mp_stop: Any = None
         self._early_failures: list[tuple[tuple[int, ...], str | None]] | None = []
         self._abort: str | None = None
+        self._lost: str | None = None
 
     @classmethod
     def create(cls, spec: SweepSpec, runs_dir: str | Path, workers: int | None = None,
-               listeners: list[Listener] | None = None) -> "SweepRunner":
+               listeners: list[Listener] | None = None, **cluster: Any) -> "SweepRunner":
         """A new sweep directory under `runs_dir` (base.toml + sweep.json) and a runner for it."""
         b = spec.base
         sd = SweepDir.create(runs_dir, "sweep-" + "-".join(
@@ -492,13 +506,13 @@ class SweepRunner:
         cells = tuple(Cell(index, tuple(values.items())) for index, values in spec.cells())
         state = SweepState(sweep_dir, spec.axes, cells, b, spec.epochs, spec.train_size)
         sd.write_state(_state_json(state))
-        return cls(state, workers, listeners)
+        return cls(state, workers, listeners, **cluster)
 
     @classmethod
     def resume(cls, sweep_dir: str | Path, workers: int | None = None,
-               listeners: list[Listener] | None = None) -> "SweepRunner":
+               listeners: list[Listener] | None = None, **cluster: Any) -> "SweepRunner":
         _check_not_running(Path(sweep_dir))
-        return cls(load_state(sweep_dir), workers, listeners)
+        return cls(load_state(sweep_dir), workers, listeners, **cluster)
 
     # -- control ----------------------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -506,8 +520,6 @@ class SweepRunner:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._mp_stop is not None:
-            self._mp_stop.set()
         for session in list(self._sessions):
             session.stop()
 
@@ -559,10 +571,11 @@ class SweepRunner:
                 self._update(c.index, save=False, status="pending", run_dir=None, epoch=0, epochs=0, error=None,
                              best_val_accuracy=None, seconds=None)
             self._update(status="running", message=f"{len(todo)} of {self.state.total} cells to run, "
-                                                   f"{self.workers} at a time")
-            if self.workers > 1 and len(todo) > 1:
-                self._run_parallel(todo)
+                                                   f"{self.workers or 'as many as the cluster has workers'} at a time")
+            if self.scheduler is not None or (self.workers > 1 and len(todo) > 1):
+                self._run_dask(todo)
             else:
+                self._update(save=False, placement="this process, one cell at a time")
                 for c in todo:
                     if self._stop.is_set():
                         break
@@ -571,7 +584,7 @@ class SweepRunner:
             self._update(status="finished" if finished else "stopped",
                          message="all cells done" if finished else
                          f"stopped: the first {GIVE_UP_AFTER} cells failed the same way before training: "
-                         f"{self._abort}" if self._abort else "stopped: resume runs the cells left")
+                         f"{self._abort}" if self._abort else self._lost or "stopped: resume runs the cells left")
             export(self.state)
             self._update(save=False, final=True)
             return self.state
@@ -632,63 +645,119 @@ class SweepRunner:
             _release_cell()
         self._cell_ended(cell.index, _cell_result(session, result, t0))
 
-    def _run_parallel(self, todo: list[Cell]) -> None:
-        import multiprocessing as mp
-        import queue as queue_mod
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    def _run_dask(self, todo: list[Cell]) -> None:
+        """The cells on Dask: an embedded local cluster, or the scheduler at `self.scheduler`."""
+        from concurrent.futures import CancelledError
 
-        ctx = mp.get_context("spawn")  # never fork a process that may hold TensorFlow's threads
-        _start_resource_tracker()
-        threads = max(1, available_cores() // self.workers)
-        self._mp_stop = ctx.Event()
-        if self._stop.is_set():
-            self._mp_stop.set()
-        progress = ctx.Queue()
-        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init,
-                                   initargs=(threads, self._mp_stop, progress))
+        from distributed import Event
+        from distributed.client import FutureCancelledError
+
+        from tui.core import cluster as cluster_mod
+
+        sd = SweepDir(self.state.sweep_dir)
+        token = sd.write_token()
+        topic, stop_name = f"cnn-tui-sweep-{token}", f"cnn-tui-stop-{token}"
         try:
-            futures = {pool.submit(_worker_cell, self.state.base.with_values(dict(c.values), source="sweep")
-                                   .to_dict(), str(self.state.sweep_dir), cell_name(dict(c.values)), c.index): c.index
+            cl = cluster_mod.Cluster(self.workers, self.scheduler, self.security)
+        except ConfigError as exc:
+            self._lost = f"stopped: {exc}"
+            return
+        client = cl.client
+        try:
+            where = cl.describe()
+            if self.scheduler is not None:
+                self.workers = max(1, len(client.scheduler_info().get("workers", {})))
+            self._update(save=False, workers=self.workers, placement=where)
+            client.subscribe_topic(topic, self._cluster_event)
+            stop = Event(stop_name, client=client)
+            futures = {client.submit(cluster_mod.run_cell, self.state.base.with_values(dict(c.values), source="sweep")
+                                     .to_dict(), str(self.state.sweep_dir), token, cell_name(dict(c.values)),
+                                     list(c.index), topic, stop_name, cl.threads, self.models,
+                                     key=f"cell-{cell_name(dict(c.values))}-{token}", pure=False): c.index
                        for c in todo}
             pending = set(futures)
+            gone_since: float | None = None
+            stopping = False
             while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                self._drain(progress, queue_mod.Empty)
+                done = {f for f in pending if f.done()}
+                pending -= done
+                if not done:
+                    time.sleep(0.25)
                 for fut in done:
                     index = futures[fut]
-                    if fut.cancelled():
-                        continue
                     try:
                         result = fut.result()
-                    except Exception as exc:  # a worker died (killed, out of memory): the cell
-                        result = {"status": "stopped",  # is not done, and runs again on resume
-                                  "error": f"worker process failed: {type(exc).__name__}: {exc}"}
-                    self._drain(progress, queue_mod.Empty)
-                    self._cell_ended(index, result)
-                if self._stop.is_set():
-                    for fut in pending:
-                        fut.cancel()
+                    except (CancelledError, FutureCancelledError):
+                        continue
+                    except Exception as exc:
+                        result = self._task_error(exc)
+                    self._cell_ended(index, self._bring_home(index, result))
+                if self._stop.is_set() and not stopping:  # pending cells are cancelled, running ones stop
+                    stopping = True
+                    stop.set()
+                    waiting = [f for f in pending if self.state.cell(futures[f]).status != "running"]
+                    client.cancel(waiting)
+                    pending -= set(waiting)
+                if client.status != "running":
+                    gone_since = gone_since or time.monotonic()
+                    if client.status in ("closed", "closing") or time.monotonic() - gone_since > 10:
+                        self._lost = (f"stopped: the Dask scheduler {self.scheduler or ''} is gone "
+                                      f"(client {client.status}); resume runs the cells left").replace("  ", " ")
+                        for f in pending:
+                            if self.state.cell(futures[f]).status == "running":
+                                self._update(futures[f], status="stopped")
+                        return
+                else:
+                    gone_since = None
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._drain(progress, queue_mod.Empty)
-            progress.close()
+            counts = ", ".join(f"{n} {how}" for how, n in sorted(self._shipped.items()))
+            if counts:
+                self._update(save=False, placement=f"{self.state.placement}; run directories: {counts}")
+            cl.close()
 
-    def _drain(self, progress: Any, empty: type[Exception]) -> None:
-        while True:
-            try:
-                kind, index, *rest = progress.get_nowait()
-            except empty:
-                return
+    @staticmethod
+    def _task_error(exc: BaseException) -> dict[str, Any]:
+        """A cell whose task raised: its worker died too often (KilledWorker: not done, runs again on resume),
+        or the worker could not even run it (e.g. cnn-tui or TensorFlow missing there: a failure with that text)."""
+        from distributed.scheduler import KilledWorker
+
+        if isinstance(exc, KilledWorker):
+            return {"status": "stopped", "error": f"its workers kept dying: {exc}"}
+        return {"status": "failed", "epochs": 0, "error": f"{type(exc).__name__}: {exc}"}
+
+    def _cluster_event(self, event: Any) -> None:
+        """Progress from a worker (Dask's client thread): a cell attempt started or finished an epoch."""
+        try:
+            _, (kind, index, attempt, *rest) = event
             index = tuple(index)
             if self.state.cell(index).done:
-                continue
+                return
+            attempts = self._attempts.setdefault(index, [])
             if kind == "start":
+                attempts.append((attempt, rest[0]))
                 self._cell_started(index, rest[0], rest[1])
-            elif kind == "epoch":
+            elif kind == "epoch" and attempts and attempts[-1][0] == attempt:
                 self._update(index, save=False, epoch=rest[0])
+        except Exception:  # a malformed event is not worth the sweep
+            pass
+
+    def _bring_home(self, index: tuple[int, ...], result: dict[str, Any]) -> dict[str, Any]:
+        """Unpack a shipped run directory into the sweep directory, and delete the partial directories of
+        earlier attempts at this cell (their worker died): only the attempt that returned is a result."""
+        archive = result.pop("archive", None)
+        if archive is not None and result.get("run_dir"):
+            result["run_dir"] = RunDir.unpack(archive, self.state.sweep_dir, result["run_dir"]).name
+        for attempt, run_dir in self._attempts.pop(index, []):
+            if attempt != result.get("attempt") and run_dir != result.get("run_dir"):
+                self._fresh_dir(replace(self.state.cell(index), run_dir=run_dir))
+        if "shipped" in result:
+            how = ("shipped back by workers" + ("" if self.models else " without models")) if result["shipped"] \
+                else "written directly (shared runs folder)"
+            self._shipped[how] = self._shipped.get(how, 0) + 1
+        return result
 
 
-# -- worker processes ---------------------------------------------------------------------------------------------
+# -- helpers for worker processes ---------------------------------------------------------------------------------------------
 def _start_resource_tracker() -> None:
     """Start multiprocessing's resource tracker with a real stderr: it passes `sys.stderr.fileno()` to the new
     process, and a UI that captures sys.stderr (Textual does) answers -1 ("bad value(s) in fds_to_keep")."""
@@ -706,57 +775,6 @@ def _start_resource_tracker() -> None:
         resource_tracker.ensure_running()
     finally:
         sys.stderr = saved
-
-
-_worker: dict[str, Any] = {}
-
-
-def _worker_init(threads: int, stop_event: Any, progress: Any) -> None:
-    """In each worker process, before TensorFlow loads: its share of threads, quiet logs, Ctrl+C left to the
-    parent (which stops the cells through `stop_event`)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
-    from tui.core import tfenv
-
-    tf = tfenv.import_tensorflow()
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-    _worker.update(stop=stop_event, progress=progress)
-
-
-def _worker_cell(config: dict[str, Any], sweep_dir: str, name: str, index: tuple[int, ...]) -> dict[str, Any]:
-    """Run one cell in a worker process; progress goes back through the queue, the result is returned."""
-    from tui.core.events import EpochEnd, RunStarted
-    from tui.core.session import TrainingSession
-
-    stop, progress = _worker["stop"], _worker["progress"]
-
-    def listen(event: Any) -> None:
-        if isinstance(event, RunStarted):
-            progress.put(("start", index, Path(event.run_dir).name, event.epochs))
-        elif isinstance(event, EpochEnd) and not event.partial:
-            progress.put(("epoch", index, event.epoch))
-
-    session = TrainingSession(config_mod.from_dict(config, "sweep"), runs_dir=sweep_dir, listeners=[listen],
-                              name=name)
-    ended = threading.Event()
-
-    def watch() -> None:
-        while not ended.is_set():
-            if stop.wait(0.2):
-                session.stop()
-                return
-
-    threading.Thread(target=watch, daemon=True).start()
-    t0 = time.perf_counter()
-    try:
-        result = session.run()
-    finally:
-        ended.set()
-    _release_cell()
-    return _cell_result(session, result, t0)
 
 
 def _release_cell() -> None:
