@@ -678,6 +678,7 @@ class SweepRunner:
             pending = set(futures)
             gone_since: float | None = None
             stopping = False
+            lost: list[tuple[int, ...]] = []
             while pending:
                 done = {f for f in pending if f.done()}
                 pending -= done
@@ -688,6 +689,8 @@ class SweepRunner:
                     try:
                         result = fut.result()
                     except (CancelledError, FutureCancelledError):
+                        if not stopping:  # not cancelled by us: the scheduler lost it (it went away)
+                            lost.append(index)
                         continue
                     except Exception as exc:
                         result = self._task_error(exc)
@@ -698,14 +701,14 @@ class SweepRunner:
                     waiting = [f for f in pending if self.state.cell(futures[f]).status != "running"]
                     client.cancel(waiting)
                     pending -= set(waiting)
-                if client.status != "running":
+                if client.status != "running" or lost:
                     gone_since = gone_since or time.monotonic()
-                    if client.status in ("closed", "closing") or time.monotonic() - gone_since > 10:
+                    if lost or client.status in ("closed", "closing") or time.monotonic() - gone_since > 10:
                         self._lost = (f"stopped: the Dask scheduler {self.scheduler or ''} is gone "
                                       f"(client {client.status}); resume runs the cells left").replace("  ", " ")
-                        for f in pending:
-                            if self.state.cell(futures[f]).status == "running":
-                                self._update(futures[f], status="stopped")
+                        for index in lost + [futures[f] for f in pending]:
+                            if self.state.cell(index).status == "running":
+                                self._update(index, status="stopped")
                         return
                 else:
                     gone_since = None
