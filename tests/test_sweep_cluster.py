@@ -127,7 +127,8 @@ def test_the_scheduler_gone_stops_the_sweep_which_resume_finishes(tmp_path):
         runner = SweepRunner.create(spec, tmp_path / "runs", scheduler=started.address)
 
         def kill_the_scheduler(event):
-            if any(c.status == "running" and c.epoch >= 1 for c in event.state.cells) and started.scheduler.poll() is None:
+            busy = any(c.status == "running" and c.epoch >= 1 for c in event.state.cells)
+            if busy and started.scheduler.poll() is None:
                 started.scheduler.kill()
 
         runner.subscribe(kill_the_scheduler)

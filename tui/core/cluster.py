@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import os
 import shutil
 import socket
@@ -26,6 +27,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,7 +45,7 @@ def check_address(address: str) -> str:
         raise ConfigError("--scheduler", f"got {address!r}; expected tcp://HOST:8786 or tls://HOST:8786 "
                                          "(the address `dask scheduler` prints)")
     try:
-        parts.port
+        _ = parts.port
     except ValueError:
         raise ConfigError("--scheduler", f"{address!r} has a bad port; e.g. tcp://127.0.0.1:8786") from None
     return f"{parts.scheme}://{parts.netloc}"
@@ -111,8 +113,6 @@ class Cluster:
         self.local: Any = None
         self.threads: int | None = None
         if address is None:
-            from tui.core.sweep import _start_resource_tracker, available_cores
-
             _start_resource_tracker()
             self.threads = max(1, available_cores() // workers)  # workers × threads ≤ cores
             self.local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host=LOOPBACK_HOST,
@@ -144,6 +144,57 @@ class Cluster:
                 pass
 
 
+# -- helpers shared with the in-process runner (tui.core.sweep) ---------------------------------------------------
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _cell_result(session: Any, result: Any, t0: float) -> dict[str, Any]:
+    """What a finished cell reports (plain data: it crosses from a worker process)."""
+    return {"status": result.status, "best": _best_accuracy(session.history), "error": result.error,
+            "epochs": len(session.history), "seconds": round(time.perf_counter() - t0, 2),
+            "run_dir": Path(result.run_dir).name if result.run_dir else None}
+
+
+def _best_accuracy(history: Sequence[Mapping[str, float]]) -> float | None:
+    accs = [v for h in history if (v := h.get("val_accuracy")) is not None and math.isfinite(v)]
+    return max(accs) if accs else None
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with a real stderr: it passes `sys.stderr.fileno()` to the new
+    process, and a UI that captures sys.stderr (Textual does) answers -1 ("bad value(s) in fds_to_keep")."""
+    import sys
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    try:
+        try:
+            usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+        except (AttributeError, OSError, ValueError):
+            usable = False
+        if not usable and sys.__stderr__ is not None:
+            sys.stderr = sys.__stderr__
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
+
+
+def _release_cell() -> None:
+    """After a cell: drop Keras' global state (graphs, layer-name counters) and collect the model and its
+    datasets, so a long in-process sweep holds the memory of one cell, not of all of them."""
+    import gc
+    import sys
+
+    keras = sys.modules.get("keras")
+    if keras is not None:  # nothing to release when the cell failed before TensorFlow loaded
+        keras.backend.clear_session()
+    gc.collect()
+
+
 # -- on a worker ----------------------------------------------------------------------------------------------------
 _one_cell_at_a_time = threading.Lock()
 """Keras keeps global state per process: a worker with several threads still runs one cell at a time."""
@@ -172,7 +223,6 @@ def run_cell(config: dict[str, Any], sweep_dir: str, token: str, name: str, inde
     from tui.core.events import EpochEnd, RunStarted
     from tui.core.rundir import RunDir, SweepDir
     from tui.core.session import TrainingSession
-    from tui.core.sweep import _cell_result, _release_cell
 
     worker = get_worker()
     attempt = uuid.uuid4().hex

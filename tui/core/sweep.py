@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
 import shutil
 import threading
@@ -23,7 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tui.core import config as config_mod
+from tui.core.cluster import (_best_accuracy, _cell_result, _release_cell, _start_resource_tracker,  # noqa: F401
+                              available_cores)
 from tui.core.config import ExperimentConfig, param_for
 from tui.core.params import ConfigError, Param, parse_scalar, tomllib
 from tui.core.rundir import RunDir, SweepDir
@@ -422,13 +422,6 @@ def export(state: SweepState) -> tuple[Path, Path]:
 
 
 # -- running ----------------------------------------------------------------------------------------------------------
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 GIVE_UP_AFTER = 2
 """A sweep stops when its first cells (this many) all fail with the same error before their first epoch."""
 
@@ -453,18 +446,6 @@ def _check_not_running(sweep_dir: Path) -> None:
 
 def cell_name(values: Mapping[str, Any]) -> str:
     return "_".join(f"{k.split('.', 1)[-1]}-{_fmt_value(v)}" for k, v in values.items())
-
-
-def _cell_result(session: Any, result: Any, t0: float) -> dict[str, Any]:
-    """What a finished cell reports (plain data: it crosses from a worker process)."""
-    return {"status": result.status, "best": _best_accuracy(session.history), "error": result.error,
-            "epochs": len(session.history), "seconds": round(time.perf_counter() - t0, 2),
-            "run_dir": Path(result.run_dir).name if result.run_dir else None}
-
-
-def _best_accuracy(history: Sequence[Mapping[str, float]]) -> float | None:
-    accs = [v for h in history if (v := h.get("val_accuracy")) is not None and math.isfinite(v)]
-    return max(accs) if accs else None
 
 
 class SweepRunner:
@@ -758,35 +739,3 @@ class SweepRunner:
                 else "written directly (shared runs folder)"
             self._shipped[how] = self._shipped.get(how, 0) + 1
         return result
-
-
-# -- helpers for worker processes ---------------------------------------------------------------------------------------------
-def _start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker with a real stderr: it passes `sys.stderr.fileno()` to the new
-    process, and a UI that captures sys.stderr (Textual does) answers -1 ("bad value(s) in fds_to_keep")."""
-    import sys
-    from multiprocessing import resource_tracker
-
-    saved = sys.stderr
-    try:
-        try:
-            usable = sys.stderr is not None and sys.stderr.fileno() >= 0
-        except (AttributeError, OSError, ValueError):
-            usable = False
-        if not usable and sys.__stderr__ is not None:
-            sys.stderr = sys.__stderr__
-        resource_tracker.ensure_running()
-    finally:
-        sys.stderr = saved
-
-
-def _release_cell() -> None:
-    """After a cell: drop Keras' global state (graphs, layer-name counters) and collect the model and its
-    datasets, so a long in-process sweep holds the memory of one cell, not of all of them."""
-    import gc
-    import sys
-
-    keras = sys.modules.get("keras")
-    if keras is not None:  # nothing to release when the cell failed before TensorFlow loaded
-        keras.backend.clear_session()
-    gc.collect()
