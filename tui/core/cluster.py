@@ -119,6 +119,7 @@ class Cluster:
                                       dashboard_address=None, silence_logs=logging.CRITICAL,
                                       worker_dashboard_address=None, protocol="tcp://")
             self.client = Client(self.local, set_as_default=False)
+            self.client.register_plugin(_LeaveCtrlCToTheDriver(), name="cnn-tui-sigint")
         else:
             try:
                 self.client = Client(address, security=security, set_as_default=False, timeout="10s")
@@ -193,6 +194,21 @@ def _release_cell() -> None:
     if keras is not None:  # nothing to release when the cell failed before TensorFlow loaded
         keras.backend.clear_session()
     gc.collect()
+
+
+def _LeaveCtrlCToTheDriver() -> Any:
+    """Embedded workers share the terminal's process group: Ctrl+C is the driver's to turn into a clean stop
+    (cells stop at their next batch), not a signal that kills every worker in the middle of its cell."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class IgnoreSigint(WorkerPlugin):
+        def setup(self, worker: Any) -> None:
+            import signal
+
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreSigint()
 
 
 # -- on a worker ----------------------------------------------------------------------------------------------------

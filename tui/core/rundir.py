@@ -100,7 +100,8 @@ class RunSummary:
     params: Mapping[str, int] | None = None
     dataset: Mapping[str, Any] | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
-    device: str = "?"
+    device: Any = "?"
+    """A block (name, strategy, replicas, devices, dtype_policy, global/per-replica batch); a string in older runs."""
     findings: Sequence[Mapping[str, Any]] = ()
     run_dir: str | None = None
     config: Mapping[str, Any] | None = None
