@@ -87,7 +87,8 @@ class StandingCluster:
     def __init__(self, tmp: Path, workers: int = 2) -> None:
         file = tmp / "scheduler.json"
         self.procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                        "--no-dashboard", "--scheduler-file", str(file)], env=ENV,
+                                        "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                                        "--scheduler-file", str(file)], env=ENV,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
         deadline = time.monotonic() + 60
         while not (file.is_file() and file.read_text().strip()):

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from rich.console import Console
@@ -15,6 +16,7 @@ from tui.core.heatmap import render_heatmap
 from tui.core.params import ConfigError
 from tui.core.presets import list_presets, resolve
 from tui.core.rundir import RunDir, SweepDir
+from tests.test_sweep_cluster import listening_outside_loopback
 from tui.core.runs import list_runs
 from tui.core.sweep import (STATE_FILE, Cell, SweepRunner, SweepState, load_state, make_spec, parse_values,
                             read_preset_sweep, to_csv, to_markdown)
@@ -215,12 +217,19 @@ def test_with_two_workers_two_cells_run_at_once_on_an_embedded_cluster_and_ship_
     monkeypatch.setattr(SweepDir, "write_token", lambda self: real_write(self) + "-elsewhere")
     spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3")], epochs=1,
                      train_size=200)
-    seen = []
-    runner = SweepRunner.create(spec, tmp_path, workers=2, models=False, listeners=[
-        lambda e: seen.append(sum(c.status == "running" for c in e.state.cells))])
+    seen, exposed = [], []
+
+    def watch(event):
+        running = sum(c.status == "running" for c in event.state.cells)
+        if running == 2 and max(seen, default=0) < 2:  # the embedded scheduler and workers listen on loopback only
+            exposed.extend(listening_outside_loopback([SimpleNamespace(pid=os.getpid())]))
+        seen.append(running)
+
+    runner = SweepRunner.create(spec, tmp_path, workers=2, models=False, listeners=[watch])
     state = runner.run()
     assert [c.status for c in state.cells] == ["finished", "finished"]
     assert max(seen) == 2  # both cells were running at the same moment
+    assert exposed == []
     for c in state.cells:
         cell = RunDir(state.sweep_dir / c.run_dir)
         for f in (cell.summary_file, cell.history_file, cell.events_file, cell.config_file):

@@ -38,6 +38,22 @@ def _wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def listening_outside_loopback(procs) -> list:
+    """Addresses that these processes (and their children) listen on beyond 127.0.0.1."""
+    import psutil
+
+    found = []
+    for proc in procs:
+        try:
+            p = psutil.Process(proc.pid)
+            for q in [p, *p.children(recursive=True)]:
+                found += [c.laddr for c in q.net_connections(kind="inet")
+                          if c.status == psutil.CONN_LISTEN and c.laddr.ip not in ("127.0.0.1", "::1")]
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 class LoopbackCluster:
     """`dask scheduler` + `dask worker` processes on 127.0.0.1 (no dashboard, no nanny: a killed worker stays dead)."""
 
@@ -45,7 +61,8 @@ class LoopbackCluster:
         self.procs: list[subprocess.Popen] = []
         file = tmp / "scheduler.json"
         self.scheduler = self._start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                      "--no-dashboard", "--scheduler-file", str(file)], tmp / "scheduler.log")
+                                      "--no-dashboard", "--dashboard-address", "127.0.0.1:0",  # its HTTP routes
+                                      "--scheduler-file", str(file)], tmp / "scheduler.log")
         self.address = _wait_for(lambda: file.is_file() and json.loads(file.read_text() or "{}").get("address"),
                                  60, "the scheduler's address")
         assert self.address.startswith("tcp://127.0.0.1:")
@@ -56,6 +73,7 @@ class LoopbackCluster:
 
         with Client(self.address, set_as_default=False, timeout="30s") as client:
             client.wait_for_workers(workers, timeout=60)
+        assert listening_outside_loopback(self.procs) == []
 
     def _start(self, argv: list[str], log: Path) -> subprocess.Popen:
         proc = subprocess.Popen(argv, env=ENV, cwd=log.parent, stdout=log.open("w"), stderr=subprocess.STDOUT,
