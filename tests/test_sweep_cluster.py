@@ -105,9 +105,12 @@ def test_a_worker_killed_in_the_middle_of_a_cell_makes_that_cell_run_again_elsew
     runner = SweepRunner.create(spec, runs, scheduler=loopback_cluster.address)
     run_dirs_seen: dict[tuple[int, ...], set[str]] = {}
     killed: list[int] = []
+    statuses: dict[tuple[int, ...], list[str]] = {}
 
     def kill_a_busy_worker(event):
         for c in event.state.cells:
+            if statuses.setdefault(c.index, ["pending"])[-1] != c.status:
+                statuses[c.index].append(c.status)
             if c.status == "running" and c.run_dir:
                 run_dirs_seen.setdefault(c.index, set()).add(c.run_dir)
         running = [c for c in event.state.cells if c.status == "running"]
@@ -124,6 +127,8 @@ def test_a_worker_killed_in_the_middle_of_a_cell_makes_that_cell_run_again_elsew
     assert state.status == "finished" and state.done == 3
     rerun = [i for i, dirs in run_dirs_seen.items() if len(dirs) == 2]
     assert len(rerun) == 1  # the killed worker's cell started a second time, on the other worker
+    # while it waited for the other worker, the heatmap showed it as not running
+    assert statuses[rerun[0]] == ["pending", "running", "pending", "running", "finished"]
     sweep_dir = state.sweep_dir
     cell_dirs = sorted(d.name for d in sweep_dir.iterdir() if d.is_dir())
     assert cell_dirs == sorted(c.run_dir for c in state.cells)  # the killed attempt's partial directory is gone

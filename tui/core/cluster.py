@@ -249,7 +249,8 @@ def run_cell(config: dict[str, Any], sweep_dir: str, token: str, name: str, inde
 
         def listen(event: Any) -> None:
             if isinstance(event, RunStarted):
-                worker.log_event(topic, ["start", index, attempt, Path(event.run_dir).name, event.epochs])
+                worker.log_event(topic, ["start", index, attempt, Path(event.run_dir).name, event.epochs,
+                                         worker.address])
             elif isinstance(event, EpochEnd) and not event.partial:
                 worker.log_event(topic, ["epoch", index, attempt, event.epoch])
 

@@ -63,6 +63,7 @@ class SweepRunner:
             self.workers = max(1, min(workers or auto_workers(todo), max(todo, 1)))
         self.state = replace(state, workers=max(1, self.workers))
         self._attempts: dict[tuple[int, ...], list[tuple[str, str]]] = {}
+        self._worker_of: dict[tuple[int, ...], str] = {}
         self._shipped: dict[str, int] = {}
         self._listeners = list(listeners or [])
         self._lock = threading.Lock()
@@ -279,6 +280,7 @@ class SweepRunner:
                     waiting = [f for f in pending if self.state.cell(futures[f]).status != "running"]
                     client.cancel(waiting)
                     pending -= set(waiting)
+                self._notice_dead_workers(client)
                 if client.status != "running" or lost:
                     gone_since = gone_since or time.monotonic()
                     if lost or client.status in ("closed", "closing") or time.monotonic() - gone_since > 10:
@@ -306,6 +308,21 @@ class SweepRunner:
             return {"status": "stopped", "error": f"its workers kept dying: {exc}"}
         return {"status": "failed", "epochs": 0, "error": f"{type(exc).__name__}: {exc}"}
 
+    def _notice_dead_workers(self, client: Any) -> None:
+        """A running cell whose worker left the cluster shows as pending again: the scheduler runs it again on
+        another worker (its start there makes it running again; the partial run directory goes at its end)."""
+        try:
+            alive = set(client.scheduler_info().get("workers", {}))  # refreshed by the client every ~2 s
+        except Exception:
+            return
+        for index, address in list(self._worker_of.items()):
+            cell = self.state.cell(index)
+            if address and address not in alive and cell.status == "running":
+                del self._worker_of[index]
+                self._update(index, status="pending", epoch=0,
+                             message=f"worker {address} is gone in the middle of {cell.label()}: "
+                                     "the cell runs again on another worker")
+
     def _cluster_event(self, event: Any) -> None:
         """Progress from a worker (Dask's client thread): a cell attempt started or finished an epoch."""
         try:
@@ -316,6 +333,7 @@ class SweepRunner:
             attempts = self._attempts.setdefault(index, [])
             if kind == "start":
                 attempts.append((attempt, rest[0]))
+                self._worker_of[index] = rest[2] if len(rest) > 2 else ""
                 self._cell_started(index, rest[0], rest[1])
             elif kind == "epoch" and attempts and attempts[-1][0] == attempt:
                 self._update(index, save=False, epoch=rest[0])
@@ -328,6 +346,7 @@ class SweepRunner:
         archive = result.pop("archive", None)
         if archive is not None and result.get("run_dir"):
             result["run_dir"] = RunDir.unpack(archive, self.state.sweep_dir, result["run_dir"]).name
+        self._worker_of.pop(index, None)
         for attempt, run_dir in self._attempts.pop(index, []):
             if attempt != result.get("attempt") and run_dir != result.get("run_dir"):
                 self._fresh_dir(replace(self.state.cell(index), run_dir=run_dir))
