@@ -100,7 +100,7 @@ class StandingCluster:
         for i in range(workers):
             self.procs.append(subprocess.Popen(
                 [str(BIN / "dask"), "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
-                 "--no-dashboard", "--name", f"bench{i}"],
+                 "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--name", f"bench{i}"],
                 env={**ENV, "OMP_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads,
                      "TF_NUM_INTEROP_THREADS": threads}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         from distributed import Client

@@ -59,6 +59,13 @@ class LoopbackCluster:
 
     def __init__(self, tmp: Path, workers: int) -> None:
         self.procs: list[subprocess.Popen] = []
+        try:
+            self._start_all(tmp, workers)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_all(self, tmp: Path, workers: int) -> None:
         file = tmp / "scheduler.json"
         self.scheduler = self._start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
                                       "--no-dashboard", "--dashboard-address", "127.0.0.1:0",  # its HTTP routes
@@ -67,7 +74,8 @@ class LoopbackCluster:
                                  60, "the scheduler's address")
         assert self.address.startswith("tcp://127.0.0.1:")
         self.workers = [self._start([str(BIN / "dask"), "worker", self.address, "--host", "127.0.0.1", "--nthreads",
-                                     "1", "--no-nanny", "--no-dashboard", "--name", f"w{i}"], tmp / f"worker{i}.log")
+                                     "1", "--no-nanny", "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                                     "--name", f"w{i}"], tmp / f"worker{i}.log")
                         for i in range(workers)]
         from distributed import Client
 

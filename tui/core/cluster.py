@@ -243,6 +243,10 @@ def run_cell(config: dict[str, Any], sweep_dir: str, token: str, name: str, inde
     worker = get_worker()
     attempt = uuid.uuid4().hex
     with _one_cell_at_a_time:
+        stop = Event(stop_name)
+        if stop.is_set():  # the sweep was stopped before this cell began: it never starts (no run directory)
+            return {"status": "stopped", "best": None, "error": None, "epochs": 0, "seconds": None, "run_dir": None,
+                    "attempt": attempt}
         _set_threads(threads)
         shared = SweepDir(sweep_dir).has_token(token)
         runs_dir = sweep_dir if shared else tempfile.mkdtemp(prefix="cnn-tui-cell-", dir=worker.local_directory)
@@ -257,7 +261,6 @@ def run_cell(config: dict[str, Any], sweep_dir: str, token: str, name: str, inde
         session = TrainingSession(config_mod.from_dict(config, "sweep"), runs_dir=runs_dir, listeners=[listen],
                                   name=name)
         ended = threading.Event()
-        stop = Event(stop_name)
 
         def watch() -> None:
             while not ended.is_set():

@@ -274,12 +274,9 @@ class SweepRunner:
                     except Exception as exc:
                         result = self._task_error(exc)
                     self._cell_ended(index, self._bring_home(index, result))
-                if self._stop.is_set() and not stopping:  # pending cells are cancelled, running ones stop
-                    stopping = True
+                if self._stop.is_set() and not stopping:  # running cells stop at their next batch; cells not
+                    stopping = True  # begun return at once without starting (no half-made run directory)
                     stop.set()
-                    waiting = [f for f in pending if self.state.cell(futures[f]).status != "running"]
-                    client.cancel(waiting)
-                    pending -= set(waiting)
                 self._notice_dead_workers(client)
                 if client.status != "running" or lost:
                     gone_since = gone_since or time.monotonic()
@@ -293,6 +290,11 @@ class SweepRunner:
                 else:
                     gone_since = None
         finally:
+            for index, attempts in self._attempts.items():  # cells left without a result (stopped, scheduler gone):
+                cell = self.state.cell(index)  # only their latest directory stays (resume replaces it)
+                for _, run_dir in attempts:
+                    if run_dir != cell.run_dir:
+                        self._fresh_dir(replace(cell, run_dir=run_dir))
             counts = ", ".join(f"{n} {how}" for how, n in sorted(self._shipped.items()))
             if counts:
                 self._update(save=False, placement=f"{self.state.placement}; run directories: {counts}")
@@ -315,6 +317,9 @@ class SweepRunner:
             alive = set(client.scheduler_info().get("workers", {}))  # refreshed by the client every ~2 s
         except Exception:
             return
+        if alive and len(alive) != self.workers:  # workers joined or left: ETA and "at a time" follow
+            self.workers = len(alive)
+            self._update(save=False, workers=self.workers)
         for index, address in list(self._worker_of.items()):
             cell = self.state.cell(index)
             if address and address not in alive and cell.status == "running":
