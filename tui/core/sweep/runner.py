@@ -66,7 +66,7 @@ class SweepRunner:
         self._worker_of: dict[tuple[int, ...], str] = {}
         self._shipped: dict[str, int] = {}
         self._listeners = list(listeners or [])
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # held while listeners hear a change: they hear them in order
         self._stop = threading.Event()
         self._sessions: list[Any] = []
         self._early_failures: list[tuple[tuple[int, ...], str | None]] | None = []
@@ -122,12 +122,12 @@ class SweepRunner:
             self.state = state
             if save:
                 SweepDir(state.sweep_dir).write_state(_state_json(state))
-        event = SweepProgress(state, final)
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:  # a broken listener must not stop the sweep
-                pass
+            event = SweepProgress(state, final)  # (progress also arrives on Dask's client thread)
+            for listener in list(self._listeners):
+                try:
+                    listener(event)
+                except Exception:  # a broken listener must not stop the sweep
+                    pass
 
     def _claim(self) -> None:
         _check_not_running(self.state.sweep_dir)
