@@ -79,7 +79,7 @@ def make_security(address: str | None, ca_file: str | None = None, cert: str | N
         if given:
             raise ConfigError("--tls-ca-file", "certificates only apply to a tls:// scheduler address")
         return None
-    from distributed.security import Security
+    Security = dask_module("distributed.security").Security
 
     if given and len(given) != 3:
         raise ConfigError("--tls-ca-file", "a tls:// scheduler needs all three: --tls-ca-file, --tls-cert, --tls-key")
@@ -95,6 +95,13 @@ def make_security(address: str | None, ca_file: str | None = None, cert: str | N
     return security
 
 
+def dask_module(name: str = "distributed") -> Any:
+    """A Dask module, imported when first needed (Dask ships no type information: typed as Any)."""
+    import importlib
+
+    return importlib.import_module(name)
+
+
 def quiet_dask() -> None:
     """Dask logs to stderr on its own; the sweep says what matters itself (and the app owns the terminal)."""
     for name in ("distributed", "distributed.worker", "distributed.nanny", "distributed.scheduler",
@@ -106,10 +113,11 @@ class Cluster:
     """A Dask client on an embedded LocalCluster (`workers` processes) or on the scheduler at `address`."""
 
     def __init__(self, workers: int, address: str | None = None, security: Any = None) -> None:
-        from distributed import Client, LocalCluster
+        Client, LocalCluster = dask_module().Client, dask_module().LocalCluster
 
         quiet_dask()
         self.address = address
+        self.client: Any = None
         self.local: Any = None
         self.threads: int | None = None
         if address is None:
@@ -199,7 +207,7 @@ def _release_cell() -> None:
 def _LeaveCtrlCToTheDriver() -> Any:
     """Embedded workers share the terminal's process group: Ctrl+C is the driver's to turn into a clean stop
     (cells stop at their next batch), not a signal that kills every worker in the middle of its cell."""
-    from distributed.diagnostics.plugin import WorkerPlugin
+    WorkerPlugin: Any = dask_module("distributed.diagnostics.plugin").WorkerPlugin
 
     class IgnoreSigint(WorkerPlugin):
         def setup(self, worker: Any) -> None:
@@ -233,7 +241,7 @@ def run_cell(config: dict[str, Any], sweep_dir: str, token: str, name: str, inde
              stop_name: str, threads: int | None, models: bool) -> dict[str, Any]:
     """Run one cell on a Dask worker: progress as events on `topic`, stop when the Dask Event `stop_name` is set;
     returns the cell's result (plain data), with its run directory packed in when the sweep folder is not here."""
-    from distributed import Event, get_worker
+    Event, get_worker = dask_module().Event, dask_module().get_worker
 
     from tui.core import config as config_mod
     from tui.core.events import EpochEnd, RunStarted
@@ -248,7 +256,7 @@ def run_cell(config: dict[str, Any], sweep_dir: str, token: str, name: str, inde
             return {"status": "stopped", "best": None, "error": None, "epochs": 0, "seconds": None, "run_dir": None,
                     "attempt": attempt}
         _set_threads(threads)
-        shared = SweepDir(sweep_dir).has_token(token)
+        shared = SweepDir(Path(sweep_dir)).has_token(token)
         runs_dir = sweep_dir if shared else tempfile.mkdtemp(prefix="cnn-tui-cell-", dir=worker.local_directory)
 
         def listen(event: Any) -> None:
@@ -283,7 +291,7 @@ def run_cell(config: dict[str, Any], sweep_dir: str, token: str, name: str, inde
         if not shared:
             try:
                 if result.run_dir:
-                    out["archive"] = RunDir(result.run_dir).pack(models=models)
+                    out["archive"] = RunDir(Path(result.run_dir)).pack(models=models)
             finally:
                 shutil.rmtree(runs_dir, ignore_errors=True)
         return out

@@ -132,7 +132,7 @@ def placement(devices: str | tuple[int, ...], mixed_precision: bool, batch_size:
     elif devices == "auto":
         names = [d.name for d in gpus]
     else:
-        missing = [i for i in devices if i >= len(gpus)]
+        missing = [i for i in devices if isinstance(i, int) and i >= len(gpus)]
         if missing:
             raise ConfigError("training.devices", f"GPU {missing[0]} does not exist: this machine has "
                               f"{len(gpus)} GPU(s){' (0..' + str(len(gpus) - 1) + ')' if gpus else ''}; use auto "
@@ -171,7 +171,8 @@ def _compute_capability(tf: Any, name: str) -> tuple[int, int]:
     index = int(name.rsplit(":", 1)[-1])
     try:
         details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[index])
-        return tuple(details.get("compute_capability") or (0, 0))  # type: ignore[return-value]
+        major, minor = details.get("compute_capability") or (0, 0)
+        return int(major), int(minor)
     except Exception:
         return (0, 0)
 

@@ -9,11 +9,17 @@ threads, or an existing cluster the user started (`--scheduler`).
 """
 
 
-from tui.core.cluster import (_best_accuracy, _cell_result, _release_cell, _start_resource_tracker,  # noqa: F401
+from tui.core.cluster import (_best_accuracy, _cell_result, _release_cell, _start_resource_tracker,
                               available_cores)
-from tui.core.sweep.grid import (MAX_CELLS, Axis, SweepSpec, make_spec, parse_grid_option,  # noqa: F401
+from tui.core.sweep.grid import (MAX_CELLS, Axis, SweepSpec, make_spec, parse_grid_option,
                                  parse_values, read_preset_sweep)
-from tui.core.sweep.runner import (GIVE_UP_AFTER, PARALLEL_MIN_CORES, SweepRunner, auto_workers,  # noqa: F401
+from tui.core.sweep.runner import (GIVE_UP_AFTER, PARALLEL_MIN_CORES, SweepRunner, auto_workers,
                                    cell_name)
-from tui.core.sweep.state import (DONE, STATE_FILE, Cell, Listener, SweepProgress, SweepState,  # noqa: F401
+from tui.core.sweep.state import (DONE, STATE_FILE, Cell, Listener, SweepProgress, SweepState,
                                   _fmt_value, export, list_sweeps, load_state, to_csv, to_markdown)
+
+__all__ = ["MAX_CELLS", "Axis", "SweepSpec", "make_spec", "parse_grid_option", "parse_values", "read_preset_sweep",
+           "GIVE_UP_AFTER", "PARALLEL_MIN_CORES", "SweepRunner", "auto_workers", "cell_name", "DONE", "STATE_FILE",
+           "Cell", "Listener", "SweepProgress", "SweepState", "_fmt_value", "export", "list_sweeps", "load_state",
+           "to_csv", "to_markdown", "available_cores", "_best_accuracy", "_cell_result", "_release_cell",
+           "_start_resource_tracker"]

@@ -228,10 +228,10 @@ class SweepRunner:
         """The cells on Dask: an embedded local cluster, or the scheduler at `self.scheduler`."""
         from concurrent.futures import CancelledError
 
-        from distributed import Event
-        from distributed.client import FutureCancelledError
-
         from tui.core import cluster as cluster_mod
+
+        Event = cluster_mod.dask_module().Event
+        FutureCancelledError = cluster_mod.dask_module("distributed.client").FutureCancelledError
 
         sd = SweepDir(self.state.sweep_dir)
         token = sd.write_token()
@@ -304,7 +304,9 @@ class SweepRunner:
     def _task_error(exc: BaseException) -> dict[str, Any]:
         """A cell whose task raised: its worker died too often (KilledWorker: not done, runs again on resume),
         or the worker could not even run it (e.g. cnn-tui or TensorFlow missing there: a failure with that text)."""
-        from distributed.scheduler import KilledWorker
+        from tui.core.cluster import dask_module
+
+        KilledWorker = dask_module("distributed.scheduler").KilledWorker
 
         if isinstance(exc, KilledWorker):
             return {"status": "stopped", "error": f"its workers kept dying: {exc}"}
