@@ -107,8 +107,8 @@ def loopback_cluster(tmp_path):
 
 @pytest.mark.slow
 def test_a_worker_killed_in_the_middle_of_a_cell_makes_that_cell_run_again_elsewhere(loopback_cluster, tmp_path):
-    spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3,4")], epochs=4,
-                     train_size=400)
+    spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3,4")], epochs=3,
+                     train_size=300)
     runs = tmp_path / "runs"
     runner = SweepRunner.create(spec, runs, scheduler=loopback_cluster.address)
     run_dirs_seen: dict[tuple[int, ...], set[str]] = {}
@@ -153,8 +153,8 @@ def test_a_worker_killed_in_the_middle_of_a_cell_makes_that_cell_run_again_elsew
 def test_the_scheduler_gone_stops_the_sweep_which_resume_finishes(tmp_path):
     started = LoopbackCluster(tmp_path, workers=1)
     try:
-        spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3")], epochs=3,
-                         train_size=300)
+        spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3")], epochs=2,
+                         train_size=200)
         runner = SweepRunner.create(spec, tmp_path / "runs", scheduler=started.address)
 
         def kill_the_scheduler(event):
@@ -198,3 +198,23 @@ def test_cnn_tui_sweep_refuses_a_bad_scheduler_address_before_anything_runs(tmp_
                          capture_output=True, text=True, cwd=tmp_path, env=ENV)
     assert out.returncode == 2 and "--scheduler: got 'ftp://host:21'" in out.stderr
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_workers_that_lack_the_dataset_fail_their_cells_with_that_message_and_the_sweep_stops(loopback_cluster,
+                                                                                              tmp_path):
+    missing = tmp_path / "images-only-on-the-laptop"  # an image folder the workers do not have (no download tried)
+    base = cfg.ExperimentConfig().with_values({**TINY, "dataset.name": "folder", "dataset.path": str(missing)})
+    spec = make_spec(base, [("model.conv_filters", "2,3,4,5,6")], epochs=1, train_size=100)
+    state = SweepRunner.create(spec, tmp_path / "runs", scheduler=loopback_cluster.address).run()
+    assert state.status == "stopped"
+    assert "the first 2 cells failed the same way before training" in state.message
+    assert f"dataset folder: {missing} does not exist" in state.message
+    assert not any(c.status == "finished" for c in state.cells)
+    assert sum(c.status == "failed" for c in state.cells) == 0  # set-up faults leave the cells to run on resume
+
+
+def test_a_cell_a_worker_cannot_even_start_fails_with_the_workers_message():
+    result = SweepRunner._task_error(ModuleNotFoundError("No module named 'tensorflow'"))
+    assert result == {"status": "failed", "epochs": 0,
+                      "error": "ModuleNotFoundError: No module named 'tensorflow'"}
