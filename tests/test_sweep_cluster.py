@@ -57,8 +57,10 @@ def listening_outside_loopback(procs) -> list:
 class LoopbackCluster:
     """`dask scheduler` + `dask worker` processes on 127.0.0.1 (no dashboard, no nanny: a killed worker stays dead)."""
 
-    def __init__(self, tmp: Path, workers: int) -> None:
+    def __init__(self, tmp: Path, workers: int, tls: dict[str, list[str]] | None = None, security=None) -> None:
         self.procs: list[subprocess.Popen] = []
+        self.tls = tls or {"scheduler": [], "worker": []}
+        self.client_security = security
         try:
             self._start_all(tmp, workers)
         except BaseException:
@@ -69,17 +71,17 @@ class LoopbackCluster:
         file = tmp / "scheduler.json"
         self.scheduler = self._start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
                                       "--no-dashboard", "--dashboard-address", "127.0.0.1:0",  # its HTTP routes
-                                      "--scheduler-file", str(file)], tmp / "scheduler.log")
+                                      "--scheduler-file", str(file), *self.tls["scheduler"]], tmp / "scheduler.log")
         self.address = _wait_for(lambda: file.is_file() and json.loads(file.read_text() or "{}").get("address"),
                                  60, "the scheduler's address")
-        assert self.address.startswith("tcp://127.0.0.1:")
+        assert self.address.startswith(("tcp://127.0.0.1:", "tls://127.0.0.1:"))
         self.workers = [self._start([str(BIN / "dask"), "worker", self.address, "--host", "127.0.0.1", "--nthreads",
                                      "1", "--no-nanny", "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
-                                     "--name", f"w{i}"], tmp / f"worker{i}.log")
+                                     "--name", f"w{i}", *self.tls["worker"]], tmp / f"worker{i}.log")
                         for i in range(workers)]
         from distributed import Client
 
-        with Client(self.address, set_as_default=False, timeout="30s") as client:
+        with Client(self.address, set_as_default=False, timeout="30s", security=self.client_security) as client:
             client.wait_for_workers(workers, timeout=60)
         assert listening_outside_loopback(self.procs) == []
 
@@ -218,3 +220,45 @@ def test_a_cell_a_worker_cannot_even_start_fails_with_the_workers_message():
     result = SweepRunner._task_error(ModuleNotFoundError("No module named 'tensorflow'"))
     assert result == {"status": "failed", "epochs": 0,
                       "error": "ModuleNotFoundError: No module named 'tensorflow'"}
+
+
+def _certificates(tmp: Path) -> dict[str, tuple[str, str]]:
+    """A throw-away CA and a certificate for the scheduler, the worker and the client (openssl)."""
+    def run(*argv: str) -> None:
+        subprocess.run(["openssl", *argv], check=True, capture_output=True, cwd=tmp)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca", "-keyout", "ca.key",
+        "-out", "ca.pem")
+    out = {}
+    for who in ("scheduler", "worker", "client"):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={who}", "-keyout", f"{who}.key", "-out",
+            f"{who}.csr")
+        run("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1",
+            "-out", f"{who}.pem")
+        out[who] = (str(tmp / f"{who}.pem"), str(tmp / f"{who}.key"))
+    return out
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_on_a_tls_scheduler_with_the_given_certificates(tmp_path):
+    certs = _certificates(tmp_path)
+    ca = str(tmp_path / "ca.pem")
+
+    def flags(who: str) -> list[str]:
+        return ["--tls-ca-file", ca, "--tls-cert", certs[who][0], "--tls-key", certs[who][1]]
+
+    security = cluster.make_security("tls://127.0.0.1:1", ca, *certs["client"])
+    started = LoopbackCluster(tmp_path, workers=1, security=security,
+                              tls={"scheduler": ["--protocol", "tls", *flags("scheduler")], "worker": flags("worker")})
+    try:
+        assert started.address.startswith("tls://127.0.0.1:")
+        assert cluster.address_warning(started.address) is None
+        spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2")], epochs=1,
+                         train_size=100)
+        with pytest.raises(ConfigError, match="needs certificates"):  # no certificates, none in Dask's config
+            cluster.make_security(started.address)
+        state = SweepRunner.create(spec, tmp_path / "runs", scheduler=started.address, security=security).run()
+    finally:
+        started.close()
+    assert [c.status for c in state.cells] == ["finished"]
+    assert f"Dask scheduler {started.address}" in state.placement
