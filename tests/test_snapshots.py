@@ -108,6 +108,7 @@ class FinishedSweep:
     """What the sweep screen reads of a runner, for a sweep that has ended."""
 
     workers = 1
+    scheduler = None
 
     def __init__(self, state: SweepState) -> None:
         self.state = state

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from rich.console import Console
@@ -14,6 +15,8 @@ from tui.core import config as cfg
 from tui.core.heatmap import render_heatmap
 from tui.core.params import ConfigError
 from tui.core.presets import list_presets, resolve
+from tui.core.rundir import RunDir, SweepDir
+from tests.test_sweep_cluster import listening_outside_loopback
 from tui.core.runs import list_runs
 from tui.core.sweep import (STATE_FILE, Cell, SweepRunner, SweepState, load_state, make_spec, parse_values,
                             read_preset_sweep, to_csv, to_markdown)
@@ -206,16 +209,36 @@ def test_a_sweep_running_in_another_process_is_not_resumed_twice(tmp_path):
         SweepRunner.resume(sweep_dir)
 
 
-def test_with_two_workers_two_cells_run_at_once_in_other_processes(tmp_path):
+@pytest.mark.slow
+def test_with_two_workers_two_cells_run_at_once_on_an_embedded_cluster_and_ship_their_run_dirs_back(
+        tmp_path, monkeypatch):
+    # the workers are told a token the sweep directory does not hold: to them it is another machine's folder
+    real_write = SweepDir.write_token
+    monkeypatch.setattr(SweepDir, "write_token", lambda self: real_write(self) + "-elsewhere")
     spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3")], epochs=1,
                      train_size=200)
-    seen = []
-    runner = SweepRunner.create(spec, tmp_path, workers=2, listeners=[
-        lambda e: seen.append(sum(c.status == "running" for c in e.state.cells))])
+    seen, exposed = [], []
+
+    def watch(event):
+        running = sum(c.status == "running" for c in event.state.cells)
+        if running == 2 and max(seen, default=0) < 2:  # the embedded scheduler and workers listen on loopback only
+            exposed.extend(listening_outside_loopback([SimpleNamespace(pid=os.getpid())]))
+        seen.append(running)
+
+    runner = SweepRunner.create(spec, tmp_path, workers=2, models=False, listeners=[watch])
     state = runner.run()
     assert [c.status for c in state.cells] == ["finished", "finished"]
     assert max(seen) == 2  # both cells were running at the same moment
-    assert all((state.sweep_dir / c.run_dir / "summary.json").is_file() for c in state.cells)
+    assert exposed == []
+    for c in state.cells:
+        cell = RunDir(state.sweep_dir / c.run_dir)
+        for f in (cell.summary_file, cell.history_file, cell.events_file, cell.config_file):
+            assert f.is_file(), f
+        assert cell.read_summary().status == "finished"
+        assert not cell.best_model_file.exists() and not cell.last_model_file.exists()  # --no-models
+    assert "embedded Dask cluster on 127.0.0.1, 2 workers × 1 threads" in state.placement
+    assert "2 shipped back by workers without models" in state.placement
+    assert {r.name for r in list_runs(tmp_path)} == {c.run_dir for c in state.cells}
 
 
 def test_a_sweep_whose_first_cells_all_fail_the_same_way_before_training_stops_and_stays_resumable(tmp_path):

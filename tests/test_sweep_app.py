@@ -82,3 +82,24 @@ async def test_a_stopped_sweep_resumes_from_the_dialog_without_rerunning_finishe
     state = load_state(runner.state.sweep_dir)
     assert [c.status for c in state.cells] == ["finished", "finished"]
     assert state.cells[0].run_dir == first.run_dir and state.cells[0].seconds == first.seconds
+
+
+async def test_the_sweep_dialog_takes_a_dask_scheduler_and_warns_about_an_open_one(tmp_path):
+    app = CnnTuiApp(cfg.ExperimentConfig().with_values(TINY), runs_dir=tmp_path)
+    async with app.run_test(size=(120, 45)) as pilot:
+        await pilot.press("f6")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#values1", Input).value = "2,4"
+        dialog.query_one("#scheduler", Input).value = "ftp://10.1.2.3"
+        await pilot.pause()
+        assert "expected tcp://HOST:8786 or tls://HOST:8786" in text(dialog, "#sweep-check")
+        assert dialog.query_one("#start-sweep", Button).disabled
+        dialog.query_one("#scheduler", Input).value = "tcp://10.1.2.3:8786"
+        await pilot.pause()
+        said = text(dialog, "#sweep-check")
+        assert "cells" in said and "unencrypted Dask scheduler on another host" in said
+        dialog.query_one("#scheduler", Input).value = "tcp://127.0.0.1:8786"
+        await pilot.pause()
+        assert "unencrypted" not in text(dialog, "#sweep-check")
+        assert not dialog.query_one("#start-sweep", Button).disabled

@@ -77,7 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "default: the preset's [sweep] grid)")
     sweep.add_argument("--epochs", type=int, default=None, help="epochs per cell")
     sweep.add_argument("--train-size", type=int, default=None, help="training samples per cell (0 = all)")
-    sweep.add_argument("--workers", default="auto", help="cells at once: a number, or auto (the default)")
+    sweep.add_argument("--workers", default="auto", help="cells at once: a number, or auto (the default); 2 or more "
+                                                         "start an embedded Dask cluster on 127.0.0.1")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="send the cells to an existing Dask cluster, e.g. tls://10.0.0.5:8786 (see the README)")
+    sweep.add_argument("--tls-ca-file", default=None, help="CA certificate for a tls:// scheduler")
+    sweep.add_argument("--tls-cert", default=None, help="this client's certificate for a tls:// scheduler")
+    sweep.add_argument("--tls-key", default=None, help="this client's private key for a tls:// scheduler")
+    sweep.add_argument("--no-models", action="store_true",
+                       help="cells on other machines ship back their run directories without the saved models")
     sweep.add_argument("--resume", metavar="SWEEP_DIR", default=None,
                        help="continue an interrupted sweep; finished cells are not run again")
     sweep.add_argument("--notify", action="store_true", help="notify (terminal, webhook) when the sweep ends")

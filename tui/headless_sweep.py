@@ -25,6 +25,16 @@ def parse_workers(text: str) -> int | None:
     return n
 
 
+def cluster_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--scheduler (checked, with Dask's Security for tls://) and --no-models as SweepRunner's keywords."""
+    from tui.core import cluster
+
+    address = cluster.check_address(args.scheduler) if getattr(args, "scheduler", None) else None
+    security = cluster.make_security(address, getattr(args, "tls_ca_file", None), getattr(args, "tls_cert", None),
+                                     getattr(args, "tls_key", None))
+    return {"scheduler": address, "security": security, "models": not getattr(args, "no_models", False)}
+
+
 def build_runner(args: argparse.Namespace) -> Any:
     """A SweepRunner for the command line's arguments (a new sweep, or --resume of an existing one)."""
     from pathlib import Path
@@ -33,11 +43,12 @@ def build_runner(args: argparse.Namespace) -> Any:
     from tui.core import sweep
 
     workers = parse_workers(args.workers)
+    cluster = cluster_options(args)
     if args.resume:
         if args.grid or args.preset or args.overrides or args.epochs is not None or args.train_size is not None:
             raise ConfigError("--resume", "a resumed sweep keeps its grid, base and budget; drop --grid, --preset, "
                                           "--set, --epochs and --train-size")
-        return sweep.SweepRunner.resume(args.resume, workers)
+        return sweep.SweepRunner.resume(args.resume, workers, **cluster)
     config = presets_mod.load_experiment(args.preset, args.overrides, args.data_dir)
     from_preset = sweep.read_preset_sweep(presets_mod.resolve(args.preset)) if args.preset else {}
     grid: list[tuple[str, Any]] = [sweep.parse_grid_option(g) for g in args.grid] or from_preset.get("grid", [])
@@ -47,7 +58,7 @@ def build_runner(args: argparse.Namespace) -> Any:
     epochs = args.epochs if args.epochs is not None else from_preset.get("epochs")
     train_size = args.train_size if args.train_size is not None else from_preset.get("train_size")
     spec = sweep.make_spec(config, grid, epochs, train_size)
-    return sweep.SweepRunner.create(spec, Path(args.runs_dir or "runs"), workers)
+    return sweep.SweepRunner.create(spec, Path(args.runs_dir or "runs"), workers, **cluster)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -71,13 +82,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except (ConfigError, presets_mod.PresetNotFound, SettingsError) as exc:
         print(f"cnn-tui: {exc}", file=sys.stderr)
         return 2
+    if runner.scheduler:
+        from tui.core.cluster import address_warning
+
+        warning = address_warning(runner.scheduler)
+        if warning:
+            console.print(f"[yellow]{warning}[/]", soft_wrap=True)
     quiet_environment()
     tf_log = move_native_stderr()
     state = runner.state
     console.print(f"[bold]Sweep[/] {state.sweep_dir}: {' × '.join(f'{a.key} ({len(a.values)})' for a in state.axes)}"
                   f" = {state.total} cells, {state.base.training.epochs} epochs each"
                   + (f", {state.base.dataset.train_size} training samples" if state.base.dataset.train_size else "")
-                  + f", {runner.workers} at a time", soft_wrap=True)
+                  + (f", on the Dask scheduler {runner.scheduler}" if runner.scheduler else
+                     f", {runner.workers} at a time"), soft_wrap=True)
 
     def view() -> Group:
         s = runner.state
@@ -113,7 +131,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if s.status == "finished":
         console.print(f"[green]Sweep finished[/]: {s.total} cells.")
     else:
-        if s.message.startswith("stopped: the first"):
+        if s.message.startswith(("stopped: the first", "stopped: the Dask", "stopped: --scheduler")):
             console.print(f"[red]{s.message}[/]")
         console.print(f"[yellow]Sweep stopped[/]: {s.done}/{s.total} cells done; continue with "
                       f"[bold]cnn-tui sweep --resume {s.sweep_dir}[/]", soft_wrap=True)
@@ -124,6 +142,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if best is not None:
         console.print(f"Best: {best.label()} → val_accuracy {best.best_val_accuracy:.4f} "
                       f"({s.sweep_dir / (best.run_dir or '')})", soft_wrap=True)
+    if s.placement:
+        console.print(f"Ran on: {s.placement}", soft_wrap=True)
     console.print(f"Results: {s.sweep_dir / 'results.csv'} and {s.sweep_dir / 'results.md'}", soft_wrap=True)
     console.print(f"[dim]TensorFlow's own log: {tf_log}[/]")
     return 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from tui.core.tfenv import device_label
 from tui.core.params import ConfigError, tomllib
 from tui.core.records import atomic_write_text, text_chart
 from tui.core.rundir import RunDir
@@ -304,6 +305,7 @@ def metric_rows(runs: Sequence[ComparedRun]) -> list[Row]:
         row("epochs", [float(len(r.history)) for r in runs], lambda v: f"{v:.0f}", None),
         row("wall time", [r.summary.get("wall_seconds") for r in runs], lambda v: f"{v:.1f} s", None),
         row("parameters", params, lambda v: f"{v:,.0f}", None),
+        Row("device", tuple(device_label(r.summary.get("device")) for r in runs)),
     ]
     lr_find = tuple(_lr_find_cell(r.summary.get("lr_find")) for r in runs)
     if any(cell != MISSING for cell in lr_find):

@@ -148,6 +148,10 @@ class TrainingConfig:
     seed: int = _p(42, "seed for weights, shuffling and dropout (same seed, same curves on CPU)", minimum=0)
     stop_on_divergence: bool = _p(True, "stop the run when the doctor finds it diverged (false keeps training: for "
                                   "reproducing a study whose raw-pixel first epoch has losses in the tens)")
+    devices: str = _p("auto", "devices of one run: auto (every GPU, else the CPU), cpu, or GPU indices like 0,1; two "
+                      "or more train under tf.distribute.MirroredStrategy, batch_size staying the global batch")
+    mixed_precision: bool = _p(False, "mixed_float16 compute (float32 output, Keras' loss scaling) on GPUs of compute "
+                               "capability ≥ 7.0; refused on the CPU")
 
 
 @dataclass(frozen=True)
@@ -317,8 +321,23 @@ def _checked(param: Param, value: Any, key: str, source: str | None) -> Any:
         raise (exc.with_source(source) if source else exc) from None
 
 
+def parse_devices(text: str) -> str | tuple[int, ...]:
+    """training.devices as "auto", "cpu" or a tuple of distinct GPU indices (ConfigError naming the key if not)."""
+    value = text.strip().lower()
+    if value in ("auto", "cpu"):
+        return value
+    items = [t.strip() for t in value.strip("[]").split(",")]
+    if not items or not all(t.isdigit() for t in items) or len(set(items)) != len(items):
+        raise ConfigError("training.devices", f"got {text!r}; expected auto, cpu, or distinct GPU indices like 0,1")
+    return tuple(int(t) for t in items)
+
+
 def check_consistency(config: ExperimentConfig, source: str | None = None) -> None:
     """Cross-field rules that no single key can express."""
+    try:
+        parse_devices(config.training.devices)
+    except ConfigError as exc:
+        raise exc.with_source(source) if source else exc from None
     ds = config.dataset
     if ds.name == "folder" and not ds.path:
         raise ConfigError("dataset.path", "an image folder is needed when dataset.name = folder "

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from tui.core.atomic import atomic_write_json, atomic_write_text
 from tui.core.rundir import RunDir, RunSummary, read_history_file
+from tui.core.tfenv import device_label
 
 __all__ = ["atomic_write_json", "atomic_write_text", "build_summary", "create_run_dir", "export_run",
            "read_history_csv", "render_markdown", "text_chart"]
@@ -34,7 +35,7 @@ def median(values: Sequence[float]) -> float | None:
 
 def build_summary(*, status: str, error: str | None, history: Sequence[Mapping[str, float]],
                   test: Mapping[str, Any] | None, wall_seconds: float, params: Mapping[str, int] | None,
-                  dataset: Mapping[str, Any] | None, versions: Mapping[str, str], device: str,
+                  dataset: Mapping[str, Any] | None, versions: Mapping[str, str], device: Any,
                   monitor: str = "val_loss", findings: Sequence[Mapping[str, Any]] = (),
                   run_dir: str | None = None, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The summary.json contract (keys in SUMMARY_KEYS, plus run_dir, findings, config)."""
@@ -115,7 +116,7 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
              f"- **Wall time:** {s['wall_seconds']:.1f} s",
              f"- **Training speed:** {_fmt(s.get('train_samples_per_second'), 1)} samples/s (median, epochs after "
              f"the first)",
-             f"- **Device:** {s.get('device')}", ""]
+             f"- **Device:** {device_label(s.get('device'))}", ""]
     ds = s.get("dataset")
     if ds:
         lines += ["## Dataset", "", f"- {ds.get('name')}: {ds.get('train')} train / {ds.get('val')} validation / "

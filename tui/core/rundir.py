@@ -100,7 +100,8 @@ class RunSummary:
     params: Mapping[str, int] | None = None
     dataset: Mapping[str, Any] | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
-    device: str = "?"
+    device: Any = "?"
+    """A block (name, strategy, replicas, devices, dtype_policy, global/per-replica batch); a string in older runs."""
     findings: Sequence[Mapping[str, Any]] = ()
     run_dir: str | None = None
     config: Mapping[str, Any] | None = None
@@ -405,6 +406,39 @@ class RunDir:
         return pid_alive(self.pid_file)  # an older version's running.pid
 
     # Keras' BackupAndRestore state
+    # a cell run on another machine, shipped back whole (tui.core.cluster)
+    def pack(self, models: bool = True) -> bytes:
+        """The run directory as a .tar.gz in memory: summary, history, events, config, logs and (unless `models`
+        is False) the saved models; never Keras' backup state or the owner/control files of the live process."""
+        import io
+        import tarfile
+
+        skip = {self.backup_dir, self.owner_file, self.pid_file, self.control_dir}
+        if not models:
+            skip |= {self.best_model_file, self.last_model_file, self.checkpoints_dir}
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for item in sorted(self.path.rglob("*")):
+                if item.is_file() and not any(item == s or s in item.parents for s in skip):
+                    tar.add(item, arcname=str(item.relative_to(self.path)), recursive=False)
+        return buf.getvalue()
+
+    @classmethod
+    def unpack(cls, archive: bytes, parent: Path | str, name: str) -> RunDir:
+        """A run directory `name` under `parent` from `pack()`'s bytes (a unique name if `name` is taken);
+        members are checked by tarfile's "data" filter, so nothing lands outside the new directory."""
+        import io
+        import tarfile
+
+        target = Path(parent) / name
+        try:
+            target.mkdir(parents=True)
+        except FileExistsError:
+            target = _new_dir(Path(parent), name)
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            tar.extractall(target, filter="data")
+        return cls(target)
+
     def has_backup(self) -> bool:
         return (self.backup_dir / "training_metadata.json").is_file()
 
@@ -510,6 +544,25 @@ class SweepDir:
 
     def write_results(self, csv_text: str, markdown: str) -> tuple[Path, Path]:
         return atomic_write_text(self.results_csv, csv_text), atomic_write_text(self.results_md, markdown)
+
+    @property
+    def token_file(self) -> Path:
+        return self.path / "sweep.token"
+
+    def write_token(self) -> str:
+        """A fresh random token in the sweep directory: a worker that reads the same token through the path
+        sees this very directory (a shared runs folder) and writes its cells here; any other ships them back."""
+        import secrets
+
+        token = secrets.token_hex(8)
+        atomic_write_text(self.token_file, token)
+        return token
+
+    def has_token(self, token: str) -> bool:
+        try:
+            return self.token_file.read_text(encoding="utf-8").strip() == token
+        except OSError:
+            return False
 
     def cell(self, name: str) -> RunDir:
         return RunDir(self.path / name)

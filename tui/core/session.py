@@ -175,7 +175,7 @@ class TrainingSession:
         test: dict[str, Any] | None = None
         event_cb: Any = None
         versions: dict[str, str] = {}
-        device = "unknown"
+        device: Any = "unknown"
         cfg = self.config
         try:
             from tui.core import datasets, keras_parts, tfenv
@@ -212,7 +212,10 @@ class TrainingSession:
             self._emit(Prepare("tensorflow", "Loading TensorFlow…"))
             tfenv.import_tensorflow()
 
-            versions, device = tfenv.versions(), tfenv.device_name()
+            versions = tfenv.versions()
+            where = tfenv.placement(config_mod.parse_devices(cfg.training.devices), cfg.training.mixed_precision,
+                                    cfg.training.batch_size)
+            device = where.info
 
             self._emit(Prepare("dataset", f"Preparing {cfg.dataset.name}…"))
             data = datasets.load_dataset(
@@ -228,14 +231,22 @@ class TrainingSession:
             if len(data.x_val) == 0:
                 raise RunRefused("the validation split is empty; raise dataset.val_fraction")
 
-            self._emit(Prepare("model", f"Building {cfg.model.architecture}…"))
+            self._emit(Prepare("model", f"Building {cfg.model.architecture}…" + (
+                f" on {where.replicas} devices ({where.info['strategy']}), global batch {cfg.training.batch_size} = "
+                f"{where.info['per_replica_batch']} per replica" if where.replicas > 1 else "")))
             num_classes = data.info.num_classes
-            try:
-                model = keras_parts.build_seeded(cfg, data.info.input_shape, num_classes)
-            except ArchitectureError as exc:
-                raise RunRefused(str(exc)) from None
-            model.compile(optimizer=keras_parts.make_optimizer(cfg), loss=cfg.training.loss,
-                          metrics=keras_parts.make_metrics(cfg))
+            with where.scope():  # variables mirrored on every device when there are several
+                try:
+                    model = keras_parts.build_seeded(cfg, data.info.input_shape, num_classes)
+                except ArchitectureError as exc:
+                    raise RunRefused(str(exc)) from None
+                if cfg.training.mixed_precision:  # the classifier's output stays float32
+                    import keras
+
+                    model = keras.Model(model.inputs, keras.layers.Activation("linear", dtype="float32")(
+                        model.outputs[0]), name=model.name)
+                model.compile(optimizer=keras_parts.make_optimizer(cfg), loss=cfg.training.loss,
+                              metrics=keras_parts.make_metrics(cfg))
             summary = keras_parts.summarize(model)
             params = {"total": summary.total_params, "trainable": summary.trainable_params}
 

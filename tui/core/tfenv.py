@@ -60,6 +60,7 @@ def import_tensorflow() -> Any:
             import tensorflow as tf
 
             tf.get_logger().setLevel("ERROR")
+            enable_memory_growth(tf)
             import absl.logging
 
             absl.logging.set_verbosity(absl.logging.ERROR)
@@ -88,6 +89,106 @@ def versions() -> dict[str, str]:
 
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__}
 
+
+# -- devices of one run ---------------------------------------------------------------------------------------------
+def enable_memory_growth(tf: Any) -> None:
+    """GPU memory grows as needed instead of TensorFlow taking all of it (so a sweep's runs can share a GPU).
+    Called where TensorFlow is first imported, before any GPU is initialised (it cannot change afterwards)."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except (RuntimeError, ValueError):  # already initialised by an earlier import in this process
+            pass
+
+
+class Placement:
+    """Where one run trains: its tf.distribute strategy (None: TensorFlow's default device) and the facts for
+    summary.json's `device` block."""
+
+    def __init__(self, strategy: Any, info: dict[str, Any]) -> None:
+        self.strategy = strategy
+        self.info = info
+
+    @property
+    def replicas(self) -> int:
+        return int(self.info["replicas"])
+
+    def scope(self) -> Any:
+        import contextlib
+
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+
+def placement(devices: str | tuple[int, ...], mixed_precision: bool, batch_size: int) -> Placement:
+    """The strategy for `training.devices` (parsed) and `training.mixed_precision`; ConfigError when the machine
+    does not have what they ask for. Two or more devices: MirroredStrategy (also over a CPU split into logical
+    devices, which is how the tests run it without a GPU)."""
+    import keras
+
+    from tui.core.params import ConfigError
+
+    tf = import_tensorflow()
+    gpus = tf.config.list_logical_devices("GPU")
+    if devices == "cpu" or (devices == "auto" and not gpus):
+        names = [d.name for d in tf.config.list_logical_devices("CPU")]
+    elif devices == "auto":
+        names = [d.name for d in gpus]
+    else:
+        missing = [i for i in devices if isinstance(i, int) and i >= len(gpus)]
+        if missing:
+            raise ConfigError("training.devices", f"GPU {missing[0]} does not exist: this machine has "
+                              f"{len(gpus)} GPU(s){' (0..' + str(len(gpus) - 1) + ')' if gpus else ''}; use auto "
+                              "or cpu")
+        names = [gpus[i].name for i in devices]
+    on_gpu = any("GPU" in n for n in names)
+    if mixed_precision:
+        if not on_gpu:
+            raise ConfigError("training.mixed_precision", "mixed_float16 needs a GPU (float16 on the CPU is slower "
+                              "than float32, not faster); set it to false for this run")
+        old = [n for n in names if _compute_capability(tf, n) < (7, 0)]
+        if old:
+            raise ConfigError("training.mixed_precision", f"{old[0]} is older than compute capability 7.0 (no "
+                              "tensor cores): mixed_float16 would be slower there; set it to false")
+    policy = "mixed_float16" if mixed_precision else "float32"
+    keras.mixed_precision.set_global_policy(policy)  # every run sets it: a sweep's cells share the process
+    replicas = len(names)
+    if replicas >= 2 and batch_size % replicas:
+        raise ConfigError("training.batch_size", f"{batch_size} does not split evenly over {replicas} devices; "
+                          f"use a multiple of {replicas} (it is the global batch)")
+    if replicas >= 2:
+        strategy = tf.distribute.MirroredStrategy(devices=names)
+    elif devices != "auto" and names:  # cpu on a GPU machine, or one chosen GPU: pin the run there
+        strategy = tf.distribute.OneDeviceStrategy(names[0])
+    else:
+        strategy = None
+    info = {"name": device_name() if not names or "CPU" not in names[0] or replicas == 1 else
+            f"CPU split into {replicas} logical devices",
+            "strategy": type(strategy).__name__ if strategy is not None else "default",
+            "replicas": replicas, "devices": names, "dtype_policy": policy,
+            "global_batch": batch_size, "per_replica_batch": batch_size // max(1, replicas)}
+    return Placement(strategy, info)
+
+
+def _compute_capability(tf: Any, name: str) -> tuple[int, int]:
+    index = int(name.rsplit(":", 1)[-1])
+    try:
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[index])
+        major, minor = details.get("compute_capability") or (0, 0)
+        return int(major), int(minor)
+    except Exception:
+        return (0, 0)
+
+
+def device_label(device: Any) -> str:
+    """summary.json's `device` (a block since 0.x; older runs have a plain string) in a few words."""
+    if isinstance(device, dict):
+        text = str(device.get("name", "?"))
+        if device.get("replicas", 1) > 1:
+            text += f", {device['strategy']} × {device['replicas']} ({device.get('per_replica_batch')} per replica)"
+        if device.get("dtype_policy") not in (None, "float32"):
+            text += f", {device['dtype_policy']}"
+        return text
+    return str(device or "?")
 
 _cells = 0
 _cells_lock = threading.Lock()

@@ -117,7 +117,7 @@ class CnnTuiApp(App[int]):
 
     @on(SweepRequested)
     def _sweep_requested(self, event: SweepRequested) -> None:
-        self.start_sweep(event.target, workers=event.workers)
+        self.start_sweep(event.target, workers=event.workers, scheduler=event.scheduler)
 
     @on(AttachRequested)
     def _attach_requested(self, event: AttachRequested) -> None:
@@ -172,7 +172,7 @@ class CnnTuiApp(App[int]):
             self.notify(f"{fix.label}. Press F5 to start the next run.", title="Fix applied", timeout=8)
         return True
 
-    def start_sweep(self, target: Any, workers: int | None = None) -> None:
+    def start_sweep(self, target: Any, workers: int | None = None, scheduler: str | None = None) -> None:
         """Run a sweep (a SweepSpec, or the directory of one to resume) in the background, on a SweepScreen."""
         if self.training_active:
             self.notify("A run is already in progress.", severity="warning")
@@ -182,8 +182,11 @@ class CnnTuiApp(App[int]):
         from tui.ui.screens.sweep import SweepScreen
 
         try:
-            runner = (SweepRunner.resume(target, workers) if isinstance(target, (str, Path))
-                      else SweepRunner.create(target, self.runs_dir, workers))
+            from tui.core.cluster import make_security
+
+            cluster = {"scheduler": scheduler, "security": make_security(scheduler)}
+            runner = (SweepRunner.resume(target, workers, **cluster) if isinstance(target, (str, Path))
+                      else SweepRunner.create(target, self.runs_dir, workers, **cluster))
         except (ConfigError, OSError) as exc:
             self.notify(str(exc), title="Sweep not started", severity="error", timeout=10)
             return

@@ -50,6 +50,7 @@ class SweepRequested(Message):
 
     target: Any  # tui.core.sweep.SweepSpec | pathlib.Path
     workers: int | None = None
+    scheduler: str | None = None  # an existing Dask cluster's address, or None for this machine
 
 
 @dataclass

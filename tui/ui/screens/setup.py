@@ -535,8 +535,8 @@ class SetupScreen(Screen):
 
         def chosen(choice: Any) -> None:
             if choice:
-                _, target, workers = choice
-                self.app.post_message(SweepRequested(target, workers))
+                _, target, workers, scheduler = choice
+                self.app.post_message(SweepRequested(target, workers, scheduler))
 
         runs_dir = cast(AppServices, self.app).runs_dir
         self.app.push_screen(SweepDialog(self.config, runs_dir), chosen)

@@ -54,7 +54,8 @@ class SweepScreen(Screen):
         grid = " × ".join(f"{a.key} ({len(a.values)})" for a in s.axes)
         budget = f"{b.training.epochs} epochs" + (f", {b.dataset.train_size} samples" if b.dataset.train_size else "")
         return (f"[b]{grid}[/b] = {s.total} cells of {b.model.architecture} on {b.dataset.name}, {budget} each · "
-                f"{self.runner.workers} at a time\n[dim]{s.sweep_dir}[/]")
+                + (f"on the Dask scheduler {self.runner.scheduler}" if self.runner.scheduler else
+                   f"{self.runner.workers} at a time") + f"\n[dim]{s.sweep_dir}[/]")
 
     def on_mount(self) -> None:
         self.title = "cnn-tui — sweep"
@@ -99,7 +100,7 @@ class SweepScreen(Screen):
             return
         sweep_dir, workers = self.state.sweep_dir, self.runner.workers
         self.app.pop_screen()
-        self.app.post_message(SweepRequested(sweep_dir, workers))
+        self.app.post_message(SweepRequested(sweep_dir, workers, self.runner.scheduler))
 
     def action_back(self) -> None:
         if self.running:

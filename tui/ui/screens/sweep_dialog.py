@@ -19,8 +19,9 @@ from tui.core.config import SECTIONS, ExperimentConfig, section_params
 from tui.core.params import ConfigError
 from tui.core.sweep import list_sweeps, load_state, make_spec
 
-SweepChoice = tuple[str, Any, int | None]
-"""("new", SweepSpec, workers) or ("resume", sweep directory, workers)."""
+SweepChoice = tuple[str, Any, int | None, str | None]
+"""("new", SweepSpec, workers, scheduler) or ("resume", sweep directory, workers, scheduler); scheduler is the
+address of an existing Dask cluster, or None for this machine."""
 
 
 def sweepable_keys(config: ExperimentConfig) -> list[str]:
@@ -51,6 +52,7 @@ class SweepDialog(ModalScreen[SweepChoice | None]):
         self.runs_dir = runs_dir
         self.spec: Any = None
         self.cell_workers: int | None = None
+        self.scheduler: str | None = None
 
     def compose(self) -> ComposeResult:
         keys = sweepable_keys(self.config)
@@ -75,6 +77,11 @@ class SweepDialog(ModalScreen[SweepChoice | None]):
                             tooltip="training samples per cell (0 = all)")
                 yield Label("workers", classes="sweep-label")
                 yield Input("auto", id="workers", compact=True, tooltip="cells at once: auto or a number")
+            with Horizontal(classes="sweep-row"):
+                yield Label("Dask scheduler", classes="sweep-label")
+                yield Input("", placeholder="empty: this machine; or tls://HOST:8786 of your cluster (README)",
+                            id="scheduler", compact=True,
+                            tooltip="send the cells to an existing Dask cluster; tls:// uses Dask's TLS configuration")
             yield Static("", id="sweep-check")
             with Horizontal(classes="sweep-buttons"):
                 yield Button("Start sweep", variant="success", id="start-sweep", disabled=True)
@@ -102,10 +109,16 @@ class SweepDialog(ModalScreen[SweepChoice | None]):
         else:
             if self.spec is not None:
                 shape = " × ".join(str(n) for n in self.spec.shape)
-                out.update(f"[green]{shape} = {math.prod(self.spec.shape)} cells[/] · "
-                           + "; ".join(f"{a.name}: {', '.join(map(str, a.values))}" for a in self.spec.axes))
+                said = (f"[green]{shape} = {math.prod(self.spec.shape)} cells[/] · "
+                        + "; ".join(f"{a.name}: {', '.join(map(str, a.values))}" for a in self.spec.axes))
             else:
-                out.update("Type the values to sweep.")
+                said = "Type the values to sweep."
+            if self.scheduler:
+                from tui.core.cluster import address_warning
+
+                warning = address_warning(self.scheduler)
+                said += f"\n[yellow]{warning}[/]" if warning else ""
+            out.update(said)
         button.disabled = self.spec is None
 
     def _int(self, id: str, what: str, minimum: int) -> int:
@@ -127,6 +140,12 @@ class SweepDialog(ModalScreen[SweepChoice | None]):
                 grid.append((str(key), text))
         workers = self.query_one("#workers", Input).value.strip().lower()
         self.cell_workers = None if workers == "auto" else self._int("workers", "workers", 1)
+        scheduler = self.query_one("#scheduler", Input).value.strip()
+        self.scheduler = None
+        if scheduler:
+            from tui.core.cluster import check_address
+
+            self.scheduler = check_address(scheduler)
         epochs = self._int("epochs", "epochs per cell", 1)
         train_size = self._int("train-size", "training samples", 0)
         if not grid:
@@ -137,12 +156,12 @@ class SweepDialog(ModalScreen[SweepChoice | None]):
     @on(Button.Pressed, "#start-sweep")
     def _start(self) -> None:
         if self.spec is not None:
-            self.dismiss(("new", self.spec, self.cell_workers))
+            self.dismiss(("new", self.spec, self.cell_workers, self.scheduler))
 
     @on(Button.Pressed, "#resume")
     def _resume(self) -> None:
         workers = self.cell_workers if self.query_one("#workers", Input).value.strip() else None
-        self.dismiss(("resume", Path(str(self.query_one("#resume-dir", Select).value)), workers))
+        self.dismiss(("resume", Path(str(self.query_one("#resume-dir", Select).value)), workers, self.scheduler))
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
