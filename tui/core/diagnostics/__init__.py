@@ -10,18 +10,20 @@ Contract shared with the app:
 - :func:`preflight` checks a configuration before training (no TensorFlow needed).
 
 Layout: ``common`` (Finding, Fix, Thresholds, helpers, the rule registry), one module per rule family
-(``overfitting``, ``underfitting``, ``divergence``, ``gradients``, ``regularization``, ``plateau``, ``setup``,
-``val_test_gap``), and ``doctor`` (the Doctor, preflight). A rule module registers its rules when imported; the
-imports below are what load them. All thresholds live in :class:`Thresholds` (documented in README.md).
+(``overfitting``, ``underfitting``, ``progress``, ``divergence``, ``gradients``, ``regularization``,
+``plateau``, ``setup``, ``val_test_gap``), and ``doctor`` (the Doctor, preflight, the ranking of causes).
+A rule module registers its rules when imported; the imports below are what load them.
+All thresholds live in :class:`Thresholds` (documented in README.md).
 """
 
 from tui.core.diagnostics import overfitting as _overfitting  # noqa: F401  (registers its rules)
 from tui.core.diagnostics import underfitting as _underfitting  # noqa: F401
 from tui.core.diagnostics import regularization as _regularization  # noqa: F401
 from tui.core.diagnostics import setup as _setup  # noqa: F401
+from tui.core.diagnostics import progress as _progress  # noqa: F401
 from tui.core.diagnostics.common import FINDING_IDS, SEVERITIES, THRESHOLDS, Finding, Fix, Thresholds
-from tui.core.diagnostics.doctor import SPECIFIC, Doctor, apply_fix, most_severe, preflight
+from tui.core.diagnostics.doctor import CAUSES_OF, SPECIFIC, Doctor, apply_fix, most_severe, preflight
 from tui.core.diagnostics.overfitting import OVERFIT_FIXES, detect_overfitting
 
-__all__ = ["FINDING_IDS", "SEVERITIES", "THRESHOLDS", "Finding", "Fix", "Thresholds", "SPECIFIC", "Doctor",
+__all__ = ["FINDING_IDS", "SEVERITIES", "THRESHOLDS", "Finding", "Fix", "Thresholds", "SPECIFIC", "CAUSES_OF", "Doctor",
            "apply_fix", "most_severe", "preflight", "OVERFIT_FIXES", "detect_overfitting"]

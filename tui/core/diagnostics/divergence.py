@@ -1,14 +1,15 @@
-"""divergence: the loss runs away or overflows; the session stops the run on it."""
+"""divergence: the loss runs away or overflows; the session stops the run on it. Judged on growth, never on size:
+a loss that is large from the first batch (a weight penalty, raw pixels) and falls is not diverging."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from tui.core.diagnostics.common import (
-    BATCH_NORM_FIX, CLIP_FIX, RESCALE_FIX, Finding, Fix, _chance_loss, _data_loss, _finite, _lower_lr, _lr,
-    DoctorState,
+    BATCH_NORM_FIX, CLIP_FIX, RESCALE_FIX, DoctorState, Finding, Fix, _finite, _lower_lr, _lr,
 )
+
 
 def _divergence_fixes(config: Any) -> tuple[Fix, ...]:
     fixes = [_lower_lr(config)]
@@ -22,22 +23,22 @@ def _divergence_fixes(config: Any) -> tuple[Fix, ...]:
 
 
 def _divergence(doctor: DoctorState, epoch: int, where: str, loss: float | None,
-                history: Sequence[Mapping[str, float]]) -> Finding | None:
+                earlier: Sequence[float]) -> Finding | None:
+    """``loss`` (a data loss where the run logs one) against the ``earlier`` values of the same series."""
     t = doctor.thresholds
-    ref = _chance_loss(doctor.classes)
     if loss is None:
         return None
     if not math.isfinite(loss):
         evidence = f"loss became {loss} in {where}"
-    elif ref and loss > t.blowup_factor * ref:
-        evidence = (f"loss {loss:.4g} in {where}: over {t.blowup_factor:g}× the {ref:.3f} of guessing among "
-                    f"{doctor.classes} classes")
     else:
-        lows = [v for v in (_data_loss(h) for h in history) if _finite(v)]
-        low = min(lows) if lows else None
-        if not (low and loss > t.growth_factor * low and (ref is None or loss > ref)):
+        lows = [v for v in earlier if _finite(v)]
+        if not lows:
             return None
-        evidence = f"loss {loss:.4g} in {where}: {loss / low:.0f}× its lowest value so far ({low:.4g})"
+        low, first = min(lows), lows[0]
+        if not (low > 0 and loss > t.growth_factor * low and loss > first):
+            return None
+        evidence = (f"loss {loss:.4g} in {where}: {loss / low:.0f}× its lowest value so far ({low:.4g}) and above "
+                    f"where it started ({first:.4g})")
     config = doctor.config
     causes = ["the learning rate is too high" + (f" ({_lr(config):g})" if config is not None else "")]
     if config is not None and not config.dataset.rescale:
