@@ -322,7 +322,8 @@ def every_finding(conf) -> list[Finding]:
                             [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95], [0.5, 0.6, 0.7, 0.75, 0.78, 0.8, 0.82]))
     feed(doctors[7], curves([1.9, 1.8, 1.79, 1.785, 1.78], [1.9, 1.8, 1.79, 1.785, 1.78],
                             [0.3, 0.38, 0.385, 0.39, 0.392], [0.3, 0.37, 0.38, 0.385, 0.39]))
-    feed(doctors[8], [{"loss": 2.0 * 0.7 ** i, "val_loss": 2.0 * 0.8 ** i} for i in range(conf.training.epochs)])
+    n = conf.training.epochs
+    feed(doctors[8], [{"loss": 0.5 + 0.1 * (n - i), "val_loss": 0.6 + 0.1 * (n - i)} for i in range(n)])
     feed(doctors[9], [{"loss": v, "val_loss": v} for v in (1.0, 1.2, 0.9, 1.3, 1.0)])
     doctors[9].observe_test({"accuracy": 0.1, "confusion_matrix": [[0, 5], [0, 5]]})
     for batch in (1, 2):

@@ -280,3 +280,23 @@ def test_a_tiny_validation_split_and_flips_on_digits_are_caught_before_training(
     (flip,) = preflight(config(regularization__augment=True))  # flips default to on
     assert flip.id == "flip_augment" and dict(flip.fixes[0].changes) == {"regularization.flip": False}
     assert preflight(config(regularization__augment=True, dataset__name="cifar10")) == []
+
+
+# -- one real run: the new user's L1 = 1.0 on the default set-up --------------------------------------------------
+
+def test_the_default_set_up_with_l1_of_one_is_told_about_its_penalty_and_keeps_training(tmp_path):
+    """The run that used to be stopped as 'diverged' with advice to divide the learning rate by 10."""
+    from tui.core.presets import resolve
+    from tui.core.session import TrainingSession
+
+    conf = cfg.load(resolve("scenarios/penalty-l1-default")).with_values(
+        {"training.epochs": 1, "dataset.train_size": 300})
+    session = TrainingSession(conf, runs_dir=tmp_path)
+    result = session.run()
+    ids = [f.id for f in session.doctor.findings]
+    assert result.status == "finished" and "divergence" not in ids
+    assert ids[0] == "regularization_dominates", ids
+    f = session.doctor.findings[0]
+    assert "penalty" in f.evidence and not any("optimizer.learning_rate" in c for c in changes(f))
+    h = session.history[0]
+    assert h["data_loss"] < 10 < h["penalty"]  # the data loss is a guess's, the hundreds are penalty

@@ -88,9 +88,10 @@ class Thresholds:
     """...both below `fit_level` and improving by less than `bias_flat` per epoch over this many epochs."""
     bias_flat: float = 0.01
     """High bias: "flat" is under one point of training accuracy per epoch."""
-    still_falling: float = 0.1
-    """Under-trained: at the last epoch the training loss still fell by more than this fraction (10%) of its
-    value, and the validation loss fell too (a run near convergence gains a few percent per epoch at most)."""
+    still_falling: float = 0.05
+    """Under-trained: at the last epoch the training loss still fell by more than this fraction (5%) of its
+    value and by at least half the run's mean fall per epoch (still on the steep part; a converging run's last
+    epochs gain far less than its first), and the validation loss fell too."""
     swing_rise: float = 0.05
     """Learning rate too high: the training loss rose by more than this fraction (5%) from one epoch to the
     next... (a full-batch-averaged training loss almost never rises at a sane learning rate)"""

@@ -81,7 +81,9 @@ CAUSES_OF: dict[str, tuple[tuple[str, str], ...]] = {
     "vanishing_gradients": (("wrong_loss", "mean squared error on a softmax flattens the gradient"),),
     "val_test_gap": (("small_validation", "the validation set is too small for its accuracy to mean much"),),
     "overconfidence": (("small_validation", "the validation numbers are mostly noise"),),
-    "overfitting": (("small_validation", "the validation numbers are mostly noise"),),
+    "overfitting": (("small_validation", "the validation numbers are mostly noise"),
+                    ("lr_too_high", "with steps this large the validation loss swings too; settle the learning rate "
+                                    "first, then judge overfitting")),
     "undertrained": (("implausible_lr", "a learning rate far too low makes every run look unfinished"),),
 }
 """When several findings share a symptom, which one the doctor believes first and why."""
@@ -202,7 +204,9 @@ class Doctor:
         epoch = None
         if val_accuracy is None:
             epoch = tested_epoch(self)
-            value = self.history[epoch].get("val_accuracy") if epoch is not None else None
+            row = self.history[epoch] if epoch is not None else {}
+            # with binary cross-entropy "val_accuracy" is binary accuracy; the test's is the share of right classes
+            value = row.get("val_class_accuracy", row.get("val_accuracy"))
             val_accuracy = value if _finite(value) else None
         imbalance = self._found.get("class_imbalance")
         if imbalance is not None and isinstance(test, Mapping) and "on the test split" not in imbalance.evidence:

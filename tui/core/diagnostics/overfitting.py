@@ -86,12 +86,15 @@ def detect_overfitting(history: Sequence[Mapping[str, float]], t: Thresholds = T
             if g <= t.acc_gap:
                 break
             run += 1
-        if run >= t.gap_epochs and gaps[-1] > gaps[-run]:
+        # ...and validation accuracy stopped improving (a new best while the gap grows is overconfidence or just
+        # a fast learner, not memorising)
+        stalled = val_acc[-1] <= max(val_acc[:-t.gap_epochs] or [val_acc[0]])
+        if run >= t.gap_epochs and gaps[-1] > gaps[-run] and stalled:
             first = len(gaps) - run
             candidates.append((first + 1, (
                 f"accuracy {acc[-1]:.3f} on training vs {val_acc[-1]:.3f} on validation at epoch {len(gaps)}: "
                 f"a gap of {gaps[-1] * 100:.1f} points, above {t.acc_gap * 100:.0f} since epoch {first + 1} "
-                f"and growing")))
+                f"and growing, while validation accuracy made no new best")))
 
     if not candidates:
         return None

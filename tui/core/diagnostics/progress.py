@@ -21,7 +21,11 @@ def _undertrained(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -
     if not (_finite(prev) and _finite(last) and prev > 0):
         return None
     drop = (prev - last) / prev
-    if drop <= t.still_falling or (val and not val[-1] < val[-2]):
+    first = losses[0]
+    mean_drop = (first - last) / (len(losses) - 1) if _finite(first) else 0.0
+    # still on the steep part: the last epoch gained at least half the run's mean gain per epoch (a converging
+    # run's last epochs gain far less than its first ones)
+    if drop <= t.still_falling or (prev - last) < 0.5 * mean_drop or (val and not val[-1] < val[-2]):
         return None
     epochs = config.training.epochs
     fixes = [Fix(f"train longer (training.epochs {epochs} → {epochs * 2})", {"training.epochs": epochs * 2})]
