@@ -81,7 +81,9 @@ CAUSES_OF: dict[str, tuple[tuple[str, str], ...]] = {
     "vanishing_gradients": (("wrong_loss", "mean squared error on a softmax flattens the gradient"),),
     "val_test_gap": (("small_validation", "the validation set is too small for its accuracy to mean much"),),
     "overconfidence": (("small_validation", "the validation numbers are mostly noise"),),
-    "overfitting": (("small_validation", "the validation numbers are mostly noise"),
+    "overfitting": (("regularization_dominates", "the penalty already keeps the network from fitting: more "
+                                                 "regularization would make that worse"),
+                    ("small_validation", "the validation numbers are mostly noise"),
                     ("lr_too_high", "with steps this large the validation loss swings too; settle the learning rate "
                                     "first, then judge overfitting")),
     "undertrained": (("implausible_lr", "a learning rate far too low makes every run look unfinished"),),

@@ -62,8 +62,9 @@ def _regularization(doctor: DoctorState, history: Sequence[Mapping[str, float]])
         return Finding(
             id="regularization_dominates", severity="warning", epoch=epoch,
             title=f"The penalty dominates the loss and stops the network fitting (from epoch {epoch})",
-            evidence=(f"epoch {epoch}: {_split_loss(h)}; epoch {last.get('epoch', len(history)):.0f}: "
-                      f"{_split_loss(last)}; {fit}"),
+            evidence=(f"epoch {epoch}: {_split_loss(h)}; "
+                      + (f"epoch {last.get('epoch', len(history)):.0f}: {_split_loss(last)}; " if last is not h else "")
+                      + fit),
             explanation=("The loss you see is mostly the penalty on the weights or activations, not the error on "
                          "the data, and the data is not being fit: the optimizer spends its effort shrinking "
                          "weights instead of fitting the images. A large loss here is the penalty, not a "

@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from tui.core.diagnostics.common import DoctorState, Finding, Fix, _series, accuracy_key, epoch_rule, floor_share
+from tui.core.diagnostics.common import (
+    DoctorState, Finding, Fix, _series, accuracy_key, epoch_rule, floor_share, plausible_lr,
+)
+from tui.core.diagnostics.underfitting import weaken_regularization
 
 
 def tested_epoch(doctor: DoctorState) -> int | None:
@@ -99,9 +102,14 @@ def _one_class(doctor: DoctorState, epoch: int, evidence: str) -> Finding:
         if counts and min(counts) > 0 and max(counts) / min(counts) > doctor.thresholds.imbalance_ratio:
             fixes.append(Fix("weight the loss by class (balanced)", {"training.class_weight": "balanced"}))
     if config is not None:
+        weaken = weaken_regularization(config, 10)
+        r = config.regularization
+        if weaken is not None and (r.l1 or r.l2 or r.activity_l1 or r.activity_l2):
+            fixes.append(weaken)
         lr = float(config.optimizer.learning_rate)
-        fixes.append(Fix(f"divide the learning rate by 10 ({lr:g} → {lr / 10:.3g})",
-                         {"optimizer.learning_rate": float(f"{lr / 10:.3g}")}))
+        if lr >= plausible_lr(config.optimizer.name)[1] / 10:  # only a rate in the upper part of its range
+            fixes.append(Fix(f"divide the learning rate by 10 ({lr:g} → {lr / 10:.3g})",
+                             {"optimizer.learning_rate": float(f"{lr / 10:.3g}")}))
         if not config.dataset.rescale:
             fixes.insert(0, Fix("scale the pixels to [0, 1] in the model's first layer", {"dataset.rescale": True}))
     return Finding(
