@@ -92,8 +92,8 @@ class Thresholds:
     """High bias: "flat" is under one point of training accuracy per epoch."""
     still_falling: float = 0.02
     """Under-trained: at the last epoch the training loss still fell by more than this fraction (2%, twice the
-    `flat_loss` noise) of its value and by at least half the run's mean fall per epoch (still on the steep part; a converging run's last
-    epochs gain far less than its first), and the validation loss fell too."""
+    `flat_loss` noise) of its value and by at least half the run's mean fall per epoch (still on the steep
+    part; a converging run's last epochs gain far less than its first), and the validation loss fell too."""
     swing_rise: float = 0.05
     """Learning rate too high: the training loss rose by more than this fraction (5%) from one epoch to the
     next... (a full-batch-averaged training loss almost never rises at a sane learning rate)"""

@@ -72,7 +72,7 @@ def _unscaled(config: Any) -> Finding | None:
         explanation=("Weights are initialised for inputs around 0–1. Inputs 255 times larger make the first "
                      "layer's outputs and gradients huge: the loss starts far too high, the steps overshoot and "
                      "the run diverges or collapses to chance."),
-        fixes=(RESCALE_FIX, BATCH_NORM_FIX))
+        fixes=(RESCALE_FIX,) + (() if config.model.batch_norm else (BATCH_NORM_FIX,)))
 
 
 def _imbalance(config: Any, dataset: Any, t: Thresholds) -> Finding | None:
