@@ -300,3 +300,20 @@ def test_the_default_set_up_with_l1_of_one_is_told_about_its_penalty_and_keeps_t
     assert "penalty" in f.evidence and not any("optimizer.learning_rate" in c for c in changes(f))
     h = session.history[0]
     assert h["data_loss"] < 10 < h["penalty"]  # the data loss is a guess's, the hundreds are penalty
+
+
+def test_nothing_already_on_is_offered_before_training():
+    (f,) = preflight(config(dataset__rescale=False, model__batch_norm=True))
+    assert f.id == "unscaled_input" and changes(f) == [{"dataset.rescale": True}]
+
+
+def test_when_a_penalty_stops_the_fit_the_overfitting_advice_to_add_more_is_listed_second_and_says_why():
+    conf = config(regularization__l2=1.0)
+    doctor = doctor_for(conf)
+    feed(doctor, [{"loss": 5.0, "penalty": 3.5, "data_loss": 1.5, "accuracy": a, "val_loss": 5.2,
+                   "val_accuracy": v} for a, v in ((0.40, 0.35), (0.45, 0.33), (0.48, 0.33), (0.50, 0.33))])
+    ids = [f.id for f in doctor.findings]
+    assert ids.index("regularization_dominates") < ids.index("overfitting")
+    over = found(doctor, "overfitting")
+    assert over.because_of == "regularization_dominates"
+    assert "more regularization would make that worse" in over.evidence
