@@ -128,8 +128,7 @@ class Doctor:
         self._found: dict[str, Finding] = {}
         self._ratios: list[float] = []  # first / last layer gradient norm, this epoch
         self._last_norms: tuple[Sequence[str], list[float]] = ((), [])
-        self._zero: dict[str, int] = {}  # samples this epoch in which a layer's gradient norm was exactly 0
-        self._samples = 0  # gradient samples this epoch
+        self._zero: dict[str, int] = {}  # consecutive gradient samples (across epochs) with a norm of exactly 0
         self._batch_losses: list[float] = []  # window losses seen so far (divergence judges growth)
         self._epoch = 0
 
@@ -238,9 +237,9 @@ class Doctor:
             self._put(rule(self, self.history))
         if "vanishing_gradients" not in self._found:
             self._put(vanishing(self, epoch, self._ratios, self._last_norms, previous))
-        if "dead_layers" not in self._found and self._samples >= 2:
-            self._put(dead_layers(self, epoch, {k: n for k, n in self._zero.items() if n == self._samples}))
-        self._ratios, self._zero, self._samples = [], {}, 0
+        if "dead_layers" not in self._found:
+            self._put(dead_layers(self, epoch, self._zero))
+        self._ratios = []
         if not any(k in self._found for k in SPECIFIC):
             self._put(_plateau(self, self.history))
         else:
@@ -252,10 +251,8 @@ class Doctor:
             return
         if "exploding_gradients" not in self._found:
             self._put(exploding(self, event, norms))
-        self._samples += 1
         for name, n in zip(event.layers, norms):
-            if n == 0.0:
-                self._zero[name] = self._zero.get(name, 0) + 1
+            self._zero[name] = self._zero.get(name, 0) + 1 if n == 0.0 else 0
         if len(norms) >= 2 and norms[-1] > 0 and all(math.isfinite(n) for n in norms):
             self._ratios.append(norms[0] / norms[-1])
             self._last_norms = (event.layers, norms)

@@ -43,7 +43,8 @@ def exploding(doctor: DoctorState, event: Any, norms: Sequence[float]) -> Findin
 
 
 def dead_layers(doctor: DoctorState, epoch: int, zero_runs: Mapping[str, int]) -> Finding | None:
-    """Layers whose gradient norm was exactly zero in every sample of this epoch (at least two samples)."""
+    """Layers whose gradient norm was exactly zero in their last two samples or more (the samples are throttled
+    in time, so an epoch may hold one or several)."""
     dead = [name for name, n in zero_runs.items() if n >= 2]
     if not dead:
         return None
@@ -60,7 +61,8 @@ def dead_layers(doctor: DoctorState, epoch: int, zero_runs: Mapping[str, int]) -
     return Finding(
         id="dead_layers", severity="warning", epoch=epoch,
         title=f"Dead layers in epoch {epoch}: no gradient reaches {dead[0]}" + (" and others" if dead[1:] else ""),
-        evidence=(f"gradient norm exactly 0 in every sample of epoch {epoch} for {', '.join(dead[:5])}"
+        evidence=(f"gradient norm exactly 0 in the last {min(zero_runs[d] for d in dead)} or more samples up to "
+                  f"epoch {epoch} for {', '.join(dead[:5])}"
                   + (f" (learning rate {lr:g})" if config is not None else "")),
         explanation=("A layer whose gradient is exactly zero has stopped learning altogether: typically every "
                      "ReLU in it outputs 0 for every image (\"dead\"), usually after a step so large it pushed "
