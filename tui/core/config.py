@@ -212,7 +212,8 @@ _SECTION_TYPES = {
     "schedule": ScheduleConfig, "regularization": RegularizationConfig, "training": TrainingConfig,
 }
 _KINDS = {"int": int, "float": float, "bool": bool, "str": str}
-META_KEYS = ("description", "expected", "diagnosis", "source")
+META_KEYS = ("description", "expected", "diagnosis", "source", "matrix")  # matrix: "benchmark" = run only by
+# benchmarks/doctor_matrix.py (scenario presets)
 """Keys allowed in a preset's optional ``[meta]`` table (documentation, never used for training). A scenario
 preset's ``diagnosis`` names the doctor finding it reproduces and by when ("overfitting by epoch 8"), or "none"."""
 

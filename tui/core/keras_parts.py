@@ -65,9 +65,15 @@ def make_metrics(config: ExperimentConfig) -> list[Any]:
     ``class_accuracy`` then shows the share of images whose top output is their class."""
     import keras
 
-    if config.training.loss == "binary_crossentropy":
-        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.CategoricalAccuracy(name="class_accuracy")]
-    return ["accuracy"]
+    metrics: list[Any] = (
+        [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.CategoricalAccuracy(name="class_accuracy")]
+        if config.training.loss == "binary_crossentropy" else ["accuracy"])
+    r = config.regularization
+    if r.l1 or r.l2 or r.activity_l1 or r.activity_l2:
+        # The loss without any penalty, averaged over the same batches as Keras' loss: the doctor's data loss.
+        # (loss − data_loss is then every penalty the model carries, kernel and activity alike.)
+        metrics.append(keras.metrics.MeanMetricWrapper(keras.losses.get(config.training.loss), name="data_loss"))
+    return metrics
 
 
 def class_weights(config: ExperimentConfig, y: np.ndarray, num_classes: int) -> dict[int, float] | None:
@@ -286,14 +292,18 @@ def make_gradient_callback(emit: Callable[[Event], None], x: np.ndarray, y: np.n
 
 
 def make_penalty_callback() -> Any:
-    """Adds ``penalty`` (the summed kernel L1/L2 penalties at the end of the epoch) and ``data_loss``
-    (loss − penalty) to the epoch logs of a model with weight regularizers, before the other callbacks read
-    them (the CSV gets the columns too). Activity penalties depend on the inputs and are not counted."""
+    """Adds ``penalty`` to the epoch logs of a model with regularizers, before the other callbacks read them
+    (the CSV gets the column too): loss − ``data_loss`` when the ``data_loss`` metric of :func:`make_metrics` is
+    compiled in (every penalty, averaged over the epoch like the loss); otherwise the kernel penalties at the
+    end of the epoch, and ``data_loss`` = loss − penalty."""
     import keras
 
     class PenaltyLog(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             if logs is None or "loss" not in logs:
+                return
+            if "data_loss" in logs:  # the data_loss metric (make_metrics): exact, activity penalties included
+                logs["penalty"] = float(logs["loss"]) - float(logs["data_loss"])
                 return
             losses = []
             for v in self.model.losses:

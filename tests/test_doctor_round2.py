@@ -1,0 +1,319 @@
+"""The doctor, round 2 (issue #13): no misdiagnosis, causes ranked by evidence, fixes computed from the set-up that
+never make things worse, and the diagnoses that were missing. Synthetic histories and events: each test fails on
+the doctor before this round. The matrix of real runs is benchmarks/doctor_matrix.py."""
+
+import math
+
+import pytest
+
+from tui.core import config as cfg
+from tui.core.datasets import DatasetInfo
+from tui.core.diagnostics import Doctor, apply_fix, most_severe, preflight
+from tui.core.events import BatchEnd, EpochEnd, GradientNorms, RunStarted
+
+DIGITS = DatasetInfo("digits", (8, 8, 1), 10, tuple("0123456789"), 1293, 162, 180, (178,) * 10)
+
+
+def config(**values):
+    return cfg.ExperimentConfig().with_values({k.replace("__", "."): v for k, v in values.items()})
+
+
+def doctor_for(conf, dataset=DIGITS):
+    d = Doctor(conf)
+    d.observe(RunStarted("run", conf, dataset, None, conf.training.epochs, 10, 32))
+    return d
+
+
+def feed(doctor, rows, lrs=None):
+    for i, row in enumerate(rows, 1):
+        doctor.observe(EpochEnd(i, len(rows), row, (lrs or {}).get(i, 0.001), 1.0, 100.0))
+    return [f.id for f in doctor.findings]
+
+
+def found(doctor, fid):
+    return next((f for f in doctor.findings if f.id == fid), None)
+
+
+def changes(finding):
+    return [dict(f.changes) for f in finding.fixes]
+
+
+def rows(loss, val_loss, acc=None, val_acc=None, **extra):
+    out = [{"loss": a, "val_loss": b} for a, b in zip(loss, val_loss)]
+    for key, values in (("accuracy", acc), ("val_accuracy", val_acc), *extra.items()):
+        for row, v in zip(out, values or []):
+            row[key] = v
+    return out
+
+
+RISING = dict(loss=[1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12], val_loss=[1.0, 0.8, 0.7, 0.65, 0.70, 0.76, 0.85],
+              acc=[0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95])
+
+
+# -- a large loss from a penalty is never divergence -------------------------------------------------------------
+
+def test_a_penalized_model_compiles_a_data_loss_metric_so_the_penalty_is_measured_over_the_same_batches():
+    from tui.core.keras_parts import make_metrics
+
+    names = [getattr(m, "name", m) for m in make_metrics(config(regularization__activity_l2=0.01))]
+    assert "data_loss" in names  # activity penalties included: penalty = loss - data_loss
+    assert "data_loss" not in [getattr(m, "name", m) for m in make_metrics(config())]
+
+
+def test_a_loss_in_the_hundreds_that_is_all_penalty_is_named_with_its_share_and_is_not_divergence():
+    conf = config(regularization__l1=1.0)
+    doctor = doctor_for(conf)
+    for batch, loss in enumerate((3100.0, 2400.0, 1500.0, 900.0, 480.0), 1):  # the batches of epoch 1
+        doctor.observe(BatchEnd(1, batch, 40, loss, 0.1, loss, 100.0, 0.1))
+    ids = feed(doctor, [{"loss": 655.9, "data_loss": 2.31, "penalty": 653.6, "accuracy": 0.117,
+                         "val_loss": 173.6, "val_accuracy": 0.105}])
+    assert "divergence" not in ids and ids[0] == "regularization_dominates"
+    f = found(doctor, "regularization_dominates")
+    assert "(100%)" in f.evidence and {"regularization.l1": 0.1} in changes(f)
+
+
+# -- overfitting vs overconfidence, and fixes from the configuration ----------------------------------------------
+
+def test_val_loss_rising_while_val_accuracy_improves_is_overconfidence_not_overfitting():
+    doctor = Doctor(config())
+    ids = feed(doctor, rows(**RISING, val_acc=[0.5, 0.6, 0.7, 0.75, 0.78, 0.80, 0.82]))
+    assert ids == ["overconfidence"]
+    f = found(doctor, "overconfidence")
+    assert "val_accuracy still improved from 0.750 to 0.820" in f.evidence
+    assert {"training.monitor": "val_accuracy"} in changes(f)
+    worse = Doctor(config())
+    assert feed(worse, rows(**RISING, val_acc=[0.5, 0.6, 0.7, 0.75, 0.74, 0.73, 0.72])) == ["overfitting"]
+
+
+def test_overfitting_fixes_strengthen_what_the_user_set_and_offer_nothing_already_on():
+    conf = config(model__dropout=0.5, regularization__l2=1e-2, training__early_stopping=True,
+                  model__architecture="mlp")
+    doctor = Doctor(conf)
+    feed(doctor, rows(**RISING, val_acc=[0.5, 0.6, 0.7, 0.75, 0.74, 0.73, 0.72]))
+    offered = changes(found(doctor, "overfitting"))
+    assert {"model.dropout": 0.7} in offered and {"regularization.l2": 0.1} in offered
+    assert {"regularization.augment": True, "regularization.flip": False} in offered  # digits: no flips
+    assert not any("training.early_stopping" in c or "dataset.train_size" in c for c in offered)
+    for fix in found(doctor, "overfitting").fixes:
+        if fix.changes:
+            assert apply_fix(conf, fix) != conf
+    subset = Doctor(config(dataset__train_size=300, regularization__augment=True))
+    feed(subset, rows(**RISING, val_acc=[0.5, 0.6, 0.7, 0.75, 0.74, 0.73, 0.72]))
+    offered = changes(found(subset, "overfitting"))
+    assert {"dataset.train_size": 0} in offered and not any("regularization.augment" in c for c in offered)
+
+
+# -- underfitting: the floor is the majority share; high bias; causes by evidence ------------------------------
+
+def test_the_floor_of_guessing_is_the_largest_class_share_not_one_over_classes():
+    skewed = DatasetInfo("folder", (8, 8, 3), 4, tuple("abcd"), 1000, 200, 200, (700, 100, 100, 100))
+    conf = config(dataset__name="folder", dataset__path="x")
+    doctor = doctor_for(conf, skewed)
+    ids = feed(doctor, [{"loss": 0.9, "accuracy": 0.70, "val_loss": 0.9, "val_accuracy": 0.7}] * 3)
+    assert "underfitting" in ids and "largest class: 0.700" in found(doctor, "underfitting").evidence
+
+
+def test_six_percent_on_a_hundred_classes_is_not_guessing():
+    many = DatasetInfo("folder", (32, 32, 3), 100, tuple(str(i) for i in range(100)), 5000, 1000, 1000,
+                       (50,) * 100)
+    doctor = doctor_for(config(dataset__name="folder", dataset__path="x"), many)
+    ids = feed(doctor, [{"loss": 4.2, "accuracy": a, "val_loss": 4.2, "val_accuracy": a}
+                        for a in (0.055, 0.06, 0.062)])
+    assert "underfitting" not in ids
+
+
+def test_train_equal_to_validation_both_low_and_flat_is_high_bias_with_a_bigger_model_from_its_widths():
+    conf = config(model__architecture="mlp", model__hidden_units=[4])
+    doctor = doctor_for(conf)
+    ids = feed(doctor, rows([1.9, 1.8, 1.79, 1.785, 1.78], [1.9, 1.8, 1.79, 1.785, 1.78],
+                            [0.30, 0.38, 0.385, 0.39, 0.392], [0.30, 0.37, 0.38, 0.385, 0.39]))
+    assert ids == ["high_bias"]
+    assert {"model.hidden_units": [8]} in changes(found(doctor, "high_bias"))
+
+
+def test_causes_come_by_evidence_and_glorot_is_not_blamed_for_tanh():
+    conf = config(model__activation="tanh", model__kernel_initializer="glorot_uniform", model__dropout=0.5,
+                  optimizer__name="sgd", optimizer__learning_rate=0.01, regularization__l2=0.1)
+    doctor = doctor_for(conf)
+    feed(doctor, [{"loss": 6.0, "penalty": 3.8, "data_loss": 2.2, "accuracy": 0.1, "val_loss": 6.0}] * 3)
+    f = found(doctor, "underfitting")
+    assert "regularization too strong (the penalty is 63% of the loss)" in f.evidence
+    assert "tanh" not in f.evidence and "saturating" not in f.evidence
+    assert f.because_of == "regularization_dominates"  # the penalty finding explains it and is listed first
+    assert [x.id for x in doctor.findings][0] == "regularization_dominates"
+    assert not any(c == {"model.batch_norm": True} for c in changes(f))
+
+
+# -- divergence, gradients ---------------------------------------------------------------------------------------
+
+def test_a_dead_first_layer_is_dead_layers_not_vanishing_and_relu_is_not_offered_to_a_relu_net():
+    conf = config(model__architecture="mlp", optimizer__name="sgd", optimizer__learning_rate=1.5)
+    doctor = doctor_for(conf)
+    for batch in (4, 8, 12):
+        doctor.observe(GradientNorms(1, batch, ("dense", "dense_1", "classes"), (0.0, 0.0, 0.04)))
+    ids = feed(doctor, [{"loss": 2.30, "accuracy": 0.1, "val_loss": 2.30, "val_accuracy": 0.1}])
+    assert "dead_layers" in ids and "vanishing_gradients" not in ids
+    f = found(doctor, "dead_layers")
+    assert "dense, dense_1" in f.evidence
+    assert {"optimizer.learning_rate": 0.15} in changes(f) and {"model.activation": "leaky_relu"} in changes(f)
+    assert not any(c.get("model.activation") == "relu" for c in changes(f))
+
+
+def test_vanishing_gradients_are_never_cured_with_clipping():
+    conf = config(model__activation="sigmoid", model__kernel_initializer="normal")
+    doctor = doctor_for(conf)
+    doctor.observe(GradientNorms(1, 1, ("dense", "classes"), (1e-8, 0.6)))
+    feed(doctor, [{"loss": 2.30, "val_loss": 2.30}])
+    offered = changes(found(doctor, "vanishing_gradients"))
+    assert offered and not any("optimizer.clipnorm" in c for c in offered)
+
+
+def test_exploding_gradients_from_a_large_initial_scale_get_an_initialisation_fix_and_no_batch_norm_when_on():
+    conf = config(model__kernel_initializer="normal", model__init_std=1.0, model__batch_norm=True)
+    doctor = doctor_for(conf)
+    doctor.observe(GradientNorms(1, 1, ("dense", "classes"), (5e4, 30.0)))
+    offered = changes(found(doctor, "exploding_gradients"))
+    assert offered[0] == {"model.kernel_initializer": "he_normal"}
+    assert {"model.batch_norm": True} not in offered
+
+
+def test_exploding_gradients_are_named_before_the_divergence_they_cause():
+    doctor = doctor_for(config())
+    doctor.observe(GradientNorms(1, 1, ("dense", "classes"), (5e4, 30.0)))
+    feed(doctor, [{"loss": 2.0, "val_loss": 2.0}, {"loss": math.nan, "val_loss": math.nan}])
+    ids = [f.id for f in doctor.findings]
+    assert ids[:2] == ["exploding_gradients", "divergence"]
+    assert found(doctor, "divergence").because_of == "exploding_gradients"
+    assert most_severe(doctor.findings).id == "exploding_gradients"  # the banner shows the cause
+
+
+# -- wrong loss, plateau, val/test gap ----------------------------------------------------------------------------
+
+def test_wrong_loss_says_the_reported_accuracy_misleads_and_flags_mean_squared_error():
+    (bce,) = preflight(config(training__loss="binary_crossentropy"))
+    assert "network itself usually trains fine" in bce.explanation and "class_accuracy" in bce.explanation
+    (mse,) = preflight(config(training__loss="mean_squared_error"))
+    assert mse.id == "wrong_loss" and "regression loss" in mse.evidence
+    assert dict(mse.fixes[0].changes) == {"training.loss": "categorical_crossentropy"}
+
+
+def test_a_plateau_under_a_decayed_learning_rate_does_not_advise_a_smaller_one():
+    conf = config(schedule__name="step", schedule__step_epochs=1, optimizer__learning_rate=0.01)
+    doctor = Doctor(conf)
+    lrs = {i: 0.01 * 0.1 ** (i - 1) for i in range(1, 10)}
+    ids = feed(doctor, [{"loss": 0.5, "val_loss": v} for v in (0.9, 0.6, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5)], lrs)
+    assert ids == ["plateau"]
+    f = found(doctor, "plateau")
+    assert "decayed the learning rate" in f.evidence
+    assert not any("optimizer.learning_rate" in c for c in changes(f))
+
+
+def test_val_test_gap_uses_the_split_sizes():
+    small = DatasetInfo("digits", (8, 8, 1), 10, tuple("0123456789"), 1500, 16, 180, (178,) * 10)
+    noisy = doctor_for(config(), small)
+    feed(noisy, [{"loss": 0.5, "val_loss": 0.5, "accuracy": 0.7, "val_accuracy": 0.62}])
+    noisy.observe_test({"accuracy": 0.48})
+    assert found(noisy, "val_test_gap") is None  # 14 points on 16 images is noise...
+    assert found(noisy, "small_validation") is not None  # ...and the split itself is the finding
+    big = DatasetInfo("mnist", (28, 28, 1), 10, tuple("0123456789"), 55000, 5000, 10000, (5500,) * 10)
+    real = doctor_for(config(dataset__name="mnist"), big)
+    feed(real, [{"loss": 0.2, "val_loss": 0.2, "accuracy": 0.95, "val_accuracy": 0.95}])
+    real.observe_test({"accuracy": 0.90})
+    f = found(real, "val_test_gap")
+    assert f is not None and "5000 validation vs 10000 test" in f.evidence  # 5 points on 5k/10k is real
+
+
+def test_val_test_gap_compares_the_test_with_the_epoch_whose_weights_were_restored():
+    conf = config(training__early_stopping=True, training__restore_best=True, training__monitor="val_loss")
+    big = DatasetInfo("mnist", (28, 28, 1), 10, tuple("0123456789"), 55000, 5000, 10000, (5500,) * 10)
+    doctor = doctor_for(conf, big)
+    feed(doctor, [{"loss": 0.3, "val_loss": 0.20, "accuracy": 0.92, "val_accuracy": 0.90},
+                  {"loss": 0.2, "val_loss": 0.25, "accuracy": 0.97, "val_accuracy": 0.96}])
+    doctor.observe_test({"accuracy": 0.90})  # the tested weights are epoch 1's, whose validation accuracy is 0.90
+    assert found(doctor, "val_test_gap") is None
+
+
+# -- the missing diagnoses ------------------------------------------------------------------------------------------
+
+def test_a_loss_still_falling_fast_at_the_last_epoch_is_undertrained():
+    conf = config(training__epochs=4, optimizer__name="sgd", optimizer__learning_rate=0.01)
+    doctor = doctor_for(conf)
+    ids = feed(doctor, rows([2.2, 1.7, 1.3, 1.0], [2.1, 1.6, 1.25, 0.98], [0.3, 0.5, 0.65, 0.75],
+                            [0.3, 0.5, 0.64, 0.74]))
+    assert ids == ["undertrained"]
+    offered = changes(found(doctor, "undertrained"))
+    assert {"training.epochs": 8} in offered and {"optimizer.learning_rate": 0.03} in offered
+
+
+def test_a_loss_that_rises_and_swings_is_a_learning_rate_too_high():
+    doctor = doctor_for(config(optimizer__learning_rate=0.03))
+    ids = feed(doctor, rows([1.2, 0.31, 0.24, 0.10, 0.108, 0.107, 0.094, 0.187],
+                            [0.45, 0.41, 0.19, 0.17, 0.26, 0.25, 0.33, 0.21]))
+    assert "lr_too_high" in ids and "divergence" not in ids
+    assert {"optimizer.learning_rate": 0.01} in changes(found(doctor, "lr_too_high"))
+
+
+@pytest.mark.parametrize("opt, lr, flagged", [("adam", 0.5, True), ("adam", 1e-3, False), ("sgd", 0.1, False),
+                                               ("sgd", 1e-6, True), ("adadelta", 1e-3, False),
+                                               ("adadelta", 1e-4, True)])
+def test_a_learning_rate_implausible_for_its_optimizer_is_caught_before_training(opt, lr, flagged):
+    found_ids = [f.id for f in preflight(config(optimizer__name=opt, optimizer__learning_rate=lr))]
+    assert ("implausible_lr" in found_ids) == flagged
+
+
+def test_every_prediction_one_class_from_the_confusion_matrix_and_from_training_accuracy():
+    doctor = doctor_for(config())
+    feed(doctor, [{"loss": 2.3, "val_loss": 2.3, "accuracy": 0.1, "val_accuracy": 0.1}])
+    matrix = [[0] * 9 + [18] for _ in range(10)]
+    assert doctor.observe_test({"accuracy": 0.1, "confusion_matrix": matrix, "class_names": list("0123456789")})
+    assert "180 of 180 predictions (100%) are class 9" in found(doctor, "one_class").evidence
+    skewed = DatasetInfo("folder", (8, 8, 3), 3, tuple("abc"), 1000, 200, 200, (800, 100, 100))
+    pinned = doctor_for(config(dataset__name="folder", dataset__path="x"), skewed)
+    assert "one_class" in feed(pinned, [{"loss": 0.6, "val_loss": 0.6, "accuracy": 0.8, "val_accuracy": 0.8}] * 2)
+
+
+def test_a_tiny_validation_split_and_flips_on_digits_are_caught_before_training():
+    tiny = DatasetInfo("digits", (8, 8, 1), 10, tuple("0123456789"), 1500, 16, 180, (178,) * 10)
+    ids = [f.id for f in preflight(config(dataset__val_fraction=0.01), tiny)]
+    assert "small_validation" in ids
+    assert [f.id for f in preflight(config(), DIGITS)] == []  # 162 images: fine
+    (flip,) = preflight(config(regularization__augment=True))  # flips default to on
+    assert flip.id == "flip_augment" and dict(flip.fixes[0].changes) == {"regularization.flip": False}
+    assert preflight(config(regularization__augment=True, dataset__name="cifar10")) == []
+
+
+# -- one real run: the new user's L1 = 1.0 on the default set-up --------------------------------------------------
+
+def test_the_default_set_up_with_l1_of_one_is_told_about_its_penalty_and_keeps_training(tmp_path):
+    """The run that used to be stopped as 'diverged' with advice to divide the learning rate by 10."""
+    from tui.core.presets import resolve
+    from tui.core.session import TrainingSession
+
+    conf = cfg.load(resolve("scenarios/penalty-l1-default")).with_values(
+        {"training.epochs": 1, "dataset.train_size": 300})
+    session = TrainingSession(conf, runs_dir=tmp_path)
+    result = session.run()
+    ids = [f.id for f in session.doctor.findings]
+    assert result.status == "finished" and "divergence" not in ids
+    assert ids[0] == "regularization_dominates", ids
+    f = session.doctor.findings[0]
+    assert "penalty" in f.evidence and not any("optimizer.learning_rate" in c for c in changes(f))
+    h = session.history[0]
+    assert h["data_loss"] < 10 < h["penalty"]  # the data loss is a guess's, the hundreds are penalty
+
+
+def test_nothing_already_on_is_offered_before_training():
+    (f,) = preflight(config(dataset__rescale=False, model__batch_norm=True))
+    assert f.id == "unscaled_input" and changes(f) == [{"dataset.rescale": True}]
+
+
+def test_when_a_penalty_stops_the_fit_the_overfitting_advice_to_add_more_is_listed_second_and_says_why():
+    conf = config(regularization__l2=1.0)
+    doctor = doctor_for(conf)
+    feed(doctor, [{"loss": 5.0, "penalty": 3.5, "data_loss": 1.5, "accuracy": a, "val_loss": 5.2,
+                   "val_accuracy": v} for a, v in ((0.40, 0.35), (0.45, 0.33), (0.48, 0.33), (0.50, 0.33))])
+    ids = [f.id for f in doctor.findings]
+    assert ids.index("regularization_dominates") < ids.index("overfitting")
+    over = found(doctor, "overfitting")
+    assert over.because_of == "regularization_dominates"
+    assert "more regularization would make that worse" in over.evidence

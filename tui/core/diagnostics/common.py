@@ -1,0 +1,300 @@
+"""What every rule shares: the finding and fix types, the thresholds, small helpers over the epoch history, and
+the registry the rule modules add themselves to."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+from typing_extensions import TypeGuard
+
+FINDING_IDS = (
+    "overfitting", "underfitting", "divergence", "vanishing_gradients", "exploding_gradients", "wrong_loss",
+    "unscaled_input", "plateau", "val_test_gap", "class_imbalance", "regularization_dominates",
+    "overconfidence", "high_bias", "undertrained", "lr_too_high", "implausible_lr", "one_class", "dead_layers",
+    "small_validation", "flip_augment",
+)
+SEVERITIES = ("info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When the doctor speaks up. Each value is a trade-off between saying it early and crying wolf on a healthy
+    run (every healthy scenario preset in presets/scenarios/ must stay silent with these values)."""
+
+    rising_epochs: int = 3
+    """Validation loss has stayed above its best for this many epochs after the best one... (one or two epochs
+    up are noise from the order of the batches; three in a row is a trend)"""
+    min_rise: float = 0.1
+    """...and now exceeds the best by at least this fraction (10%), while training loss kept falling. (On a few
+    hundred validation images the validation loss of a healthy run swings by 5–15% from epoch to epoch: the
+    1-seed matrix run saw a converging digits MLP called overfitting at 6% above its best.)"""
+    acc_gap: float = 0.10
+    """Training accuracy exceeds validation accuracy by more than this (10 points)... (a few points of gap are
+    normal, dropout and augmentation even make it negative; ten points is memorising)"""
+    gap_epochs: int = 2
+    """...for this many consecutive epochs, with the gap wider at the end than at the start."""
+    chance_margin: float = 0.05
+    """Underfitting: training accuracy at most this many points above the floor of guessing, the majority
+    class's share (1/classes when balanced)... (a network that learns anything at all leaves the floor by more
+    than 5 points within an epoch or two). With many classes the margin shrinks to half the floor (at least 2
+    points): 6% on 100 classes is six times chance, not guessing."""
+    chance_epochs: int = 3
+    """...for this many epochs in a row (the first epoch alone may just be slow to start)."""
+    flat_loss: float = 0.01
+    """Training loss "not moving": changed by less than this fraction (1%) from one epoch to the next. Healthy
+    runs improve by several percent per epoch until they converge, far below the starting loss."""
+    flat_epochs: int = 3
+    """...for this many epochs in a row while still above `start_loss_share` of the chance-level loss."""
+    start_loss_share: float = 0.8
+    """"Still near the start": the training loss is above this share (80%) of ln(classes), the loss of a
+    network that outputs the uniform distribution (where cross-entropy training starts)."""
+    growth_factor: float = 100.0
+    """Divergence: the data loss grew this much (two orders of magnitude) above its lowest value so far and is
+    above where it started; Adam's occasional bumps stay within one order. Growth, not size, and no reference to
+    ln(classes): a loss that starts high (raw pixels with Adam, a large penalty) and falls is not diverging, and
+    the test holds for any loss."""
+    vanishing_ratio: float = 1e-2
+    """Vanishing gradients: the first layer's gradient norm is below this fraction of the last layer's (two
+    orders of magnitude). In healthy networks the two are within a factor of a few (0.3–3 on the scenario
+    presets), the first layer usually ahead as it has the most weights; the classic sigmoid MLP with std-0.01
+    init sits near 1e-3 on MNIST and far below with more layers."""
+    vanishing_flat: float = 0.05
+    """...while the loss is flat: it improved by less than this fraction (5%) over the epoch."""
+    exploding_norm: float = 1e3
+    """Exploding gradients: a layer's gradient norm above this (or not finite). Cross-entropy gradients of a
+    sanely scaled network are of order 0.01–10 per layer."""
+    plateau_epochs: int = 5
+    """Plateau: the monitored metric has not improved for this many epochs (Keras' EarlyStopping default
+    patience in this app's form)..."""
+    plateau_delta: float = 0.005
+    """...where an improvement is a change of at least this fraction (0.5%) of its best value; smaller ones are
+    the noise of a converged run."""
+    val_test_z: float = 3.0
+    """Validation and test accuracy differ by more than this many standard errors of their difference, from
+    the two split sizes (sqrt(p(1-p)/n_val + p(1-p)/n_test)): about 0.3% by chance. 16 validation images make
+    a 30-point gap noise; 5,000 against 10,000 make a 3-point gap real."""
+    imbalance_ratio: float = 2.0
+    """Class imbalance: the largest class has more than this many times the samples of the smallest. MNIST's
+    1.24 is harmless; at 2:1 and beyond, always guessing the big classes already scores well."""
+    penalty_share: float = 0.5
+    """Regularization dominates: the penalties (kernel and activity) are more than this share (half) of the
+    reported loss...(once the training set is fit a penalty above the data loss is normal)"""
+    fit_level: float = 0.5
+    """...and the network does not fit the training data: training accuracy below this share of the way from
+    the floor of guessing to 1 (0.55 for 10 balanced classes). The same level is "low" for high bias."""
+    bias_gap: float = 0.05
+    """High bias: training and validation accuracy within this many points (5) of each other..."""
+    bias_epochs: int = 3
+    """...both below `fit_level` and improving by less than `bias_flat` per epoch over this many epochs."""
+    bias_flat: float = 0.01
+    """High bias: "flat" is under one point of training accuracy per epoch."""
+    still_falling: float = 0.02
+    """Under-trained: at the last epoch the training loss still fell by more than this fraction (2%, twice the
+    `flat_loss` noise) of its value and by at least half the run's mean fall per epoch (still on the steep
+    part; a converging run's last epochs gain far less than its first), and the validation loss fell too."""
+    swing_rise: float = 0.05
+    """Learning rate too high: the training loss rose by more than this fraction (5%) from one epoch to the
+    next... (a full-batch-averaged training loss almost never rises at a sane learning rate)"""
+    swing_count: int = 2
+    """...at least this many times in the last `swing_window` epochs."""
+    swing_window: int = 6
+    """See `swing_count`."""
+    one_class_share: float = 0.9
+    """Every prediction one class: at least this share (90%) of the test predictions fall in one class."""
+    min_val_samples: int = 100
+    """Small validation split: fewer validation samples than this. Below 100 the 95% interval of a measured
+    accuracy is wider than ±10 points (1.96 × sqrt(0.25 / n)), so epoch-to-epoch changes are mostly noise."""
+
+
+THRESHOLDS = Thresholds()
+
+@dataclass(frozen=True)
+class Fix:
+    """One thing to try. ``changes`` (``{"section.key": value}``) is what applying it does to the set-up;
+    empty for advice that no configuration key expresses."""
+
+    label: str
+    changes: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "changes": dict(self.changes)}
+
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str  # one of FINDING_IDS
+    severity: str  # one of SEVERITIES
+    epoch: int  # first epoch (1-based) the finding applies to; 0 = before training
+    title: str
+    evidence: str
+    explanation: str
+    fixes: tuple[Fix, ...]
+    because_of: str = ""
+    """The id of another current finding the doctor believes explains this one (treat that first); "" if none."""
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {"id": self.id, "severity": self.severity, "epoch": self.epoch, "title": self.title,
+             "evidence": self.evidence, "explanation": self.explanation,
+             "fixes": [f.as_dict() for f in self.fixes]}
+        if self.because_of:
+            d["because_of"] = self.because_of
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Finding":
+        """The inverse of :meth:`as_dict`, for findings read back from a run's summary.json (raises KeyError,
+        TypeError or ValueError on a malformed entry)."""
+        fixes = tuple(Fix(f["label"], dict(f.get("changes") or {})) if isinstance(f, Mapping) else Fix(str(f))
+                      for f in d.get("fixes", []))
+        return cls(str(d["id"]), str(d.get("severity", "warning")), int(d.get("epoch", 0)), str(d["title"]),
+                   str(d.get("evidence", "")), str(d.get("explanation", "")), fixes, str(d.get("because_of", "")))
+
+
+def _series(history: Sequence[Mapping[str, float]], key: str) -> list[float] | None:
+    values = [h.get(key) for h in history]
+    if any(v is None for v in values):
+        return None
+    return [float(v) for v in values]  # type: ignore[arg-type]
+
+
+def _finite(v: Any) -> TypeGuard[float]:
+    return v is not None and math.isfinite(v)
+
+
+def _num(v: Any) -> str:
+    return f"{v:.3f}" if v is not None else "–"
+
+
+def _chance_loss(classes: int | None) -> float | None:
+    """Cross-entropy of the uniform guess, ln(classes): where training starts."""
+    return math.log(classes) if classes and classes > 1 else None
+
+
+def floor_share(doctor: "DoctorState") -> float | None:
+    """The accuracy of always answering the largest class: the floor of guessing (1/classes when balanced)."""
+    counts = [int(c) for c in (getattr(doctor.dataset, "class_counts", ()) or ())]
+    if counts and sum(counts) > 0:
+        return max(counts) / sum(counts)
+    classes = doctor.classes
+    return 1 / classes if classes else None
+
+
+def guessing_margin(floor: float, t: "Thresholds") -> float:
+    """How far above the floor still counts as guessing (see Thresholds.chance_margin)."""
+    return min(t.chance_margin, max(0.02, floor / 2))
+
+
+def fit_line(floor: float, t: "Thresholds") -> float:
+    """The training accuracy under which the network "does not fit" (Thresholds.fit_level)."""
+    return floor + t.fit_level * (1 - floor)
+
+
+def accuracy_key(history: Sequence[Mapping[str, float]]) -> str:
+    """``class_accuracy`` when the run logged it (binary cross-entropy), else ``accuracy``."""
+    return "class_accuracy" if history and "class_accuracy" in history[-1] else "accuracy"
+
+
+def _data_loss(h: Mapping[str, float]) -> float | None:
+    """The loss without the weight penalty (``data_loss`` when the run logged it)."""
+    v = h.get("data_loss", h.get("loss"))
+    return float(v) if v is not None else None
+
+
+def _lr(config: Any) -> float:
+    return float(config.optimizer.learning_rate) if config is not None else 0.001
+
+
+def _lower_lr(config: Any, label: str = "divide the learning rate by 10", factor: float = 10) -> Fix:
+    lr = _lr(config)
+    return Fix(f"{label} ({lr:g} → {lr / factor:.3g})", {"optimizer.learning_rate": float(f"{lr / factor:.3g}")})
+
+
+ADAPTIVE = ("adam", "amsgrad", "nadam", "adamw", "rmsprop", "adamax")
+PLAUSIBLE_LR: dict[str, tuple[float, float]] = {
+    **{name: (1e-5, 0.03) for name in ADAPTIVE},
+    "adagrad": (1e-4, 0.5),
+    "adadelta": (1e-3, 10.0),  # designed for lr 1.0 (Keras' default 0.001 barely moves)
+}
+"""Learning rates outside these bounds are implausible for the optimizer (SGD and momentum: 1e-4 to 2)."""
+
+
+def plausible_lr(optimizer: str) -> tuple[float, float]:
+    return PLAUSIBLE_LR.get(optimizer, (1e-4, 2.0))
+
+
+def stronger(config: Any, key: str, proposal: Any) -> dict[str, Any]:
+    """``{key: proposal}`` only when it strengthens the user's setting (numbers: above it; flags: turning them
+    on): a fix is never a no-op and never weaker than what the user set on purpose."""
+    if config is None:
+        return {key: proposal}
+    current = config.get(key)
+    if isinstance(proposal, bool):
+        return {key: proposal} if proposal and not current else {}
+    return {key: proposal} if proposal > current else {}
+
+
+def weaker(config: Any, key: str, proposal: Any) -> dict[str, Any]:
+    """``{key: proposal}`` only when it weakens the setting (for a fix whose point is to weaken it)."""
+    if config is None:
+        return {key: proposal}
+    return {key: proposal} if proposal < config.get(key) else {}
+
+
+def no_flip_datasets() -> tuple[str, ...]:
+    """Datasets whose images change meaning when mirrored (a flipped 2 is not a 2)."""
+    return ("digits", "mnist")
+
+
+def augment_fix(config: Any) -> Fix | None:
+    """Turn on augmentation (without flips where a mirror image is another class); None when it is on."""
+    if config is not None and config.regularization.augment:
+        return None
+    change: dict[str, Any] = {"regularization.augment": True}
+    if config is None or config.dataset.name in no_flip_datasets():
+        change["regularization.flip"] = False
+        return Fix("turn on augmentation (small shifts and rotations, no flips: a mirrored digit is another "
+                   "symbol)", change)
+    return Fix("turn on augmentation (flips, shifts, rotations)", change)
+
+
+ACTIVATION_FIX = Fix("switch the activation to relu and the initializer to he_normal",
+                     {"model.activation": "relu", "model.kernel_initializer": "he_normal"})
+CLIP_FIX = Fix("clip gradients to norm 1.0", {"optimizer.clipnorm": 1.0})
+BATCH_NORM_FIX = Fix("add batch normalization after each layer", {"model.batch_norm": True})
+RESCALE_FIX = Fix("scale the pixels to [0, 1] in the model's first layer", {"dataset.rescale": True})
+
+
+class DoctorState(Protocol):
+    """What a rule may read of the :class:`~tui.core.diagnostics.doctor.Doctor` that runs it."""
+
+    config: Any
+    thresholds: Thresholds
+    dataset: Any
+    history: list[dict[str, float]]
+
+    @property
+    def classes(self) -> int | None: ...
+
+
+# -- the registry ------------------------------------------------------------------------------------------------
+
+PreflightRule = Callable[[Any, Any, "int | None", Thresholds], "Finding | None"]
+EpochRule = Callable[[DoctorState, Sequence[Mapping[str, float]]], "Finding | None"]
+
+PREFLIGHT_RULES: list[PreflightRule] = []
+"""Rules over the configuration (and the DatasetInfo when loaded), run before training."""
+EPOCH_RULES: list[EpochRule] = []
+"""Rules over the epoch history, run after each full epoch in the order registered."""
+
+
+def preflight_rule(fn: PreflightRule) -> PreflightRule:
+    PREFLIGHT_RULES.append(fn)
+    return fn
+
+
+def epoch_rule(fn: EpochRule) -> EpochRule:
+    EPOCH_RULES.append(fn)
+    return fn

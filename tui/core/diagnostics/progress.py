@@ -1,0 +1,71 @@
+"""How the loss moves epoch to epoch: undertrained (still falling fast when the run ends) and lr_too_high
+(rising or swinging without blowing up)."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from tui.core.diagnostics.common import (
+    DoctorState, Finding, Fix, _data_loss, _finite, _lower_lr, _lr, _series, epoch_rule, plausible_lr,
+)
+
+
+@epoch_rule
+def _undertrained(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
+    t, config = doctor.thresholds, doctor.config
+    if config is None or len(history) < 2 or int(history[-1].get("epoch", len(history))) < config.training.epochs:
+        return None  # judged at the last epoch the run was set up for
+    losses = [_data_loss(h) for h in history]
+    val = _series(history, "val_loss")
+    prev, last = losses[-2], losses[-1]
+    if not (_finite(prev) and _finite(last) and prev > 0):
+        return None
+    drop = (prev - last) / prev
+    first = losses[0]
+    mean_drop = (first - last) / (len(losses) - 1) if _finite(first) else 0.0
+    # still on the steep part: the last epoch gained at least half the run's mean gain per epoch (a converging
+    # run's last epochs gain far less than its first ones)
+    if drop <= t.still_falling or (prev - last) < 0.5 * mean_drop or (val and not val[-1] < val[-2]):
+        return None
+    epochs = config.training.epochs
+    fixes = [Fix(f"train longer (training.epochs {epochs} → {epochs * 2})", {"training.epochs": epochs * 2})]
+    lr, high = _lr(config), plausible_lr(config.optimizer.name)[1]
+    if lr * 3 <= high / 3:  # well inside the plausible range: a bigger step is safe
+        fixes.append(Fix(f"raise the learning rate ×3 ({lr:g} → {lr * 3:.3g})",
+                         {"optimizer.learning_rate": float(f"{lr * 3:.3g}")}))
+    return Finding(
+        id="undertrained", severity="info", epoch=len(history),
+        title="Under-trained: the loss was still falling fast at the last epoch",
+        evidence=(f"training loss {prev:.4f} → {last:.4f} in epoch {len(history)} (−{drop * 100:.0f}%, over "
+                  f"{t.still_falling * 100:.0f}%)" + (f", validation loss {val[-2]:.4f} → {val[-1]:.4f}"
+                                                       if val else "")),
+        explanation=("The run stopped while it was still improving quickly on both training and validation data: "
+                     "the result says more about the budget than about the model. Train for more epochs, or take "
+                     "bigger steps."),
+        fixes=tuple(fixes))
+
+
+@epoch_rule
+def _lr_too_high(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
+    t, config = doctor.thresholds, doctor.config
+    losses = [_data_loss(h) for h in history][-t.swing_window:]
+    if len(losses) < 3 or not all(_finite(v) for v in losses):
+        return None
+    rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:])) if b > a * (1 + t.swing_rise)]  # type: ignore
+    if len(rises) < t.swing_count:
+        return None
+    first_epoch = len(history) - len(losses) + rises[0][0] + 2
+    shown = ", ".join(f"{a:.3f} → {b:.3f}" for _, a, b in rises[:4])
+    return Finding(
+        id="lr_too_high", severity="warning", epoch=first_epoch,
+        title="Learning rate too high: the training loss rises and swings",
+        evidence=(f"the training loss rose by over {t.swing_rise * 100:.0f}% {len(rises)} times in the last "
+                  f"{len(losses)} epochs ({shown})" + (f" at learning rate {_lr(config):g}" if config else "")),
+        explanation=("Averaged over a whole epoch, the training loss of a sane learning rate falls or stays "
+                     "level. Rising and falling back means the steps overshoot the valley: each one lands on the "
+                     "other side. Smaller steps, or a schedule that shrinks them, settle it."),
+        fixes=(_lower_lr(config, "divide the learning rate by 3", 3),
+               Fix("decay the learning rate when the loss stalls", {"schedule.name": "plateau"})
+               if config is None or config.schedule.name == "constant" else
+               Fix("start the schedule lower (divide the learning rate by 10)",
+                   {"optimizer.learning_rate": float(f"{_lr(config) / 10:.3g}")})))
