@@ -164,9 +164,9 @@ class TrainingScreen(Screen):
     def _render_epochs(self) -> None:
         m = self.monitor
         marks = [f.epoch for f in m.findings if f.epoch > 0]
-        self.query_one("#chart-loss", LineChart).show(m.series("loss", "val_loss"), marks=marks)
-        self.query_one("#chart-acc", LineChart).show(m.series("accuracy", "val_accuracy"), marks=marks)
-        self.query_one("#chart-lr", LineChart).show(m.series("lr"))
+        self.query_one("#chart-loss", LineChart).show(m.curves_of("loss", "val_loss"), marks=marks)
+        self.query_one("#chart-acc", LineChart).show(m.curves_of("accuracy", "val_accuracy"), marks=marks)
+        self.query_one("#chart-lr", LineChart).show(m.curves_of("lr"))
         self.query_one(DoctorBanner).show_finding(m.finding, others=len(m.findings) - 1)
         self.query_one(FindingsList).show(m.findings)
         table = self.query_one("#epochs", DataTable)
@@ -184,7 +184,7 @@ class TrainingScreen(Screen):
         m = self.monitor
         b = m.last_batch
         subtitle = f"epoch {b.epoch}, mean over each ~¼ s" if b else ""
-        self.query_one("#chart-batch", LineChart).show({"loss": (m.batch_x, m.batch_y)}, subtitle=subtitle)
+        self.query_one("#chart-batch", LineChart).show({"loss": m.batches}, subtitle=subtitle)
 
     def _render_end(self) -> None:
         m = self.monitor
