@@ -11,8 +11,6 @@ from textual_plotext import PlotextPlot
 
 from tui.core.series import downsample
 
-PALETTE = ((0, 130, 200), (60, 180, 75), (230, 25, 75), (255, 225, 25), (245, 130, 48), (145, 30, 180))
-"""textual-plotext's first series colours, given explicitly: a curve's line and its extremes' dots share one."""
 
 
 class LineChart(PlotextPlot):
@@ -75,8 +73,8 @@ class LineChart(PlotextPlot):
         drawn = False
         self.points_drawn = 0
         all_x: list[float] = []
-        for i, (label, data) in enumerate(self._series.items()):
-            colour = self._colors.get(label, PALETTE[i % len(PALETTE)])
+        for label, data in self._series.items():
+            colour: dict[str, Any] = {"color": self._colors[label]} if label in self._colors else {}
             dx: list[float] = []
             if hasattr(data, "envelope"):  # a BoundedSeries
                 (x, y), (dx, dy) = data.envelope(max_points)
@@ -85,10 +83,10 @@ class LineChart(PlotextPlot):
             self.points_drawn += len(x) + len(dx)
             all_x += x
             if x:
-                plt.plot(x, y, label=label if self.legend else None, marker="braille", color=colour)
+                plt.plot(x, y, label=label if self.legend else None, marker="braille", **colour)
                 drawn = True
-            if dx:
-                plt.scatter(dx, dy, marker="braille", color=colour)
+            if dx:  # the dots in the colour plotext gave the line
+                plt.scatter(dx, dy, marker="braille", **(colour or _last_colour(plt)))
         if drawn:
             for at in self._marks:
                 plt.vline(at, "red")
@@ -105,3 +103,12 @@ class LineChart(PlotextPlot):
         if self._ylim is not None and drawn:
             plt.ylim(*self._ylim)
         return super().render()
+
+
+def _last_colour(plt: Any) -> dict[str, Any]:
+    """The colour plotext picked for the series drawn last (its own sequence, themed), as plot()'s keyword."""
+    try:
+        used = plt._active.monitor.color[-1]
+    except (AttributeError, IndexError):
+        return {}
+    return {"color": used[-1] if isinstance(used, list) and used else used}
