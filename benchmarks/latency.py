@@ -36,7 +36,7 @@ from _stats import control_line, mean_ci, percentile, percentile_ci, ratios, tar
 
 ROOT = Path(__file__).resolve().parents[1]
 THROUGHPUT = str(Path(__file__).resolve().with_name("throughput.py"))
-S = "cnn-tui-latency"
+S = f"cnn-tui-latency-{os.getpid()}"
 ALT_MARK = "learning rate"
 """Shown only while the second chart pair is on screen."""
 
