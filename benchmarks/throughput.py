@@ -103,10 +103,12 @@ def run_app(config, runs: Path) -> list[float]:
     async def go() -> list[float]:
         app = CnnTuiApp(config, runs_dir=runs, start=True)
         async with app.run_test(size=(120, 45)) as pilot:
-            await pilot.pause(0.5)
+            # the run starts after the first frame: wait for its screen, then for its end (not for the workers,
+            # which may all be done before the training worker has started on a busy machine)
+            while getattr(app.screen, "monitor", None) is None or app.screen.monitor.ended is None:
+                await pilot.pause(0.2)
             await app.workers.wait_for_complete()
-            await pilot.pause(0.5)
-            assert app.session.result.status == "finished"
+            assert app.session.result.status == "finished", app.session.result.error
             return [h["epoch_seconds"] for h in app.screen.monitor.history]
 
     return asyncio.run(go())
