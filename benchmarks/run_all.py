@@ -1,7 +1,7 @@
 """Every benchmark with a target, one after another, then one line per target: figure, 95 % interval, N, target,
 met / missed / not shown. Each benchmark's own table is printed as it runs.
 
-    python benchmarks/run_all.py              # quick sizes: a few minutes on a quiet 2-core machine
+    python benchmarks/run_all.py              # quick sizes: ~8-10 min on a quiet 2-core machine (an estimate)
     python benchmarks/run_all.py --full       # the sizes the README's figures use (much longer)
     python benchmarks/run_all.py --smallest   # each at its smallest size on digits (tests/test_benchmarks_run.py)
     python benchmarks/run_all.py --only throughput,latency
@@ -29,13 +29,13 @@ ROOT = HERE.parent
 BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], bool]] = {
     "chart_redraw": (["--rounds", "7"], ["--rounds", "15"], ["--rounds", "2"], False),
     "first_paint": (["--runs", "5"], ["--runs", "10"], ["--runs", "1"], True),
-    "latency": (["--rounds", "3", "--presses", "20", "--min-seconds", "6"],
+    "latency": (["--rounds", "2", "--presses", "20", "--min-seconds", "6"],
                 ["--rounds", "5", "--presses", "40", "--min-seconds", "10"],
                 ["--dataset", "digits", "--rounds", "1", "--presses", "3", "--min-seconds", "1"], True),
-    "throughput": (["--rounds", "4", "--epochs", "3", "--train-size", "6000"],
+    "throughput": (["--rounds", "3", "--epochs", "3", "--train-size", "4000"],
                    ["--rounds", "5", "--epochs", "4", "--train-size", "20000"],
                    ["--dataset", "digits", "--rounds", "1", "--epochs", "1"], False),
-    "gradient_overhead": (["--rounds", "2", "--epochs", "3", "--train-size", "6000"],
+    "gradient_overhead": (["--rounds", "2", "--epochs", "3", "--train-size", "4000"],
                           ["--rounds", "3", "--epochs", "3", "--train-size", "20000"],
                           ["--dataset", "digits", "--rounds", "1", "--epochs", "1"], False),
     "memory": ([], [], ["--dataset", "digits"], False),
