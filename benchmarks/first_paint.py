@@ -13,20 +13,34 @@ import statistics
 import subprocess
 import sys
 import time
+import shlex
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _stats import control_line, mean_ci, ratios, target_line
+
 ROOT = Path(__file__).resolve().parents[1]
+SESSION = f"cnn-tui-first-paint-{os.getpid()}"
+"""A tmux session of this run's own (two runs at once must not close each other's)."""
 
 
 BARE_APP = """
 from textual.app import App
-from textual.widgets import Static
+from textual.widgets import Footer, Header, Static
 class Bare(App):
+    BINDINGS = [("q", "quit", "Quit")]
     def compose(self):
+        yield Header()
         yield Static("Start training (bare Textual)")
         yield Static(" parameters (")
+        yield Footer()
 Bare().run()
 """
+
+
+TIMEOUT = 180
+"""Seconds to wait for the paint and the model summary (a busy machine takes minutes to load TensorFlow)."""
 
 
 def once(session: str, command: str) -> tuple[float, float]:
@@ -35,7 +49,7 @@ def once(session: str, command: str) -> tuple[float, float]:
     t0 = time.perf_counter()
     subprocess.run(["tmux", "send-keys", "-t", session, command, "Enter"], check=True)
     painted = summary = None
-    while time.perf_counter() - t0 < 60:
+    while time.perf_counter() - t0 < TIMEOUT:
         screen = subprocess.run(["tmux", "capture-pane", "-t", session, "-p"], capture_output=True,
                                 text=True).stdout
         now = time.perf_counter() - t0
@@ -46,46 +60,50 @@ def once(session: str, command: str) -> tuple[float, float]:
             break
         time.sleep(0.02)
     subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-    if painted is None or summary is None:
-        raise SystemExit("the app did not paint within 60 s")
-    return painted, summary
+    if painted is None:
+        raise SystemExit(f"the app did not paint within {TIMEOUT} s")
+    return painted, summary if summary is not None else float("nan")  # nan: no summary within TIMEOUT
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5, help="interleaved rounds")
     args = parser.parse_args()
     if not shutil.which("tmux"):
         raise SystemExit("needs tmux")
     # Byte-compile the project as an installed package would be (this machine sets PYTHONDONTWRITEBYTECODE).
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "tui"), str(ROOT / "models")], check=True)
-    tf_import = []
-    for _ in range(args.runs):
+    bare_file = Path("/tmp/cnn-tui-bare-textual.py")
+    bare_file.write_text(BARE_APP)
+    # this checkout's code (not whatever the installed `cnn-tui` script points at)
+    app = (f"cd {shlex.quote(str(ROOT))} && PYTHONPATH={shlex.quote(str(ROOT))} {shlex.quote(sys.executable)} "
+           "-m tui.cli --runs-dir /tmp/first-paint-runs")
+    results, bare, bare2, tf_import = [], [], [], []
+    for _ in range(args.runs):  # interleaved: import tensorflow, a bare Textual app, then cnn-tui
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, check=True,
                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         tf_import.append(time.perf_counter() - t0)
-    bare_file = Path("/tmp/cnn-tui-bare-textual.py")
-    bare_file.write_text(BARE_APP)
-    exe = Path(sys.executable).with_name("cnn-tui")
-    results, bare = [], []
-    for _ in range(args.runs):  # interleaved: a bare Textual app, then cnn-tui
-        bare.append(once("cnn-tui-first-paint", f"{sys.executable} {bare_file}")[0])
-        results.append(once("cnn-tui-first-paint", f"{exe} --runs-dir /tmp/first-paint-runs"))
+        bare.append(once(SESSION, f"{sys.executable} {bare_file}")[0])
+        results.append(once(SESSION, app))
+        bare2.append(once(SESSION, f"{sys.executable} {bare_file}")[0])  # the control
     paint = statistics.median(r[0] for r in results)
     model = statistics.median(r[1] for r in results)
     base = statistics.median(bare)
-    print(f"{'runs':<34}{args.runs}")
+    print(f"{'rounds':<34}{args.runs}   ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})")
     print(f"{'bare Textual app, first paint':<34}{base:.2f} s  (each: {', '.join(f'{b:.2f}' for b in bare)})")
     print(f"{'first paint (set-up screen)':<34}{paint:.2f} s  (each: {', '.join(f'{r[0]:.2f}' for r in results)})")
     print(f"{'model summary shown (TF loaded)':<34}{model:.2f} s  (each: {', '.join(f'{r[1]:.2f}' for r in results)})")
     tf = statistics.median(tf_import)
     label = 'python -c "import tensorflow"'
     print(f"{label:<34}{tf:.2f} s  (each: {', '.join(f'{t:.2f}' for t in tf_import)})")
-    print(f"{'first paint / TF import':<34}{paint / tf:.3f}   (target ≤ 0.2)")
-    print(f"{'cnn-tui paint − bare paint':<34}{paint - base:+.2f} s")
-    print(f"{'cnn-tui paint / bare paint':<34}{paint / base:.2f}")
+    print(f"{'cnn-tui paint − bare paint':<34}{paint - base:+.2f} s (medians)")
     print("(times include starting Python in a tmux shell; TensorFlow loads in the background after the paint)")
+    paints = [r[0] for r in results]
+    print(target_line("first paint / bare Textual paint", *mean_ci(ratios(paints, bare)), args.runs, at_most=1.3))
+    print(target_line("first paint / import tensorflow", *mean_ci(ratios(paints, tf_import)), args.runs,
+                      at_most=0.2))
+    print(control_line("bare paint / bare paint again", ratios(bare2, bare)))
 
 
 if __name__ == "__main__":

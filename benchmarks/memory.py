@@ -15,11 +15,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("CNN_TUI_BENCH_DATA") or ROOT.parent / "shared" / "data")
+"""The real datasets (CNN_TUI_BENCH_DATA overrides: a worktree's ../shared/data may not exist)."""
 MB = 1024 * 1024
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _stats import target_line  # noqa: E402
 
 
-def child(mode: str) -> None:
+def child(mode: str, dataset: str) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     import tensorflow as tf  # noqa: F401
@@ -31,8 +35,10 @@ def child(mode: str) -> None:
 
         from models import build_model
 
+        where = {"dataset.name": "cifar10", "dataset.data_dir": str(SHARED)} if dataset == "cifar10" else {
+            "dataset.name": "digits"}
         config = cfg.ExperimentConfig().with_values({
-            "dataset.name": "cifar10", "dataset.data_dir": str(SHARED), "training.epochs": 1,
+            **where, "training.epochs": 1,
             "training.batch_size": 128, "model.conv_filters": 32, "model.dense_units": 128})
         data = datasets.load_dataset(config.dataset)
         arrays = (data.x_train, data.x_val, data.x_test)
@@ -58,8 +64,8 @@ def child(mode: str) -> None:
     print("RESULT " + json.dumps(out))
 
 
-def measure(mode: str) -> dict[str, float]:
-    res = subprocess.run([sys.executable, __file__, "--child", mode], capture_output=True, text=True)
+def measure(mode: str, dataset: str) -> dict[str, float]:
+    res = subprocess.run([sys.executable, __file__, "--child", mode, dataset], capture_output=True, text=True)
     line = next((l for l in res.stdout.splitlines() if l.startswith("RESULT ")), None)
     if line is None:
         raise SystemExit(f"{mode} failed:\n{res.stderr[-3000:]}")
@@ -67,23 +73,30 @@ def measure(mode: str) -> dict[str, float]:
 
 
 def main() -> None:
-    if not (SHARED / "cifar10-jpg.tar.gz").is_file():
-        raise SystemExit("needs ../shared/data/cifar10-jpg.tar.gz")
-    tf = measure("tf")
-    ours = measure("cnn-tui")
-    common = measure("common")
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dataset", choices=("auto", "digits"), default="auto",
+                        help="auto: CIFAR-10 from ../shared/data when present, else digits (the smoke test)")
+    args = parser.parse_args()
+    dataset = "cifar10" if args.dataset == "auto" and (SHARED / "cifar10-jpg.tar.gz").is_file() else "digits"
+    tf = measure("tf", dataset)
+    ours = measure("cnn-tui", dataset)
+    common = measure("common", dataset)
     budget = tf["max_rss_mb"] + ours["data_mb"]
-    print(f"CIFAR-10 (uint8 arrays {ours['data_mb']:.0f} MB), simple_cnn, one epoch, batch 128")
+    print(f"{dataset} (uint8 arrays {ours['data_mb']:.0f} MB), simple_cnn, one epoch, batch 128")
     print(f"{'process':<44}{'max RSS MB':>12}{'ratio':>8}")
     print(f"{'import tensorflow (baseline)':<44}{tf['max_rss_mb']:>12.0f}")
     print(f"{'baseline + uint8 data':<44}{budget:>12.0f}{1.0:>8.2f}")
     print(f"{'cnn-tui pipeline (uint8 + tf.data)':<44}{ours['max_rss_mb']:>12.0f}{ours['max_rss_mb'] / budget:>8.2f}")
     print(f"{'common way (float32 copies, fit on NumPy)':<44}{common['max_rss_mb']:>12.0f}"
           f"{common['max_rss_mb'] / budget:>8.2f}")
+    ratio = ours["max_rss_mb"] / budget  # max RSS barely moves between runs: one measurement
+    print(target_line(f"memory pipeline/(TF+data), {dataset}", ratio, ratio, ratio, 1, at_most=1.2))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        child(sys.argv[2])
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3])
     else:
         main()

@@ -21,22 +21,30 @@ import time
 from pathlib import Path
 
 from _child import run_child
+from _stats import control_line, mean_ci, ratios, target_line
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("CNN_TUI_BENCH_DATA") or ROOT.parent / "shared" / "data")
+"""The real datasets (CNN_TUI_BENCH_DATA overrides: a worktree's ../shared/data may not exist)."""
+
+
+def experiment_values(args: argparse.Namespace) -> dict[str, object]:
+    """The set-up every mode trains (also what benchmarks/latency.py passes to the app as --set)."""
+    values: dict[str, object] = {"model.architecture": "simple_cnn", "model.conv_filters": 32,
+                                 "model.dense_units": 128, "training.epochs": args.epochs,
+                                 "training.batch_size": args.batch_size, "training.seed": 1}
+    if getattr(args, "dataset", "auto") != "digits" and (SHARED / "fashion-mnist").is_dir():
+        values.update({"dataset.name": "fashion_mnist", "dataset.data_dir": str(SHARED),
+                       "dataset.train_size": args.train_size})
+    else:
+        values.update({"dataset.name": "digits"})
+    return values
 
 
 def experiment(args: argparse.Namespace):
     from tui.core import config as cfg
 
-    values = {"model.architecture": "simple_cnn", "model.conv_filters": 32, "model.dense_units": 128,
-              "training.epochs": args.epochs, "training.batch_size": args.batch_size, "training.seed": 1}
-    if (SHARED / "fashion-mnist").is_dir():
-        values.update({"dataset.name": "fashion_mnist", "dataset.data_dir": str(SHARED),
-                       "dataset.train_size": args.train_size})
-    else:
-        values.update({"dataset.name": "digits"})
-    return cfg.ExperimentConfig().with_values(values)
+    return cfg.ExperimentConfig().with_values(experiment_values(args))
 
 
 def run_bare(config) -> list[float]:
@@ -95,10 +103,12 @@ def run_app(config, runs: Path) -> list[float]:
     async def go() -> list[float]:
         app = CnnTuiApp(config, runs_dir=runs, start=True)
         async with app.run_test(size=(120, 45)) as pilot:
-            await pilot.pause(0.5)
+            # the run starts after the first frame: wait for its screen, then for its end (not for the workers,
+            # which may all be done before the training worker has started on a busy machine)
+            while getattr(app.screen, "monitor", None) is None or app.screen.monitor.ended is None:
+                await pilot.pause(0.2)
             await app.workers.wait_for_complete()
-            await pilot.pause(0.5)
-            assert app.session.result.status == "finished"
+            assert app.session.result.status == "finished", app.session.result.error
             return [h["epoch_seconds"] for h in app.screen.monitor.history]
 
     return asyncio.run(go())
@@ -112,23 +122,28 @@ def child(mode: str, args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps({"mode": mode, "epoch_seconds": times}))
 
 
+MODES = ("bare", "bare2", "session", "app")
+"""bare2 is a second bare run in the same round: bare / bare2 is the control that shows the machine's noise."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-size", type=int, default=20000)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--dataset", choices=("auto", "digits"), default="auto",
+                        help="auto: Fashion-MNIST from ../shared/data when present, else digits")
     parser.add_argument("--child", choices=("bare", "session", "app"))
     args = parser.parse_args()
     if args.child:
         child(args.child, args)
         return
     config = experiment(args)
-    n_train = None
-    results: dict[str, list[float]] = {"bare": [], "session": [], "app": []}
+    results: dict[str, list[float]] = {mode: [] for mode in MODES}
     for r in range(args.rounds):
-        for mode in ("bare", "session", "app"):
-            res = run_child(__file__, mode, args)
+        for mode in MODES:
+            res = run_child(__file__, mode.rstrip("2"), args, extra=["--dataset", args.dataset])
             times = res["epoch_seconds"]
             results[mode].append(statistics.median(times[1:] or times))
             print(f"round {r + 1} {mode:<8} median epoch {results[mode][-1]:.3f} s", flush=True)
@@ -136,12 +151,17 @@ def main() -> None:
 
     n_train = datasets.load_dataset(config.dataset).info.train
     print(f"\n{config.dataset.name}, {n_train} training samples, simple_cnn, batch {config.training.batch_size}, "
-          f"{args.epochs} epochs, {args.rounds} interleaved rounds, {os.cpu_count()} cores")
-    bare = statistics.median(results["bare"])
-    print(f"{'mode':<10}{'samples/s':>12}{'ratio vs bare':>16}")
-    for mode in ("bare", "session", "app"):
+          f"{args.epochs} epochs, {args.rounds} interleaved rounds, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'mode':<10}{'samples/s':>12}{'ratio vs bare':>16}{'95% CI':>16}")
+    for mode in MODES:
         t = statistics.median(results[mode])
-        print(f"{mode:<10}{n_train / t:>12,.0f}{bare / t:>16.3f}")
+        m, lo, hi = mean_ci(ratios(results["bare"], results[mode]))  # per round: bare time / mode time
+        print(f"{mode:<10}{n_train / t:>12,.0f}{m:>16.3f}{f'{lo:.3f}–{hi:.3f}':>16}")
+    for mode in ("session", "app"):
+        print(target_line(f"throughput {mode}/bare", *mean_ci(ratios(results["bare"], results[mode])),
+                          args.rounds, at_least=0.98))
+    print(control_line("throughput bare/bare again", ratios(results["bare"], results["bare2"])))
 
 
 if __name__ == "__main__":

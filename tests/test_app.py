@@ -54,7 +54,7 @@ async def test_fill_the_forms_start_a_run_and_watch_charts_and_table_update(tmp_
         assert screen.query_one("#epochs", DataTable).row_count == 2
         assert "nothing wrong so far" in str(screen.query_one("#findings").get_option_at_index(0).prompt)
         loss_chart = screen.query_one("#chart-loss")
-        assert len(loss_chart._series["loss"][1]) == 2 and len(loss_chart._series["val_loss"][1]) == 2
+        assert {k: len(v.points()[1]) for k, v in loss_chart._series.items()} == {"loss": 2, "val_loss": 2}
         assert "finished" in static_text(screen, "#run-status")
 
 

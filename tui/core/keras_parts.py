@@ -28,6 +28,11 @@ seeding and its build (same seed, same weights)."""
 
 GRADIENT_SAMPLES = 32
 """Size of the fixed batch the gradient-flow norms are computed on: enough for a stable norm, cheap to run."""
+GRADIENT_BUDGET = 0.005
+"""The gradient-flow norms take at most this share of the training time: after each sample the next waits at
+least its own cost / GRADIENT_BUDGET (training waits while the norms are computed). A forward and backward pass on
+GRADIENT_SAMPLES images costs about a quarter of a training step of 128: every 20 batches that was 1.3-2 % of
+the run (benchmarks/gradient_overhead.py); the panel still refreshes every few seconds."""
 
 ONE_HOT_LOSSES = ("categorical_crossentropy", "binary_crossentropy", "categorical_focal_crossentropy",
                   "kl_divergence", "mean_squared_error")
@@ -235,7 +240,8 @@ def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size
 def make_gradient_callback(emit: Callable[[Event], None], x: np.ndarray, y: np.ndarray, num_classes: int,
                            config: ExperimentConfig, min_interval: float = 0.25) -> Any:
     """Per-layer gradient L2 norms on a fixed batch (the first ``GRADIENT_SAMPLES`` of `x`), every
-    ``training.gradient_every`` batches and at most every `min_interval` seconds, emitted as GradientNorms.
+    ``training.gradient_every`` batches, at most every `min_interval` seconds and within GRADIENT_BUDGET of the
+    training time, emitted as GradientNorms.
 
     The batch goes through the model in inference mode (no dropout; batch norm uses its moving statistics and is
     not updated), so sampling changes nothing in training. Norms are of the data loss, before clipping."""
@@ -272,6 +278,8 @@ def make_gradient_callback(emit: Callable[[Event], None], x: np.ndarray, y: np.n
             self._norms = norms
             self._step = 0
             self._last = -math.inf
+            self._wait = min_interval
+            self._calls = 0
             self._epoch = 1
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -282,10 +290,13 @@ def make_gradient_callback(emit: Callable[[Event], None], x: np.ndarray, y: np.n
             if not self._names or (self._step - 1) % every:
                 return
             now = time.perf_counter()
-            if now - self._last < min_interval:
+            if now - self._last < self._wait:
                 return
-            self._last = now
             values = tuple(float(v) for v in self._norms().numpy())
+            self._last = time.perf_counter()
+            self._calls += 1
+            if self._calls > 1:  # the first call traces the function: not what a sample costs
+                self._wait = max(min_interval, (self._last - now) / GRADIENT_BUDGET)
             emit(GradientNorms(self._epoch, batch + 1, self._names, values))
 
     return GradientFlow()

@@ -96,6 +96,10 @@ class RunMonitor:
         """The curves of `keys` ({key: (epochs, values)}), each at most SERIES_POINTS points long."""
         return {key: self.curves[key].points() for key in keys if key in self.curves and len(self.curves[key])}
 
+    def curves_of(self, *keys: str) -> dict[str, BoundedSeries]:
+        """The curves of `keys` themselves, for a chart: it asks each for a view as wide as it is."""
+        return {key: self.curves[key] for key in keys if key in self.curves and self.curves[key].version}
+
     @property
     def batch_x(self) -> list[float]:
         return self.batches.points()[0]

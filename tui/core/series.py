@@ -7,12 +7,13 @@ from typing import Sequence
 
 
 def downsample(xs: Sequence[float], ys: Sequence[float], max_points: int) -> tuple[list[float], list[float]]:
-    """Drop non-finite points, then keep at most `max_points`: the mean of each of `max_points - 1` equal
-    buckets (at the bucket's mean x), then the last point. A chart of a noisy 10k-point trace stays a readable
-    line, and the cost barely grows with the length of the history (vectorised).
+    """Drop non-finite points, then keep at most `max_points`: the lowest and the highest point of each of
+    `(max_points - 1) // 2` equal buckets (in x order), then the last point. The spikes and dips of a noisy trace
+    survive (a mean per bucket would hide the one bad batch a person looks for); the last point is exact.
 
-    NumPy is imported only when there is something to shorten: the set-up screen's first chart is drawn before
-    NumPy's ~0.2 s import, which keeps it off the first paint."""
+    Linear in the length (vectorised): a chart of a long history should draw from a BoundedSeries, whose
+    `view()` costs the same however long the history. NumPy is imported only when there is something to
+    shorten, which keeps it off the first paint."""
     if len(ys) <= max_points or max_points < 4:
         pairs = [(float(a), float(b)) for a, b in zip(xs, ys) if math.isfinite(b)]
         return [a for a, _ in pairs], [b for _, b in pairs]
@@ -24,59 +25,152 @@ def downsample(xs: Sequence[float], ys: Sequence[float], max_points: int) -> tup
     if not ok.all():
         x, y = x[ok], y[ok]
     n = len(y)
-    if n <= max_points or max_points < 4:
+    if n <= max_points:
         return x.tolist(), y.tolist()
-    buckets = max_points - 1
-    size = n // buckets
-    cut = buckets * size
-    bx = x[:cut].reshape(buckets, size).mean(axis=1)
-    by = y[:cut].reshape(buckets, size).mean(axis=1)
-    return np.append(bx, x[-1]).tolist(), np.append(by, y[-1]).tolist()
+    buckets = (max_points - 1) // 2
+    size = -(-(n - 1) // buckets)  # the last point is kept on its own
+    body = y[:n - 1]
+    padded = np.full(buckets * size, np.nan)
+    padded[:n - 1] = body
+    grid = padded.reshape(buckets, size)
+    filled = ~np.isnan(grid).all(axis=1)
+    base = np.arange(buckets) * size
+    lo = base + np.nanargmin(np.where(np.isnan(grid), np.inf, grid), axis=1)
+    hi = base + np.nanargmax(np.where(np.isnan(grid), -np.inf, grid), axis=1)
+    idx = np.unique(np.concatenate([lo[filled], hi[filled], [n - 1]]))
+    return x[idx].tolist(), y[idx].tolist()
 
 
 class BoundedSeries:
-    """A series of any length held in at most `capacity` points, for drawing: when full, neighbouring points are
-    merged pairwise (their means), and later points arrive in buckets of the new, doubled size. Memory stays
-    fixed however long the run; the shape of the curve is kept at a resolution of `capacity` points (the full
-    history is on disk). The last point is always exact."""
+    """A series of any length held in a bounded number of real points, for drawing, with O(1) amortised append.
 
-    __slots__ = ("capacity", "xs", "ys", "size", "_sum_x", "_sum_y", "_n", "_last")
+    The history is cut into buckets of `size` consecutive points; each bucket keeps its lowest and its highest
+    point (so a spike or a dip is never averaged away). When the closed buckets reach their limit, neighbours
+    merge pairwise and `size` doubles. `view(max_points)` merges neighbouring buckets further to fit a chart's
+    width: its cost depends on `capacity`, never on the length of the history. The newest point is always
+    kept exact. At most `capacity` points are held or returned."""
+
+    __slots__ = ("capacity", "size", "_limit", "_lo", "_hi", "_mean", "_open_lo", "_open_hi", "_open_sum", "_n",
+                 "_last", "_version")
 
     def __init__(self, capacity: int = 1024) -> None:
-        if capacity < 4 or capacity % 2:
-            raise ValueError(f"capacity must be an even number ≥ 4, got {capacity}")
+        if capacity < 8 or capacity % 2:
+            raise ValueError(f"capacity must be an even number ≥ 8, got {capacity}")
         self.capacity = capacity
-        self.xs: list[float] = []
-        self.ys: list[float] = []
         self.size = 1
-        """How many original points each stored point stands for."""
-        self._sum_x = self._sum_y = 0.0
+        """How many original points each closed bucket stands for."""
+        self._limit = max(2, (capacity // 2 - 2) & ~1)
+        """Closed buckets before a pairwise merge: even, and small enough that buckets (2 points each), the open
+        bucket (2) and the newest point (1) stay within `capacity`."""
+        self._lo: list[tuple[float, float]] = []  # (x, y) of each closed bucket's lowest point
+        self._hi: list[tuple[float, float]] = []  # (x, y) of each closed bucket's highest point
+        self._mean: list[tuple[float, float, int]] = []  # (sum of x, sum of y, count) of each closed bucket
+        self._open_sum = [0.0, 0.0]
+        self._open_lo: tuple[float, float] | None = None
+        self._open_hi: tuple[float, float] | None = None
         self._n = 0
         self._last: tuple[float, float] | None = None
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """Grows with every point kept: a chart redraws only when it changed."""
+        return self._version
 
     def append(self, x: float, y: float) -> None:
         if not math.isfinite(y):
             return
-        self._last = (x, y)
-        self._sum_x += x
-        self._sum_y += y
+        p = (x, y)
+        self._last = p
+        self._version += 1
+        if self._open_lo is None or y < self._open_lo[1]:
+            self._open_lo = p
+        if self._open_hi is None or y > self._open_hi[1]:
+            self._open_hi = p
         self._n += 1
+        self._open_sum[0] += x
+        self._open_sum[1] += y
         if self._n < self.size:
             return
-        self.xs.append(self._sum_x / self._n)
-        self.ys.append(self._sum_y / self._n)
-        self._sum_x = self._sum_y = 0.0
+        self._lo.append(self._open_lo)
+        self._hi.append(self._open_hi)
+        self._mean.append((self._open_sum[0], self._open_sum[1], self._n))
+        self._open_lo = self._open_hi = None
+        self._open_sum = [0.0, 0.0]
         self._n = 0
-        if len(self.xs) >= self.capacity:
-            self.xs = [(a + b) / 2 for a, b in zip(self.xs[::2], self.xs[1::2])]
-            self.ys = [(a + b) / 2 for a, b in zip(self.ys[::2], self.ys[1::2])]
+        if len(self._lo) >= self._limit:
+            self._lo, self._hi, self._mean = _merge(self._lo, self._hi, self._mean, 2)
             self.size *= 2
 
     def __len__(self) -> int:
-        return len(self.xs) + (1 if self._last is not None and self.xs[-1:] != [self._last[0]] else 0)
+        return len(self.points()[0])
 
     def points(self) -> tuple[list[float], list[float]]:
-        """The stored points, then the newest point itself (unless the last stored point is exactly it)."""
-        if self._last is not None and (not self.xs or self.xs[-1] != self._last[0]):
-            return [*self.xs, self._last[0]], [*self.ys, self._last[1]]
-        return list(self.xs), list(self.ys)
+        """Every held point in x order: each bucket's lowest and highest, then the newest point itself."""
+        return self.view(self.capacity)
+
+    def view(self, max_points: int) -> tuple[list[float], list[float]]:
+        """At most `max_points` (≥ 8) points in x order for a chart: neighbouring buckets merged until they fit,
+        each kept as its lowest and highest point, then the newest point exact. Costs O(capacity)."""
+        lo, hi, _ = self._buckets(max(1, (max(8, max_points) - 1) // 2))
+        pts: list[tuple[float, float]] = []
+        for a, b in zip(lo, hi):
+            if a[0] > b[0]:
+                a, b = b, a
+            pts.append(a)
+            if b is not a and b[0] != a[0]:
+                pts.append(b)
+        last = self._last
+        if last is not None and (not pts or pts[-1][0] != last[0]):
+            if pts and pts[-1][0] > last[0]:  # never: appends come in x order; keep the order anyway
+                pts.sort()
+            pts.append(last)
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+
+    def _buckets(self, room: int) -> tuple[list[Point], list[Point], list[Sums]]:
+        """The closed buckets and the open one, merged until at most `room` are left."""
+        lo, hi, mean = self._lo, self._hi, self._mean
+        if self._open_lo is not None:
+            lo, hi = [*lo, self._open_lo], [*hi, self._open_hi]  # type: ignore[list-item]
+            mean = [*mean, (self._open_sum[0], self._open_sum[1], self._n)]
+        if len(lo) > room:
+            lo, hi, mean = _merge(lo, hi, mean, -(-len(lo) // room))
+        return lo, hi, mean
+
+    def envelope(self, max_points: int) -> tuple[tuple[list[float], list[float]], tuple[list[float], list[float]]]:
+        """For a chart of long histories: a line through the mean of each bucket (ending at the newest point,
+        exact), and each bucket's lowest and highest point, to be drawn as dots. At most about `max_points`
+        points in all; a history that fits is the line itself, with no dots. Costs O(capacity).
+
+        Drawing the extremes as dots instead of joining them keeps a noisy history from becoming a filled band,
+        which plotext takes twice as long to draw: the spikes stay visible, the cost stays flat."""
+        total = self.points()
+        if len(total[0]) <= max_points:
+            return total, ([], [])
+        lo, hi, mean = self._buckets(max(1, max(8, max_points) // 3))
+        line = [(sx / n, sy / n) for sx, sy, n in mean]
+        last = self._last
+        if last is not None and line and line[-1][0] < last[0]:
+            line.append(last)
+        elif last is not None and line:
+            line[-1] = last
+        dots = sorted({p for pair in zip(lo, hi) for p in pair})
+        return ([p[0] for p in line], [p[1] for p in line]), ([p[0] for p in dots], [p[1] for p in dots])
+
+
+Point = tuple[float, float]
+Sums = tuple[float, float, int]
+
+
+def _merge(lo: list[Point], hi: list[Point], mean: list[Sums],
+           k: int) -> tuple[list[Point], list[Point], list[Sums]]:
+    """Every `k` neighbouring buckets as one: the lowest of their lows, the highest of their highs, their sums."""
+    return ([min(lo[i:i + k], key=_y) for i in range(0, len(lo), k)],
+            [max(hi[i:i + k], key=_y) for i in range(0, len(hi), k)],
+            [(sum(m[0] for m in mean[i:i + k]), sum(m[1] for m in mean[i:i + k]), sum(m[2] for m in mean[i:i + k]))
+             for i in range(0, len(mean), k)])
+
+
+def _y(p: tuple[float, float]) -> float:
+    return p[1]

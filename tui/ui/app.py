@@ -24,6 +24,12 @@ from tui.ui.threads import lower_thread_priority
 MIN_SIZE = (80, 24)
 """The smallest terminal the layout is designed for; below it a "make the window larger" screen shows."""
 
+GIL_SWITCH_SECONDS = 0.001
+"""Python's GIL switch interval in the app (default 5 ms): a key press hands the GIL back and forth between the
+UI thread and the training thread's Python (Keras' loop, callbacks) several times before its frame is written,
+and each hand-back may wait a whole interval. Measured as event-loop lag while training (busy 2-core machine):
+median 3.7 → 1.7 ms, p95 41-53 → 31 ms."""
+
 QUIT_GRACE_SECONDS = 15.0
 """How long quitting waits for training to stop at a batch boundary before leaving anyway."""
 
@@ -47,6 +53,9 @@ class CnnTuiApp(App[int]):
         self.training_thread_running = threading.Event()
 
     def on_mount(self) -> None:
+        import sys
+
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         self.push_screen(SetupScreen(self.initial_config, self.preset))
         self.call_after_refresh(self._painted)
         if self.start_at_once:

@@ -142,7 +142,7 @@ class AttachScreen(TrainingScreen):
         if chunk.missing:
             if not self.run_dir.is_dir():
                 self.gone = True
-                self.query_one("#run-status").update(  # type: ignore[attr-defined]
+                self._set("#run-status",  # the status line remembers its text: set it the same way
                     f"[red]The run directory {self.run_dir} was deleted[/] — what is shown is what was read; "
                     "b leaves")
                 self.notify("The run directory was deleted.", severity="error")
@@ -180,12 +180,12 @@ class AttachScreen(TrainingScreen):
         if ended or self.interrupted:
             return
         if self.monitor.started is None and self.liveness == owner.LIVE:
-            self.query_one("#run-status").update(  # type: ignore[attr-defined]
+            self._set("#run-status",  # the status line remembers its text: set it the same way
                 "[b]The run's process is starting[/b] (loading TensorFlow, preparing the data)…")
         if self.liveness == owner.DEAD:
             self.interrupted = True
             self.monitor.state = "interrupted"
-            self.query_one("#run-status").update(  # type: ignore[attr-defined]
+            self._set("#run-status",  # the status line remembers its text: set it the same way
                 "[red]interrupted[/]: its process is gone (killed, crashed, rebooted) · r resumes it, detached")
             if self._replayed:
                 self.notify("The run was interrupted: its process is gone. r resumes it.", severity="error",

@@ -22,9 +22,7 @@ from tui.core.schedules import preview_points
 from tui.ui.messages import (AppServices, DatasetFailed, DatasetPreview, DatasetProgress, DatasetReady, FieldChanged,
                              FixRequested, RangeTestDone, RangeTestFailed, RangeTestProgress, StartRequested,
                              SummaryFailed, SummaryReady, SweepRequested)
-from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.experiment_form import ExperimentForm
-from tui.ui.widgets.picture import SamplesView
 
 PREVIEW_PER_CLASS = 3
 PREVIEW_CLASSES = 20
@@ -75,26 +73,42 @@ class SetupScreen(Screen):
                 with Horizontal(id="preset-row"):
                     yield Select(self._preset_options(), prompt="Load a preset…", id="preset", compact=True)
                 yield ExperimentForm(self.config, id="form")
-            with VerticalScroll(id="side"):
-                yield Static("Doctor", classes="panel-title")
-                yield Static("", id="preflight")
-                yield Static("Dataset", classes="panel-title")
-                yield Static("…", id="dataset-info")
-                yield Static("", id="dataset-preview")
-                yield SamplesView(id="dataset-samples")
-                yield Static("Model", classes="panel-title")
-                yield Static("Loading TensorFlow in the background…", id="model-summary")
-                yield Static("Learning rate", classes="panel-title")
-                yield LineChart("planned learning rate", id="lr-preview")
-                yield Static("Range test", classes="panel-title")
-                yield LineChart("loss vs learning rate", xlabel="learning rate (log)", log_x=True, legend=False,
-                                id="lr-find-chart")
-                yield Static("[dim]F7 trains a copy of this model for up to 100 batches while the learning rate "
-                             "grows from 1e-7 to 10, and suggests where to start[/]", id="lr-find-status")
+            yield VerticalScroll(id="side")  # filled right after the first frame (_build_side)
         with Horizontal(id="start-row"):
             yield Button("Start training (F5)", id="start", variant="success")
             yield Static("", id="why-not")
         yield Footer()
+
+    def _side_panels(self) -> list[Any]:
+        """The side column: the doctor's pre-flight, dataset facts and samples, the model summary, the planned
+        learning rate and the range test. Mounted after the first frame: two plotext charts and the samples
+        view are work the first paint need not wait for (their content comes from background work anyway)."""
+        from tui.ui.widgets.chart import LineChart
+        from tui.ui.widgets.picture import SamplesView
+
+        return [
+            Static("Doctor", classes="panel-title"),
+            Static("", id="preflight"),
+            Static("Dataset", classes="panel-title"),
+            Static("…", id="dataset-info"),
+            Static("", id="dataset-preview"),
+            SamplesView(id="dataset-samples"),
+            Static("Model", classes="panel-title"),
+            Static("Loading TensorFlow in the background…", id="model-summary"),
+            Static("Learning rate", classes="panel-title"),
+            LineChart("planned learning rate", id="lr-preview"),
+            Static("Range test", classes="panel-title"),
+            LineChart("loss vs learning rate", xlabel="learning rate (log)", log_x=True, legend=False,
+                      id="lr-find-chart"),
+            Static("[dim]F7 trains a copy of this model for up to 100 batches while the learning rate grows from "
+                   "1e-7 to 10, and suggests where to start[/]", id="lr-find-status"),
+        ]
+
+    async def _build_side(self) -> None:
+        await self.query_one("#side", VerticalScroll).mount_all(self._side_panels())
+        # Background work (dataset, TensorFlow) starts once the screen is on the terminal: a thread importing
+        # TensorFlow holds the GIL long enough to delay the first paint by seconds.
+        self.set_timer(0.05, self._config_changed)
 
     def _preset_options(self) -> list[tuple[str, str]]:
         return [(f"{p.name} — {p.description}" if p.description else p.name, str(p.path))
@@ -103,9 +117,9 @@ class SetupScreen(Screen):
     def on_mount(self) -> None:
         self.title = "cnn-tui — set-up"
         self.sub_title = self.preset or "defaults"
-        # Background work (dataset, TensorFlow) starts once the screen is on the terminal: a thread importing
-        # TensorFlow holds the GIL long enough to delay the first paint by seconds.
-        self.set_timer(0.05, self._config_changed)
+        # the side panels, then the background work, once the first frame is on the terminal (a fixed delay from
+        # mount was not enough on a busy machine: the first frame took longer than the delay)
+        self.call_after_refresh(self._build_side)
 
     # -- editing --------------------------------------------------------------------------------------------
     @on(FieldChanged)
@@ -175,6 +189,8 @@ class SetupScreen(Screen):
 
     # -- derived panels ---------------------------------------------------------------------------------------
     def _config_changed(self) -> None:
+        from tui.ui.widgets.chart import LineChart
+
         self._update_start()
         c = self.config
         xs, lr = preview_points(c.schedule, c.optimizer.learning_rate, c.training.epochs)
@@ -302,6 +318,8 @@ class SetupScreen(Screen):
         self._show_preview()
 
     def _show_preview(self) -> None:
+        from tui.ui.widgets.picture import SamplesView
+
         panel = self.query_one("#dataset-preview", Static)
         samples = self.query_one("#dataset-samples", SamplesView)
         if not self._samples_shown:
@@ -380,6 +398,8 @@ class SetupScreen(Screen):
 
     def action_range_test(self) -> None:
         """F7: run the range test on the set-up as it is now, in a worker; the forms stay usable."""
+        from tui.ui.widgets.chart import LineChart
+
         if self.errors:
             key, message = next(iter(self.errors.items()))
             self.notify(f"{key.lstrip('(')}: {message}", title="Cannot run the range test", severity="warning")
@@ -449,6 +469,8 @@ class SetupScreen(Screen):
 
     @on(RangeTestProgress)
     def _range_progress(self, event: RangeTestProgress) -> None:
+        from tui.ui.widgets.chart import LineChart
+
         if self._range_stop is None:
             return
         self.query_one("#lr-find-status", Static).update(event.status)
@@ -484,6 +506,8 @@ class SetupScreen(Screen):
         return r.to_dict()
 
     def _show_range_result(self) -> None:
+        from tui.ui.widgets.chart import LineChart
+
         r = self._range_result
         if r is None or self._range_stop is not None:
             return

@@ -71,6 +71,7 @@ class TrainingScreen(Screen):
         self._row_keys: deque[Any] = deque()
         self._batch_drawn_at = 0.0
         self._has_results = False
+        self._texts: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -134,39 +135,47 @@ class TrainingScreen(Screen):
         if m.ended is not None:
             self._render_end()
 
+    def _set(self, selector: str, text: str) -> None:
+        """Update a Static only when its text changes: each update costs a layout pass of the screen, four
+        times a second, on the thread that answers the keys."""
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
+            self.query_one(selector, Static).update(text)
+
     def _render_status(self) -> None:
         m = self.monitor
-        status = self.query_one("#run-status", Static)
         if m.started is None:
             p = m.prepare
             if p is not None:
                 extra = f" {p.done:,}/{p.total:,}" if p.total else ""
-                status.update(f"[b]{p.message}[/b]{extra}")
+                self._set("#run-status", f"[b]{p.message}[/b]{extra}")
             return
         s = m.started
         state = {"running": "[green]running[/]", "paused": "[yellow]PAUSED — p resumes[/]",
                  "stopping": "[yellow]stopping at the next batch…[/]", "finished": "[green]finished[/]",
                  "stopped": "[yellow]stopped[/]", "failed": "[red]failed[/]"}.get(m.state, m.state)
-        status.update(f"{state}  {s.dataset.name} · {s.config.model.architecture} · "
-                      f"{s.model.total_params:,} params · ETA {_fmt_seconds(m.eta_seconds())}  "
-                      f"[dim]{s.run_dir}[/]")
+        self._set("#run-status", f"{state}  {s.dataset.name} · {s.config.model.architecture} · "
+                  f"{s.model.total_params:,} params · ETA {_fmt_seconds(m.eta_seconds())}  [dim]{s.run_dir}[/]")
         epoch_bar = self.query_one("#epoch-bar", ProgressBar)
-        epoch_bar.update(total=s.epochs, progress=m.epochs_seen)
+        if (epoch_bar.total, epoch_bar.progress) != (s.epochs, m.epochs_seen):
+            epoch_bar.update(total=s.epochs, progress=m.epochs_seen)
         running_epoch = min(s.epochs, m.epochs_seen + (1 if m.active else 0))
-        self.query_one("#epoch-label", Static).update(f"epoch {running_epoch}/{s.epochs}")
+        self._set("#epoch-label", f"epoch {running_epoch}/{s.epochs}")
         if m.last_batch is not None:
             b = m.last_batch
             done = b.batch if b.epoch > m.epochs_seen else b.steps
-            self.query_one("#batch-bar", ProgressBar).update(total=b.steps, progress=done)
-            self.query_one("#batch-label", Static).update(f" batch {done}/{b.steps}")
-            self.query_one("#speed", Static).update(f"{b.samples_per_second:,.0f} samples/s")
+            batch_bar = self.query_one("#batch-bar", ProgressBar)
+            if (batch_bar.total, batch_bar.progress) != (b.steps, done):
+                batch_bar.update(total=b.steps, progress=done)
+            self._set("#batch-label", f" batch {done}/{b.steps}")
+            self._set("#speed", f"{b.samples_per_second:,.0f} samples/s")
 
     def _render_epochs(self) -> None:
         m = self.monitor
         marks = [f.epoch for f in m.findings if f.epoch > 0]
-        self.query_one("#chart-loss", LineChart).show(m.series("loss", "val_loss"), marks=marks)
-        self.query_one("#chart-acc", LineChart).show(m.series("accuracy", "val_accuracy"), marks=marks)
-        self.query_one("#chart-lr", LineChart).show(m.series("lr"))
+        self.query_one("#chart-loss", LineChart).show(m.curves_of("loss", "val_loss"), marks=marks)
+        self.query_one("#chart-acc", LineChart).show(m.curves_of("accuracy", "val_accuracy"), marks=marks)
+        self.query_one("#chart-lr", LineChart).show(m.curves_of("lr"))
         self.query_one(DoctorBanner).show_finding(m.finding, others=len(m.findings) - 1)
         self.query_one(FindingsList).show(m.findings)
         table = self.query_one("#epochs", DataTable)
@@ -184,7 +193,7 @@ class TrainingScreen(Screen):
         m = self.monitor
         b = m.last_batch
         subtitle = f"epoch {b.epoch}, mean over each ~¼ s" if b else ""
-        self.query_one("#chart-batch", LineChart).show({"loss": (m.batch_x, m.batch_y)}, subtitle=subtitle)
+        self.query_one("#chart-batch", LineChart).show({"loss": m.batches}, subtitle=subtitle)
 
     def _render_end(self) -> None:
         m = self.monitor
@@ -215,7 +224,7 @@ class TrainingScreen(Screen):
             self.session.resume()
         else:
             self.session.pause()
-            self.query_one("#run-status", Static).update("[yellow]pausing at the next batch…[/]")
+            self._set("#run-status", "[yellow]pausing at the next batch…[/]")
 
     def action_stop(self) -> None:
         if self.monitor.active:
@@ -283,4 +292,4 @@ class TrainingScreen(Screen):
             return
         listing = "\n".join(f"{name}: {path}" for name, path in files.items())
         self.notify(listing, title="Exported", timeout=15)
-        self.query_one("#run-status", Static).update(f"[green]exported[/] to {m.ended.run_dir}")
+        self._set("#run-status", f"[green]exported[/] to {m.ended.run_dir}")

@@ -1,4 +1,7 @@
-"""A line chart of a few named series (plotext), downsampled to its width and redrawn only when data change."""
+"""A line chart of a few named series (plotext), downsampled to its width and redrawn only when data change.
+
+A series is either `(xs, ys)` or a `tui.core.series.BoundedSeries` (anything with `view(max_points)`): the
+latter is what a live chart should get, because its view costs the same however long the history is."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any, Mapping, Sequence
 from textual_plotext import PlotextPlot
 
 from tui.core.series import downsample
+
 
 
 class LineChart(PlotextPlot):
@@ -25,14 +29,17 @@ class LineChart(PlotextPlot):
         """A log x axis labelled at whole decades (learning rates)."""
         self.legend = legend
         self._colors: Mapping[str, tuple[int, int, int]] = {}
-        self._series: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
+        self._series: dict[str, Any] = {}
+        self.points_drawn = 0
+        """How many points the last frame handed to plotext (at most the width, per curve)."""
         self._marks: tuple[float, ...] = ()
         self._subtitle = ""
         self._ylim: tuple[float, float] | None = None
         self._version = 0
         self._cache: tuple[tuple[int, int, int, str], object] | None = None
 
-    def show(self, series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, mark: float | None = None,
+    def show(self, series: Mapping[str, tuple[Sequence[float], Sequence[float]] | Any], *,
+             mark: float | None = None,
              marks: Sequence[float] = (), subtitle: str = "",
              colors: Mapping[str, tuple[int, int, int]] | None = None,
              ylim: tuple[float, float] | None = None) -> None:
@@ -59,14 +66,27 @@ class LineChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        max_points = max(8, 2 * self.size.width)
+        # about one point per cell per curve: plotext's cost grows with the points (and the cells) it draws, so a
+        # long history is cut to the width (bucket means as a line, bucket extremes as dots) and costs what a
+        # short one does
+        max_points = max(8, self.size.width)
         drawn = False
-        for label, (xs, ys) in self._series.items():
-            x, y = downsample(xs, ys, max_points)
+        self.points_drawn = 0
+        all_x: list[float] = []
+        for label, data in self._series.items():
+            colour: dict[str, Any] = {"color": self._colors[label]} if label in self._colors else {}
+            dx: list[float] = []
+            if hasattr(data, "envelope"):  # a BoundedSeries
+                (x, y), (dx, dy) = data.envelope(max_points)
+            else:
+                x, y = downsample(data[0], data[1], max_points)
+            self.points_drawn += len(x) + len(dx)
+            all_x += x
             if x:
-                colour: dict[str, Any] = {"color": self._colors[label]} if label in self._colors else {}
                 plt.plot(x, y, label=label if self.legend else None, marker="braille", **colour)
                 drawn = True
+            if dx:  # the dots in the colour plotext gave the line
+                plt.scatter(dx, dy, marker="braille", **(colour or _last_colour(plt)))
         if drawn:
             for at in self._marks:
                 plt.vline(at, "red")
@@ -77,9 +97,18 @@ class LineChart(PlotextPlot):
         if self.log_x and drawn:
             from tui.core.lrfind import decade_ticks
 
-            xs = [v for series_x, _ in self._series.values() for v in series_x if v > 0]
+            xs = [v for v in all_x if v > 0]
             plt.xscale("log")
             decade_ticks(plt, min(xs), max(xs))
         if self._ylim is not None and drawn:
             plt.ylim(*self._ylim)
         return super().render()
+
+
+def _last_colour(plt: Any) -> dict[str, Any]:
+    """The colour plotext picked for the series drawn last (its own sequence, themed), as plot()'s keyword."""
+    try:
+        used = plt._active.monitor.color[-1]
+    except (AttributeError, IndexError):
+        return {}
+    return {"color": used[-1] if isinstance(used, list) and used else used}

@@ -1,0 +1,47 @@
+"""Every benchmark still runs against the current app and prints its target lines, so a UI change that breaks a
+benchmark fails here instead of being found when someone needs the figure. Each runs at its smallest size on the
+embedded digits (benchmarks/run_all.py --smallest). The figures themselves are not checked: a timed test on a
+shared machine would be noise (the benchmarks print their own intervals)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# benchmark: the TARGET / CONTROL lines it must print
+EXPECTED = {
+    "chart_redraw": ["TARGET chart redraw 100k / 100 points", "CONTROL chart redraw 100 / 100 points again"],
+    "first_paint": ["TARGET first paint / bare Textual paint", "TARGET first paint / import tensorflow",
+                    "CONTROL bare paint / bare paint again"],
+    "latency": ["TARGET key p95 while training (ms)", "TARGET key p99 while training (ms)",
+                "TARGET throughput app/bare while pressing", "CONTROL bare/bare again"],
+    "throughput": ["TARGET throughput session/bare", "TARGET throughput app/bare",
+                   "CONTROL throughput bare/bare again"],
+    "gradient_overhead": ["TARGET gradient callback share at default (%)"],
+    "memory": ["TARGET memory pipeline/(TF+data), digits"],
+}
+NEEDS_TMUX = {"first_paint", "latency"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_each_benchmark_runs_at_its_smallest_size_and_prints_its_target_lines(name, tmp_path):
+    if name in NEEDS_TMUX and not shutil.which("tmux"):
+        pytest.skip("needs tmux")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": os.environ.get("HOME", str(tmp_path))}
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--smallest", "--only", name],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)  # a busy machine
+    summary = out.stdout.split("=== summary", 1)[-1]
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    for line in EXPECTED[name]:
+        assert line in summary, f"{name} did not print {line!r}:\n{out.stdout[-3000:]}"
+    for line in summary.splitlines():
+        if line.startswith("TARGET "):
+            assert line.rstrip().endswith(("met", "missed", "not shown (interval spans target)")), line

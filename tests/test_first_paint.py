@@ -1,0 +1,54 @@
+"""The first frame of `cnn-tui` comes before any heavy import: TensorFlow, Keras, NumPy and plotext load after the
+set-up screen is on the terminal (their work fills the side column and the model summary afterwards), so the
+first paint costs about what a bare Textual app's does (benchmarks/first_paint.py measures it)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FIRST_FRAME = """
+import json, os, sys
+from tui.ui.app import CnnTuiApp
+
+app = CnnTuiApp(runs_dir=sys.argv[1])
+real = app._display
+
+def display(screen, renderable):
+    real(screen, renderable)
+    if renderable is None or type(screen).__name__ != "SetupScreen":
+        return
+    heavy = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "numpy", "plotext"})
+    text = " ".join(str(w.render()) for w in screen.query("Button"))
+    print("FRAME " + json.dumps({"heavy": heavy, "buttons": text}), flush=True)
+    os._exit(0)
+
+app._display = display
+app.run(headless=True, size=(120, 40))
+"""
+
+
+def test_the_first_frame_is_drawn_before_tensorflow_numpy_or_plotext_are_imported(tmp_path):
+    out = subprocess.run([sys.executable, "-c", FIRST_FRAME, str(tmp_path)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("FRAME ")), None)
+    assert line is not None, out.stdout[-2000:] + out.stderr[-2000:]
+    frame = json.loads(line[6:])
+    assert frame["heavy"] == []
+    assert "Start training" in frame["buttons"]
+
+
+async def test_the_side_column_and_the_model_summary_follow_the_first_frame(tmp_path):
+    from textual.widgets import Static
+
+    from pilot_wait import until
+    from tui.ui.app import CnnTuiApp
+
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: bool(app.screen.query("#lr-preview")))
+        await until(pilot, lambda: "param" in str(app.screen.query_one("#model-summary", Static).render()),
+                    seconds=180)
+        assert "planned learning rate" in str(app.screen.query_one("#lr-preview").render())
