@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tui.core.config import ExperimentConfig, param_for
@@ -37,7 +37,7 @@ class RunPlan:
     the queue of changes asked for and the list of those applied. Thread-safe: `check`/`request` are called from
     any thread, the rest from the training thread."""
 
-    def __init__(self, config: ExperimentConfig, recorded: list[Mapping[str, Any]] | None = None,
+    def __init__(self, config: ExperimentConfig, recorded: Sequence[Mapping[str, Any]] | None = None,
                  resume_epoch: int = 0) -> None:
         self.config = config
         self.epochs = config.training.epochs

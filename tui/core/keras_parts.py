@@ -152,7 +152,7 @@ def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size
     (`epochs` may be a function: the run's epochs as a change left them)."""
     import keras
 
-    total_epochs: Callable[[], int] = epochs if callable(epochs) else (lambda: int(epochs))  # type: ignore[misc]
+    total_epochs: Callable[[], int] = epochs if callable(epochs) else (lambda: int(epochs))
 
     class EventCallback(keras.callbacks.Callback):
         """Configuration in __init__, state reset in on_train_begin; logs are read a few times a second only."""
@@ -335,7 +335,7 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
         base, epochs = config.optimizer.learning_rate, t.epochs
         if plan is not None:  # the schedule goes on from a rate changed mid-run, over the epochs as changed
             def scheduled(e: int, lr: float) -> float:
-                return lr_at(s, base, e, plan.epochs) * plan.lr_scale
+                return float(lr_at(s, base, e, plan.epochs) * plan.lr_scale)
         else:
             def scheduled(e: int, lr: float) -> float:
                 return lr_at(s, base, e, epochs)
