@@ -121,3 +121,20 @@ def test_a_resumed_run_keeps_a_change_made_before_it_was_killed(tmp_path, monkey
     assert [e.resumed for e in events if isinstance(e, SettingsChanged)] == [True]
     summary = json.loads((first.run_dir / "summary.json").read_text())
     assert [c["values"] for c in summary["changes"]] == [{"optimizer.learning_rate": 0.01}]
+
+
+def test_compare_shows_what_was_changed_while_paused(tmp_path):
+    from tui.core.compare import compare, metric_rows
+    from tui.core.rundir import RunDir
+
+    runs = []
+    for name, changes in (("changed", [{"epoch": 2, "batch": 5, "values": {"optimizer.learning_rate": 0.01},
+                                        "previous": {"optimizer.learning_rate": 0.001}}]), ("plain", [])):
+        run = tmp_path / name
+        run.mkdir()
+        cfg.save(cfg.ExperimentConfig(), run / "config.toml")
+        (run / "history.csv").write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.0,0.5,1.0\n")
+        RunDir(run).write_summary({"status": "finished", "changes": changes})
+        runs.append(run)
+    rows = {r.label: r.values for r in metric_rows(compare(runs).runs)}
+    assert rows["changed while paused"] == ("e2·5 learning_rate 0.001 → 0.01", "none")
