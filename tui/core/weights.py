@@ -32,6 +32,8 @@ _IMAGENET: dict[str, tuple[str, str, str | None]] = {
                        "ebc24e6d6c33eaebbd558eafbeedf1ba"),
 }
 _MOBILENET_SIDES = (96, 128, 160, 192, 224)
+_KERAS_NAMES = {"mobilenetv2": "MobileNetV2", "efficientnetb0": "EfficientNetB0", "resnet50": "ResNet50",
+                "efficientnetb4": "EfficientNetB4"}
 DOWNLOAD_TIMEOUT_S = 30.0
 
 Progress = Callable[[str, int, int | None], None]
@@ -86,8 +88,10 @@ def backbone_weights(params: Mapping[str, Any], side: int) -> Path | None:
     name, url, _ = imagenet_source(str(params["backbone"]), side)
     path = keras_cache_dir() / name
     if not path.is_file():
-        raise WeightsError(f"the ImageNet weights of {params['backbone']} ({name}) are not downloaded yet: they are "
-                           f"when training starts; without internet set model.weights_file to a local copy of {url}")
+        raise WeightsError(f"ImageNet weights for {_KERAS_NAMES.get(str(params['backbone']), params['backbone'])} "
+                           f"({name}) are not in Keras' cache ({path.parent}) yet: training downloads them first; "
+                           f"without internet set model.weights_file to a local copy of {url}, or set "
+                           "model.mode = fromzero")
     return path
 
 
