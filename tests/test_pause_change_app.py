@@ -50,8 +50,7 @@ async def test_pause_change_the_learning_rate_and_continue(tmp_path):
         assert (change.at, 0.01) in zip(xs, ys) and abs(ys[-1] - 0.01) < 1e-6  # a step to 0.01 where it changed
         assert change.at in training.query_one("#chart-lr")._marks
         rows = table_text(training)
-        assert any(r.startswith(f"Δ {change.epoch}·{change.batch}") and "learning_rate 0.001 → 0.01" in r
-                   for r in rows)
+        assert any(r.startswith(f"Δ {change.epoch}·{change.batch} lr 0.01") for r in rows)
         summary = json.loads((app.session.run_dir / "summary.json").read_text())
         assert [c["values"] for c in summary["changes"]] == [{"optimizer.learning_rate": 0.01}]
         assert summary["changes"][0]["epoch"] == change.epoch
@@ -81,7 +80,7 @@ async def test_a_run_resumed_in_the_app_keeps_the_change(tmp_path, monkeypatch):
             first.resume()
 
     first.subscribe(pause_then_change)
-    assert first.run().status == "failed"  # killed in epoch 3, after the change in epoch 1
+    assert first.run().status == "failed"  # killed in epoch 3, after the change (epoch 1 or 2)
     monkeypatch.setattr(keras_parts, "make_callbacks", real)
 
     app = CnnTuiApp(cfg.ExperimentConfig(), runs_dir=tmp_path)
@@ -95,6 +94,6 @@ async def test_a_run_resumed_in_the_app_keeps_the_change(tmp_path, monkeypatch):
         assert training.monitor.ended.status == "finished"
         assert [c.resumed for c in training.monitor.changes] == [True]
         assert abs(training.monitor.history[-1]["lr"] - 0.02) < 1e-6
-        assert any("learning_rate 0.001 → 0.02" in r for r in table_text(training))
+        assert any(r.startswith("Δ ") and "lr 0.02" in r for r in table_text(training))
     summary = json.loads((first.run_dir / "summary.json").read_text())
     assert [c["values"] for c in summary["changes"]] == [{"optimizer.learning_rate": 0.02}]

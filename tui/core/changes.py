@@ -130,5 +130,14 @@ def describe(values: Mapping[str, Any], previous: Mapping[str, Any] | None = Non
     return ", ".join(parts)
 
 
+SHORT = {"optimizer.learning_rate": "lr", "training.epochs": "epochs", "training.patience": "patience",
+         "optimizer.clipnorm": "clip"}
+
+
+def describe_short(values: Mapping[str, Any]) -> str:
+    """``lr 0.01 · epochs 8``: the new values only, for a narrow table cell."""
+    return " · ".join(f"{SHORT.get(key, key)} {_fmt(value)}" for key, value in values.items())
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -28,8 +28,10 @@ class ChangeScreen(ModalScreen[dict[str, str] | None]):
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, current: dict[str, Any], send: Any) -> None:
+    def __init__(self, current: dict[str, Any], send: Any, fixed: dict[str, str] | None = None) -> None:
         super().__init__()
+        self.fixed = dict(fixed or {})
+        """Keys shown but not editable in this run, with why (patience without early stopping)."""
         self.current = {key: _text(value) for key, value in current.items() if key in CHANGEABLE}
         self.send = send
         """Called with the edited fields: returns what was done, or raises ValueError saying why not."""
@@ -39,7 +41,10 @@ class ChangeScreen(ModalScreen[dict[str, str] | None]):
             yield Label("The run is paused. Change, then continue with p:", classes="question")
             for key, help_text in CHANGEABLE.items():
                 yield Label(key, classes="change-key")
-                yield Input(self.current.get(key, ""), id="change-" + key.replace(".", "-"), tooltip=help_text)
+                why = self.fixed.get(key)
+                yield Input(self.current.get(key, ""), id="change-" + key.replace(".", "-"),
+                            tooltip=f"{help_text} ({why})" if why else help_text, disabled=why is not None,
+                            placeholder=why or "")
             yield Static("Anything else needs the model rebuilt: stop (s) and start a new run.", classes="hint")
             yield Static("", id="change-error")
             with Horizontal(classes="buttons"):
@@ -49,6 +54,8 @@ class ChangeScreen(ModalScreen[dict[str, str] | None]):
     def edited(self) -> dict[str, str]:
         out = {}
         for key in CHANGEABLE:
+            if key in self.fixed:
+                continue
             text = self.query_one("#change-" + key.replace(".", "-"), Input).value.strip()
             if text and text != self.current.get(key, ""):
                 out[key] = text

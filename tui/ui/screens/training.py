@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, OptionList, ProgressBar, Static
 
 from tui.core.changes import describe as describe_change
+from tui.core.changes import describe_short
 from tui.core.events import Event
 from tui.core.monitor import RunMonitor
 from tui.core.render import run_results
@@ -170,7 +171,7 @@ class TrainingScreen(Screen):
         self.query_one("#chart-loss", LineChart).show(m.series("loss", "val_loss"), marks=marks)
         self.query_one("#chart-acc", LineChart).show(m.series("accuracy", "val_accuracy"), marks=marks)
         self.query_one("#chart-lr", LineChart).show(m.series("lr"), marks=[c.at for c in m.changes],
-                                                    subtitle="| changed while paused" if m.changes else "")
+                                                    subtitle="marked: changed while paused" if m.changes else "")
         self.query_one(DoctorBanner).show_finding(m.finding, others=len(m.findings) - 1)
         self.query_one(FindingsList).show(m.findings)
         table = self.query_one("#epochs", DataTable)
@@ -181,10 +182,8 @@ class TrainingScreen(Screen):
                 f"{h[k]:.4f}" if k in h else "–" for k in ("loss", "accuracy", "val_loss", "val_accuracy")],
                 f"{h['lr']:.3g}", f"{h['epoch_seconds']:.1f}s", f"{h['samples_per_second']:,.0f}")))
         for c in m.changes[self._changes_shown:]:  # a row where the change took effect, between epoch rows
-            lr = c.values.get("optimizer.learning_rate")
             rows.append(((c.epoch, 2 if c.batch >= c.steps else 0), (
-                f"Δ {c.epoch}·{c.batch}", describe_change(c.values, c.previous), "", "", "",
-                f"{lr:.3g}" if lr is not None else "", "", "")))
+                f"Δ {c.epoch}·{c.batch}", describe_short(c.values), "", "", "", "", "", "")))
         self._changes_shown = len(m.changes)
         for _, row in sorted(rows, key=lambda r: r[0]):
             self._row_keys.append(table.add_row(*row))
@@ -247,7 +246,10 @@ class TrainingScreen(Screen):
                 self.notify(f"{describe_change(values)}: applied when training continues (p).",
                             title="Changed")
 
-        self.app.push_screen(ChangeScreen(self.monitor.settings(), self.session.change), changed)
+        started = self.monitor.started
+        fixed = () if started is None or started.config.training.early_stopping else (
+            ("training.patience", "early stopping is off in this run"),)
+        self.app.push_screen(ChangeScreen(self.monitor.settings(), self.session.change, dict(fixed)), changed)
 
     def action_back(self) -> None:
         if self.monitor.active:
