@@ -59,3 +59,25 @@ def test_the_whole_is_still_checked_and_the_message_names_the_key_and_the_fix(tm
 
 def test_the_last_of_two_options_for_one_key_wins():
     assert cfg.apply_overrides(cfg.ExperimentConfig(), ["training.epochs=3", "training.epochs=4"]).training.epochs == 4
+
+
+@pytest.mark.parametrize("path_first", [False, True])
+async def test_the_forms_take_dependent_fields_in_either_order(tmp_path, path_first):
+    from textual.widgets import Input, Select
+
+    from pilot_wait import until
+    from tui.ui.app import CnnTuiApp
+
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        name = screen.query_one("#field-dataset-name Select", Select)
+        await until(pilot, lambda: bool(screen.query("#field-dataset-path Input")))
+        path = screen.query_one("#field-dataset-path Input", Input)
+        steps = [lambda: setattr(name, "value", "folder"), lambda: setattr(path, "value", str(tmp_path))]
+        for step in (reversed(steps) if path_first else steps):
+            step()
+            await pilot.pause()
+        await until(pilot, lambda: screen.config.dataset.name == "folder"
+                    and screen.config.dataset.path == str(tmp_path))
+        assert not any("dataset.path" in key for key in screen.errors)
