@@ -54,7 +54,7 @@ class TrainingScreen(Screen):
     """The end-of-run notification's last words."""
     BINDINGS = [
         Binding("p", "pause", "Pause/resume"),
-        Binding("c", "change", "Change (paused)"),
+        Binding("c", "change", "Change (paused)", show=False),  # the paused status line names it
         Binding("s", "stop", "Stop"),
         Binding("e", "export", "Export"),
         Binding("b", "back", "Set-up"),
@@ -148,7 +148,7 @@ class TrainingScreen(Screen):
                 status.update(f"[b]{p.message}[/b]{extra}")
             return
         s = m.started
-        state = {"running": "[green]running[/]", "paused": "[yellow]PAUSED — p resumes[/]",
+        state = {"running": "[green]running[/]", "paused": "[yellow]PAUSED — c changes settings, p resumes[/]",
                  "stopping": "[yellow]stopping at the next batch…[/]", "finished": "[green]finished[/]",
                  "stopped": "[yellow]stopped[/]", "failed": "[red]failed[/]"}.get(m.state, m.state)
         status.update(f"{state}  {s.dataset.name} · {s.config.model.architecture} · "
