@@ -6,6 +6,6 @@ work for this dataset, or None) and ``build(config, input_shape, num_classes) ->
 imported inside ``build`` so that importing this package stays cheap).
 """
 
-from models.registry import ARCHITECTURES, Architecture, ArchitectureError, build_model, check_model, prepare_model
+from models.registry import ARCHITECTURES, Architecture, ArchitectureError, build_model, check_model
 
-__all__ = ["ARCHITECTURES", "Architecture", "ArchitectureError", "build_model", "check_model", "prepare_model"]
+__all__ = ["ARCHITECTURES", "Architecture", "ArchitectureError", "build_model", "check_model"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -42,15 +41,6 @@ def check_model(config: "BuildOptions", input_shape: tuple[int, ...], num_classe
     reason: str | None = ARCHITECTURES[config.model.architecture].module.check(config, tuple(input_shape),
                                                                                 num_classes)
     return reason
-
-
-def prepare_model(config: "BuildOptions", input_shape: tuple[int, ...],
-                  progress: Callable[[str, int, int | None], None] | None = None) -> None:
-    """Fetch what the architecture's build needs from outside (the transfer backbone's ImageNet weights), with
-    ``progress(message, done, total)``; ArchitectureError with the reason and the fix when it cannot."""
-    prepare = getattr(ARCHITECTURES[config.model.architecture].module, "prepare", None)
-    if prepare is not None:
-        prepare(config, tuple(input_shape), progress)
 
 
 def build_model(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int,

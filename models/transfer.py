@@ -48,7 +48,7 @@ def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int
         got = f"{p['input_size']}x{p['input_size']}" if p["input_size"] else f"{h}x{w}"
         return f"{name} needs at least 32x32 inputs; got {got} — set model.input_size to 32 or more"
     if p["weights_file"] and p["mode"] != "fromzero":
-        from tui.core.weights import WeightsError, check_weights_file
+        from models.weights import WeightsError, check_weights_file
 
         try:
             check_weights_file(p["weights_file"])
@@ -57,28 +57,14 @@ def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int
     return None
 
 
-def prepare(config: "BuildOptions", input_shape: tuple[int, ...], progress: Any = None) -> None:
-    """Download the backbone's ImageNet weights into Keras' cache (progress reported, nothing printed) unless a
-    weights file or mode fromzero makes them unneeded; ArchitectureError saying to use model.weights_file when the
-    download fails."""
-    from models.base import ArchitectureError
-    from tui.core.weights import WeightsError, ensure_imagenet
-
-    p = config.arch_params()
-    try:
-        ensure_imagenet(p, p["input_size"] or min(input_shape[:2]), progress)
-    except WeightsError as exc:
-        raise ArchitectureError(str(exc)) from None
-
-
 def _backbone(config: "BuildOptions", shape: tuple[int, int, int]) -> Any:
-    """The Keras Applications backbone with the weights of tui.core.weights.backbone_weights: a local weights
+    """The Keras Applications backbone with the weights of models.weights.backbone_weights: a local weights
     file, the ImageNet file already downloaded into Keras' cache (the session downloads it first, with progress),
     or none (fromzero). Keras itself never downloads here, so nothing is printed behind the app's back."""
     import keras
 
     from models.base import ArchitectureError
-    from tui.core.weights import WeightsError, backbone_weights, describe_load_error
+    from models.weights import WeightsError, backbone_weights, describe_load_error
 
     p = config.arch_params()
     name = _BACKBONES[p["backbone"]]

@@ -225,7 +225,7 @@ def test_transfer_without_cached_weights_explains_how_to_go_on(monkeypatch: pyte
 @pytest.fixture
 def random_imagenet_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stand-in for ImageNet weights (no internet here): the backbone is built with random weights."""
-    from tui.core import weights
+    from models import weights
 
     monkeypatch.setattr(weights, "backbone_weights", lambda params, side: None)
 

@@ -226,7 +226,8 @@ class TrainingSession:
             # Stop / pause / resume / change requests from any process (an attached view), the one channel.
             self._control = control.ControlPoller(self.run_dir, self, self._emit).start()
 
-            from models import ArchitectureError, check_model, prepare_model
+            from models import ArchitectureError, check_model
+            from tui.core import weights
 
             # Refuse impossible shapes before anything slow when the shape is known up front.
             known = datasets.known_shape(cfg.dataset)
@@ -258,8 +259,8 @@ class TrainingSession:
             num_classes = data.info.num_classes
             try:
                 # Weights from outside (the transfer backbone's ImageNet file) downloaded with visible progress.
-                prepare_model(cfg, data.info.input_shape,
-                              lambda msg, done, total: self._emit(Prepare("weights", msg, done, total)))
+                weights.prepare(cfg, data.info.input_shape,
+                                lambda msg, done, total: self._emit(Prepare("weights", msg, done, total)))
                 if self._stop.is_set():
                     raise _Stopped()
                 model = keras_parts.build_seeded(cfg, data.info.input_shape, num_classes)

@@ -255,14 +255,14 @@ class SetupScreen(Screen):
         lower_thread_priority()
         try:
             tfenv.import_tensorflow()
-            from models import prepare_model
+            from tui.core import weights
             from tui.core.keras_parts import build_seeded, summarize
 
             # The transfer backbone's ImageNet weights download here, their progress in the summary panel.
             def progress(message: str, done: int, total: int | None) -> None:
                 self.post_message(SummaryProgress(message, done, total, sig))
 
-            prepare_model(config, shape[0], progress)
+            weights.prepare(config, shape[0], progress)
             # Seeded and under the build lock: a summary built while a run or a range test builds its model
             # must not draw from the seed generator their weights come from.
             model = build_seeded(config, shape[0], shape[1])
