@@ -26,6 +26,8 @@ PARAMS = (
           "(batch normalization stays frozen)", minimum=0),
     Param("input_size", int, 96, "resize images to this side before the backbone (0 = keep their size)",
           minimum=0, maximum=1024),
+    Param("weights_file", str, "", "transfer / fine_tune: a local weights file for the backbone (.weights.h5 or "
+          ".h5, without its classifier) instead of downloading the ImageNet weights: for machines without internet"),
 )
 
 MIN_SIDE = 32
@@ -45,31 +47,44 @@ def check(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int
     if side < MIN_SIDE:
         got = f"{p['input_size']}x{p['input_size']}" if p["input_size"] else f"{h}x{w}"
         return f"{name} needs at least 32x32 inputs; got {got} — set model.input_size to 32 or more"
+    if p["weights_file"] and p["mode"] != "fromzero":
+        from models.weights import WeightsError, check_weights_file
+
+        try:
+            check_weights_file(p["weights_file"])
+        except WeightsError as exc:
+            return str(exc)
     return None
 
 
 def _backbone(config: "BuildOptions", shape: tuple[int, int, int]) -> Any:
+    """The Keras Applications backbone with the weights of models.weights.backbone_weights: a local weights
+    file, the ImageNet file already downloaded into Keras' cache (the session downloads it first, with progress),
+    or none (fromzero). Keras itself never downloads here, so nothing is printed behind the app's back."""
     import keras
 
     from models.base import ArchitectureError
+    from models.weights import WeightsError, backbone_weights, describe_load_error
 
     p = config.arch_params()
     name = _BACKBONES[p["backbone"]]
-    weights = None if p["mode"] == "fromzero" else "imagenet"
+    try:
+        path = backbone_weights(p, shape[0])
+    except WeightsError as exc:
+        raise ArchitectureError(str(exc)) from None
     try:
         with warnings.catch_warnings():  # "weights for 224x224 will be loaded": expected for other sizes
             warnings.filterwarnings("ignore", message=".*will be loaded as the default", category=UserWarning)
-            return getattr(keras.applications, name)(include_top=False, weights=weights, input_shape=shape)
+            return getattr(keras.applications, name)(include_top=False, weights=str(path) if path else None,
+                                                     input_shape=shape)
     except Exception as exc:
-        if weights is None:
+        if path is None:
             raise
-        reason = str(exc).split(" -- ")[-1].strip() or type(exc).__name__
-        if len(reason) > 120:
-            reason = reason[:117] + "..."
-        raise ArchitectureError(
-            f"ImageNet weights for {name} are not in the Keras cache (~/.keras/models) and could not be "
-            f"downloaded ({reason}). Connect to the internet once, or set model.mode = fromzero."
-        ) from exc
+        if not p["weights_file"]:  # a damaged download in the cache: the next run downloads it again
+            path.unlink(missing_ok=True)
+            raise ArchitectureError(f"the ImageNet weights in {path} could not be loaded ({exc}); the file was "
+                                    "removed and is downloaded again at the next run") from exc
+        raise ArchitectureError(describe_load_error(p["weights_file"], p["backbone"], exc)) from exc
 
 
 def build(config: "BuildOptions", input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":

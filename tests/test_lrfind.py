@@ -68,7 +68,7 @@ def test_a_one_cycle_run_sets_rate_and_momentum_every_batch_and_saves_a_loadable
 
     probe = keras.callbacks.LambdaCallback(on_train_batch_end=record)
     real = keras_parts.make_callbacks
-    monkeypatch.setattr(keras_parts, "make_callbacks", lambda *a: real(*a) + [probe])
+    monkeypatch.setattr(keras_parts, "make_callbacks", lambda *a, **k: real(*a, **k) + [probe])
     session = TrainingSession(c, runs_dir=tmp_path)
     result = session.run()
     assert result.status == "finished", result.error

@@ -37,7 +37,7 @@ def test_a_crashed_run_resumes_on_the_same_curve_as_an_uninterrupted_one(tmp_pat
                 raise MemoryError("simulated crash in epoch 3")
 
     real = keras_parts.make_callbacks
-    monkeypatch.setattr(keras_parts, "make_callbacks", lambda *a: real(*a) + [Crash()])
+    monkeypatch.setattr(keras_parts, "make_callbacks", lambda *a, **k: real(*a, **k) + [Crash()])
     first = TrainingSession(config, runs_dir=tmp_path / "crashed")
     result = first.run()
     assert result.status == "failed" and "simulated crash" in result.error

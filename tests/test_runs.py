@@ -30,7 +30,7 @@ def runs_dir(tmp_path_factory):
                 raise RuntimeError("power cut")
 
     real = keras_parts.make_callbacks
-    keras_parts.make_callbacks = lambda *a: real(*a) + [Crash()]
+    keras_parts.make_callbacks = lambda *a, **k: real(*a, **k) + [Crash()]
     try:
         crashed = TrainingSession(cfg.ExperimentConfig().with_values(TINY).with_values({"model.architecture": "mlp"}),
                                   runs_dir=runs)

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, Prepare, RunEnded, RunStarted,
-                             StateChanged)
+                             SettingsChanged, StateChanged)
 from tui.core.render import run_results
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -78,6 +78,14 @@ class HeadlessView:
                     p.console.print(render_finding(finding.as_dict()), overflow="fold")
         elif isinstance(event, StateChanged) and event.state == "stopping":
             p.console.print("[yellow]stopping at the next batch…[/]")
+        elif isinstance(event, SettingsChanged):
+            from tui.core.changes import describe
+
+            if "training.epochs" in event.values and self.epoch_task is not None:
+                p.update(self.epoch_task, total=event.values["training.epochs"])
+            p.console.print(f"[cyan]changed[/] at epoch {event.epoch}, batch {event.batch}: "
+                            f"{escape(describe(event.values, event.previous))}"
+                            + (" (again, after the resume)" if event.resumed else ""))
         elif isinstance(event, ControlAck):  # a request from an attached view (tui.core.control)
             p.console.print(f"[cyan]control[/] {event.action} from another terminal: {escape(event.message)}"
                             + ("" if event.ok else " [red](refused)[/]"))

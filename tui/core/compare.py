@@ -310,7 +310,20 @@ def metric_rows(runs: Sequence[ComparedRun]) -> list[Row]:
     lr_find = tuple(_lr_find_cell(r.summary.get("lr_find")) for r in runs)
     if any(cell != MISSING for cell in lr_find):
         rows.append(Row("lr range test suggestion", lr_find))
+    changes = tuple(_changes_cell(r) for r in runs)
+    if any(cell != "none" for cell in changes):
+        rows.append(Row("changed while paused", changes))
     return rows
+
+
+def _changes_cell(run: ComparedRun) -> str:
+    """The settings changed while the run was paused (tui.core.changes), with where: ``e2·5 learning_rate 0.001 →
+    0.01``; a run still going has them in its run directory only."""
+    from tui.core.changes import describe
+
+    changes = run.summary.get("changes") or RunDir(run.path).read_changes()
+    return "; ".join(f"e{c.get('epoch')}·{c.get('batch')} {describe(c.get('values') or {}, c.get('previous'))}"
+                     for c in changes if isinstance(c, Mapping)) or "none"
 
 
 def _lr_find_cell(data: Any) -> str:

@@ -260,8 +260,11 @@ def _refuse_secrets(data: Mapping[str, Any], source: str | None) -> None:
                                   "$CNN_TUI_WEBHOOK_URL", source)
 
 
-def from_dict(data: Mapping[str, Any], source: str | None = None) -> ExperimentConfig:
-    """Validate a nested mapping (as read from TOML) into an ExperimentConfig; missing keys take defaults."""
+def from_dict(data: Mapping[str, Any], source: str | None = None, check: bool = True) -> ExperimentConfig:
+    """Validate a nested mapping (as read from TOML) into an ExperimentConfig; missing keys take defaults.
+
+    Without `check`, each key is validated but not the rules between keys (:func:`check_consistency`): for a
+    preset that `--set` options complete, checked once the whole is known."""
     if not isinstance(data, Mapping):
         raise ConfigError("", "the document must be a table of sections", source)
     _refuse_secrets(data, source)
@@ -311,7 +314,8 @@ def from_dict(data: Mapping[str, Any], source: str | None = None) -> ExperimentC
             raise ConfigError(f"{section}.{name}", f"unknown key; allowed: {', '.join(specs)}", source)
         sections[section] = cls(**values)
     config = ExperimentConfig(**sections)
-    check_consistency(config, source)
+    if check:
+        check_consistency(config, source)
     return config
 
 
@@ -348,8 +352,8 @@ def check_consistency(config: ExperimentConfig, source: str | None = None) -> No
                           "keep their sum below 0.95", source)
 
 
-def load(path: str | Path) -> ExperimentConfig:
-    """Read and validate a TOML experiment file (a preset or a run's config.toml)."""
+def load(path: str | Path, check: bool = True) -> ExperimentConfig:
+    """Read and validate a TOML experiment file (a preset or a run's config.toml); `check` as in from_dict."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -357,15 +361,15 @@ def load(path: str | Path) -> ExperimentConfig:
         raise ConfigError("", "file not found", str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("", f"cannot read: {exc}", str(path)) from None
-    return loads(text, str(path))
+    return loads(text, str(path), check)
 
 
-def loads(text: str, source: str | None = None) -> ExperimentConfig:
+def loads(text: str, source: str | None = None, check: bool = True) -> ExperimentConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"not valid TOML: {exc}", source) from None
-    return from_dict(data, source)
+    return from_dict(data, source, check)
 
 
 def read_meta(path: str | Path) -> dict[str, str]:
@@ -418,17 +422,17 @@ def parse_override(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def apply_overrides(config: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
-    """Apply ``--set section.key=value`` strings, in order (the architecture first so its keys are known)."""
+def apply_overrides(config: ExperimentConfig, overrides: list[str], source: str = "--set") -> ExperimentConfig:
+    """Apply ``--set section.key=value`` strings as a whole: each value is parsed against its key (an
+    architecture parameter against the architecture the options end with), then all are applied at once and
+    validated once, so the order of the options never matters (a key given twice: the last one wins)."""
     pairs = [parse_override(o) for o in overrides]
-    pairs.sort(key=lambda kv: kv[0] != "model.architecture")
+    arch = config.model.architecture
     for key, text in pairs:
-        arch = config.model.architecture
         if key == "model.architecture":
             arch = text.strip().strip("\"'")
-        param = param_for(key, arch)
-        config = config.with_values({key: param.parse_text(text, key)}, source="--set")
-    return config
+    values = {key: param_for(key, arch).parse_text(text, key) for key, text in pairs}
+    return config.with_values(values, source=source)
 
 
 def reference_table() -> str:

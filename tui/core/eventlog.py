@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, GradientNorms, LayerInfo, ModelSummary,
-                             Prepare, RunEnded, RunStarted, StateChanged)
+                             Prepare, RunEnded, RunStarted, SettingsChanged, StateChanged)
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,9 @@ def _decode(kind: str, data: Mapping[str, Any]) -> Event | None:
         return StateChanged(str(data["state"]))
     if kind == "ControlAck":
         return ControlAck(**_known(ControlAck, data))
+    if kind == "SettingsChanged":
+        kept = _known(SettingsChanged, data)
+        return SettingsChanged(**{**kept, "values": dict(kept["values"]), "previous": dict(kept["previous"])})
     if kind == "RunEnded":
         kept = _known(RunEnded, data)
         return RunEnded(**{**kept, "summary": dict(kept.get("summary") or {})})

@@ -130,3 +130,24 @@ class ControlAck(Event):
     action: str  # stop | pause | resume | change
     ok: bool
     message: str
+
+
+@dataclass(frozen=True)
+class SettingsChanged(Event):
+    """A change made while the run was paused (tui.core.changes), applied in the training thread at a batch
+    boundary: before batch `batch + 1` of epoch `epoch` (batch = steps: at the epoch's end)."""
+
+    epoch: int
+    batch: int
+    steps: int
+    values: Mapping[str, Any]
+    """{"section.key": new value}"""
+    previous: Mapping[str, Any]
+    """{"section.key": the value before}"""
+    resumed: bool = False
+    """Applied again when the run was resumed (it was made before the backup the run resumed from)."""
+
+    @property
+    def at(self) -> float:
+        """Where in the run, in epochs (the x axis of the epoch charts: epoch e ends at x = e)."""
+        return self.epoch - 1 + (self.batch / self.steps if self.steps else 0.0)

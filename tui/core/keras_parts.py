@@ -91,14 +91,15 @@ def class_weights(config: ExperimentConfig, y: np.ndarray, num_classes: int) -> 
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, config: ExperimentConfig, *,
-                 shuffle: bool, initial_epoch: int = 0) -> Any:
+                 shuffle: bool, initial_epoch: int = 0, until_epoch: int | None = None) -> Any:
     """tf.data pipeline over the uint8 images without copying them: batch *indices*, gather each batch from the
     NumPy arrays, one-hot labels if the loss needs them, prefetch. Scaling to [0, 1] happens in the model, so
     the only full copy of the data in memory is the uint8 array itself.
 
     With `shuffle`, the pipeline covers epochs `initial_epoch`..`training.epochs - 1` in one pass (fit it with
     `steps_per_epoch`); epoch e is shuffled by a stateless permutation seeded with (seed, e), so a run resumed
-    at epoch e sees the same batches as one that never stopped."""
+    at epoch e sees the same batches as one that never stopped. `until_epoch` (default ``training.epochs``) ends
+    the pipeline later, for a run whose epochs may be raised while it runs (tui.core.changes)."""
     import tensorflow as tf
 
     labels = y.astype("int32", copy=False)
@@ -124,7 +125,7 @@ def make_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, config: Experim
             ids = tf.data.Dataset.range(n).batch(batch)
             return ids.map(lambda i: tf.random.experimental.index_shuffle(i, key, n - 1))
 
-        ds = tf.data.Dataset.range(initial_epoch, config.training.epochs).flat_map(epoch_batches)
+        ds = tf.data.Dataset.range(initial_epoch, until_epoch or config.training.epochs).flat_map(epoch_batches)
     else:
         ds = tf.data.Dataset.range(n).batch(batch)
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -155,11 +156,14 @@ def current_lr(model: Any) -> float:
 
 
 def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size: int, train_samples: int,
-                        epochs: int, stop_event: threading.Event, pause_event: threading.Event,
+                        epochs: int | Callable[[], int], stop_event: threading.Event, pause_event: threading.Event,
                         running_event: threading.Event, batch_interval: float = 0.25,
                         previous: list[dict[str, float]] | None = None) -> Any:
-    """A Keras callback that turns training into events and takes stop/pause requests at batch boundaries."""
+    """A Keras callback that turns training into events and takes stop/pause requests at batch boundaries
+    (`epochs` may be a function: the run's epochs as a change left them)."""
     import keras
+
+    total_epochs: Callable[[], int] = epochs if callable(epochs) else (lambda: int(epochs))
 
     class EventCallback(keras.callbacks.Callback):
         """Configuration in __init__, state reset in on_train_begin; logs are read a few times a second only."""
@@ -232,7 +236,7 @@ def make_event_callback(emit: Callable[[Event], None], *, steps: int, batch_size
             if self._cut:
                 record["partial"] = True
             self.history.append(record)
-            emit(EpochEnd(epoch + 1, epochs, values, lr, seconds, seen / train_time, partial=self._cut))
+            emit(EpochEnd(epoch + 1, total_epochs(), values, lr, seconds, seen / train_time, partial=self._cut))
 
     return EventCallback()
 
@@ -331,26 +335,39 @@ def make_penalty_callback() -> Any:
     return PenaltyLog()
 
 
-def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any, *extra: Any) -> list[Any]:
+def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any, *extra: Any,
+                   change: Any = None) -> list[Any]:
     """Keras' own callbacks for what the configuration asks; ours first so its log columns reach the CSV
-    (`extra`, such as the gradient-flow callback, right after the event callback)."""
+    (`extra`, such as the gradient-flow callback, right after the event callback). With `change` (from
+    make_change_callback), the schedules follow its plan (epochs, the rate's scale) and it reaches EarlyStopping."""
     import keras
 
     t = config.training
     s = config.schedule
-    cbs: list[Any] = [_SaveAttributeCache(keras), make_penalty_callback(), event_callback, *extra,
+    plan = change.plan if change is not None else None
+    cbs: list[Any] = [_SaveAttributeCache(keras), *([change] if change is not None else []), make_penalty_callback(),
+                      event_callback, *extra,
                       keras.callbacks.TerminateOnNaN()]
     if s.name == "one_cycle":  # before the checkpoints: it puts a plain momentum back for saving
-        cbs.append(make_one_cycle_callback(config))
+        cbs.append(make_one_cycle_callback(config, plan=plan))
     elif s.name == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=s.step_factor,
                                                      patience=s.patience, min_lr=s.min_lr, verbose=0))
     elif s.name != "constant":
         base, epochs = config.optimizer.learning_rate, t.epochs
-        cbs.append(keras.callbacks.LearningRateScheduler(lambda e, lr: lr_at(s, base, e, epochs), verbose=0))
+        if plan is not None:  # the schedule goes on from a rate changed mid-run, over the epochs as changed
+            def scheduled(e: int, lr: float) -> float:
+                return float(lr_at(s, base, e, plan.epochs) * plan.lr_scale)
+        else:
+            def scheduled(e: int, lr: float) -> float:
+                return lr_at(s, base, e, epochs)
+        cbs.append(keras.callbacks.LearningRateScheduler(scheduled, verbose=0))
     if t.early_stopping:
-        cbs.append(keras.callbacks.EarlyStopping(monitor=t.monitor, patience=t.patience, min_delta=t.min_delta,
-                                                 restore_best_weights=t.restore_best, verbose=0))
+        stopper = keras.callbacks.EarlyStopping(monitor=t.monitor, patience=t.patience, min_delta=t.min_delta,
+                                                restore_best_weights=t.restore_best, verbose=0)
+        cbs.append(stopper)
+        if change is not None:
+            change.early_stopping = stopper
     rd = RunDir(run_dir)
     cbs.append(keras.callbacks.ModelCheckpoint(str(rd.best_model_file), monitor=t.monitor,
                                                save_best_only=True, verbose=0))
@@ -368,13 +385,74 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
     return cbs
 
 
+def make_change_callback(plan: Any, emit: Callable[[Event], None], steps: int,
+                         on_applied: Callable[[list[dict[str, Any]]], None] | None = None) -> Any:
+    """Applies the changes a paused run was given (tui.core.changes.RunPlan) in the training thread, at the next
+    batch boundary (or the epoch's end), and ends the run at the plan's epochs (fit runs with a higher ceiling so
+    the epochs can be raised). Each change: the optimizer's learning rate (a schedule goes on from it through the
+    plan's scale), EarlyStopping's patience, the optimizer's clipnorm (the train step is traced again: Keras reads
+    clipnorm when tracing), the epochs; then a SettingsChanged event and `on_applied(plan.applied)`."""
+    import keras
+
+    from tui.core.events import SettingsChanged
+
+    constant = plan.config.schedule.name == "constant"
+
+    class ChangeApplier(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.plan = plan
+            self.early_stopping: Any = None
+
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            self._epoch = 1
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._epoch = epoch + 1
+
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            for entry in plan.due(self._epoch, batch):
+                self._apply(entry)
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            for entry in plan.due(epoch + 1, steps):  # made while paused after the epoch's last batch
+                self._apply(entry)
+            if epoch + 1 >= plan.epochs:
+                self.model.stop_training = True
+
+        def _current(self) -> dict[str, Any]:
+            return {"optimizer.learning_rate": current_lr(self.model), "training.epochs": plan.epochs,
+                    "training.patience": plan.patience, "optimizer.clipnorm": plan.clipnorm}
+
+        def _apply(self, entry: dict[str, Any]) -> None:
+            values, replayed = entry["values"], entry["replayed"]
+            now = self._current()
+            previous = entry["previous"] or {k: now[k] for k in values}
+            optimizer = self.model.optimizer
+            for key, value in values.items():
+                if key == "optimizer.learning_rate" and (constant or not replayed):
+                    optimizer.learning_rate = float(value)  # a schedule after a resume goes on through the scale
+                elif key == "training.patience" and self.early_stopping is not None:
+                    self.early_stopping.patience = int(value)
+                elif key == "optimizer.clipnorm":
+                    optimizer.clipnorm = float(value) or None
+                    self.model.make_train_function(force=True)
+            plan.record(entry["epoch"], entry["batch"], values, previous, replayed=replayed)
+            emit(SettingsChanged(entry["epoch"], entry["batch"], steps, dict(values), dict(previous),
+                                 resumed=replayed))
+            if on_applied is not None and not replayed:
+                on_applied(list(plan.applied))
+
+    return ChangeApplier()
+
+
 MOMENTUM_ATTRIBUTES = {"momentum": "momentum", "nesterov": "momentum", "adam": "beta_1", "amsgrad": "beta_1",
                        "nadam": "beta_1", "adamw": "beta_1"}
 """The optimizer attribute one_cycle cycles inversely to the rate, for the optimizers (as built by
 make_optimizer) that have a momentum."""
 
 
-def make_one_cycle_callback(config: ExperimentConfig, steps_per_epoch: int | None = None) -> Any:
+def make_one_cycle_callback(config: ExperimentConfig, steps_per_epoch: int | None = None, plan: Any = None) -> Any:
     """Sets the learning rate (and the momentum, where the optimizer has one) before every batch, from
     :func:`tui.core.schedules.one_cycle` over all ``training.epochs × steps`` steps (steps per epoch as fit was
     given them, unless `steps_per_epoch` says); optimizer.learning_rate is the peak. Keras' LearningRateScheduler
@@ -383,7 +461,8 @@ def make_one_cycle_callback(config: ExperimentConfig, steps_per_epoch: int | Non
     Keras optimizers read momentum / beta_1 as a Python float, frozen into the compiled train step; the callback
     swaps in a variable of the same value before the first step (set on the optimizer without tracking it, so
     the optimizer's saved variables do not change) and puts the float back at each epoch's end, before
-    checkpoints serialise the optimizer's configuration."""
+    checkpoints serialise the optimizer's configuration. With a `plan` (tui.core.changes.RunPlan), the cycle spans
+    the epochs as changed and its rates are scaled by the plan's learning-rate scale."""
     import keras
 
     from tui.core.schedules import one_cycle
@@ -395,6 +474,7 @@ def make_one_cycle_callback(config: ExperimentConfig, steps_per_epoch: int | Non
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
             self._steps = steps_per_epoch or int(self.params.get("steps") or 1)
             self._total = max(1, config.training.epochs * self._steps)
+            self._epochs = config.training.epochs
             self._step = 0
             self._momentum: Any = None
             self.lr = self.momentum = float("nan")
@@ -409,8 +489,13 @@ def make_one_cycle_callback(config: ExperimentConfig, steps_per_epoch: int | Non
                 object.__setattr__(self.model.optimizer, str(attribute), self._momentum)
 
         def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            lr, momentum = one_cycle(schedule, peak, self._step / self._total,
+            if plan is not None and plan.epochs != self._epochs:
+                self._epochs = plan.epochs
+                self._total = max(1, plan.epochs * self._steps)
+            lr, momentum = one_cycle(schedule, peak, min(1.0, self._step / self._total),
                                      self._max_momentum if self._momentum is not None else None)
+            if plan is not None:
+                lr *= plan.lr_scale
             self.model.optimizer.learning_rate = lr
             if momentum is not None:
                 self._momentum.assign(momentum)

@@ -6,11 +6,12 @@ Pure and cheap: `apply()` is called on the UI thread for each drained event; not
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from tui.core.diagnostics import Finding, most_severe
 from tui.core.events import (BatchEnd, Diagnosis, EpochEnd, Event, GradientNorms, Prepare, RunEnded, RunStarted,
-                             StateChanged)
+                             SettingsChanged, StateChanged)
 from tui.core.series import BoundedSeries
 
 HISTORY_WINDOW = 500
@@ -44,6 +45,8 @@ class RunMonitor:
     ended: RunEnded | None = None
     changed_epochs: bool = False
     changed_batches: bool = False
+    changes: list[SettingsChanged] = field(default_factory=list)
+    """Settings changed while the run was paused, in order (the lr chart marks them, the epoch table lists them)."""
 
     @property
     def finding(self) -> Finding | None:
@@ -85,12 +88,42 @@ class RunMonitor:
         elif isinstance(event, GradientNorms):
             self.gradients = event
             self.changed_gradients = True
+        elif isinstance(event, SettingsChanged):
+            self.changes.append(event)
+            epochs = event.values.get("training.epochs")
+            if epochs is not None and self.started is not None:
+                self.started = replace(self.started, epochs=int(epochs))
+            lr = event.values.get("optimizer.learning_rate")
+            if lr is not None:  # a step in the learning-rate curve where the change took effect
+                curve = self.curves.get("lr")
+                if curve is None:
+                    curve = self.curves["lr"] = BoundedSeries(SERIES_POINTS)
+                old = event.previous.get("optimizer.learning_rate")
+                if old is not None:
+                    curve.append(event.at, float(old))
+                curve.append(event.at, float(lr))
+            self.changed_epochs = True
         elif isinstance(event, StateChanged):
             if self.ended is None:
                 self.state = event.state if event.state != "running" or self.started else self.state
         elif isinstance(event, RunEnded):
             self.ended = event
             self.state = event.status
+
+    def settings(self) -> dict[str, Any]:
+        """The changeable settings as they are now: the configuration's, then every change made while paused."""
+        from tui.core.changes import CHANGEABLE
+
+        out: dict[str, Any] = {}
+        if self.started is not None:
+            out = {key: self.started.config.get(key) for key in CHANGEABLE}
+            out["training.epochs"] = self.started.epochs
+        for change in self.changes:
+            out.update(change.values)
+        lr_changes = [c.at for c in self.changes if "optimizer.learning_rate" in c.values]
+        if self.history and "lr" in self.history[-1] and (not lr_changes or self.history[-1]["epoch"] > lr_changes[-1]):
+            out["optimizer.learning_rate"] = self.history[-1]["lr"]  # as the schedule left it at the last epoch
+        return out
 
     def series(self, *keys: str) -> dict[str, tuple[list[float], list[float]]]:
         """The curves of `keys` ({key: (epochs, values)}), each at most SERIES_POINTS points long."""

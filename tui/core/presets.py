@@ -73,10 +73,15 @@ def resolve(name_or_path: str) -> Path:
 
 
 def load_experiment(preset: str | None, overrides: Sequence[str] = (), data_dir: str | None = None) -> ExperimentConfig:
-    """The experiment a command line describes: a preset (name or file; defaults without one), then `--set`
-    overrides, then `--data-dir`."""
+    """The experiment a command line describes: a preset (name or file; defaults without one) with the `--set`
+    overrides and `--data-dir` applied over it, validated once as a whole (a preset that names an image folder
+    dataset without its path is fine when a `--set dataset.path=DIR` gives it)."""
     from tui.core import config as cfg
 
-    config = cfg.load(resolve(preset)) if preset else cfg.ExperimentConfig()
+    path = resolve(preset) if preset else None
+    config = cfg.load(path, check=False) if path else cfg.ExperimentConfig()
     changes = list(overrides) + ([f"dataset.data_dir={data_dir}"] if data_dir else [])
-    return cfg.apply_overrides(config, changes) if changes else config
+    if not changes:
+        cfg.check_consistency(config, str(path) if path else None)
+        return config
+    return cfg.apply_overrides(config, changes, source=f"{path.name} with --set" if path else "--set")

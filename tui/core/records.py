@@ -73,6 +73,18 @@ def build_summary(*, status: str, error: str | None, history: Sequence[Mapping[s
     }
 
 
+def change_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """summary.md's list of the settings changed while the run was paused (tui.core.changes)."""
+    if not changes:
+        return []
+    from tui.core.changes import describe
+
+    lines = ["## Changed while paused", "", "| epoch | batch | change |", "| --- | --- | --- |"]
+    for c in changes:
+        lines.append(f"| {c.get('epoch')} | {c.get('batch')} | {describe(c.get('values') or {}, c.get('previous'))} |")
+    return lines + [""]
+
+
 def _fmt(v: Any, digits: int = 4) -> str:
     if v is None:
         return "–"
@@ -139,6 +151,7 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
         lines.append(f"| test | {_fmt(t.get('loss'))} | {_fmt(t.get('accuracy'))} | | |")
     lines.append("")
     lines += _test_lines(s)
+    lines += change_lines(s.get("changes") or ())
     if s.get("findings"):
         lines += ["## Findings", ""]
         for f in s["findings"]:

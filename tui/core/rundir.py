@@ -11,6 +11,8 @@ A run directory::
     history.csv      Keras' CSVLogger, one row per epoch (epochs counted from 0 in the file, from 1 here)
     events.jsonl     the event log (tui.core.eventlog owns its format)
     summary.json     RunSummary; summary.md the same for people
+    changes.json     settings changed while the run was paused (tui.core.changes), in order, with epoch and
+                     batch: kept while it runs so a resumed run applies them again; summary.json lists them too
     best.keras, last.keras, checkpoints/epoch-NNN.keras
     predictions.npz  example test predictions (tui.core.evaluation owns its format)
     error.txt        the traceback of a failed run
@@ -107,6 +109,8 @@ class RunSummary:
     config: Mapping[str, Any] | None = None
     lr_find: Mapping[str, Any] | None = None
     """The learning-rate range test run before the run (tui.core.lrfind.RangeTestResult.to_dict()), if any."""
+    changes: Sequence[Mapping[str, Any]] = ()
+    """Settings changed while paused: {"epoch", "batch", "values": {key: new}, "previous": {key: old}}, in order."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunSummary:
@@ -116,6 +120,8 @@ class RunSummary:
         kept = {k: v for k, v in d.items() if k in names and v is not None}
         if "findings" in kept:
             kept["findings"] = tuple(f for f in kept["findings"] if isinstance(f, Mapping))
+        if "changes" in kept:
+            kept["changes"] = tuple(c for c in kept["changes"] if isinstance(c, Mapping))
         return cls(**kept)
 
     def as_dict(self) -> dict[str, Any]:
@@ -346,6 +352,21 @@ class RunDir:
         atomic_write_json(self.summary_file, data)
         if markdown is not None:
             atomic_write_text(self.summary_md_file, markdown)
+
+    @property
+    def changes_file(self) -> Path:
+        return self.path / "changes.json"
+
+    def write_changes(self, changes: Sequence[Mapping[str, Any]]) -> None:
+        atomic_write_json(self.changes_file, {"version": 1, "changes": [dict(c) for c in changes]})
+
+    def read_changes(self) -> list[dict[str, Any]]:
+        """The changes recorded so far (none when the file is absent or unreadable)."""
+        try:
+            data = json.loads(self.changes_file.read_text(encoding="utf-8"))
+            return [dict(c) for c in data["changes"] if isinstance(c, Mapping) and "values" in c]
+        except (OSError, ValueError, TypeError, KeyError):
+            return []
 
     def read_summary_md(self) -> str | None:
         try:

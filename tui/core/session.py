@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 Listener = Callable[[Event], None]
 
 
+EPOCH_CEILING = int(config_mod.param_for("training.epochs").maximum or 100000)
+"""fit's epochs: the run ends at its plan's epochs (training.epochs, or as changed while paused), never later."""
+
+
 class RunRefused(Exception):
     """The experiment cannot run as configured (said before any training); the message says how to fix it."""
 
@@ -75,6 +79,8 @@ class TrainingSession:
         self.detached = False
         """Started with --detach: recorded in the owner record (tui.core.owner)."""
         self._control: Any = None
+        self.plan: Any = None
+        """The run's tui.core.changes.RunPlan once training starts: epochs and the settings changed while paused."""
 
     @classmethod
     def in_run_dir(cls, run_dir: str | Path, listeners: list[Listener] | None = None,
@@ -120,6 +126,22 @@ class TrainingSession:
     def resume(self) -> None:
         self._pause.clear()
         self._running.set()
+
+    def change(self, params: dict[str, Any]) -> str:
+        """Change settings of the paused run ({"section.key": value or text}; tui.core.changes.CHANGEABLE): checked
+        now (ValueError says what is wrong and how to fix it), applied in the training thread when it continues.
+        The app's form and the control channel (an attached view) both come here."""
+        from tui.core.changes import describe
+
+        if self.result is not None:
+            raise ValueError("the run has ended")
+        if self.plan is None:
+            raise ValueError("training has not started yet: wait for the first batch, pause (p), then change")
+        if not self.paused:
+            raise ValueError("pause the run first (p); changes are made while it is paused")
+        values = self.plan.check(params)
+        self.plan.request(values)
+        return f"{describe(values)}: applied when training continues"
 
     @property
     def paused(self) -> bool:
@@ -180,11 +202,15 @@ class TrainingSession:
         try:
             from tui.core import datasets, keras_parts, tfenv
 
+            from tui.core.changes import RunPlan
+
             initial_epoch, previous = 0, list[dict[str, float]]()
+            recorded: list[dict[str, Any]] = []
             if self._resume:
                 assert self.run_dir is not None
                 initial_epoch, previous = _resume_point(RunDir(self.run_dir))
                 self.doctor.seed(previous)  # findings continue from the epochs already run
+                recorded = RunDir(self.run_dir).read_changes()
             elif self.run_dir is None:
                 try:
                     self.run_dir = RunDir.create(self.runs_dir,
@@ -201,6 +227,7 @@ class TrainingSession:
             self._control = control.ControlPoller(self.run_dir, self, self._emit).start()
 
             from models import ArchitectureError, check_model
+            from tui.core import weights
 
             # Refuse impossible shapes before anything slow when the shape is known up front.
             known = datasets.known_shape(cfg.dataset)
@@ -235,6 +262,14 @@ class TrainingSession:
                 f" on {where.replicas} devices ({where.info['strategy']}), global batch {cfg.training.batch_size} = "
                 f"{where.info['per_replica_batch']} per replica" if where.replicas > 1 else "")))
             num_classes = data.info.num_classes
+            try:
+                # Weights from outside (the transfer backbone's ImageNet file) downloaded with visible progress.
+                weights.prepare(cfg, data.info.input_shape,
+                                lambda msg, done, total: self._emit(Prepare("weights", msg, done, total)))
+            except ArchitectureError as exc:
+                raise RunRefused(str(exc)) from None
+            if self._stop.is_set():
+                raise _Stopped()
             with where.scope():  # variables mirrored on every device when there are several
                 try:
                     model = keras_parts.build_seeded(cfg, data.info.input_shape, num_classes)
@@ -251,23 +286,32 @@ class TrainingSession:
             params = {"total": summary.total_params, "trainable": summary.trainable_params}
 
             train_ds = keras_parts.make_dataset(data.x_train, data.y_train, num_classes, cfg, shuffle=True,
-                                                initial_epoch=initial_epoch)
+                                                initial_epoch=initial_epoch, until_epoch=EPOCH_CEILING)
             val_ds = keras_parts.make_dataset(data.x_val, data.y_val, num_classes, cfg, shuffle=False)
             steps = keras_parts.steps_for(n_train, cfg.training.batch_size)
+            # Changes made while paused before a resume point are in force from the start; later ones are made
+            # again where they were (changes.json is cut back to match, as history.csv is).
+            plan = RunPlan(cfg, recorded, resume_epoch=initial_epoch)
+            if self._resume:
+                RunDir(self.run_dir).write_changes(plan.applied)
+            run_dir = RunDir(self.run_dir)
+            change_cb = keras_parts.make_change_callback(plan, self._emit, steps, on_applied=run_dir.write_changes)
             event_cb = keras_parts.make_event_callback(
                 self._emit, steps=steps, batch_size=cfg.training.batch_size, train_samples=n_train,
-                epochs=cfg.training.epochs, stop_event=self._stop, pause_event=self._pause,
+                epochs=lambda: plan.epochs, stop_event=self._stop, pause_event=self._pause,
                 running_event=self._running,
                 batch_interval=self.batch_interval, previous=previous)
             extra = [keras_parts.make_gradient_callback(self._emit, data.x_train, data.y_train, num_classes, cfg)
                      ] if cfg.training.gradient_every else []
             extra.append(self.inside_tap.callback())
-            callbacks = keras_parts.make_callbacks(cfg, self.run_dir, event_cb, *extra)
-            self._emit(RunStarted(str(self.run_dir), cfg, data.info, summary, cfg.training.epochs, steps,
+            callbacks = keras_parts.make_callbacks(cfg, self.run_dir, event_cb, *extra, change=change_cb)
+            self._emit(RunStarted(str(self.run_dir), cfg, data.info, summary, plan.epochs, steps,
                                   cfg.training.batch_size))
+            self.plan = plan
             if self._stop.is_set():
                 raise _Stopped()
-            model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
+            # Up to a ceiling: the change callback ends the run at plan.epochs, which a change may raise.
+            model.fit(train_ds, validation_data=val_ds, epochs=EPOCH_CEILING, steps_per_epoch=steps,
                       callbacks=callbacks, verbose=0, shuffle=False,  # tf.data shuffles, seeded per epoch
                       class_weight=keras_parts.class_weights(cfg, data.y_train, num_classes))
             self.history = event_cb.history
@@ -282,7 +326,7 @@ class TrainingSession:
             else:
                 # A stop that arrives after the last epoch (during the test evaluation, say) cut nothing short.
                 cut = (not self.history or any(h.get("partial") for h in self.history)
-                       or self.history[-1]["epoch"] < cfg.training.epochs)
+                       or self.history[-1]["epoch"] < plan.epochs)
                 status = "stopped" if self._stop.is_set() and cut else "finished"
             if data.x_test is not None and len(data.x_test) and status != "failed":
                 self._emit(Prepare("test", "Evaluating on the test split…"))
@@ -333,6 +377,8 @@ class TrainingSession:
                     config=self.config.to_dict())
                 if self.lr_find:
                     summary["lr_find"] = self.lr_find
+                summary["changes"] = list(self.plan.applied) if self.plan is not None else (
+                    RunDir(self.run_dir).read_changes())
                 RunDir(self.run_dir).write_summary(
                     summary, render_markdown(summary, self.history, config_mod.dumps(self.config)))
         except Exception as exc:  # e.g. the disk filled up: say so in the result

@@ -316,6 +316,8 @@ class CnnTuiApp(App[int]):
 
         if isinstance(screen, TrainingScreen):
             yield SystemCommand("Pause / resume", "Hold training at a batch boundary (p)", screen.action_pause)
+            yield SystemCommand("Change while paused", "Learning rate, epochs, patience, clipnorm of the paused run "
+                                "(c)", screen.action_change)
             yield SystemCommand("Stop training", "Stop gracefully at the next batch (s)", screen.action_stop)
             yield SystemCommand("Export summary", "Write summary.md/json and list the files (e)",
                                 screen.action_export)

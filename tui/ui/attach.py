@@ -92,6 +92,14 @@ class AttachedRun:
     def resume(self) -> None:
         control.send(self.run_dir, "resume")
 
+    def change(self, params: dict[str, Any]) -> str:
+        """Through the control channel: the run's process checks and applies it (its ControlAck says so)."""
+        try:
+            control.send(self.run_dir, "change", params)
+        except control.ControlRefused as exc:
+            raise ValueError(str(exc)) from None
+        return "sent to the run's process"
+
 
 class AttachScreen(TrainingScreen):
     """The training screen over a followed event log."""

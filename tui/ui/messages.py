@@ -116,6 +116,16 @@ class SummaryFailed(Message):
 
 
 @dataclass
+class SummaryProgress(Message):
+    """Something the model summary waits for (the transfer backbone's ImageNet weights downloading)."""
+
+    message: str
+    done: int
+    total: int | None
+    signature: str
+
+
+@dataclass
 class DatasetPreview(Message):
     """A few training images per class (uint8 N x H x W x C each), for the set-up screen's samples view."""
 

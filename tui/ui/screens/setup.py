@@ -21,7 +21,7 @@ from tui.core.params import ConfigError
 from tui.core.schedules import preview_points
 from tui.ui.messages import (AppServices, DatasetFailed, DatasetPreview, DatasetProgress, DatasetReady, FieldChanged,
                              FixRequested, RangeTestDone, RangeTestFailed, RangeTestProgress, StartRequested,
-                             SummaryFailed, SummaryReady, SweepRequested)
+                             SummaryFailed, SummaryProgress, SummaryReady, SweepRequested)
 from tui.ui.widgets.experiment_form import ExperimentForm
 
 PREVIEW_PER_CLASS = 3
@@ -271,8 +271,14 @@ class SetupScreen(Screen):
         lower_thread_priority()
         try:
             tfenv.import_tensorflow()
+            from tui.core import weights
             from tui.core.keras_parts import build_seeded, summarize
 
+            # The transfer backbone's ImageNet weights download here, their progress in the summary panel.
+            def progress(message: str, done: int, total: int | None) -> None:
+                self.post_message(SummaryProgress(message, done, total, sig))
+
+            weights.prepare(config, shape[0], progress)
             # Seeded and under the build lock: a summary built while a run or a range test builds its model
             # must not draw from the seed generator their weights come from.
             model = build_seeded(config, shape[0], shape[1])
@@ -348,6 +354,12 @@ class SetupScreen(Screen):
         self.query_one("#model-summary", Static).update(
             f"[b]{s.name}[/b]: {s.total_params:,} parameters ({s.trainable_params:,} trainable)\n"
             + "\n".join(rows))
+
+    @on(SummaryProgress)
+    def _summary_progress(self, event: SummaryProgress) -> None:
+        if event.signature == self._model_sig:
+            total = f"/{event.total:,}" if event.total else ""
+            self.query_one("#model-summary", Static).update(f"{event.message} {event.done:,}{total} bytes")
 
     @on(SummaryFailed)
     def _summary_failed(self, event: SummaryFailed) -> None:

@@ -20,6 +20,8 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, OptionList, ProgressBar, Static
 
+from tui.core.changes import describe as describe_change
+from tui.core.changes import describe_short
 from tui.core.events import Event
 from tui.core.monitor import RunMonitor
 from tui.core.render import run_results
@@ -52,6 +54,7 @@ class TrainingScreen(Screen):
     """The end-of-run notification's last words."""
     BINDINGS = [
         Binding("p", "pause", "Pause/resume"),
+        Binding("c", "change", "Change (paused)", show=False),  # the paused status line names it
         Binding("s", "stop", "Stop"),
         Binding("e", "export", "Export"),
         Binding("b", "back", "Set-up"),
@@ -72,6 +75,7 @@ class TrainingScreen(Screen):
         self._batch_drawn_at = 0.0
         self._has_results = False
         self._texts: dict[str, str] = {}
+        self._changes_shown = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -151,7 +155,7 @@ class TrainingScreen(Screen):
                 self._set("#run-status", f"[b]{p.message}[/b]{extra}")
             return
         s = m.started
-        state = {"running": "[green]running[/]", "paused": "[yellow]PAUSED — p resumes[/]",
+        state = {"running": "[green]running[/]", "paused": "[yellow]PAUSED — c changes settings, p resumes[/]",
                  "stopping": "[yellow]stopping at the next batch…[/]", "finished": "[green]finished[/]",
                  "stopped": "[yellow]stopped[/]", "failed": "[red]failed[/]"}.get(m.state, m.state)
         self._set("#run-status", f"{state}  {s.dataset.name} · {s.config.model.architecture} · "
@@ -175,15 +179,23 @@ class TrainingScreen(Screen):
         marks = [f.epoch for f in m.findings if f.epoch > 0]
         self.query_one("#chart-loss", LineChart).show(m.curves_of("loss", "val_loss"), marks=marks)
         self.query_one("#chart-acc", LineChart).show(m.curves_of("accuracy", "val_accuracy"), marks=marks)
-        self.query_one("#chart-lr", LineChart).show(m.curves_of("lr"))
+        self.query_one("#chart-lr", LineChart).show(m.curves_of("lr"), marks=[c.at for c in m.changes],
+                                                    subtitle="marked: changed while paused" if m.changes else "")
         self.query_one(DoctorBanner).show_finding(m.finding, others=len(m.findings) - 1)
         self.query_one(FindingsList).show(m.findings)
         table = self.query_one("#epochs", DataTable)
         new = min(m.epochs_seen - self._rows, len(m.history), TABLE_ROWS)
+        rows: list[tuple[tuple[int, int], tuple[str, ...]]] = []
         for h in list(m.history)[len(m.history) - new:] if new > 0 else ():
-            self._row_keys.append(table.add_row(f"{h['epoch']}{'*' if h.get('partial') else ''}", *[
+            rows.append(((int(h["epoch"]), 1), (f"{h['epoch']}{'*' if h.get('partial') else ''}", *[
                 f"{h[k]:.4f}" if k in h else "–" for k in ("loss", "accuracy", "val_loss", "val_accuracy")],
-                f"{h['lr']:.3g}", f"{h['epoch_seconds']:.1f}s", f"{h['samples_per_second']:,.0f}"))
+                f"{h['lr']:.3g}", f"{h['epoch_seconds']:.1f}s", f"{h['samples_per_second']:,.0f}")))
+        for c in m.changes[self._changes_shown:]:  # a row where the change took effect, between epoch rows
+            rows.append(((c.epoch, 2 if c.batch >= c.steps else 0), (
+                f"Δ {c.epoch}·{c.batch}", describe_short(c.values), "", "", "", "", "", "")))
+        self._changes_shown = len(m.changes)
+        for _, row in sorted(rows, key=lambda r: r[0]):
+            self._row_keys.append(table.add_row(*row))
         while len(self._row_keys) > TABLE_ROWS:  # a bounded window: the full history is on disk
             table.remove_row(self._row_keys.popleft())
         self._rows = m.epochs_seen
@@ -229,6 +241,24 @@ class TrainingScreen(Screen):
     def action_stop(self) -> None:
         if self.monitor.active:
             self.session.stop()
+
+    def action_change(self) -> None:
+        """While paused: change the learning rate, epochs, patience or clipnorm (tui.core.changes), then p."""
+        if not self.monitor.active or self.monitor.state != "paused":
+            self.notify("Pause the run first (p); then c changes its learning rate, epochs, patience or clipping.",
+                        severity="warning")
+            return
+        from tui.ui.screens.change import ChangeScreen
+
+        def changed(values: dict[str, str] | None) -> None:
+            if values:
+                self.notify(f"{describe_change(values)}: applied when training continues (p).",
+                            title="Changed")
+
+        started = self.monitor.started
+        fixed = () if started is None or started.config.training.early_stopping else (
+            ("training.patience", "early stopping is off in this run"),)
+        self.app.push_screen(ChangeScreen(self.monitor.settings(), self.session.change, dict(fixed)), changed)
 
     def action_back(self) -> None:
         if self.monitor.active:
