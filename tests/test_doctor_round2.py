@@ -354,3 +354,11 @@ def test_the_same_penalty_is_reported_once_the_data_loss_stops_falling_under_a_f
     f = found(doctor, "regularization_dominates")
     assert "regularization_dominates" in ids and f.epoch == 1 and "the fit stopped" in f.evidence
     assert {"regularization.l2": 0.005} in changes(f)
+
+
+def test_a_penalty_that_holds_accuracy_at_guessing_is_reported_though_the_data_loss_creeps_down():
+    """scenarios/regularization-dominates, seed 2 (measured): one more image right in epoch 2 is not a fit."""
+    conf = config(regularization__l1=0.1, dataset__train_size=300)
+    doctor = doctor_for(conf)
+    ids = feed(doctor, penalty_rows([(2.3588, 82.29, 0.1033), (2.3265, 73.39, 0.1067)]))
+    assert ids[0] == "regularization_dominates", ids

@@ -49,7 +49,7 @@ def _data_losses(history: Sequence[Mapping[str, float]]) -> list[float]:
 
 def _stalled(history: Sequence[Mapping[str, float]], t: Any, acc: Sequence[float], guess: float | None) -> bool:
     """The fit stopped: the best data loss of the last epochs is no better than the best before them, or the
-    training accuracy sits at guessing (`guess`) with no new best (the penalty shrinks the weights while the data
+    training accuracy sits at guessing (`guess`) gaining under `bias_flat` a epoch (the penalty shrinks the weights while the data
     loss creeps down)."""
     data = _data_losses(history)
     if len(data) < 2:
@@ -57,8 +57,9 @@ def _stalled(history: Sequence[Mapping[str, float]], t: Any, acc: Sequence[float
     k = min(t.bias_epochs, len(data) - 1)
     if min(data[-k:]) > (1 - t.flat_loss) * min(data[:-k]):
         return True
-    return (guess is not None and len(acc) >= 2 and acc[-1] <= guess
-            and max(acc[-min(k, len(acc) - 1):]) <= max(acc[:-min(k, len(acc) - 1)]))
+    j = min(k, len(acc) - 1)  # "no new best": under `bias_flat` a epoch (one image of 300 is 0.33 points)
+    return (guess is not None and j >= 1 and acc[-1] <= guess
+            and max(acc[-j:]) - max(acc[:-j]) < t.bias_flat * j)
 
 
 @epoch_rule
