@@ -59,7 +59,9 @@ def _stalled(history: Sequence[Mapping[str, float]], t: Any, acc: Sequence[float
         return True
     j = min(k, len(acc) - 1)  # "no new best": under `bias_flat` a epoch (one image of 300 is 0.33 points)
     return (guess is not None and j >= 1 and acc[-1] <= guess
-            and max(acc[-j:]) - max(acc[:-j]) < t.bias_flat * j)
+            and max(acc[-j:]) - max(acc[:-j]) < t.bias_flat * j
+            # ...while the data loss falls slower than `still_falling` a epoch (a fast fall is a fit starting)
+            and min(data[-k:]) > (1 - t.still_falling * k) * min(data[:-k]))
 
 
 @epoch_rule
