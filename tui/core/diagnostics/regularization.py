@@ -1,6 +1,10 @@
 """regularization_dominates: the penalties (kernel and activity) make up most of the loss AND keep the network
 from fitting the training data. A penalty above the data loss once the training set is fit is normal (that is
-what a penalty preset shows), so it alone says nothing."""
+what a penalty preset shows), so it alone says nothing; nor does a low accuracy while the data loss still falls
+(a penalty preset early in its long budget: slow, not stopped). The rule needs the data loss to have stalled:
+the best of the last `bias_epochs` epochs no better, by `flat_loss`, than the best before them (a minimum over a
+window, so one noisy epoch neither raises nor hides it), or the training accuracy to sit at guessing with no
+new best. One epoch shows no trend, so the earliest is epoch 2."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from tui.core.diagnostics.common import (
     DoctorState, Finding, Fix, _finite, _series, accuracy_key, epoch_rule, fit_line, floor_share,
+    guessing_margin,
 )
 from tui.core.diagnostics.underfitting import weaken_regularization
 
@@ -31,12 +36,43 @@ def _remove_penalties(config: Any) -> Fix | None:
     return Fix("remove the penalties (dropout stays)", change)
 
 
+def _data_losses(history: Sequence[Mapping[str, float]]) -> list[float]:
+    out = []
+    for h in history:
+        v = h.get("data_loss")
+        if not _finite(v) and _finite(h.get("loss")) and _finite(h.get("penalty")):
+            v = h["loss"] - h["penalty"]
+        if _finite(v):
+            out.append(float(v))
+    return out
+
+
+def _stalled(history: Sequence[Mapping[str, float]], t: Any, acc: Sequence[float], guess: float | None) -> bool:
+    """The fit stopped: the best data loss of the last epochs is no better than the best before them, or the
+    training accuracy sits at guessing (`guess`) gaining under `bias_flat` a epoch (the penalty shrinks the weights while the data
+    loss creeps down)."""
+    data = _data_losses(history)
+    if len(data) < 2:
+        return False
+    k = min(t.bias_epochs, len(data) - 1)
+    if min(data[-k:]) > (1 - t.flat_loss) * min(data[:-k]):
+        return True
+    j = min(k, len(acc) - 1)  # "no new best": under `bias_flat` a epoch (one image of 300 is 0.33 points)
+    return (guess is not None and j >= 1 and acc[-1] <= guess
+            and max(acc[-j:]) - max(acc[:-j]) < t.bias_flat * j
+            # ...while the data loss falls slower than `still_falling` a epoch (a fast fall is a fit starting)
+            and min(data[-k:]) > (1 - t.still_falling * k) * min(data[:-k]))
+
+
 @epoch_rule
 def _regularization(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
     t = doctor.thresholds
     acc = _series(history, accuracy_key(history))
     floor = floor_share(doctor)
     line = fit_line(floor, t) if floor else None
+    guess = floor + guessing_margin(floor, t) if floor else None
+    if not _stalled(history, t, acc, guess):
+        return None
     for i, h in enumerate(history):
         loss, penalty = h.get("loss"), h.get("penalty")
         if not (_finite(loss) and _finite(penalty) and loss > 0 and penalty > t.penalty_share * loss):
@@ -51,6 +87,10 @@ def _regularization(doctor: DoctorState, history: Sequence[Mapping[str, float]])
             if doctor.classes is None or data < 0.5 * math.log(doctor.classes):
                 return None
             fit = f"data loss {data:.3f}, over half the {math.log(doctor.classes):.3f} of guessing"
+        data_now = _data_losses(history)
+        k = min(t.bias_epochs, len(data_now) - 1)
+        fit += (f"; the fit stopped: best data loss {min(data_now[-k:]):.3f} over the last {k} epoch"
+                f"{'s' if k > 1 else ''} against {min(data_now[:-k]):.3f} before")
         last = history[-1]
         epoch = i + 1
         fixes: list[Fix] = []
