@@ -419,7 +419,9 @@ def check_scenario(preset, conf, tmp_path):
     assert finding["epoch"] <= by and finding["evidence"]  # ...and dated no later
     if fid == "divergence":
         assert result.status == "failed" and "diverged" in result.error or "NaN" in result.error
-        assert len([e for e in events if isinstance(e, EpochEnd)]) <= 1  # stopped at once
+        # stopped in its first epoch, or at the latest in the second when the growth that proves it is only seen
+        # at the last batches of the first (judged on growth, not size: a few batches)
+        assert len([e for e in events if isinstance(e, EpochEnd) and not e.partial]) <= 1
 
 
 def matrix_only(preset):

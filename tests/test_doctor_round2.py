@@ -347,7 +347,6 @@ def penalty_rows(triples):
                          ids=["l2-300", "l1-300", "l2-300-seed2"])
 def test_a_penalty_preset_whose_data_loss_still_falls_is_not_told_to_weaken_its_penalty(preset, triples):
     conf = config(**{f"regularization__{preset}": 0.05, "dataset__train_size": 300})
-    doctor = doctor_for(conf)
     for n in range(1, len(triples) + 1):  # at no epoch, not only at the end
         assert "regularization_dominates" not in feed(doctor_for(conf), penalty_rows(triples[:n])), n
 
@@ -368,3 +367,40 @@ def test_a_penalty_that_holds_accuracy_at_guessing_is_reported_though_the_data_l
     doctor = doctor_for(conf)
     ids = feed(doctor, penalty_rows([(2.3588, 82.29, 0.1033), (2.3265, 73.39, 0.1067)]))
     assert ids[0] == "regularization_dominates", ids
+
+def test_a_gap_that_holds_once_training_accuracy_reaches_100_percent_is_overfitting_not_a_plateau():
+    """40 training images, a 256×256 MLP (tests/test_app.py's overfitting run): training accuracy 1.000 from epoch
+    10, validation stuck at 0.883 and val_loss flat. The gap does not grow (training cannot go above 100 %), yet a
+    network at training loss 0.002 against 0.43 on validation has memorised its 40 images."""
+    from tui.core.diagnostics import Doctor
+    from tui.core.events import EpochEnd
+
+    doctor = Doctor()
+    val = [0.506, 0.70, 0.80, 0.84, 0.83, 0.81, 0.796, 0.85, 0.87, 0.883, 0.87, 0.866, 0.864, 0.88, 0.885, 0.889,
+           0.88, 0.875, 0.87, 0.88, 0.883, 0.883]
+    for i, v in enumerate(val, start=1):
+        acc = min(1.0, 0.1 + 0.1 * i)
+        logs = {"loss": max(0.002, 2.3 / i ** 2), "accuracy": acc, "val_loss": 0.42 + 0.02 * (v == 0.883),
+                "val_accuracy": v}
+        doctor.observe(EpochEnd(i, 40, logs, 0.003, 0.1, 400.0))
+    found = doctor.findings
+    assert found and found[0].id == "overfitting", [f.id for f in found]
+    assert "a gap of 11.7 points" in found[0].evidence
+
+
+def test_a_training_set_learnt_by_heart_is_overfitting_while_validation_still_creeps_up():
+    """scenarios/mnist-overfitting as measured (300 MNIST images, 512-512 MLP): training accuracy 0.993 at epoch 6
+    with loss 0.041 against 0.612 on validation, a 16-point gap since epoch 3, and validation accuracy still
+    gaining a point or less an epoch. Requiring validation to make no new best delayed the finding to epoch 12."""
+    from tui.core.diagnostics import Doctor
+    from tui.core.events import EpochEnd
+
+    rows = [(0.433, 1.866, 0.682, 1.27), (0.81, 0.729, 0.761, 0.764), (0.913, 0.327, 0.796, 0.651),
+            (0.963, 0.163, 0.79, 0.671), (0.977, 0.087, 0.819, 0.613), (0.993, 0.041, 0.827, 0.612)]
+    doctor = Doctor()
+    for i, (acc, loss, val_acc, val_loss) in enumerate(rows, start=1):
+        doctor.observe(EpochEnd(i, 12, {"loss": loss, "accuracy": acc, "val_loss": val_loss,
+                                        "val_accuracy": val_acc}, 0.001, 1.0, 300.0))
+    found = {f.id: f for f in doctor.findings}
+    assert "overfitting" in found and found["overfitting"].epoch <= 6, list(found)
+    assert "learnt by heart" in found["overfitting"].evidence

@@ -47,6 +47,16 @@ def overfit_fixes(config: Any) -> tuple[Fix, ...]:
     return tuple(fixes)
 
 
+GAP_TOLERANCE = 0.01
+"""How much the train/validation accuracy gap may narrow and still count as held: one point (validation accuracy
+moves by one image in a hundred between epochs of a run that has stopped learning)."""
+
+
+MEMORISED = 0.99
+"""Training accuracy from which a network that also has a tenth of the validation loss on its training data is
+taken to have learnt that data by heart (with a gap above `acc_gap` held, that is overfitting)."""
+
+
 def _rising_val_loss(history: Sequence[Mapping[str, float]], t: Thresholds) -> tuple[int, int] | None:
     """(best epoch index, last index) when val_loss rose for `rising_epochs` after its best while training loss
     kept falling; None otherwise."""
@@ -86,15 +96,23 @@ def detect_overfitting(history: Sequence[Mapping[str, float]], t: Thresholds = T
             if g <= t.acc_gap:
                 break
             run += 1
-        # ...and validation accuracy stopped improving (a new best while the gap grows is overconfidence or just
-        # a fast learner, not memorising)
+        # ...not closing (a gap that holds once training accuracy reaches 100 % is memorising as much as one that
+        # grows), and validation accuracy stopped improving (a new best while the gap grows is overconfidence or
+        # just a fast learner, not memorising)
         stalled = val_acc[-1] <= max(val_acc[:-t.gap_epochs] or [val_acc[0]])
-        if run >= t.gap_epochs and gaps[-1] > gaps[-run] and stalled:
+        # ...or the training set is learnt by heart: every training image right at a tenth of the validation loss,
+        # whatever fraction of a point validation accuracy still gains an epoch
+        memorised = acc[-1] >= MEMORISED and bool(loss and val_loss) and loss[-1] * 10 < val_loss[-1]
+        held = gaps[-1] >= gaps[-run] - GAP_TOLERANCE
+        if run >= t.gap_epochs and (memorised or (held and stalled)):
             first = len(gaps) - run
             candidates.append((first + 1, (
                 f"accuracy {acc[-1]:.3f} on training vs {val_acc[-1]:.3f} on validation at epoch {len(gaps)}: "
                 f"a gap of {gaps[-1] * 100:.1f} points, above {t.acc_gap * 100:.0f} since epoch {first + 1} "
-                f"and growing, while validation accuracy made no new best")))
+                + ("and not closing, while " if held else "while ")
+                + (f"training loss {loss[-1]:.4f} is under a tenth of validation loss {val_loss[-1]:.4f}: the "
+                   "training set is learnt by heart" if memorised and not stalled
+                   else "validation accuracy made no new best"))))
 
     if not candidates:
         return None

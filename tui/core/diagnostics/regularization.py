@@ -49,8 +49,8 @@ def _data_losses(history: Sequence[Mapping[str, float]]) -> list[float]:
 
 def _stalled(history: Sequence[Mapping[str, float]], t: Any, acc: Sequence[float], guess: float | None) -> bool:
     """The fit stopped: the best data loss of the last epochs is no better than the best before them, or the
-    training accuracy sits at guessing (`guess`) gaining under `bias_flat` a epoch (the penalty shrinks the weights while the data
-    loss creeps down)."""
+    training accuracy sits at guessing (`guess`) gaining under `bias_flat` a epoch (the penalty shrinks the weights
+    while the data loss creeps down)."""
     data = _data_losses(history)
     if len(data) < 2:
         return False
