@@ -58,7 +58,8 @@ async def test_f3_shows_a_few_samples_of_each_class_with_the_class_counts(tmp_pa
     async with app.run_test(size=(120, 45)) as pilot:
         screen = app.screen
         assert isinstance(screen, SetupScreen)
-        assert "F3 shows" in shown(screen, "#dataset-preview")
+        # the side column is mounted once the first frame is painted
+        await until(pilot, lambda: "F3 shows" in shown(screen, "#dataset-preview"))
         await pilot.press("f3")
         for _ in range(200):
             await pilot.pause(0.05)
@@ -75,5 +76,6 @@ async def test_f3_shows_a_few_samples_of_each_class_with_the_class_counts(tmp_pa
             assert all(type(i).__module__.startswith("textual_image") for i in row.query("Picture > *")
                        if not i.has_class("caption"))
         await pilot.press("f3")
-        assert "F3 shows" in shown(screen, "#dataset-preview")
+        # the side column is mounted once the first frame is painted
+        await until(pilot, lambda: "F3 shows" in shown(screen, "#dataset-preview"))
         await until(pilot, lambda: len(samples.query(Picture)) == 0)

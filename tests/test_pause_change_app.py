@@ -22,7 +22,9 @@ def table_text(screen) -> list[str]:
 
 
 async def test_pause_change_the_learning_rate_and_continue(tmp_path):
-    app = CnnTuiApp(cfg.ExperimentConfig().with_values(TINY), runs_dir=tmp_path, start=True)
+    # 300 batches an epoch: on a quiet machine TINY's 60 batches ended before the key that pauses them arrived
+    config = cfg.ExperimentConfig().with_values({**TINY, "dataset.train_size": 1200, "training.batch_size": 4})
+    app = CnnTuiApp(config, runs_dir=tmp_path, start=True)
     async with app.run_test(size=(120, 45)) as pilot:
         await until(pilot, lambda: getattr(app.screen, "monitor", None) is not None
                     and app.screen.monitor.last_batch is not None, 120)
@@ -30,7 +32,7 @@ async def test_pause_change_the_learning_rate_and_continue(tmp_path):
         await pilot.press("c")  # not paused yet: refused with the way to do it
         assert not isinstance(app.screen, ChangeScreen)
         await pilot.press("p")
-        await until(pilot, lambda: training.monitor.state == "paused", 30)
+        await until(pilot, lambda: training.monitor.state == "paused", 30, lambda: (training.monitor.state, training.monitor.epochs_seen))
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ChangeScreen))
         lr = app.screen.query_one("#change-optimizer-learning_rate", Input)
