@@ -32,7 +32,8 @@ async def test_pause_change_the_learning_rate_and_continue(tmp_path):
         await pilot.press("c")  # not paused yet: refused with the way to do it
         assert not isinstance(app.screen, ChangeScreen)
         await pilot.press("p")
-        await until(pilot, lambda: training.monitor.state == "paused", 30, lambda: (training.monitor.state, training.monitor.epochs_seen))
+        await until(pilot, lambda: training.monitor.state == "paused", 30,
+                    lambda: (training.monitor.state, training.monitor.epochs_seen))
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ChangeScreen))
         lr = app.screen.query_one("#change-optimizer-learning_rate", Input)
