@@ -75,7 +75,7 @@ def detect_overfitting(history: Sequence[Mapping[str, float]], t: Thresholds = T
                        config: Any = None) -> Finding | None:
     """Overfitting from epoch logs (one mapping per epoch with loss/val_loss and, if present, accuracies). A rising
     validation loss counts only when validation accuracy did not improve with it (else: overconfidence)."""
-    loss, val_loss = _series(history, "loss"), _series(history, "val_loss")
+    loss, val_loss = _series(history, "loss") or [], _series(history, "val_loss") or []
     acc, val_acc = _series(history, "accuracy"), _series(history, "val_accuracy")
     candidates: list[tuple[int, str]] = []
 
@@ -102,7 +102,7 @@ def detect_overfitting(history: Sequence[Mapping[str, float]], t: Thresholds = T
         stalled = val_acc[-1] <= max(val_acc[:-t.gap_epochs] or [val_acc[0]])
         # ...or the training set is learnt by heart: every training image right at a tenth of the validation loss,
         # whatever fraction of a point validation accuracy still gains an epoch
-        memorised = acc[-1] >= MEMORISED and bool(loss and val_loss) and loss[-1] * 10 < val_loss[-1]
+        memorised = bool(loss and val_loss) and acc[-1] >= MEMORISED and loss[-1] * 10 < val_loss[-1]
         held = gaps[-1] >= gaps[-run] - GAP_TOLERANCE
         if run >= t.gap_epochs and (memorised or (held and stalled)):
             first = len(gaps) - run

@@ -67,7 +67,7 @@ def _stalled(history: Sequence[Mapping[str, float]], t: Any, acc: Sequence[float
 @epoch_rule
 def _regularization(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
     t = doctor.thresholds
-    acc = _series(history, accuracy_key(history))
+    acc = _series(history, accuracy_key(history)) or []
     floor = floor_share(doctor)
     line = fit_line(floor, t) if floor else None
     guess = floor + guessing_margin(floor, t) if floor else None
