@@ -165,6 +165,8 @@ def test_a_finished_training_screen(snap_compare):
         screen = pilot.app.screen
         while screen.events:  # the screen's timer folds them in a few times a second
             await pilot.pause(0.1)
+        await pilot.pause(0.5)  # the drain after the last events
+        await pilot.wait_for_scheduled_animations()  # the table scrolled to its last row: the scrollbar at its end
         await steady(pilot)
 
     assert snap_compare(Host(lambda: TrainingScreen(EndedSession(), events)), terminal_size=SIZE,

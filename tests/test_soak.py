@@ -173,3 +173,15 @@ def test_sweep_cells_run_one_after_another_in_one_process_hold_the_memory_of_one
     marks = json.loads(line[7:])
     per_cell_mb = (marks[-1] - marks[1]) / 1024 / (len(marks) - 2)
     assert per_cell_mb < 3, f"each cell after the second left {per_cell_mb:.1f} MB behind ({marks} KB)"
+
+
+def test_a_run_stopped_early_has_no_time_left():
+    """The status line of a run stopped at epoch 2 of 10 said "ETA 1:10" after the stop."""
+    from tui.core.events import RunEnded
+
+    monitor = RunMonitor()
+    for i in (1, 2):
+        monitor.apply(epoch(i, 10))
+    monitor.ended = None
+    monitor.apply(RunEnded("stopped", None, "runs/x", {}))
+    assert monitor.eta_seconds() == 0.0

@@ -142,7 +142,10 @@ class RunMonitor:
         return self.batches.points()[1]
 
     def eta_seconds(self) -> float | None:
-        """Remaining time from the mean epoch time so far and the progress of the running epoch."""
+        """Remaining time from the mean epoch time so far and the progress of the running epoch; nothing is left
+        once the run has ended, however it ended (stopped early, failed)."""
+        if self.ended is not None:
+            return 0.0
         if not self.started or not self.epochs_seen:
             return None
         mean = self._seconds_total / self.epochs_seen
