@@ -331,9 +331,9 @@ def run_app(config: ExperimentConfig, *, runs_dir: str | None = None, start: boo
 
     quiet_environment()
     move_native_stderr()
-    from tui.ui.widgets.picture import prepare_terminal
+    from tui.ui.graphics import probe
 
-    prepare_terminal()  # textual-image asks the terminal about graphics now: Textual would swallow the answer
+    probe()  # what the terminal can draw, asked now: Textual would take the answers
     app = CnnTuiApp(config, runs_dir=runs_dir, start=start, preset=preset)
     app.run()
     return app.return_code or 0

@@ -1,8 +1,8 @@
 """Images in the app, drawn by textual-image: real pixels over the Kitty graphics protocol or Sixel where the
 terminal answers for them, coloured half cells elsewhere (tmux, most terminals), Unicode blocks without a tty.
 
-textual-image asks the terminal what it supports when `textual_image.widget` is first imported, which must
-happen before Textual takes over the terminal: `run_app` imports it first (see `prepare_terminal`).
+textual-image is imported with the first picture, told what the terminal answered before Textual started
+(tui/ui/graphics.py).
 """
 
 from __future__ import annotations
@@ -14,14 +14,6 @@ import numpy as np
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
-
-
-def prepare_terminal() -> str:
-    """Import textual-image (it queries the terminal once) and name the way images will be drawn."""
-    from textual_image.renderable import Image
-
-    return {"TGPImage": "Kitty graphics protocol", "SixelImage": "Sixel", "HalfcellImage": "half cells",
-            "UnicodeImage": "Unicode blocks"}.get(Image.__name__, Image.__name__)
 
 
 def cells_for(height: int, width: int, max_width: int, max_height: int) -> tuple[int, int, int]:
@@ -61,10 +53,10 @@ class Picture(Vertical):
         self.box = cells_for(self.pixels.shape[0], self.pixels.shape[1], max_width, max_height)
 
     def compose(self):  # type: ignore[no-untyped-def]
-        from textual_image.widget import Image
+        from tui.ui.graphics import textual_image
 
         cols, rows, scale = self.box
-        image = Image(_pil(self.pixels, scale))  # type: ignore[arg-type]
+        image = textual_image().Image(_pil(self.pixels, scale))  # type: ignore[arg-type]
         image.styles.width = cols
         image.styles.height = rows
         yield image
