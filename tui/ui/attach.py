@@ -109,6 +109,10 @@ class AttachScreen(TrainingScreen):
         Binding("r", "resume_run", "Resume", show=False),
     ]
     END_HINT = "Its process wrote summary.md into the run directory."
+    STATUS_SECONDS = BATCH_SECONDS = 2.0
+    """A viewer draws the batch-level parts (counter, speed, batch chart) together every 2 s: each redraw re-renders
+    most of the screen, and any number of viewers may watch a run without slowing it (epoch rows, findings and
+    state changes are still drawn at the next drain)."""
 
     def __init__(self, run_dir: Path, notify_sinks: list[Any] | None = None) -> None:
         self.run_dir = Path(run_dir)

@@ -23,7 +23,8 @@ class DoctorBanner(Static):
         for severity in ("error", "info"):
             self.set_class(finding is not None and finding.severity == severity, f"-{severity}")
         if finding is None:
-            self.update("")
+            if self.content:
+                self.update("")
             return
         icon = {"error": "✖", "warning": "⚠", "info": "ℹ"}.get(finding.severity, "⚠")
         where = " (marked on the charts)" if finding.epoch > 0 else ""
