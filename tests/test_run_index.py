@@ -128,7 +128,7 @@ def test_a_damaged_entry_in_a_valid_index_is_read_again(folder, field, value):
     data = json.loads((folder / INDEX_FILE).read_text())
     for entry in data["runs"].values():
         entry[field] = value
-    data["dirs"][next(iter(data["dirs"]))] = {"kind": 3}
+    data["dirs"][next(iter(data["runs"]))] = {"kind": 3}
     (folder / INDEX_FILE).write_text(json.dumps(data))
     assert list_runs(folder) == expected
 
@@ -192,6 +192,15 @@ def test_sweep_cells_are_listed_and_a_cell_added_later_shows(folder):
     assert statuses(folder)["cell-1"] == "failed"
 
 
+def test_a_sweep_with_a_config_of_its_own_is_listed_with_its_cells_every_time(folder):
+    sweep = write_run(folder, "20990101-000000-sweep")  # a config.toml of its own, and a summary
+    atomic_write_json(sweep / "sweep.json", {"version": 1, "cells": []})
+    write_run(sweep, "cell-0")
+    age(sweep)
+    for _ in range(3):  # read, then from the index
+        assert {sweep.name, "cell-0"} <= set(statuses(folder)) and list_sweeps(folder) == [sweep]
+
+
 def test_listing_an_unchanged_folder_does_not_rewrite_the_index(folder):
     sweep = folder / "20990101-000000-sweep"
     sweep.mkdir()
@@ -208,8 +217,7 @@ def test_a_listing_of_the_newest_few_reads_only_those(folder, monkeypatch):
     newest = [r.name for r in list_runs(folder)][:2]
     reads = []
     real = run_index.signature
-    monkeypatch.setattr(run_index, "signature",
-                        lambda path, settled=False: reads.append(path) or real(path, settled))
+    monkeypatch.setattr(run_index, "signature", lambda path: reads.append(path) or real(path))
     listing = RunIndex(folder).scan(limit=2)
     assert [r.name for r in listing.records] == newest and listing.total == 6
     assert len(reads) == 2
@@ -247,17 +255,22 @@ def test_a_listed_row_reads_as_the_run_and_a_filter_finds_any_of_its_cells(tmp_p
         assert all(cell.lower() in rec.search_text for cell in rec.row)
 
 
-def test_a_settled_run_is_checked_by_one_look_at_its_directory_and_still_shows_every_change(folder, monkeypatch):
-    """A run with its summary and no owner changes only through files made, renamed or removed in its directory
-    (which move the directory's time): the listing looks at nothing else, and still sees each such change."""
+def test_a_run_no_process_owns_is_checked_by_one_look_at_its_directory_and_still_shows_every_change(
+        folder, monkeypatch):
+    """A run that no process owns changes only through files made, renamed or removed in its directory (which
+    move the directory's time): the listing looks at nothing else, and still sees each such change."""
+    killed = write_run(folder, "20990101-000000-killed", status="no summary")  # before its first epoch ended
+    age(killed)
     list_runs(folder)
     looked: list[str] = []
     real = run_index._stat
     monkeypatch.setattr(run_index, "_stat", lambda path: looked.append(path) or real(path))
     records = {r.name: r for r in list_runs(folder)}
-    settled = sorted(n for n in records if (folder / n / "summary.json").is_file())
-    assert settled and not [p for p in looked if any(p.startswith(str(folder / n) + "/") for n in settled)]
-    run = folder / settled[0]
+    assert len(records) == 7 and sorted(looked) == sorted(str(folder / n) for n in records)
+    assert records[killed.name].status == "unknown"
+    atomic_write_json(killed / "summary.json", {"status": "stopped", "epochs_run": 2})  # its summary came late
+    assert statuses(folder)[killed.name] == "stopped"
+    run = folder / next(n for n in records if records[n].status == "finished")
     atomic_write_json(run / "summary.json", {"status": "failed", "epochs_run": 4, "wall_seconds": 8,
                                              "best": {"val_accuracy": 0.25}})
     rec = next(r for r in list_runs(folder) if r.name == run.name)

@@ -4,14 +4,13 @@ history, and the index that keeps listing thousands of them fast.
 The index, a cache of the fields the run history shows, kept beside the runs.
 
 ``<runs>/.cnn-tui-index.json`` holds one entry per run directory (sweep cells included): the listed fields
-(`RunRecord`), the row's text as a filter reads it, and the signature of the directory when they were read — the
-directory's inode and modification time, plus summary.json's (history.csv's when there is no summary) unless the run
-is settled (it has its summary and no owner: every later change to it is a file made, renamed or removed in the
-directory, which moves the directory's time). An entry is used only when the signature still matches
-and it was read more than `RACY_SECONDS` after the last change (a change in the same clock tick would not move the
-mtime); a run with an ``owner.json`` (or an older ``running.pid``: live, or killed and resumable) is always read
-again. Runs are only ever written through renames or in directories that hold one, so a changed run always shows a
-changed signature.
+(`RunRecord`), the row's text as a filter reads it, and the signature of the directory when they were read: the
+directory's inode and modification time. An entry is used only when the signature still matches and it was read
+more than `RACY_SECONDS` after the last change (a change in the same clock tick would not move the mtime); a run
+with an ``owner.json`` (or an older ``running.pid``: live, or killed) is always read again. A run that no process
+owns is only ever changed through files made, renamed or removed in its directory (every write is a rename), so a
+changed run always shows a changed signature; the one file appended to in place, history.csv, is written only by
+the run's owner.
 
 The index is a cache: deleting it, or a corrupt or foreign file in its place, costs one full scan and nothing else.
 Two processes updating it at once take a lock (``.cnn-tui-index.lock``), merge their entries into what is on disk,
@@ -20,7 +19,7 @@ and replace the file atomically, so a reader never sees half a file.
 `scan` lists a folder: on a warm index it validates the newest `first` runs and hands them out before the rest
 (the first screenful shows in milliseconds); on a cold one it reads directories newest name first and hands out
 records in batches, so a view can fill in progressively. `query` filters and orders a folder on the entries
-themselves (every run validated: one stat for a settled run) and makes records only of the runs it returns.
+themselves (every run validated: one stat each) and makes records only of the runs it returns.
 """
 
 from __future__ import annotations
@@ -152,7 +151,7 @@ VERSION = 3
 RACY_SECONDS = 2.0
 """An entry read less than this long after its run last changed is read again next time."""
 _RUN, _SWEEP = RunDir(Path()), SweepDir(Path())
-SUMMARY, HISTORY, CONFIG = _RUN.summary_file.name, _RUN.history_file.name, _RUN.config_file.name
+CONFIG = _RUN.config_file.name
 """The names tui.core.rundir gives these files (joined to plain strings here: a scan stats thousands of them)."""
 RUNNING = (_RUN.owner_file.name, _RUN.pid_file.name)
 """A run holding one of these (owner.json, or an older version's running.pid) is in progress or was killed."""
@@ -192,23 +191,16 @@ def _stat(path: str) -> os.stat_result | None:
         return None
 
 
-def signature(run_dir: str, settled: bool = False) -> list[int] | None:
-    """What changes whenever the listed fields of a run can change; None when the directory is gone.
+def signature(run_dir: str) -> list[int] | None:
+    """The directory's identity and modification time (one stat); None when it is gone.
 
-    A settled run (it has its summary and no process owns it) changes only through files made, renamed or removed
-    in its directory (a summary rewritten, a resume's owner.json, Keras' backup folder), each of which moves the
-    directory's modification time: its signature is the directory's identity and time, one stat. Any other run
-    adds summary.json's, or history.csv's, which Keras' CSVLogger appends to without touching the directory."""
+    That is all that changes when the listed fields of a run that no process owns can change: such a run changes
+    only through files made, renamed or removed in its directory (a summary written, a resume's owner.json, Keras'
+    backup folder), each of which moves the directory's time. The one file written in place, history.csv (Keras'
+    CSVLogger appends to it), is written only by the process that owns the run, and an owned run is read again
+    every time."""
     d = _stat(run_dir)
-    if d is None:
-        return None
-    if settled:
-        return [d.st_ino, d.st_mtime_ns]
-    s = _stat(f"{run_dir}/{SUMMARY}")
-    if s is not None:
-        return [d.st_ino, d.st_mtime_ns, s.st_mtime_ns, s.st_size]
-    h = _stat(f"{run_dir}/{HISTORY}")
-    return [d.st_ino, d.st_mtime_ns, 0, -1] + ([h.st_mtime_ns, h.st_size] if h else [])
+    return None if d is None else [d.st_ino, d.st_mtime_ns]
 
 
 SIG, CHECKED, LIVE, STARTED, DATASET, ARCHITECTURE, STATUS, BEST, EPOCHS, WALL, TEXT = range(11)
@@ -218,7 +210,7 @@ entries, and only the runs shown become records."""
 
 
 def _to_entry(rec: RunRecord, sig: list[int], checked: float, live: bool) -> list[Any]:
-    return [sig, checked, live, rec.started.timestamp(), rec.dataset, rec.architecture, rec.status,
+    return [sig, int(checked), live, rec.started.timestamp(), rec.dataset, rec.architecture, rec.status,
             rec.best_val_accuracy, rec.epochs, rec.wall_seconds, rec.search_text]
 
 
@@ -255,17 +247,20 @@ def _join(folder: Path, rel: str) -> Path:
     return path
 
 
-def _from_entry(runs_dir: Path, rel: str, e: list[Any]) -> RunRecord:
-    rec = RunRecord(name=rel.rsplit("/", 1)[-1], path=_join(runs_dir, rel),
-                    started=datetime.fromtimestamp(e[STARTED]), dataset=e[DATASET], architecture=e[ARCHITECTURE],
-                    status=e[STATUS], best_val_accuracy=e[BEST], epochs=e[EPOCHS], wall_seconds=e[WALL])
-    rec.__dict__["search_text"] = e[TEXT]  # the cached_property's value, kept in the index
+def _from_entry(runs_dir: Path, rel: str, e: list[Any], _new: Any = object.__new__) -> RunRecord:
+    # the fields set directly, as the frozen dataclass's __init__ would (at half its cost: the app makes a record of
+    # every run), with the search_text cached_property's value from the index
+    rec: RunRecord = _new(RunRecord)
+    rec.__dict__.update(name=rel.rsplit("/", 1)[-1], path=_join(runs_dir, rel),
+                        started=datetime.fromtimestamp(e[STARTED]), dataset=e[DATASET], architecture=e[ARCHITECTURE],
+                        status=e[STATUS], best_val_accuracy=e[BEST], epochs=e[EPOCHS], wall_seconds=e[WALL],
+                        search_text=e[TEXT])
     return rec
 
 
 def _trusted(e: list[Any], sig: list[int] | None) -> bool:
     return (sig is not None and not e[LIVE] and e[SIG] == sig
-            and e[CHECKED] - max(sig[1:3]) / 1e9 > RACY_SECONDS and _EARLIEST < e[STARTED] < _LATEST)
+            and e[CHECKED] - sig[1] / 1e9 > RACY_SECONDS and _EARLIEST < e[STARTED] < _LATEST)
 
 
 ENTRY_KEYS: tuple[Callable[[tuple[str, list[Any]]], Any], ...] = (
@@ -286,7 +281,7 @@ class _Look:
         self.known: dict[str, Any] = data["runs"]
         self.dirs: dict[str, Any] = data["dirs"]
         self.changed_dirs: dict[str, Any] = {}
-        self.rels, self.sweeps, self.gone_dirs = index._layout(self.dirs, self.changed_dirs)
+        self.rels, self.sweeps, self.gone_dirs = index._layout(self.dirs, self.changed_dirs, self.known)
         self.fresh: dict[str, Any] = {}
         self.read: dict[str, RunRecord] = {}
         self.not_runs: list[str] = []
@@ -304,24 +299,15 @@ class _Look:
         """The run's entry as it holds now; None when the directory is gone or is not a run."""
         path = f"{self.root}/{rel}"
         e = self.known.get(rel)
-        sig = None
-        if e is not None:
-            settled = len(e[SIG]) == 2
-            sig = signature(path, settled)
-            if _trusted(e, sig):
-                return e
-            if settled:
-                sig = None
-        if sig is None:
-            sig = signature(path)
+        sig = signature(path)
+        if e is not None and _trusted(e, sig):
+            return e
         checked = time.time()
         rec = read_run(Path(path)) if sig is not None else None
         if rec is None or sig is None:
             self.not_runs.append(rel)
             return None
         in_progress = any(os.path.exists(os.path.join(path, f)) for f in RUNNING)
-        if sig[3] != -1 and not in_progress:
-            sig = sig[:2]  # settled: its summary was there before it was read, and no process owns it
         e = self.fresh[rel] = _to_entry(rec, sig, checked, in_progress)
         self.read[rel] = rec
         return e
@@ -337,12 +323,10 @@ class _Look:
     def finish(self) -> None:
         """Bring the index up to date with what this look found (nothing is written when nothing changed)."""
         known, listed = self.known, set(self.rels)
+        # a top-level directory that turned out not to be a run (any more) is classified again next time
         gone_runs = [r for r in known if r not in listed] + [r for r in self.not_runs if r in known]
-        # a top-level directory that turned out not to be a run is classified again next time
-        gone_dirs = self.gone_dirs + [r for r in self.not_runs
-                                      if self.dirs.get(r, {}).get("kind") == "run" and r not in self.changed_dirs]
-        if self.fresh or self.changed_dirs or gone_runs or gone_dirs:
-            self.index.save(self.fresh, self.changed_dirs, gone_runs, gone_dirs)
+        if self.fresh or self.changed_dirs or gone_runs or self.gone_dirs:
+            self.index.save(self.fresh, self.changed_dirs, gone_runs, self.gone_dirs)
 
 
 class RunIndex:
@@ -362,7 +346,7 @@ class RunIndex:
                 # an entry that is not what this version writes is dropped (and its run read again)
                 runs = data["runs"] = {k: e for k, e in data["runs"].items() if _entry_ok(e)}
                 data["dirs"] = {k: d for k, d in data["dirs"].items() if isinstance(d, dict)
-                                and d.get("kind") in ("run", "sweep", "other") and isinstance(d.get("cells"), list)}
+                                and d.get("kind") in ("sweep", "other") and isinstance(d.get("cells"), list)}
                 if data.get("zone") != _zone():  # written in another time zone: the started column reads otherwise
                     for rel, e in runs.items():
                         if _EARLIEST < e[STARTED] < _LATEST:
@@ -416,11 +400,15 @@ class RunIndex:
             return "sweep"
         return "run" if os.path.isfile(os.path.join(path, CONFIG)) else "other"
 
-    def _layout(self, dirs: dict[str, Any], changed: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    def _layout(self, dirs: dict[str, Any], changed: dict[str, Any],
+                known_runs: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
         """(run directories, sweep directories, directories gone) relative to the folder. Known run directories are
-        not touched (their entries are validated when listed); sweeps and other directories are stat-ed."""
+        not touched (their entries are validated when listed); sweeps and other directories are stat-ed, and a new
+        directory is classified. `dirs` (the index's) holds the sweeps and the directories that are not runs (yet);
+        any other directory with an entry in `known_runs` is a run."""
         runs: list[str] = []
         sweeps: list[str] = []
+        gone: list[str] = []
         seen: set[str] = set()
         try:
             top = [e.name for e in os.scandir(self.runs_dir) if e.is_dir() and not e.name.startswith(".")]
@@ -429,7 +417,7 @@ class RunIndex:
         for name in top:
             seen.add(name)
             known = dirs.get(name)
-            if known is not None and known["kind"] == "run":
+            if known is None and name in known_runs:
                 runs.append(name)
                 continue
             st = _stat(os.path.join(self.runs_dir, name))
@@ -445,14 +433,17 @@ class RunIndex:
                     except OSError:
                         pass
                 known = {"kind": kind, "sig": sig, "cells": cells}
-                changed[name] = known
+                if kind != "run":
+                    changed[name] = known
+                elif name in dirs:
+                    gone.append(name)  # a run now: its entry in the runs says so
             if known["kind"] == "run":
                 runs.append(name)
             elif known["kind"] == "sweep":
                 sweeps.append(name)
                 runs.append(name)  # a sweep directory is listed as a run when it has a config.toml of its own
                 runs.extend(f"{name}/{c}" for c in known["cells"])
-        gone = [name for name in dirs if name not in seen]
+        gone += [name for name in dirs if name not in seen]
         return runs, sorted(sweeps, reverse=True), gone
 
     def layout(self) -> tuple[list[str], list[Path]]:
@@ -462,7 +453,7 @@ class RunIndex:
             return [], []
         data = self.load()
         changed: dict[str, Any] = {}
-        rels, sweeps, gone = self._layout(data["dirs"], changed)
+        rels, sweeps, gone = self._layout(data["dirs"], changed, data["runs"])
         if changed or gone:
             self.save({}, changed, gone, gone)
         return rels, [self.runs_dir / s for s in sweeps]
