@@ -44,7 +44,8 @@ class RunsScreen(Screen):
         super().__init__()
         self.runs_dir = runs_dir
         self.records: list[RunRecord] = []
-        self._by_path: dict[Path, RunRecord] = {}
+        self._by_path: dict[str, RunRecord] = {}
+        """The records by their directory, as text (hashing 10,000 Paths costs more than the rest of a refill)."""
         self.marked: list[str] = []
         """Names of the runs marked for comparison, in the order they were marked."""
         self._sort: tuple[int, bool] = (1, True)
@@ -95,7 +96,7 @@ class RunsScreen(Screen):
             self.post_message(RunsRead(b.records, b.done, b.total, scan=scan))
             # the first screenful is drawn before the rest is read: the reading holds the interpreter's lock, and
             # would otherwise leave the screen a turn every few milliseconds
-            drawn.wait(0.5)
+            drawn.wait(2.0)
 
         folders = self._folders
         token = self._token(folders)  # before reading: a run that comes meanwhile is seen by the next watch
@@ -143,17 +144,18 @@ class RunsScreen(Screen):
         if message.scan != self._scan_id:
             return  # an earlier reading, overtaken by a reload
         if message.final:
-            self._by_path = {r.path: r for r in message.records}
+            self._by_path = {str(r.path): r for r in message.records}
             self.scanning = None
         else:
-            self._by_path.update((r.path, r) for r in message.records)
+            self._by_path.update((str(r.path), r) for r in message.records)
             if not message.live:
                 self.scanning = (message.done, message.total)
                 self.call_after_refresh(self._drawn.set)
         self.records = list(self._by_path.values())
         self._orders.clear()
-        names = {r.name for r in self.records}
-        self.marked = [name for name in self.marked if name in names]
+        if self.marked:
+            names = {r.name for r in self.records}
+            self.marked = [name for name in self.marked if name in names]
         self._fill()
 
     def _ordered(self) -> list[RunRecord]:
