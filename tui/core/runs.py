@@ -298,7 +298,7 @@ class _Look:
     def entry(self, rel: str) -> list[Any] | None:
         """The run's entry as it holds now; None when the directory is gone or is not a run."""
         path = f"{self.root}/{rel}"
-        e = self.known.get(rel)
+        e: list[Any] | None = self.known.get(rel)
         sig = signature(path)
         if e is not None and _trusted(e, sig):
             return e

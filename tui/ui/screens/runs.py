@@ -57,7 +57,7 @@ class RunsScreen(Screen):
         self._folder_token: list[int] | None = None
         self._orders: dict[tuple[int, bool], list[RunRecord]] = {}
         """Every record in each order asked for so far, sorted once per set of records: a key only filters."""
-        self._filtered: tuple[str, list[RunRecord], list[RunRecord]] | None = None
+        self._last_filter: tuple[str, list[RunRecord], list[RunRecord]] | None = None
         """(filter text, the order it filtered, the rows it let through): a longer filter looks only in those."""
         self._drawn = threading.Event()
         """Set once the first rows the current reading handed out are on screen."""
@@ -171,11 +171,11 @@ class RunsScreen(Screen):
         ordered = self._ordered()
         rows = ordered
         if needle:
-            last = self._filtered
+            last = self._last_filter
             # typing one more letter narrows what the last one let through
             source = last[2] if last and last[0] and last[1] is ordered and needle.startswith(last[0]) else ordered
             rows = [r for r in source if needle in r.search_text]
-        self._filtered = (needle, ordered, rows)
+        self._last_filter = (needle, ordered, rows)
         table = self.query_one(RunTable)
         table.set_rows(rows)
         self.query_one("#runs-header", Static).update(self._header())
