@@ -261,7 +261,7 @@ def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reve
     widths = [max([len(name)] + [len(c[i]) + (i == 4) for _, c in shown_rows]) + 2 for i, name in enumerate(COLUMNS)]
     keep = list(range(len(COLUMNS)))
     for drop in (1, 3, 2):
-        if sum(widths[i] for i in keep) <= console.width:
+        if sum(widths[i] for i in keep) + len(keep) - 1 <= console.width:  # the box puts a space between columns
             break
         keep.remove(drop)
     table = Table(title=f"runs in {folder}", box=box.SIMPLE_HEAD, pad_edge=False)
