@@ -7,7 +7,8 @@ two folder sizes round by round:
 - CLI, as a user waits for it (a fresh `python -m tui.cli runs` process, interpreter start included), and the same
   call in-process (no interpreter start): first scan (index deleted), warm listing, --filter, --sort.
 - App (Textual Pilot, 120x40): F2 to the first screenful and to every row, on a first scan and warm; one key typed
-  in the filter; one sort key (s).
+  in the filter; one sort key (s); CPU rows are the process's CPU seconds (all its threads).
+- `cnn-tui compare` finding a run by a unique part of its name (in-process).
 
     python benchmarks/run_history.py [--runs 10000] [--base 100] [--rounds 5] [--keep DIR]
 
@@ -83,6 +84,27 @@ def cli_inprocess(folder: Path, extra: list[str]) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+def unique_part(folder: Path) -> str:
+    """The shortest end of the middle run's name that no other run's name contains (what a user types)."""
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    name = names[len(names) // 2]
+    for n in range(4, len(name) + 1):
+        if sum(name[-n:] in other for other in names) == 1:
+            return name[-n:]
+    return name
+
+
+def compare_resolve(folder: Path, part: str) -> tuple[float, float]:
+    """`cnn-tui compare` finding a run by a unique part of its name (tui.core.compare.resolve_run), in-process."""
+    from tui.core.compare import resolve_run
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    found = resolve_run(part, folder)
+    took = time.perf_counter() - t0, time.process_time() - c0
+    assert part in found.name, (part, found)
+    return took
+
+
 # -- app ----------------------------------------------------------------------------------------------------------
 async def app_times(folder: Path, first_scan: bool) -> dict[str, float]:
     from textual.widgets import Input
@@ -98,7 +120,7 @@ async def app_times(folder: Path, first_scan: bool) -> dict[str, float]:
     async with app.run_test(size=(120, 40)) as pilot:
         await app.workers.wait_for_complete()  # the set-up screen's own start-up work (model summary) is done
         await pilot.pause()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         # the key is sent in a task and the table watched meanwhile: Pilot's press returns only once the process
         # is idle (at most a second later), and the worker reading the rest of the folder keeps it busy
         press = asyncio.create_task(pilot.press("f2"))
@@ -108,23 +130,27 @@ async def app_times(folder: Path, first_scan: bool) -> dict[str, float]:
         while table.row_count < min(total, 30):
             await asyncio.sleep(0.002)
         times["first screenful"] = time.perf_counter() - t0
+        times["first screenful CPU"] = time.process_time() - c0
         while app.screen.scanning is not None:
             await asyncio.sleep(0.002)
         times["every row"] = time.perf_counter() - t0
+        times["every row CPU"] = time.process_time() - c0
         await press
         assert table.row_count == total, (table.row_count, total)
         app.screen.query_one("#filter", Input).focus()
         await pilot.pause()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await pilot.press("f")  # "f": finished, failed, fashion_mnist...
         times["filter key"] = time.perf_counter() - t0
+        times["filter key CPU"] = time.process_time() - c0
         assert 0 < table.row_count < total
         await pilot.press("backspace")
         table.focus()
         await pilot.pause()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await pilot.press("s")
         times["sort key"] = time.perf_counter() - t0
+        times["sort key CPU"] = time.process_time() - c0
         # the same work without Pilot's key round trip and the redraw: filter and sort the records in memory
         screen = app.screen
         screen.query_one("#filter", Input).value = "fi"
@@ -148,6 +174,7 @@ def main() -> None:
     parent.mkdir(parents=True, exist_ok=True)
     sizes = (args.base, args.runs)
     folders = {n: folder_of(parent, n) for n in sizes}
+    parts = {n: unique_part(folders[n]) for n in sizes}
     time.sleep(2.5)  # past the index's racy window: the runs were made "earlier"
     results: dict[str, dict[int, list[float]]] = {}
 
@@ -168,6 +195,9 @@ def main() -> None:
                     wall, cpu = measure(folders[n], extra)
                     add(f"cli {step} ({how})", n, wall)
                     add(f"cli {step} ({how}) CPU", n, cpu)
+            wall, cpu = compare_resolve(folders[n], parts[n])
+            add("compare by part of a name (in-process)", n, wall)
+            add("compare by part of a name (in-process) CPU", n, cpu)
         print(f"cli round {r + 1} done", flush=True)
     for n in sizes:
         for step, t in asyncio.run(app_times(folders[n], first_scan=True)).items():
@@ -184,16 +214,16 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     print("CPU rows: CPU seconds of the process (user + system), which the other agents' load does not inflate "
           "as much as the wall time")
-    print(f"{'step':<38}{f'{small:,} runs':>12}{f'{big:,} runs':>14}{'ratio':>8}   verdict")
+    print(f"{'step':<44}{f'{small:,} runs':>12}{f'{big:,} runs':>14}{'ratio':>8}   verdict")
     for step, by_n in results.items():
         a, b = statistics.median(by_n[small]), statistics.median(by_n[big])
         verdict = ""
         if "first scan" not in step:
             limit = 0.1 if "key" in step or "work only" in step else 0.5
             verdict = "ok" if b <= limit else f"OVER {limit:g} s"
-            if step.startswith(("cli listing (process)", "app first screenful")):
+            if step.startswith(("cli listing", "app first screenful")):
                 verdict += ", ratio ok" if b <= 2 * a else ", RATIO OVER 2"
-        print(f"{step:<38}{a * 1000:>10.0f}ms{b * 1000:>12.0f}ms{b / a:>8.2f}   {verdict}")
+        print(f"{step:<44}{a * 1000:>10.0f}ms{b * 1000:>12.0f}ms{b / a:>8.2f}   {verdict}")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ import tui.core.runs as run_index
 from tui.core.atomic import atomic_write_json
 from tui.core.compare import CompareError, resolve_run
 from tui.core.owner import Owner
+from tui.core.params import tomllib
 from tui.core.rundir import RunDir
-from tui.core.runs import INDEX_FILE, RunIndex, format_wall, list_runs
+from tui.core.runs import (COLUMNS, INDEX_FILE, LARGEST_FIRST, SORT_KEYS, RunIndex, format_wall, list_runs,
+                           sort_column)
 from tui.core.sweep import list_sweeps
 
 
@@ -67,6 +69,12 @@ def test_a_run_added_removed_or_changed_since_the_last_listing_shows_as_it_is_no
     assert removed not in records
     assert (records[changed].status, records[changed].epochs, records[changed].best_val_accuracy) == ("failed", 7, 0.5)
     assert list_runs(folder)[0].name == added.name  # newest first
+    # filtered and sorted on the index's entries: the same, as it is now
+    shutil.rmtree(folder / added.name)
+    failed = RunIndex(folder).query("failed", sort_column("best"))
+    assert changed in [r.name for r in failed.records] and removed not in [r.name for r in failed.records]
+    assert next(r for r in failed.records if r.name == changed).best_val_accuracy == 0.5
+    assert added.name not in [r.name for r in RunIndex(folder).query("", sort_column("run")).records]
 
 
 def test_a_run_replaced_by_a_copied_folder_of_the_same_name_is_read_again(folder, tmp_path_factory):
@@ -114,13 +122,13 @@ def test_a_deleted_or_corrupt_index_is_rebuilt_silently(folder, damage):
 
 @pytest.mark.parametrize("field, value", [(run_index.STARTED, "yesterday"), (run_index.SIG, None),
                                           (run_index.STATUS, None), (run_index.EPOCHS, []), (run_index.BEST, "x"),
-                                          (run_index.STARTED, 1e30)])
+                                          (run_index.STARTED, 1e30), (run_index.TEXT, 5)])
 def test_a_damaged_entry_in_a_valid_index_is_read_again(folder, field, value):
     expected = list_runs(folder)
     data = json.loads((folder / INDEX_FILE).read_text())
     for entry in data["runs"].values():
         entry[field] = value
-    data["dirs"][next(iter(data["dirs"]))] = {"kind": 3}
+    data["dirs"][next(iter(data["runs"]))] = {"kind": 3}
     (folder / INDEX_FILE).write_text(json.dumps(data))
     assert list_runs(folder) == expected
 
@@ -184,6 +192,15 @@ def test_sweep_cells_are_listed_and_a_cell_added_later_shows(folder):
     assert statuses(folder)["cell-1"] == "failed"
 
 
+def test_a_sweep_with_a_config_of_its_own_is_listed_with_its_cells_every_time(folder):
+    sweep = write_run(folder, "20990101-000000-sweep")  # a config.toml of its own, and a summary
+    atomic_write_json(sweep / "sweep.json", {"version": 1, "cells": []})
+    write_run(sweep, "cell-0")
+    age(sweep)
+    for _ in range(3):  # read, then from the index
+        assert {sweep.name, "cell-0"} <= set(statuses(folder)) and list_sweeps(folder) == [sweep]
+
+
 def test_listing_an_unchanged_folder_does_not_rewrite_the_index(folder):
     sweep = folder / "20990101-000000-sweep"
     sweep.mkdir()
@@ -236,3 +253,103 @@ def test_a_listed_row_reads_as_the_run_and_a_filter_finds_any_of_its_cells(tmp_p
         assert rec.row[:2] == ("20260314-150926-pi", "2026-03-14 15:09")
         assert rec.row[2] == "cifar10" and rec.row[4] == "failed" and rec.row[7] == "2 min 05 s"
         assert all(cell.lower() in rec.search_text for cell in rec.row)
+
+
+def test_a_run_no_process_owns_is_checked_by_one_look_at_its_directory_and_still_shows_every_change(
+        folder, monkeypatch):
+    """A run that no process owns changes only through files made, renamed or removed in its directory (which
+    move the directory's time): the listing looks at nothing else, and still sees each such change."""
+    killed = write_run(folder, "20990101-000000-killed", status="no summary")  # before its first epoch ended
+    age(killed)
+    list_runs(folder)
+    looked: list[str] = []
+    real = run_index._stat
+    monkeypatch.setattr(run_index, "_stat", lambda path: looked.append(path) or real(path))
+    records = {r.name: r for r in list_runs(folder)}
+    assert len(records) == 7 and sorted(looked) == sorted(str(folder / n) for n in records)
+    assert records[killed.name].status == "unknown"
+    atomic_write_json(killed / "summary.json", {"status": "stopped", "epochs_run": 2})  # its summary came late
+    assert statuses(folder)[killed.name] == "stopped"
+    run = folder / next(n for n in records if records[n].status == "finished")
+    atomic_write_json(run / "summary.json", {"status": "failed", "epochs_run": 4, "wall_seconds": 8,
+                                             "best": {"val_accuracy": 0.25}})
+    rec = next(r for r in list_runs(folder) if r.name == run.name)
+    assert (rec.status, rec.epochs, rec.best_val_accuracy) == ("failed", 4, 0.25)
+    (run / "backup").mkdir()  # Keras' BackupAndRestore state: resumable
+    atomic_write_json(run / "backup" / "training_metadata.json", {"epoch": 3})
+    assert statuses(folder)[run.name] == "interrupted"
+    RunDir(run).mark_running()  # resumed by this process
+    assert statuses(folder)[run.name] == "running"
+    RunDir(run).clear_running()
+    import shutil
+
+    shutil.rmtree(run / "backup")  # the resumed run ended
+    assert statuses(folder)[run.name] == "failed"
+
+
+@pytest.mark.parametrize("needle", ["", "finished", "MNIST", " min ", "no such text"])
+def test_filtering_and_sorting_on_the_index_lists_what_filtering_and_sorting_the_records_would(tmp_path, needle):
+    age(*write_runs(tmp_path, 40))
+    records = list_runs(tmp_path)  # every run read: the index is written
+    for col in range(len(COLUMNS)):
+        for reverse in (False, True):
+            want = [r for r in records if needle.lower() in r.search_text]
+            want.sort(key=SORT_KEYS[col], reverse=(col in LARGEST_FIRST) != reverse)
+            got = RunIndex(tmp_path).query(needle, col, reverse, limit=7)
+            assert (got.records, got.matching, got.total) == (want[:7], len(want), 40), (COLUMNS[col], reverse)
+
+
+def test_a_filtered_or_sorted_listing_reads_no_run_and_makes_records_only_of_the_rows_shown(folder, monkeypatch):
+    list_runs(folder)
+    made = []
+    real = run_index._from_entry
+    monkeypatch.setattr(run_index, "_from_entry", lambda *a: made.append(a[1]) or real(*a))
+    monkeypatch.setattr(run_index, "read_run", lambda run_dir: pytest.fail(f"{run_dir} was read again"))
+    listing = RunIndex(folder).query("", sort_column("best"), limit=2)
+    assert len(listing.records) == 2 and listing.matching == 6 and made == [r.name for r in listing.records]
+
+
+def test_an_index_written_in_another_time_zone_filters_on_the_start_time_as_shown_here(tmp_path, monkeypatch):
+    import time
+    from datetime import datetime, timezone
+
+    monkeypatch.setattr(run_index, "RACY_SECONDS", -1.0)  # the entries just written are trusted
+    write_run(tmp_path, "20260314-233000-tz", started=datetime(2026, 3, 14, 23, 30, tzinfo=timezone.utc).timestamp())
+    before = os.environ.get("TZ")
+    try:
+        os.environ["TZ"] = "UTC0"
+        time.tzset()
+        assert RunIndex(tmp_path).query("2026-03-14 23:30").matching == 1
+        os.environ["TZ"] = "JST-9"  # the same folder, looked at from Tokyo
+        time.tzset()
+        assert RunIndex(tmp_path).query("2026-03-15 08:30").records[0].row[1] == "2026-03-15 08:30"
+        assert RunIndex(tmp_path).query("2026-03-14 23:30").matching == 0
+    finally:
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+@pytest.mark.parametrize("text, listed", [
+    ('[dataset]\nname = "a\\"b" # escaped\n[model]\narchitecture = "x"\n', ('a"b', "x")),
+    ('dataset.name = "x"\nmodel.architecture = "y"\n', ("x", "y")),
+    ("[dataset]\nname = 'lit'\n[model]\narchitecture = \"y\"\n", ("lit", "y")),
+    ('[ dataset ]\n  name = "x"\n[dataset.extra]\nname = "z"\n[[model.layers]]\narchitecture = "no"\n'
+     '[model]\narchitecture = "y" # the real one\n', ("x", "y")),
+    ('[model]\narchitecture = "y"\nnote = """\n[dataset]\nname = "inside a string"\n"""\n[dataset]\nname = "x"\n',
+     ("x", "y")),
+    ('[dataset]\nname = "x"\nname = "again"\n[model]\narchitecture = "y"\n', ("?", "?")),  # not TOML
+    ('[dataset]\nname = "x"\n', ("?", "?")),
+    ("[dataset\nname = ", ("?", "?")),
+])
+def test_the_listed_dataset_and_architecture_are_what_toml_says_however_the_file_is_written(tmp_path, text, listed):
+    run = write_run(tmp_path, "run", dataset="cifar10", architecture="resnet")
+    assert RunDir(run).listed_config() == ("cifar10", "resnet")  # as config.save writes it
+    (run / "config.toml").write_text(text)
+    assert RunDir(run).listed_config() == listed
+    if listed != ("?", "?"):
+        table = tomllib.loads(text)
+        assert (table["dataset"]["name"], table["model"]["architecture"]) == listed
+    assert (list_runs(tmp_path)[0].dataset, list_runs(tmp_path)[0].architecture) == listed

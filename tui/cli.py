@@ -233,8 +233,9 @@ def cmd_presets() -> int:
 
 def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reverse: bool = False,
              limit: int | None = None, show_all: bool = False) -> int:
-    """The runs folder as a table, newest first by default; a screenful unless --all or --limit says otherwise.
-    Only the shown runs are read when neither --filter nor --sort needs them all (tui.core.runs)."""
+    """The runs folder as a table, newest first by default; a screenful unless --all or --limit says otherwise,
+    with a count of the rest. The filter and the order work on the folder's index (tui.core.runs.RunIndex.query):
+    only the runs shown are made into rows."""
     import shutil
     from pathlib import Path
 
@@ -242,7 +243,7 @@ def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reve
     from rich.console import Console
     from rich.table import Table
 
-    from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, cells, sort_column
+    from tui.core.runs import COLUMNS, RunIndex, sort_column
 
     try:
         col = sort_column(sort)
@@ -252,21 +253,15 @@ def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reve
     if limit is None and not show_all:
         limit = max(10, shutil.get_terminal_size().lines - 7)  # title, header, rule and the notes below
     folder = Path(runs_dir or "runs")
-    newest_first = col == 1 and not reverse and not needle
-    listing = _scan_with_progress(RunIndex(folder), limit if newest_first else None)
-    rows = [(r, cells(r)) for r in listing.records]
-    if needle:
-        rows = [(r, c) for r, c in rows if needle.lower() in " ".join(c).lower()]
-    if not newest_first:
-        rows.sort(key=lambda rc: SORT_KEYS[col](rc[0]), reverse=(col in (1, 5, 6, 7)) != reverse)
-    matching = len(rows) if not newest_first else listing.total
-    shown_rows = rows[:limit]
+    listing = _query_with_progress(RunIndex(folder), needle, col, reverse, limit)
+    shown_rows = [(r, r.row) for r in listing.records]
+    matching = listing.matching
     console = Console() if sys.stdout.isatty() else Console(width=200)  # piped: whole rows, whatever the width
     # one line a row, so a screenful fits a screen; a terminal too narrow for every column loses the least needed
     widths = [max([len(name)] + [len(c[i]) + (i == 4) for _, c in shown_rows]) + 2 for i, name in enumerate(COLUMNS)]
     keep = list(range(len(COLUMNS)))
     for drop in (1, 3, 2):
-        if sum(widths[i] for i in keep) <= console.width:
+        if sum(widths[i] for i in keep) + len(keep) - 1 <= console.width:  # the box puts a space between columns
             break
         keep.remove(drop)
     table = Table(title=f"runs in {folder}", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -288,8 +283,8 @@ def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reve
     return 0
 
 
-def _scan_with_progress(index: Any, limit: int | None) -> Any:
-    """index.scan(), saying on the terminal how far it got when it takes a while (the first scan of a big folder
+def _query_with_progress(index: Any, needle: str, col: int, reverse: bool, limit: int | None) -> Any:
+    """index.query(), saying on the terminal how far it got when it takes a while (the first scan of a big folder
     reads every run once; later ones come from the index)."""
     import time
 
@@ -299,17 +294,17 @@ def _scan_with_progress(index: Any, limit: int | None) -> Any:
     t0 = time.perf_counter()
     status: Any = None
 
-    def progress(batch: Any) -> None:
+    def progress(done: int, total: int) -> None:
         nonlocal status
         if status is None and console.is_terminal and time.perf_counter() - t0 > 0.3:
             status = console.status("")
             status.start()
         if status is not None:
-            status.update(f"reading {batch.done:,}/{batch.total:,} runs once to index them "
+            status.update(f"reading {done:,}/{total:,} runs once to index them "
                           f"(later listings read {index.path.name})")
 
     try:
-        return index.scan(progress, limit=limit)
+        return index.query(needle, col, reverse, limit, progress)
     finally:
         if status is not None:
             status.stop()

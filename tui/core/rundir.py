@@ -48,6 +48,10 @@ if TYPE_CHECKING:
 
 
 # -- typed records --------------------------------------------------------------------------------------------------
+_TOML_LINE = re.compile(r'^[ \t]*(?:\[\[?([^\[\]\n]+)\]\]?|(name|architecture)[ \t]*=[ \t]*"([^"\\\n]*)")'
+                        r'[ \t]*(?:#[^\n]*)?$', re.MULTILINE)
+"""A table header, or a `name` or `architecture` key holding a plain string, on a line of its own."""
+_LISTED = {("dataset", "name"), ("model", "architecture")}
 _EPOCH_FIELDS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds")
 
 
@@ -303,15 +307,34 @@ class RunDir:
 
         return config_mod.load(self.config_file)
 
-    def read_config_table(self) -> dict[str, Any]:
-        """config.toml as plain TOML, not validated (a run written by an older version); {} when unreadable."""
+    def listed_config(self) -> tuple[str, str]:
+        """config.toml's dataset.name and model.architecture, what the run history lists; ("?", "?") when the file
+        cannot be read. Taken from the lines `config.save` writes (``name = "mnist" # comment`` under
+        ``[dataset]``): a first listing of thousands of runs reads them all, and tomllib parses a whole file in the
+        time this finds the two lines in many. A file written any other way is parsed by tomllib."""
+        try:
+            text = self.config_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return "?", "?"
+        if "'''" not in text and '"""' not in text:  # no multi-line string: every line is a header or a key
+            section, found = "", {}
+            for m in _TOML_LINE.finditer(text):
+                if m.group(1) is not None:
+                    section = m.group(1).strip()
+                elif (section, m.group(2)) in _LISTED:
+                    if (section, m.group(2)) in found:
+                        break  # a key given twice is not TOML: tomllib says so
+                    found[section, m.group(2)] = m.group(3)
+            else:
+                if len(found) == 2:
+                    return found["dataset", "name"], found["model", "architecture"]
         from tui.core.params import tomllib
 
         try:
-            table: dict[str, Any] = tomllib.loads(self.config_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            return {}
-        return table
+            table = tomllib.loads(text)
+            return str(table["dataset"]["name"]), str(table["model"]["architecture"])
+        except (tomllib.TOMLDecodeError, KeyError, TypeError):
+            return "?", "?"
 
     def config_text(self) -> str:
         try:

@@ -4,12 +4,13 @@ history, and the index that keeps listing thousands of them fast.
 The index, a cache of the fields the run history shows, kept beside the runs.
 
 ``<runs>/.cnn-tui-index.json`` holds one entry per run directory (sweep cells included): the listed fields
-(`RunRecord`) and the signature of the directory when they were read — the directory's inode and modification time,
-and summary.json's (history.csv's when there is no summary). An entry is used only when the signature still matches
-and it was read more than `RACY_SECONDS` after the last change (a change in the same clock tick would not move the
-mtime); a run with an ``owner.json`` (or an older ``running.pid``: live, or killed and resumable) is always read
-again. Runs are only ever written through renames or in directories that hold one, so a changed run always shows a
-changed signature.
+(`RunRecord`), the row's text as a filter reads it, and the signature of the directory when they were read: the
+directory's inode and modification time. An entry is used only when the signature still matches and it was read
+more than `RACY_SECONDS` after the last change (a change in the same clock tick would not move the mtime); a run
+with an ``owner.json`` (or an older ``running.pid``: live, or killed) is always read again. A run that no process
+owns is only ever changed through files made, renamed or removed in its directory (every write is a rename), so a
+changed run always shows a changed signature; the one file appended to in place, history.csv, is written only by
+the run's owner.
 
 The index is a cache: deleting it, or a corrupt or foreign file in its place, costs one full scan and nothing else.
 Two processes updating it at once take a lock (``.cnn-tui-index.lock``), merge their entries into what is on disk,
@@ -17,7 +18,8 @@ and replace the file atomically, so a reader never sees half a file.
 
 `scan` lists a folder: on a warm index it validates the newest `first` runs and hands them out before the rest
 (the first screenful shows in milliseconds); on a cold one it reads directories newest name first and hands out
-records in batches, so a view can fill in progressively.
+records in batches, so a view can fill in progressively. `query` filters and orders a folder on the entries
+themselves (every run validated: one stat each) and makes records only of the runs it returns.
 """
 
 from __future__ import annotations
@@ -73,11 +75,7 @@ def read_run(run_dir: Path) -> RunRecord | None:
     rd = RunDir(run_dir)
     if not rd.is_run():
         return None
-    table = rd.read_config_table()
-    try:
-        dataset, arch = str(table["dataset"]["name"]), str(table["model"]["architecture"])
-    except (KeyError, TypeError):
-        dataset, arch = "?", "?"
+    dataset, arch = rd.listed_config()
     summary = rd.read_summary()
     # history.csv only when the summary lacks what is listed (no summary yet: a live, killed or crashed run)
     history = rd.read_epochs() if summary is None or summary.best_val_accuracy is None else []
@@ -149,15 +147,17 @@ def sort_column(name: str) -> int:
 # -- the index ------------------------------------------------------------------------------------------------------
 INDEX_FILE = ".cnn-tui-index.json"
 LOCK_FILE = ".cnn-tui-index.lock"
-VERSION = 2
+VERSION = 3
 RACY_SECONDS = 2.0
 """An entry read less than this long after its run last changed is read again next time."""
 _RUN, _SWEEP = RunDir(Path()), SweepDir(Path())
-SUMMARY, HISTORY, CONFIG = _RUN.summary_file.name, _RUN.history_file.name, _RUN.config_file.name
+CONFIG = _RUN.config_file.name
+"""The names tui.core.rundir gives these files (joined to plain strings here: a scan stats thousands of them)."""
 RUNNING = (_RUN.owner_file.name, _RUN.pid_file.name)
 """A run holding one of these (owner.json, or an older version's running.pid) is in progress or was killed."""
-"""The names tui.core.rundir gives these files (joined to plain strings here: a scan stats thousands of them)."""
 SWEEP_STATE = _SWEEP.state_file.name
+LARGEST_FIRST = (1, 5, 6, 7)
+"""Columns (of COLUMNS) listed largest first unless reversed: started, best val_acc, epochs, wall."""
 
 
 @dataclass
@@ -171,7 +171,8 @@ class Batch:
 
 @dataclass
 class Listing:
-    """Every run in a folder, newest first, and the folder's sweep directories (newest name first)."""
+    """Runs in a folder, newest first (or in the order asked for), and the folder's sweep directories (newest name
+    first)."""
 
     records: list[RunRecord] = field(default_factory=list)
     sweeps: list[Path] = field(default_factory=list)
@@ -179,6 +180,8 @@ class Listing:
     """False when only the newest runs were validated (`scan(limit=...)`)."""
     total: int = 0
     """Run directories in the folder (all of them, also when only the newest were validated)."""
+    matching: int = 0
+    """Runs that the filter let through (`RunIndex.query`; all of them without a filter), shown or not."""
 
 
 def _stat(path: str) -> os.stat_result | None:
@@ -189,37 +192,46 @@ def _stat(path: str) -> os.stat_result | None:
 
 
 def signature(run_dir: str) -> list[int] | None:
-    """What changes whenever the listed fields of a run can change; None when the directory is gone."""
+    """The directory's identity and modification time (one stat); None when it is gone.
+
+    That is all that changes when the listed fields of a run that no process owns can change: such a run changes
+    only through files made, renamed or removed in its directory (a summary written, a resume's owner.json, Keras'
+    backup folder), each of which moves the directory's time. The one file written in place, history.csv (Keras'
+    CSVLogger appends to it), is written only by the process that owns the run, and an owned run is read again
+    every time."""
     d = _stat(run_dir)
-    if d is None:
-        return None
-    s = _stat(f"{run_dir}/{SUMMARY}")
-    if s is not None:
-        return [d.st_ino, d.st_mtime_ns, s.st_mtime_ns, s.st_size]
-    h = _stat(f"{run_dir}/{HISTORY}")
-    return [d.st_ino, d.st_mtime_ns, 0, -1] + ([h.st_mtime_ns, h.st_size] if h else [])
+    return None if d is None else [d.st_ino, d.st_mtime_ns]
 
 
-SIG, CHECKED, LIVE, STARTED, DATASET, ARCHITECTURE, STATUS, BEST, EPOCHS, WALL = range(10)
-"""An index entry is a list (JSON arrays decode twice as fast as objects): these are its fields."""
+SIG, CHECKED, LIVE, STARTED, DATASET, ARCHITECTURE, STATUS, BEST, EPOCHS, WALL, TEXT = range(11)
+"""An index entry is a list (JSON arrays decode twice as fast as objects): these are its fields. TEXT is the row
+as a filter reads it (`RunRecord.search_text`), so that filtering and sorting thousands of runs works on the
+entries, and only the runs shown become records."""
 
 
 def _to_entry(rec: RunRecord, sig: list[int], checked: float, live: bool) -> list[Any]:
-    return [sig, checked, live, rec.started.timestamp(), rec.dataset, rec.architecture, rec.status,
-            rec.best_val_accuracy, rec.epochs, rec.wall_seconds]
+    return [sig, int(checked), live, rec.started.timestamp(), rec.dataset, rec.architecture, rec.status,
+            rec.best_val_accuracy, rec.epochs, rec.wall_seconds, rec.search_text]
 
 
 _NUMBER, _MAYBE_NUMBER = (int, float), (int, float, type(None))
-_ENTRY_TYPES = frozenset((list, checked, bool, started, str, str, str, best, int, wall)
+_ENTRY_TYPES = frozenset((list, checked, bool, started, str, str, str, best, int, wall, str)
                          for checked in _NUMBER for started in _NUMBER for best in _MAYBE_NUMBER
                          for wall in _MAYBE_NUMBER)
 """The types of an entry's fields, as this version writes them."""
+_EARLIEST, _LATEST = -2.0e9, 2.5e11
+"""Start times (seconds since 1970) that datetime can hold in any time zone: 1906 to 9892."""
 
 
 def _entry_ok(e: Any) -> bool:
     """The shape and types this version writes (anything else is dropped and its run read again): one look-up
-    of the entry's field types, not ten isinstance calls (the index of 10,000 runs is checked on every load)."""
+    of the entry's field types, not eleven isinstance calls (the index of 10,000 runs is checked on every load)."""
     return type(e) is list and tuple(map(type, e)) in _ENTRY_TYPES
+
+
+def _zone() -> list[Any]:
+    """The local time zone, which the started column's text depends on."""
+    return [time.timezone, time.altzone, time.daylight, list(time.tzname)]
 
 
 _child = getattr(Path, "_make_child_relpath", None)
@@ -235,15 +247,86 @@ def _join(folder: Path, rel: str) -> Path:
     return path
 
 
-def _from_entry(runs_dir: Path, rel: str, e: list[Any]) -> RunRecord:
-    return RunRecord(name=rel.rsplit("/", 1)[-1], path=_join(runs_dir, rel), started=datetime.fromtimestamp(e[STARTED]),
-                     dataset=e[DATASET], architecture=e[ARCHITECTURE], status=e[STATUS], best_val_accuracy=e[BEST],
-                     epochs=e[EPOCHS], wall_seconds=e[WALL])
+def _from_entry(runs_dir: Path, rel: str, e: list[Any], _new: Any = object.__new__) -> RunRecord:
+    # the fields set directly, as the frozen dataclass's __init__ would (at half its cost: the app makes a record of
+    # every run), with the search_text cached_property's value from the index
+    rec: RunRecord = _new(RunRecord)
+    rec.__dict__.update(name=rel.rsplit("/", 1)[-1], path=_join(runs_dir, rel),
+                        started=datetime.fromtimestamp(e[STARTED]), dataset=e[DATASET], architecture=e[ARCHITECTURE],
+                        status=e[STATUS], best_val_accuracy=e[BEST], epochs=e[EPOCHS], wall_seconds=e[WALL],
+                        search_text=e[TEXT])
+    return rec
 
 
 def _trusted(e: list[Any], sig: list[int] | None) -> bool:
     return (sig is not None and not e[LIVE] and e[SIG] == sig
-            and e[CHECKED] - max(sig[1:3]) / 1e9 > RACY_SECONDS)
+            and e[CHECKED] - sig[1] / 1e9 > RACY_SECONDS and _EARLIEST < e[STARTED] < _LATEST)
+
+
+ENTRY_KEYS: tuple[Callable[[tuple[str, list[Any]]], Any], ...] = (
+    lambda it: it[0].rsplit("/", 1)[-1], lambda it: it[1][STARTED], lambda it: it[1][DATASET],
+    lambda it: it[1][ARCHITECTURE], lambda it: it[1][STATUS],
+    lambda it: -1.0 if it[1][BEST] is None else it[1][BEST], lambda it: it[1][EPOCHS],
+    lambda it: -1.0 if it[1][WALL] is None else it[1][WALL])
+"""SORT_KEYS for (relative path, entry) pairs: the same order, without records."""
+
+
+class _Look:
+    """One look at a folder through its index: which directories are runs now, and each one's entry as it holds
+    now (the index's own when the run's signature still matches, else read again from the directory)."""
+
+    def __init__(self, index: RunIndex) -> None:
+        self.index = index
+        data = index.load()
+        self.known: dict[str, Any] = data["runs"]
+        self.dirs: dict[str, Any] = data["dirs"]
+        self.changed_dirs: dict[str, Any] = {}
+        self.rels, self.sweeps, self.gone_dirs = index._layout(self.dirs, self.changed_dirs, self.known)
+        self.fresh: dict[str, Any] = {}
+        self.read: dict[str, RunRecord] = {}
+        self.not_runs: list[str] = []
+        self.root = str(index.runs_dir)
+
+    def newest_first(self, limit: int | None = None) -> list[str]:
+        """Directories that came since the index was written (newest name first: names start with the time), then
+        the index's runs newest first (only its newest `limit`)."""
+        known = self.known
+        new = sorted((r for r in self.rels if r not in known), reverse=True)
+        old = sorted((r for r in self.rels if r in known), key=lambda r: known[r][STARTED], reverse=True)
+        return new + (old if limit is None else old[:limit])
+
+    def entry(self, rel: str) -> list[Any] | None:
+        """The run's entry as it holds now; None when the directory is gone or is not a run."""
+        path = f"{self.root}/{rel}"
+        e: list[Any] | None = self.known.get(rel)
+        sig = signature(path)
+        if e is not None and _trusted(e, sig):
+            return e
+        checked = time.time()
+        rec = read_run(Path(path)) if sig is not None else None
+        if rec is None or sig is None:
+            self.not_runs.append(rel)
+            return None
+        in_progress = any(os.path.exists(os.path.join(path, f)) for f in RUNNING)
+        e = self.fresh[rel] = _to_entry(rec, sig, checked, in_progress)
+        self.read[rel] = rec
+        return e
+
+    def record(self, rel: str, e: list[Any]) -> RunRecord:
+        rec = self.read.get(rel)
+        return rec if rec is not None else _from_entry(self.index.runs_dir, rel, e)
+
+    @property
+    def sweep_paths(self) -> list[Path]:
+        return [self.index.runs_dir / s for s in self.sweeps]
+
+    def finish(self) -> None:
+        """Bring the index up to date with what this look found (nothing is written when nothing changed)."""
+        known, listed = self.known, set(self.rels)
+        # a top-level directory that turned out not to be a run (any more) is classified again next time
+        gone_runs = [r for r in known if r not in listed] + [r for r in self.not_runs if r in known]
+        if self.fresh or self.changed_dirs or gone_runs or self.gone_dirs:
+            self.index.save(self.fresh, self.changed_dirs, gone_runs, self.gone_dirs)
 
 
 class RunIndex:
@@ -261,9 +344,13 @@ class RunIndex:
             if (isinstance(data, dict) and data.get("version") == VERSION and isinstance(data.get("runs"), dict)
                     and isinstance(data.get("dirs"), dict)):
                 # an entry that is not what this version writes is dropped (and its run read again)
-                data["runs"] = {k: e for k, e in data["runs"].items() if _entry_ok(e)}
+                runs = data["runs"] = {k: e for k, e in data["runs"].items() if _entry_ok(e)}
                 data["dirs"] = {k: d for k, d in data["dirs"].items() if isinstance(d, dict)
-                                and d.get("kind") in ("run", "sweep", "other") and isinstance(d.get("cells"), list)}
+                                and d.get("kind") in ("sweep", "other") and isinstance(d.get("cells"), list)}
+                if data.get("zone") != _zone():  # written in another time zone: the started column reads otherwise
+                    for rel, e in runs.items():
+                        if _EARLIEST < e[STARTED] < _LATEST:
+                            e[TEXT] = " ".join(cells(_from_entry(self.runs_dir, rel, e))).lower()
                 return data
         except (OSError, ValueError):
             pass
@@ -287,6 +374,7 @@ class RunIndex:
                 else:
                     return False
                 data = self.load()
+                data["zone"] = _zone()
                 data["runs"].update(runs)
                 data["dirs"].update(dirs)
                 for rel in gone_runs:
@@ -312,11 +400,15 @@ class RunIndex:
             return "sweep"
         return "run" if os.path.isfile(os.path.join(path, CONFIG)) else "other"
 
-    def _layout(self, dirs: dict[str, Any], changed: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    def _layout(self, dirs: dict[str, Any], changed: dict[str, Any],
+                known_runs: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
         """(run directories, sweep directories, directories gone) relative to the folder. Known run directories are
-        not touched (their entries are validated when listed); sweeps and other directories are stat-ed."""
+        not touched (their entries are validated when listed); sweeps and other directories are stat-ed, and a new
+        directory is classified. `dirs` (the index's) holds the sweeps and the directories that are not runs (yet);
+        any other directory with an entry in `known_runs` is a run."""
         runs: list[str] = []
         sweeps: list[str] = []
+        gone: list[str] = []
         seen: set[str] = set()
         try:
             top = [e.name for e in os.scandir(self.runs_dir) if e.is_dir() and not e.name.startswith(".")]
@@ -325,7 +417,7 @@ class RunIndex:
         for name in top:
             seen.add(name)
             known = dirs.get(name)
-            if known is not None and known["kind"] == "run":
+            if known is None and name in known_runs:
                 runs.append(name)
                 continue
             st = _stat(os.path.join(self.runs_dir, name))
@@ -341,14 +433,17 @@ class RunIndex:
                     except OSError:
                         pass
                 known = {"kind": kind, "sig": sig, "cells": cells}
-                changed[name] = known
+                if kind != "run":
+                    changed[name] = known
+                elif name in dirs:
+                    gone.append(name)  # a run now: its entry in the runs says so
             if known["kind"] == "run":
                 runs.append(name)
             elif known["kind"] == "sweep":
                 sweeps.append(name)
                 runs.append(name)  # a sweep directory is listed as a run when it has a config.toml of its own
                 runs.extend(f"{name}/{c}" for c in known["cells"])
-        gone = [name for name in dirs if name not in seen]
+        gone += [name for name in dirs if name not in seen]
         return runs, sorted(sweeps, reverse=True), gone
 
     def layout(self) -> tuple[list[str], list[Path]]:
@@ -358,7 +453,7 @@ class RunIndex:
             return [], []
         data = self.load()
         changed: dict[str, Any] = {}
-        rels, sweeps, gone = self._layout(data["dirs"], changed)
+        rels, sweeps, gone = self._layout(data["dirs"], changed, data["runs"])
         if changed or gone:
             self.save({}, changed, gone, gone)
         return rels, [self.runs_dir / s for s in sweeps]
@@ -372,45 +467,11 @@ class RunIndex:
         returned."""
         if not self.runs_dir.is_dir():
             return Listing()
-        data = self.load()
-        known: dict[str, Any] = data["runs"]
-        changed_dirs: dict[str, Any] = {}
-        rels, sweeps, gone = self._layout(data["dirs"], changed_dirs)
-        fresh: dict[str, Any] = {}
-        records: dict[str, RunRecord] = {}
-        # known runs in the index's newest-first order; new ones first, newest name first (names start with the time)
-        new = sorted((r for r in rels if r not in known), reverse=True)
-        old = sorted((r for r in rels if r in known), key=lambda r: known[r][STARTED], reverse=True)
-        total = len(rels)
-        listed_now = set(rels)
-        gone_runs = [r for r in known if r not in listed_now]
-        not_runs: list[str] = []
-        root = str(self.runs_dir)
-        done = 0
+        look = _Look(self)
+        total = len(look.rels)
+        records: list[RunRecord] = []
         pending: list[RunRecord] = []
-
-        def read(rel: str, entry: list[Any] | None) -> None:
-            nonlocal done
-            path = f"{root}/{rel}"
-            sig = signature(path)
-            done += 1
-            rec = None
-            if entry is not None and _trusted(entry, sig):
-                try:
-                    rec = _from_entry(self.runs_dir, rel, entry)
-                except (ValueError, OverflowError, OSError):
-                    rec = None  # a time out of range: read the run
-            if rec is None:
-                checked = time.time()
-                rec = read_run(Path(path)) if sig is not None else None
-                if rec is None:
-                    not_runs.append(rel)
-                    return
-                in_progress = any(os.path.exists(os.path.join(path, f)) for f in RUNNING)
-                fresh[rel] = _to_entry(rec, sig or [], checked, in_progress)
-            records[rel] = rec
-            pending.append(rec)
-
+        done = 0
         last_flush: float | None = None
 
         def flush(force: bool = False) -> None:
@@ -421,29 +482,66 @@ class RunIndex:
                 return
             now = time.monotonic()
             if force or (len(pending) >= first if last_flush is None else now - last_flush >= interval):
-                on_batch(Batch(sorted(pending, key=lambda r: r.started, reverse=True), done, total))
+                on_batch(Batch(sorted(pending, key=_started, reverse=True), done, total))
                 pending.clear()
                 last_flush = now
 
-        order = new + old
-        if limit is not None:
-            # new directories first (any of them may be the newest), then the index's newest
-            order = new + old[:limit]
-        for rel in order:
-            read(rel, known.get(rel))
-            flush()
+        # with `limit`: new directories first (any of them may be the newest), then the index's newest
+        for rel in look.newest_first(limit):
+            done += 1
+            e = look.entry(rel)
+            if e is not None:
+                rec = look.record(rel, e)
+                records.append(rec)
+                pending.append(rec)
+                flush()
         flush(force=True)
-        complete = limit is None
-        gone_runs += [r for r in not_runs if r in known]
-        # a top-level directory that turned out not to be a run is classified again next time
-        gone_dirs = gone + [r for r in not_runs
-                            if data["dirs"].get(r, {}).get("kind") == "run" and r not in changed_dirs]
-        if fresh or changed_dirs or gone_runs or gone_dirs:
-            self.save(fresh, changed_dirs, gone_runs, gone_dirs)
-        listed = sorted(records.values(), key=lambda r: r.started, reverse=True)
-        if limit is not None:
-            listed = listed[:limit]
-        return Listing(listed, [self.runs_dir / s for s in sweeps], complete, total - len(not_runs))
+        look.finish()
+        records.sort(key=_started, reverse=True)
+        return Listing(records[:limit], look.sweep_paths, limit is None, total - len(look.not_runs),
+                       total - len(look.not_runs))
+
+    def query(self, needle: str = "", column: int = 1, reverse: bool = False, limit: int | None = None,
+              on_progress: Callable[[int, int], None] | None = None, interval: float = 0.25) -> Listing:
+        """The runs whose row contains `needle` (any column, any case), ordered by `column` (of COLUMNS: largest
+        first for those in LARGEST_FIRST, `reverse` flips it), newest first among equals; the first `limit`
+        of them as records. Every run is validated, but the filter and the order work on the index's entries:
+        only the runs shown become records. `on_progress(done, total)` every `interval` seconds meanwhile (a
+        first scan reads every run once)."""
+        descending = (column in LARGEST_FIRST) != reverse
+        if not needle and column == 1 and descending:  # the newest: only those shown need validating
+            def progress(b: Batch) -> None:
+                if on_progress is not None:
+                    on_progress(b.done, b.total)
+
+            return self.scan(progress, limit=limit, interval=interval)
+        if not self.runs_dir.is_dir():
+            return Listing()
+        look = _Look(self)
+        total = len(look.rels)
+        entries: list[tuple[str, list[Any]]] = []
+        last = time.monotonic()
+        for done, rel in enumerate(look.rels, 1):
+            e = look.entry(rel)
+            if e is not None:
+                entries.append((rel, e))
+            if on_progress is not None and time.monotonic() - last >= interval:
+                on_progress(done, total)
+                last = time.monotonic()
+        look.finish()
+        runs = len(entries)
+        if needle:
+            needle = needle.lower()
+            entries = [it for it in entries if needle in it[1][TEXT]]
+        entries.sort(key=ENTRY_KEYS[1], reverse=True)
+        if column != 1 or not descending:
+            entries.sort(key=ENTRY_KEYS[column], reverse=descending)
+        shown = entries if limit is None else entries[:limit]
+        return Listing([look.record(rel, e) for rel, e in shown], look.sweep_paths, True, runs, len(entries))
+
+
+def _started(r: RunRecord) -> datetime:
+    return r.started
 
 
 class RunRemoveError(Exception):

@@ -44,14 +44,21 @@ class RunsScreen(Screen):
         super().__init__()
         self.runs_dir = runs_dir
         self.records: list[RunRecord] = []
-        self._by_path: dict[Path, RunRecord] = {}
+        self._by_path: dict[str, RunRecord] = {}
+        """The records by their directory, as text (hashing 10,000 Paths costs more than the rest of a refill)."""
         self.marked: list[str] = []
         """Names of the runs marked for comparison, in the order they were marked."""
         self._sort: tuple[int, bool] = (1, True)
         self.scanning: tuple[int, int] | None = None
         """(read, total) while the worker reads the folder; None once every run is listed."""
         self._scan_id = 0
+        self._folders: list[Path] = [runs_dir]
+        """The folders runs live in: the runs folder and its sweeps (their times change when a run comes or goes)."""
         self._folder_token: list[int] | None = None
+        self._orders: dict[tuple[int, bool], list[RunRecord]] = {}
+        """Every record in each order asked for so far, sorted once per set of records: a key only filters."""
+        self._last_filter: tuple[str, list[RunRecord], list[RunRecord]] | None = None
+        """(filter text, the order it filtered, the rows it let through): a longer filter looks only in those."""
         self._drawn = threading.Event()
         """Set once the first rows the current reading handed out are on screen."""
 
@@ -84,28 +91,28 @@ class RunsScreen(Screen):
         drawn = self._drawn
 
         def batch(b: Any) -> None:
-            for r in b.records:
-                r.search_text  # noqa: B018 (the row's text worked out here, off the UI thread, not on a key)
+            # the records' filter text comes with them (kept in the index, or worked out here when a run is read),
+            # not on a key
             self.post_message(RunsRead(b.records, b.done, b.total, scan=scan))
             # the first screenful is drawn before the rest is read: the reading holds the interpreter's lock, and
             # would otherwise leave the screen a turn every few milliseconds
-            drawn.wait(0.5)
+            drawn.wait(2.0)
 
-        token = self._token()
+        folders = self._folders
+        token = self._token(folders)  # before reading: a run that comes meanwhile is seen by the next watch
         listing = RunIndex(self.runs_dir).scan(batch)
-        for r in listing.records:
-            r.search_text  # noqa: B018 (already done for every record handed out in a batch)
-        self._folder_token = token
+        self._folders = [self.runs_dir, *listing.sweeps]
+        # a sweep that came or went: the next watch reads the folder again, with the new sweeps' times
+        self._folder_token = token if set(self._folders) == set(folders) else None
         self.post_message(RunsRead(listing.records, listing.total, listing.total, final=True, scan=scan))
 
-    def _token(self, records: list[RunRecord] | None = None) -> list[int] | None:
-        """The folder's and its sweeps' identities and modification times: they change when a run comes or goes."""
+    def _token(self, folders: list[Path]) -> list[int] | None:
+        """The folders' identities and modification times: they change when a run comes or goes."""
         import os
         import time
 
-        folders = {self.runs_dir, *(r.path.parent for r in (records if records is not None else self.records))}
         token: list[int] = []
-        for folder in sorted(folders):
+        for folder in sorted(set(folders)):
             try:
                 st = os.stat(folder)
             except OSError:
@@ -117,18 +124,17 @@ class RunsScreen(Screen):
 
     def _watch(self) -> None:
         if self.scanning is None and self.is_current:
-            self._watch_folder(self._scan_id, list(self.records))
+            self._watch_folder(self._scan_id, [r for r in self.records if r.status == "running"])
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-watch", description="watching the runs")
-    def _watch_folder(self, scan: int, records: list[RunRecord]) -> None:
+    def _watch_folder(self, scan: int, live: list[RunRecord]) -> None:
         """Every few seconds: a run that came or went reads the folder again; a run in progress is read again."""
         from tui.core.runs import read_run
 
-        token = self._token(records)
+        token = self._token(self._folders)
         if token is None or token != self._folder_token:
             self.app.call_from_thread(self.action_reload)
             return
-        live = [r for r in records if r.status == "running"]
         fresh = [new for r in live if (new := read_run(r.path)) is not None and new != r]
         if fresh:
             self.post_message(RunsRead(fresh, 0, 0, scan=scan, live=True))
@@ -138,23 +144,38 @@ class RunsScreen(Screen):
         if message.scan != self._scan_id:
             return  # an earlier reading, overtaken by a reload
         if message.final:
-            self._by_path = {r.path: r for r in message.records}
+            self._by_path = {str(r.path): r for r in message.records}
             self.scanning = None
         else:
-            self._by_path.update((r.path, r) for r in message.records)
+            self._by_path.update((str(r.path), r) for r in message.records)
             if not message.live:
                 self.scanning = (message.done, message.total)
                 self.call_after_refresh(self._drawn.set)
         self.records = list(self._by_path.values())
-        names = {r.name for r in self.records}
-        self.marked = [name for name in self.marked if name in names]
+        self._orders.clear()
+        if self.marked:
+            names = {r.name for r in self.records}
+            self.marked = [name for name in self.marked if name in names]
         self._fill()
+
+    def _ordered(self) -> list[RunRecord]:
+        """Every record in the current order."""
+        rows = self._orders.get(self._sort)
+        if rows is None:
+            col, reverse = self._sort
+            rows = self._orders[self._sort] = sorted(self.records, key=SORT_KEYS[col], reverse=reverse)
+        return rows
 
     def _fill(self) -> None:
         needle = self.query_one("#filter", Input).value.strip().lower()
-        rows = [r for r in self.records if needle in r.search_text] if needle else list(self.records)
-        col, reverse = self._sort
-        rows.sort(key=SORT_KEYS[col], reverse=reverse)
+        ordered = self._ordered()
+        rows = ordered
+        if needle:
+            last = self._last_filter
+            # typing one more letter narrows what the last one let through
+            source = last[2] if last and last[0] and last[1] is ordered and needle.startswith(last[0]) else ordered
+            rows = [r for r in source if needle in r.search_text]
+        self._last_filter = (needle, ordered, rows)
         table = self.query_one(RunTable)
         table.set_rows(rows)
         self.query_one("#runs-header", Static).update(self._header())
