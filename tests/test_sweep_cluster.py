@@ -3,8 +3,9 @@ the middle of a cell; a stop that cancels the cells not begun), the scheduler go
 TensorFlow, and the address/certificate checks a person meets first.
 
 Every process listens on 127.0.0.1. The scheduler and two workers that several tests share are started once for the
-module and stopped by it (a test that kills a worker gets a new one in its place for the next test); a test that
-needs a cluster of its own (the scheduler killed, TLS, no TensorFlow) starts it and kills it itself."""
+module and stopped by it (a test that kills a worker gets a new one in its place for the next test); so is the TLS
+scheduler + worker that the TLS test and then the scheduler-gone test use (a new one if its scheduler is dead). The
+worker without TensorFlow is started and killed by its own test."""
 
 import json
 import os
@@ -200,31 +201,6 @@ def test_a_worker_killed_in_the_middle_of_a_cell_makes_that_cell_run_again_elsew
     assert "Ran on: Dask scheduler" in (sweep_dir / "results.md").read_text()
 
 
-@pytest.mark.slow
-def test_the_scheduler_gone_stops_the_sweep_which_resume_finishes(tmp_path):
-    started = LoopbackCluster(tmp_path, workers=1)
-    try:
-        spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3")], epochs=2,
-                         train_size=200)
-        runner = SweepRunner.create(spec, tmp_path / "runs", scheduler=started.address)
-
-        def kill_the_scheduler(event):
-            busy = any(c.status == "running" and c.epoch >= 1 for c in event.state.cells)
-            if busy and started.scheduler.poll() is None:
-                started.scheduler.kill()
-
-        runner.subscribe(kill_the_scheduler)
-        state = runner.run()
-    finally:
-        started.close()
-    assert state.status == "stopped"
-    assert "the Dask scheduler" in state.message and "is gone" in state.message
-    assert state.done < 2
-    final = SweepRunner.resume(state.sweep_dir, workers=1).run()  # later, in this process
-    assert [c.status for c in final.cells] == ["finished", "finished"]
-    assert sorted(d.name for d in final.sweep_dir.iterdir() if d.is_dir()) == sorted(c.run_dir for c in final.cells)
-
-
 def test_scheduler_addresses_are_checked_and_an_open_one_on_another_host_is_warned_about(tmp_path):
     assert cluster.check_address("127.0.0.1:8786") == "tcp://127.0.0.1:8786"
     assert cluster.address_warning("tcp://127.0.0.1:8786") is None
@@ -348,26 +324,84 @@ def _certificates(tmp: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-@pytest.mark.slow
-def test_a_sweep_runs_on_a_tls_scheduler_with_the_given_certificates(tmp_path):
-    certs = _certificates(tmp_path)
-    ca = str(tmp_path / "ca.pem")
+class TlsClusters:
+    """Throw-away certificates, and a TLS scheduler + one worker on 127.0.0.1 started with them; a new one when a
+    test killed the last one's scheduler."""
 
-    def flags(who: str) -> list[str]:
-        return ["--tls-ca-file", ca, "--tls-cert", certs[who][0], "--tls-key", certs[who][1]]
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.current, self.made = tmp, None, 0
+        self.certs = _certificates(tmp)
+        self.ca = str(tmp / "ca.pem")
+        self.security = cluster.make_security("tls://127.0.0.1:1", self.ca, *self.certs["client"])
 
-    security = cluster.make_security("tls://127.0.0.1:1", ca, *certs["client"])
-    started = LoopbackCluster(tmp_path, workers=1, security=security,
-                              tls={"scheduler": ["--protocol", "tls", *flags("scheduler")], "worker": flags("worker")})
+    def flags(self, who: str) -> list[str]:
+        return ["--tls-ca-file", self.ca, "--tls-cert", self.certs[who][0], "--tls-key", self.certs[who][1]]
+
+    def alive(self) -> LoopbackCluster:
+        if self.current is None or self.current.scheduler.poll() is not None:
+            self.close()
+            folder = self.tmp / f"cluster{self.made}"
+            folder.mkdir()
+            self.made += 1
+            self.current = LoopbackCluster(folder, workers=1, security=self.security,
+                                           tls={"scheduler": ["--protocol", "tls", *self.flags("scheduler")],
+                                                "worker": self.flags("worker")})
+        return self.current
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+
+@pytest.fixture(scope="module")
+def tls_clusters(tmp_path_factory):
+    """The TLS cluster the next two tests share (the module stops it): the second kills its scheduler."""
+    clusters = TlsClusters(tmp_path_factory.mktemp("tls"))
     try:
-        assert started.address.startswith("tls://127.0.0.1:")
-        assert cluster.address_warning(started.address) is None
-        spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2")], epochs=1,
-                         train_size=100)
-        with pytest.raises(ConfigError, match="needs certificates"):  # no certificates, none in Dask's config
-            cluster.make_security(started.address)
-        state = SweepRunner.create(spec, tmp_path / "runs", scheduler=started.address, security=security).run()
+        yield clusters
     finally:
-        started.close()
+        clusters.close()
+
+
+@pytest.fixture
+def tls_cluster(tls_clusters):
+    return tls_clusters.alive()
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_on_a_tls_scheduler_with_the_given_certificates(tls_cluster, tmp_path):
+    started = tls_cluster
+    assert started.address.startswith("tls://127.0.0.1:")
+    assert cluster.address_warning(started.address) is None
+    spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2")], epochs=1,
+                     train_size=100)
+    with pytest.raises(ConfigError, match="needs certificates"):  # no certificates, none in Dask's config
+        cluster.make_security(started.address)
+    state = SweepRunner.create(spec, tmp_path / "runs", scheduler=started.address,
+                               security=started.client_security).run()
     assert [c.status for c in state.cells] == ["finished"]
     assert f"Dask scheduler {started.address}" in state.placement
+
+
+@pytest.mark.slow
+def test_the_scheduler_gone_stops_the_sweep_which_resume_finishes(tls_cluster, tmp_path):
+    started = tls_cluster
+    spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3")], epochs=2,
+                     train_size=200)
+    runner = SweepRunner.create(spec, tmp_path / "runs", scheduler=started.address,
+                                security=started.client_security)
+
+    def kill_the_scheduler(event):
+        busy = any(c.status == "running" and c.epoch >= 1 for c in event.state.cells)
+        if busy and started.scheduler.poll() is None:
+            started.scheduler.kill()
+
+    runner.subscribe(kill_the_scheduler)
+    state = runner.run()
+    assert state.status == "stopped"
+    assert "the Dask scheduler" in state.message and "is gone" in state.message
+    assert state.done < 2
+    final = SweepRunner.resume(state.sweep_dir, workers=1).run()  # later, in this process
+    assert [c.status for c in final.cells] == ["finished", "finished"]
+    assert sorted(d.name for d in final.sweep_dir.iterdir() if d.is_dir()) == sorted(c.run_dir for c in final.cells)
