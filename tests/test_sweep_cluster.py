@@ -1,7 +1,11 @@
 """Sweeps on Dask distributed: a real `dask scheduler` and two `dask worker` processes on 127.0.0.1 (one killed in
-the middle of a cell), the scheduler going away, and the address/certificate checks a person meets first.
+the middle of a cell; a stop that cancels the cells not begun), the scheduler going away, a worker whose Python has no
+TensorFlow, and the address/certificate checks a person meets first.
 
-Every process a test starts listens on 127.0.0.1 and is killed by that test."""
+Every process listens on 127.0.0.1. The scheduler and two workers that several tests share are started once for the
+module and stopped by it (a test that kills a worker gets a new one in its place for the next test); so is the TLS
+scheduler + worker that the TLS test and then the scheduler-gone test use (a new one if its scheduler is dead). The
+worker without TensorFlow is started and killed by its own test."""
 
 import json
 import os
@@ -55,12 +59,17 @@ def listening_outside_loopback(procs) -> list:
 
 
 class LoopbackCluster:
-    """`dask scheduler` + `dask worker` processes on 127.0.0.1 (no dashboard, no nanny: a killed worker stays dead)."""
+    """`dask scheduler` + `dask worker` processes on 127.0.0.1 (no dashboard, no nanny: a killed worker stays dead
+    until `revive` starts another in its place). `worker_env` is added to the workers' environment only."""
 
-    def __init__(self, tmp: Path, workers: int, tls: dict[str, list[str]] | None = None, security=None) -> None:
+    def __init__(self, tmp: Path, workers: int, tls: dict[str, list[str]] | None = None, security=None,
+                 worker_env: dict[str, str] | None = None, name: str = "w") -> None:
         self.procs: list[subprocess.Popen] = []
         self.tls = tls or {"scheduler": [], "worker": []}
         self.client_security = security
+        self.tmp, self.name, self.worker_env = tmp, name, worker_env or {}
+        self.started = 0
+        self.client = None
         try:
             self._start_all(tmp, workers)
         except BaseException:
@@ -75,42 +84,83 @@ class LoopbackCluster:
         self.address = _wait_for(lambda: file.is_file() and json.loads(file.read_text() or "{}").get("address"),
                                  60, "the scheduler's address")
         assert self.address.startswith(("tcp://127.0.0.1:", "tls://127.0.0.1:"))
-        self.workers = [self._start([str(BIN / "dask"), "worker", self.address, "--host", "127.0.0.1", "--nthreads",
-                                     "1", "--no-nanny", "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
-                                     "--name", f"w{i}", *self.tls["worker"]], tmp / f"worker{i}.log")
-                        for i in range(workers)]
+        self.workers = [self._start_worker() for _ in range(workers)]
         from distributed import Client
 
-        with Client(self.address, set_as_default=False, timeout="30s", security=self.client_security) as client:
-            client.wait_for_workers(workers, timeout=60)
+        self.client = Client(self.address, set_as_default=False, timeout="30s", security=self.client_security)
+        self._wait_ready()
         assert listening_outside_loopback(self.procs) == []
 
-    def _start(self, argv: list[str], log: Path) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, env=ENV, cwd=log.parent, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    def _start_worker(self) -> subprocess.Popen:
+        name = f"{self.name}{self.started}"
+        self.started += 1
+        proc = self._start([str(BIN / "dask"), "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
+                            "--no-nanny", "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--name", name,
+                            *self.tls["worker"]], self.tmp / f"{name}.log", self.worker_env)
+        proc.dask_name = name
+        return proc
+
+    def _start(self, argv: list[str], log: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, env={**ENV, **(extra_env or {})}, cwd=log.parent, stdout=log.open("w"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         return proc
 
+    def _wait_ready(self) -> None:
+        """Until the scheduler has exactly the workers that are alive (a killed one gone, new ones joined)."""
+        def names() -> list[str]:
+            return self.client.run_on_scheduler(lambda dask_scheduler: [str(w.name) for w in
+                                                                        dask_scheduler.workers.values()])
+
+        expected = sorted(w.dask_name for w in self.workers)
+        _wait_for(lambda: sorted(names()) == expected, 90, f"the workers {expected}")
+
+    def revive(self) -> None:
+        """A worker that an earlier test killed is replaced by a new one (the scheduler stays)."""
+        dead = [i for i, w in enumerate(self.workers) if w.poll() is not None]
+        for i in dead:
+            self.workers[i] = self._start_worker()
+        if dead:
+            self._wait_ready()
+            assert listening_outside_loopback(self.procs) == []
+
+    def executed(self) -> int:
+        """How many tasks (cells) the workers alive now have executed in their lifetime."""
+        return sum(self.client.run(lambda dask_worker: dask_worker.state.executed_count).values())
+
     def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.close(timeout=10)
+            except Exception:  # its scheduler was killed by the test
+                pass
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
             proc.wait(timeout=30)
 
 
-@pytest.fixture
-def loopback_cluster(tmp_path):
-    started = LoopbackCluster(tmp_path, workers=2)
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory):
+    """One scheduler and two workers for the tests of this module that leave the scheduler up (each worker imports
+    TensorFlow once, not once a test); the module stops them."""
+    started = LoopbackCluster(tmp_path_factory.mktemp("cluster"), workers=2)
     try:
         yield started
     finally:
         started.close()
 
 
+@pytest.fixture
+def loopback_cluster(shared_cluster):
+    shared_cluster.revive()  # two live workers, whatever the test before did to them
+    return shared_cluster
+
+
 @pytest.mark.slow
 def test_a_worker_killed_in_the_middle_of_a_cell_makes_that_cell_run_again_elsewhere(loopback_cluster, tmp_path):
-    spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3,4")], epochs=3,
-                     train_size=300)
+    spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3,4")], epochs=2,
+                     train_size=200)
     runs = tmp_path / "runs"
     runner = SweepRunner.create(spec, runs, scheduler=loopback_cluster.address)
     run_dirs_seen: dict[tuple[int, ...], set[str]] = {}
@@ -149,31 +199,6 @@ def test_a_worker_killed_in_the_middle_of_a_cell_makes_that_cell_run_again_elsew
     assert f"Dask scheduler {loopback_cluster.address}" in recorded["placement"]
     assert "3 written directly (shared runs folder)" in recorded["placement"]
     assert "Ran on: Dask scheduler" in (sweep_dir / "results.md").read_text()
-
-
-@pytest.mark.slow
-def test_the_scheduler_gone_stops_the_sweep_which_resume_finishes(tmp_path):
-    started = LoopbackCluster(tmp_path, workers=1)
-    try:
-        spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3")], epochs=2,
-                         train_size=200)
-        runner = SweepRunner.create(spec, tmp_path / "runs", scheduler=started.address)
-
-        def kill_the_scheduler(event):
-            busy = any(c.status == "running" and c.epoch >= 1 for c in event.state.cells)
-            if busy and started.scheduler.poll() is None:
-                started.scheduler.kill()
-
-        runner.subscribe(kill_the_scheduler)
-        state = runner.run()
-    finally:
-        started.close()
-    assert state.status == "stopped"
-    assert "the Dask scheduler" in state.message and "is gone" in state.message
-    assert state.done < 2
-    final = SweepRunner.resume(state.sweep_dir, workers=1).run()  # later, in this process
-    assert [c.status for c in final.cells] == ["finished", "finished"]
-    assert sorted(d.name for d in final.sweep_dir.iterdir() if d.is_dir()) == sorted(c.run_dir for c in final.cells)
 
 
 def test_scheduler_addresses_are_checked_and_an_open_one_on_another_host_is_warned_about(tmp_path):
@@ -216,10 +241,70 @@ def test_workers_that_lack_the_dataset_fail_their_cells_with_that_message_and_th
     assert sum(c.status == "failed" for c in state.cells) == 0  # set-up faults leave the cells to run on resume
 
 
-def test_a_cell_a_worker_cannot_even_start_fails_with_the_workers_message():
-    result = SweepRunner._task_error(ModuleNotFoundError("No module named 'tensorflow'"))
-    assert result == {"status": "failed", "epochs": 0,
-                      "error": "ModuleNotFoundError: No module named 'tensorflow'"}
+def test_a_cell_a_worker_cannot_even_load_fails_with_the_workers_message_and_the_fix():
+    result = SweepRunner._task_error(ModuleNotFoundError("No module named 'tui'"))
+    assert result["status"] == "failed" and result["epochs"] == 0
+    assert result["error"].startswith("a Dask worker could not load the cell: ModuleNotFoundError: No module named "
+                                      "'tui'; install cnn-tui (pip install -e . in the cnn-tui folder) in the Python "
+                                      "environment that runs `dask worker`")
+    assert SweepRunner._task_error(ValueError("bad"))["error"] == "ValueError: bad"
+
+
+@pytest.mark.slow
+def test_stop_cancels_the_cells_not_begun_so_that_no_worker_starts_them(loopback_cluster, tmp_path):
+    spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3,4,5,6")], epochs=3,
+                     train_size=200)
+    runner = SweepRunner.create(spec, tmp_path / "runs", scheduler=loopback_cluster.address)
+    executed_before = loopback_cluster.executed()
+    begun: set[tuple[int, ...]] = set()
+
+    def stop_once_a_cell_has_an_epoch(event):
+        begun.update(c.index for c in event.state.cells if c.status == "running")
+        if any(c.status == "running" and c.epoch >= 1 for c in event.state.cells):
+            runner.stop()
+
+    runner.subscribe(stop_once_a_cell_has_an_epoch)
+    state = runner.run()
+
+    assert state.status == "stopped"
+    assert 1 <= len(begun) <= 2  # two workers, one cell each at a time
+    never_begun = [c for c in state.cells if c.index not in begun]
+    assert [c.status for c in never_begun] == ["pending"] * len(never_begun)  # resume runs them
+    assert all(c.run_dir is None for c in never_begun)
+    # the workers executed the tasks of the cells that began and no other: the rest were cancelled in Dask
+    assert loopback_cluster.executed() - executed_before == len(begun)
+    run_dirs = sorted(d.name for d in state.sweep_dir.iterdir() if d.is_dir())
+    assert run_dirs == sorted(c.run_dir for c in state.cells if c.index in begun)
+    assert SweepDir(state.sweep_dir).read_state()["status"] == "stopped"
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_import_tensorflow_says_so_and_the_sweep_stops_instead_of_hanging(tmp_path):
+    no_tf = tmp_path / "python-without-tensorflow"  # what a worker's environment without TensorFlow imports
+    no_tf.mkdir()
+    (no_tf / "tensorflow.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'tensorflow'\", name='tensorflow')\n")
+    started = LoopbackCluster(tmp_path, workers=1, name="box-without-tf-",
+                              worker_env={"PYTHONPATH": os.pathsep.join([str(no_tf), str(ROOT)])})
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "tui.cli", "sweep", "--grid", "model.conv_filters=2,3,4",
+             *[a for k, v in TINY.items() for a in ("--set", f"{k}={v}")], "--epochs", "1", "--train-size", "100",
+             "--scheduler", started.address, "--runs-dir", str(tmp_path / "runs")],
+            capture_output=True, text=True, cwd=tmp_path, env={**ENV, "COLUMNS": "200"}, timeout=240)
+    finally:
+        started.close()
+    said = " ".join(out.stdout.split())
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "stopped: the first 2 cells failed the same way before training: the Dask worker box-without-tf-0 " \
+           "(tcp://127.0.0.1:" in said
+    assert "cannot import TensorFlow (No module named 'tensorflow'); install cnn-tui's dependencies in the Python " \
+           "environment that runs `dask worker` there" in said
+    assert "Sweep stopped: 0/3 cells done; continue with cnn-tui sweep --resume" in said
+    (sweep_dir,) = (tmp_path / "runs").iterdir()
+    recorded = SweepDir(sweep_dir).read_state()
+    assert {c["status"] for c in recorded["cells"]} <= {"stopped", "pending"}  # all run again on resume
+    assert not [d for d in sweep_dir.iterdir() if d.is_dir()]  # no half-made run directory
 
 
 def _certificates(tmp: Path) -> dict[str, tuple[str, str]]:
@@ -239,26 +324,84 @@ def _certificates(tmp: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-@pytest.mark.slow
-def test_a_sweep_runs_on_a_tls_scheduler_with_the_given_certificates(tmp_path):
-    certs = _certificates(tmp_path)
-    ca = str(tmp_path / "ca.pem")
+class TlsClusters:
+    """Throw-away certificates, and a TLS scheduler + one worker on 127.0.0.1 started with them; a new one when a
+    test killed the last one's scheduler."""
 
-    def flags(who: str) -> list[str]:
-        return ["--tls-ca-file", ca, "--tls-cert", certs[who][0], "--tls-key", certs[who][1]]
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.current, self.made = tmp, None, 0
+        self.certs = _certificates(tmp)
+        self.ca = str(tmp / "ca.pem")
+        self.security = cluster.make_security("tls://127.0.0.1:1", self.ca, *self.certs["client"])
 
-    security = cluster.make_security("tls://127.0.0.1:1", ca, *certs["client"])
-    started = LoopbackCluster(tmp_path, workers=1, security=security,
-                              tls={"scheduler": ["--protocol", "tls", *flags("scheduler")], "worker": flags("worker")})
+    def flags(self, who: str) -> list[str]:
+        return ["--tls-ca-file", self.ca, "--tls-cert", self.certs[who][0], "--tls-key", self.certs[who][1]]
+
+    def alive(self) -> LoopbackCluster:
+        if self.current is None or self.current.scheduler.poll() is not None:
+            self.close()
+            folder = self.tmp / f"cluster{self.made}"
+            folder.mkdir()
+            self.made += 1
+            self.current = LoopbackCluster(folder, workers=1, security=self.security,
+                                           tls={"scheduler": ["--protocol", "tls", *self.flags("scheduler")],
+                                                "worker": self.flags("worker")})
+        return self.current
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+
+@pytest.fixture(scope="module")
+def tls_clusters(tmp_path_factory):
+    """The TLS cluster the next two tests share (the module stops it): the second kills its scheduler."""
+    clusters = TlsClusters(tmp_path_factory.mktemp("tls"))
     try:
-        assert started.address.startswith("tls://127.0.0.1:")
-        assert cluster.address_warning(started.address) is None
-        spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2")], epochs=1,
-                         train_size=100)
-        with pytest.raises(ConfigError, match="needs certificates"):  # no certificates, none in Dask's config
-            cluster.make_security(started.address)
-        state = SweepRunner.create(spec, tmp_path / "runs", scheduler=started.address, security=security).run()
+        yield clusters
     finally:
-        started.close()
+        clusters.close()
+
+
+@pytest.fixture
+def tls_cluster(tls_clusters):
+    return tls_clusters.alive()
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_on_a_tls_scheduler_with_the_given_certificates(tls_cluster, tmp_path):
+    started = tls_cluster
+    assert started.address.startswith("tls://127.0.0.1:")
+    assert cluster.address_warning(started.address) is None
+    spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2")], epochs=1,
+                     train_size=100)
+    with pytest.raises(ConfigError, match="needs certificates"):  # no certificates, none in Dask's config
+        cluster.make_security(started.address)
+    state = SweepRunner.create(spec, tmp_path / "runs", scheduler=started.address,
+                               security=started.client_security).run()
     assert [c.status for c in state.cells] == ["finished"]
     assert f"Dask scheduler {started.address}" in state.placement
+
+
+@pytest.mark.slow
+def test_the_scheduler_gone_stops_the_sweep_which_resume_finishes(tls_cluster, tmp_path):
+    started = tls_cluster
+    spec = make_spec(cfg.ExperimentConfig().with_values(TINY), [("model.conv_filters", "2,3")], epochs=2,
+                     train_size=200)
+    runner = SweepRunner.create(spec, tmp_path / "runs", scheduler=started.address,
+                                security=started.client_security)
+
+    def kill_the_scheduler(event):
+        busy = any(c.status == "running" and c.epoch >= 1 for c in event.state.cells)
+        if busy and started.scheduler.poll() is None:
+            started.scheduler.kill()
+
+    runner.subscribe(kill_the_scheduler)
+    state = runner.run()
+    assert state.status == "stopped"
+    assert "the Dask scheduler" in state.message and "is gone" in state.message
+    assert state.done < 2
+    final = SweepRunner.resume(state.sweep_dir, workers=1).run()  # later, in this process
+    assert [c.status for c in final.cells] == ["finished", "finished"]
+    assert sorted(d.name for d in final.sweep_dir.iterdir() if d.is_dir()) == sorted(c.run_dir for c in final.cells)

@@ -3,7 +3,8 @@
 Dask's scheduler, its futures (``concurrent.futures`` compatible) and its worker restarts replace the home-made
 process pool: a worker killed in the middle of a cell makes the scheduler run that cell again on another worker.
 Per-cell progress travels as Dask events (``Worker.log_event`` -> ``Client.subscribe_topic``); the sweep's stop
-is a Dask ``Event`` that every running cell watches and turns into a stop at its next batch.
+is a Dask ``Event`` that every running cell watches and turns into a stop at its next batch, and the futures of the
+cells not begun are cancelled (``Client.cancel``), so no worker starts them.
 
 A Dask scheduler runs whatever code a connected client sends it: the embedded cluster listens on the loopback
 address only, and connecting to an unencrypted (tcp://) address on another host is warned about.
@@ -217,6 +218,13 @@ def _LeaveCtrlCToTheDriver() -> Any:
 
 
 # -- on a worker ----------------------------------------------------------------------------------------------------
+def executing_keys(dask_worker: Any) -> list[str]:
+    """The tasks this worker is executing now, cancelled ones included (a thread cannot be interrupted: a cancelled
+    task that had begun runs to its end). Called through `Client.run`."""
+    state = dask_worker.state
+    return [str(ts.key) for ts in (*state.executing, *state.long_running)]
+
+
 _one_cell_at_a_time = threading.Lock()
 """Keras keeps global state per process: a worker with several threads still runs one cell at a time."""
 
@@ -234,6 +242,20 @@ def _set_threads(threads: int | None) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
+def _tensorflow_missing(worker: Any) -> str | None:
+    """Why this worker cannot train (its Python cannot import TensorFlow), naming the worker and the fix; None if
+    it can. The cell would fail anyway; this says where and what to do instead of a bare ImportError."""
+    try:
+        tfenv.import_tensorflow()
+    except ImportError as exc:
+        name = worker.name if isinstance(worker.name, str) else None
+        who = f"{name} ({worker.address})" if name and name != worker.address else worker.address
+        return (f"the Dask worker {who} on {socket.gethostname()} cannot import TensorFlow ({exc}); install "
+                "cnn-tui's dependencies in the Python environment that runs `dask worker` there (pip install -e . "
+                "in the cnn-tui folder, or pip install tensorflow), then restart that worker")
+    return None
+
+
 def run_cell(config: dict[str, Any], sweep_dir: str, token: str, name: str, index: list[int], topic: str,
              stop_name: str, threads: int | None, models: bool) -> dict[str, Any]:
     """Run one cell on a Dask worker: progress as events on `topic`, stop when the Dask Event `stop_name` is set;
@@ -249,9 +271,13 @@ def run_cell(config: dict[str, Any], sweep_dir: str, token: str, name: str, inde
     attempt = uuid.uuid4().hex
     with _one_cell_at_a_time:
         stop = Event(stop_name)
-        if stop.is_set():  # the sweep was stopped before this cell began: it never starts (no run directory)
+        if stop.is_set():  # the sweep was stopped as this cell began (its future was being cancelled): no start
             return {"status": "stopped", "best": None, "error": None, "epochs": 0, "seconds": None, "run_dir": None,
                     "attempt": attempt}
+        missing = _tensorflow_missing(worker)
+        if missing:  # before a run directory is made: nothing half-made is left behind for this cell
+            return {"status": "failed", "best": None, "error": missing, "epochs": 0, "seconds": None,
+                    "run_dir": None, "attempt": attempt, "cause": "no-tensorflow"}
         _set_threads(threads)
         shared = SweepDir(Path(sweep_dir)).has_token(token)
         runs_dir = sweep_dir if shared else tempfile.mkdtemp(prefix="cnn-tui-cell-", dir=worker.local_directory)

@@ -70,9 +70,10 @@ class SweepRunner:
         self._lock = threading.RLock()  # held while listeners hear a change: they hear them in order
         self._stop = threading.Event()
         self._sessions: list[Any] = []
-        self._early_failures: list[tuple[tuple[int, ...], str | None]] | None = []
+        self._early_failures: list[tuple[tuple[int, ...], str | None, str | None]] | None = []
         self._abort: str | None = None
         self._lost: str | None = None
+        self._hearing = False  # progress from Dask workers is taken while the cells run
 
     @classmethod
     def create(cls, spec: SweepSpec, runs_dir: str | Path, workers: int | None = None,
@@ -186,16 +187,17 @@ class SweepRunner:
         if status == "finished":
             self._early_failures = None
         elif status == "failed" and not result.get("epochs") and self._early_failures is not None:
-            self._early_failures.append((index, result.get("error")))
+            # (a worker without TensorFlow names itself in the message: two such workers are still one cause)
+            self._early_failures.append((index, result.get("error"), result.get("cause") or result.get("error")))
             self._give_up_if_all_fail()
 
     def _give_up_if_all_fail(self) -> None:
         """The first cells all failing the same way before any epoch (data not found, a batch larger than the
         subset...) is the set-up's fault, not theirs: stop, and leave them to run again on resume."""
         failures = self._early_failures or []
-        if len(failures) < GIVE_UP_AFTER or len({error for _, error in failures}) != 1:
+        if len(failures) < GIVE_UP_AFTER or len({cause for _, _, cause in failures}) != 1:
             return
-        for index, _ in failures:
+        for index, _, _ in failures:
             self._update(index, status="stopped")
         self._abort = failures[0][1]
         self.stop()
@@ -249,6 +251,7 @@ class SweepRunner:
             if self.scheduler is not None:
                 self.workers = max(1, len(client.scheduler_info().get("workers", {})))
             self._update(save=False, workers=self.workers, placement=where)
+            self._hearing = True
             client.subscribe_topic(topic, self._cluster_event)
             stop = Event(stop_name, client=client)
             futures = {client.submit(cluster_mod.run_cell, self.state.base.with_values(dict(c.values), source="sweep")
@@ -257,6 +260,7 @@ class SweepRunner:
                                      key=f"cell-{cell_name(dict(c.values))}-{token}", pure=False): c.index
                        for c in todo}
             pending = set(futures)
+            cancelled: list[str] = []
             gone_since: float | None = None
             stopping = False
             lost: list[tuple[int, ...]] = []
@@ -276,9 +280,10 @@ class SweepRunner:
                     except Exception as exc:
                         result = self._task_error(exc)
                     self._cell_ended(index, self._bring_home(index, result))
-                if self._stop.is_set() and not stopping:  # running cells stop at their next batch; cells not
-                    stopping = True  # begun return at once without starting (no half-made run directory)
-                    stop.set()
+                if self._stop.is_set() and not stopping:
+                    stopping = True
+                    cancelled = self._cancel_not_begun(client, futures, pending)
+                    stop.set()  # running cells stop at their next batch (one just beginning, at once)
                 self._notice_dead_workers(client)
                 if client.status != "running" or lost:
                     gone_since = gone_since or time.monotonic()
@@ -291,7 +296,12 @@ class SweepRunner:
                         return
                 else:
                     gone_since = None
+            self._wait_until_not_executing(client, cancelled)
         finally:
+            self._hearing = False  # a start heard from now on (a cell cancelled as it began) changes nothing
+            for c in self.state.cells:  # begun, but no result came back (stopped or cancelled as it began)
+                if c.status == "running":
+                    self._update(c.index, status="stopped")
             for index, attempts in self._attempts.items():  # cells left without a result (stopped, scheduler gone):
                 cell = self.state.cell(index)  # only their latest directory stays (resume replaces it)
                 for _, run_dir in attempts:
@@ -301,6 +311,35 @@ class SweepRunner:
             if counts:
                 self._update(save=False, placement=f"{self.state.placement}; run directories: {counts}")
             cl.close()
+
+    def _cancel_not_begun(self, client: Any, futures: Mapping[Any, tuple[int, ...]], pending: set[Any]) -> list[str]:
+        """Stop: the cells that have not begun are cancelled through Dask, so that no worker starts them (the
+        scheduler drops them from its queue and from the workers'); they stay pending and run on resume.
+        Returns the keys cancelled."""
+        waiting = [f for f in pending if self.state.cell(futures[f]).status == "pending"]
+        if not waiting:
+            return []
+        try:
+            client.cancel(waiting, reason="cnn-tui: the sweep was stopped", msg="the sweep was stopped")
+        except Exception:  # the scheduler is gone: nothing will start them anyway
+            return []
+        return [str(f.key) for f in waiting]
+
+    def _wait_until_not_executing(self, client: Any, keys: list[str], timeout: float = 60.0) -> None:
+        """A cell cancelled in the instant it began on a worker (its start not heard yet) runs on there until the
+        stop reaches it at its next batch: wait for that, so its start is heard and its run directory recorded
+        (it is a stopped cell, replaced on resume) rather than left behind unknown."""
+        from tui.core.cluster import executing_keys
+
+        deadline = time.monotonic() + timeout
+        while keys and time.monotonic() < deadline:
+            try:
+                busy = client.run(executing_keys, on_error="ignore")
+            except Exception:  # the scheduler is gone
+                return
+            if not set(keys).intersection(k for found in busy.values() for k in found):
+                return
+            time.sleep(0.25)
 
     @staticmethod
     def _task_error(exc: BaseException) -> dict[str, Any]:
@@ -312,6 +351,11 @@ class SweepRunner:
 
         if isinstance(exc, KilledWorker):
             return {"status": "stopped", "error": f"its workers kept dying: {exc}"}
+        if isinstance(exc, ImportError):  # the worker's Python lacks cnn-tui (or something it imports)
+            return {"status": "failed", "epochs": 0, "cause": "worker-import",
+                    "error": f"a Dask worker could not load the cell: {type(exc).__name__}: {exc}; install cnn-tui "
+                             "(pip install -e . in the cnn-tui folder) in the Python environment that runs "
+                             "`dask worker` on every machine, then restart the workers"}
         return {"status": "failed", "epochs": 0, "error": f"{type(exc).__name__}: {exc}"}
 
     def _notice_dead_workers(self, client: Any) -> None:
@@ -337,6 +381,8 @@ class SweepRunner:
         try:
             _, (kind, index, attempt, *rest) = event
             index = tuple(index)
+            if not self._hearing:
+                return
             if self.state.cell(index).done:
                 return
             attempts = self._attempts.setdefault(index, [])
