@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig
@@ -23,6 +23,11 @@ from tui.core.eventlog import EventLogWriter
 from tui.core.events import Diagnosis, Event, Prepare, RunEnded, RunStarted, StateChanged
 from tui.core.records import build_summary, render_markdown
 from tui.core.rundir import RunDir
+
+if TYPE_CHECKING:
+    from tui.core.changes import RunPlan
+    from tui.core.control import ControlPoller
+    from tui.core.datasets import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +79,12 @@ class TrainingSession:
 
         self.inside_tap = InsideTap()
         """Weight snapshots at epoch end for the inside view, taken only while the view has the tap open."""
-        self.data: Any = None
+        self.data: Dataset | None = None
         """The loaded dataset once training starts (read-only for viewers: the inside view picks images from it)."""
         self.detached = False
         """Started with --detach: recorded in the owner record (tui.core.owner)."""
-        self._control: Any = None
-        self.plan: Any = None
+        self._control: ControlPoller | None = None
+        self.plan: RunPlan | None = None
         """The run's tui.core.changes.RunPlan once training starts: epochs and the settings changed while paused."""
 
     @classmethod

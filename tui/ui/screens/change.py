@@ -7,6 +7,7 @@ channel (an attached view); the training thread applies them when the run contin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual import on
@@ -28,7 +29,8 @@ class ChangeScreen(ModalScreen[dict[str, str] | None]):
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, current: dict[str, Any], send: Any, fixed: dict[str, str] | None = None) -> None:
+    def __init__(self, current: dict[str, Any], send: Callable[[dict[str, Any]], str],
+                 fixed: dict[str, str] | None = None) -> None:
         super().__init__()
         self.fixed = dict(fixed or {})
         """Keys shown but not editable in this run, with why (patience without early stopping)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tui.ui.messages import FixRequested
 
@@ -22,6 +22,8 @@ from textual.widgets import DataTable, Footer, Header, OptionList, ProgressBar, 
 
 from tui.core.changes import describe as describe_change
 from tui.core.changes import describe_short
+from tui.core.config import ExperimentConfig
+from tui.core.control import Changeable
 from tui.core.events import Event
 from tui.core.monitor import RunMonitor
 from tui.core.render import run_results
@@ -30,6 +32,9 @@ from tui.ui.widgets.doctor_banner import DoctorBanner
 from tui.ui.widgets.findings_list import FindingsList
 from tui.ui.widgets.gradient_flow import GradientFlow
 from tui.ui.widgets.picture import ExamplesView
+
+if TYPE_CHECKING:
+    from tui.core.diagnostics import Finding, Fix
 
 DRAIN_HZ = 4
 BATCH_CHART_SECONDS = 1.0
@@ -49,6 +54,13 @@ def _fmt_seconds(s: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+class RunControls(Changeable, Protocol):
+    """What the screen drives: a training session in this process (tui.core.session.TrainingSession), or a run
+    that another process owns, through its control channel (tui.ui.attach.AttachedRun)."""
+
+    config: ExperimentConfig
+
+
 class TrainingScreen(Screen):
     END_HINT = "e exports the summary."
     """The end-of-run notification's last words."""
@@ -65,7 +77,7 @@ class TrainingScreen(Screen):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, session: Any, events: deque[Event]) -> None:
+    def __init__(self, session: RunControls, events: deque[Event]) -> None:
         super().__init__()
         self.session = session
         self.events = events
@@ -279,22 +291,24 @@ class TrainingScreen(Screen):
     def _finding_chosen(self, event: OptionList.OptionSelected) -> None:
         self._open_findings([self.monitor.findings[event.option_index]])
 
-    def _open_findings(self, findings: list[Any]) -> None:
+    def _open_findings(self, findings: list[Finding]) -> None:
         from tui.ui.screens.finding import FindingScreen
 
         config = self.session.config
 
-        async def decided(fix: Any) -> None:
-            if fix is not None:
+        async def decided(fix: Fix | str | None) -> None:
+            if fix is not None and not isinstance(fix, str):  # (no START offered here)
                 self.app.post_message(FixRequested(config, fix))
 
         self.app.push_screen(FindingScreen(findings), decided)
 
     def action_inside(self) -> None:
         """Filters, feature maps and Grad-CAM for one image, refreshed at each epoch end while it is open."""
+        from tui.core.session import TrainingSession  # loaded already: it is training
         from tui.ui.screens.inside import InsideScreen
 
-        self.app.push_screen(InsideScreen(session=self.session))
+        if isinstance(self.session, TrainingSession):  # (an attached run opens its run directory: AttachScreen)
+            self.app.push_screen(InsideScreen(session=self.session))
 
     def action_switch_charts(self) -> None:
         self.toggle_class("-alt")
