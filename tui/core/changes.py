@@ -3,7 +3,7 @@ the training thread follows.
 
 A change is asked for from any thread (the app's form, or an attached view through tui.core.control), checked at
 once (:meth:`RunPlan.check`: a bad value is refused with the key and the fix), queued, and applied in the training
-thread at the next batch boundary by the Keras callback of :func:`tui.core.keras_parts.make_change_callback`
+thread at the next batch boundary by the Keras callback :class:`tui.core.keras.changes.ChangeApplier`
 (optimizer.learning_rate.assign, EarlyStopping.patience, the optimizer's clipnorm with the train step retraced, the
 epoch the run ends at). Each applied change becomes a ``SettingsChanged`` event and a record in the run directory
 (``RunDir.write_changes``), listed by summary.json/md and compare, and applied again at the same epoch and batch

@@ -243,6 +243,10 @@ class TrainingSession:
 
             self._emit(Prepare("tensorflow", "Loading TensorFlow…"))
             tfenv.import_tensorflow()
+            from tui.core.keras.changes import ChangeApplier
+            from tui.core.keras.gradients import GradientFlow
+            from tui.core.keras.inside import InsideSnapshot
+            from tui.core.keras.progress import EventCallback
 
             versions = tfenv.versions()
             where = tfenv.placement(config_mod.parse_devices(cfg.training.devices), cfg.training.mixed_precision,
@@ -300,15 +304,15 @@ class TrainingSession:
             if self._resume:
                 RunDir(self.run_dir).write_changes(plan.applied)
             run_dir = RunDir(self.run_dir)
-            change_cb = keras_parts.make_change_callback(plan, self._emit, steps, on_applied=run_dir.write_changes)
-            event_cb = keras_parts.make_event_callback(
+            change_cb = ChangeApplier(plan, self._emit, steps, on_applied=run_dir.write_changes)
+            event_cb = EventCallback(
                 self._emit, steps=steps, batch_size=cfg.training.batch_size, train_samples=n_train,
                 epochs=lambda: plan.epochs, stop_event=self._stop, pause_event=self._pause,
                 running_event=self._running,
                 batch_interval=self.batch_interval, previous=previous)
-            extra = [keras_parts.make_gradient_callback(self._emit, data.x_train, data.y_train, num_classes, cfg)
+            extra = [GradientFlow(self._emit, data.x_train, data.y_train, num_classes, cfg)
                      ] if cfg.training.gradient_every else []
-            extra.append(self.inside_tap.callback())
+            extra.append(InsideSnapshot(self.inside_tap))
             callbacks = keras_parts.make_callbacks(cfg, self.run_dir, event_cb, *extra, change=change_cb)
             self._emit(RunStarted(str(self.run_dir), cfg, data.info, summary, plan.epochs, steps,
                                   cfg.training.batch_size))
