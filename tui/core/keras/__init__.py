@@ -3,6 +3,7 @@
 Every module here imports Keras (and so TensorFlow) when it is imported: only the training thread imports them,
 through :mod:`tui.core.keras_parts` and :mod:`tui.core.session`, which import them inside functions. This package
 is the one part of the core that tests/test_layering.py lets load TensorFlow; this ``__init__`` imports nothing.
+(The learning-rate range test keeps its callback beside its state, in tui.core.lrfind.)
 
 - :mod:`.saving`     the Keras 3.15 save-cache work-around (first in every list), checkpoints every N epochs, the
                      random-generator states beside BackupAndRestore's weights
@@ -10,9 +11,8 @@ is the one part of the core that tests/test_layering.py lets load TensorFlow; th
 - :mod:`.logs`       the regularization penalty added to the epoch logs
 - :mod:`.gradients`  per-layer gradient norms on a fixed batch (the gradient-flow panel)
 - :mod:`.changes`    settings changed while paused, applied in the training thread
-- :mod:`.schedules`  the one-cycle learning rate and momentum
+- :mod:`.one_cycle`  the one-cycle learning rate and momentum
 - :mod:`.inside`     weight snapshots for the inside view
-- :mod:`.lrfind`     the learning-rate range test
 """
 
 ONE_HOT_LOSSES = ("categorical_crossentropy", "binary_crossentropy", "categorical_focal_crossentropy",
