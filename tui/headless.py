@@ -15,6 +15,7 @@ from rich.table import Table
 
 from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, Prepare, RunEnded, RunStarted,
                              SettingsChanged, StateChanged)
+from tui.core.params import format_value
 from tui.core.render import run_results
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -135,15 +136,9 @@ def render_finding(f: Any) -> str:
     lines = [f"[{style}]{f.get('severity', '').upper()}[/] [bold]{escape(f.get('title', ''))}[/] ({f.get('id')}, "
              f"{when})", f"  {escape(f.get('evidence', ''))}"]
     for fix in f.get("fixes", []):
-        changes = " ".join(f"--set {k}={_value(v)}" for k, v in (fix.get("changes") or {}).items())
+        changes = " ".join(f"--set {k}={format_value(v)}" for k, v in (fix.get("changes") or {}).items())
         lines.append(f"  → {escape(fix.get('label', ''))}" + (f"  [dim]{escape(changes)}[/]" if changes else ""))
     return "\n".join(lines)
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _number(v: Any, digits: int = 4) -> str:

@@ -18,10 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from tui.core.changes import CHANGEABLE
-
-
-def _text(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+from tui.core.params import format_value
 
 
 class ChangeScreen(ModalScreen[dict[str, str] | None]):
@@ -34,7 +31,7 @@ class ChangeScreen(ModalScreen[dict[str, str] | None]):
         super().__init__()
         self.fixed = dict(fixed or {})
         """Keys shown but not editable in this run, with why (patience without early stopping)."""
-        self.current = {key: _text(value) for key, value in current.items() if key in CHANGEABLE}
+        self.current = {key: format_value(value, digits=6) for key, value in current.items() if key in CHANGEABLE}
         self.send = send
         """Called with the edited fields: returns what was done, or raises ValueError saying why not."""
 

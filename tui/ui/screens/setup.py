@@ -547,7 +547,8 @@ class SetupScreen(Screen):
         if r is None or r.suggestion is None:
             self.notify("No suggestion yet: F7 runs the learning-rate range test.", severity="warning")
             return
-        from tui.ui.widgets.param_field import ParamField, as_text
+        from tui.core.params import format_value
+        from tui.ui.widgets.param_field import ParamField
 
         value = float(f"{r.suggestion:.3g}")
         key = "optimizer.learning_rate"
@@ -557,9 +558,9 @@ class SetupScreen(Screen):
         for field in self.query(ParamField).filter(f"#field-{key.replace('.', '-')}"):
             from textual.widgets import Input
 
-            field.query_one("#control", Input).value = as_text(value)
+            field.query_one("#control", Input).value = field.param.format_text(value)
         self._config_changed()
-        self.notify(f"{key} = {as_text(value)} ({r.chosen})", title="Learning rate set")
+        self.notify(f"{key} = {format_value(value)} ({r.chosen})", title="Learning rate set")
 
     def action_sweep(self) -> None:
         """F6: pick one or two keys and their values, and sweep the current set-up (or resume a sweep)."""
