@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,6 +23,12 @@ from tui.ui.messages import (AppServices, DatasetFailed, DatasetPreview, Dataset
                              FixRequested, RangeTestDone, RangeTestFailed, RangeTestProgress, StartRequested,
                              SummaryFailed, SummaryProgress, SummaryReady, SweepRequested)
 from tui.ui.widgets.experiment_form import ExperimentForm
+
+if TYPE_CHECKING:
+    import threading
+
+    from tui.core.datasets import DatasetInfo
+    from tui.core.lrfind import RangeTestResult
 
 PREVIEW_PER_CLASS = 3
 PREVIEW_CLASSES = 20
@@ -56,13 +62,13 @@ class SetupScreen(Screen):
         self.preset = preset
         self.values: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
-        self.dataset_info: Any = None
+        self.dataset_info: DatasetInfo | None = None
         self._dataset_sig = ""
         self._model_sig = ""
         self._preview: Any = None
         self._samples_shown = False
-        self._range_stop: Any = None  # threading.Event of the range test running now
-        self._range_result: Any = None  # tui.core.lrfind.RangeTestResult of the last range test
+        self._range_stop: threading.Event | None = None  # set to stop the range test running now
+        self._range_result: RangeTestResult | None = None  # of the last range test
         self._range_config: ExperimentConfig | None = None  # the set-up it ran on
 
     # -- layout -------------------------------------------------------------------------------------------
@@ -445,7 +451,7 @@ class SetupScreen(Screen):
             self._range_stop.set()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="lr_find", description="learning-rate range test")
-    def run_range_test(self, config: ExperimentConfig, stop: Any) -> None:
+    def run_range_test(self, config: ExperimentConfig, stop: threading.Event) -> None:
         import time
 
         from tui.core import lrfind
