@@ -12,6 +12,7 @@ from tui.core.datasets.common import DatasetError, Loaded, Throttle
 from tui.core.datasets.images import decode_images, file_stats, scan_classes
 from tui.core.datasets.sources import cache_dir, cache_signature, load_cache, save_cache
 
+
 def load_folder(cfg: DatasetConfig, report: Throttle) -> Loaded:
     """The images under ``dataset.path``, one sub-folder per class (files that are no image, damaged, too large or
     outside a class folder are left out and counted; class folders without images are dropped)."""

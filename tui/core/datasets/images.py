@@ -12,6 +12,7 @@ import numpy as np
 
 from tui.core.datasets.common import Throttle
 
+
 def walk_files(root: Path) -> list[Path]:
     """Every file under `root`, sorted; symlinked folders are followed once (loops are cut)."""
     out: list[Path] = []
