@@ -33,9 +33,9 @@ Arrays = tuple[np.ndarray, np.ndarray]
 
 def load_digits(cfg: DatasetConfig, report: Throttle) -> Loaded:
     """scikit-learn's 8x8 digits, scaled to 0-255: always there, nothing to download."""
-    from sklearn.datasets import load_digits
+    from sklearn import datasets as sklearn_datasets
 
-    d = load_digits()
+    d = sklearn_datasets.load_digits()
     x = np.rint(d.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)[..., None]
     return Loaded(x, d.target.astype(np.int64), DIGIT_NAMES, "embedded (scikit-learn digits)")
 
