@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tui.core.config import ExperimentConfig, param_for
+from tui.core.params import format_value
 
 CHANGEABLE: dict[str, str] = {
     "optimizer.learning_rate": "learning rate (a schedule goes on from the new rate)",
@@ -126,7 +127,8 @@ def describe(values: Mapping[str, Any], previous: Mapping[str, Any] | None = Non
     for key, value in values.items():
         name = key.partition(".")[2]
         old = (previous or {}).get(key)
-        parts.append(f"{name} {_fmt(old)} → {_fmt(value)}" if old is not None else f"{name} → {_fmt(value)}")
+        new = format_value(value, digits=3)
+        parts.append(f"{name} {format_value(old, digits=3)} → {new}" if old is not None else f"{name} → {new}")
     return ", ".join(parts)
 
 
@@ -136,8 +138,4 @@ SHORT = {"optimizer.learning_rate": "lr", "training.epochs": "epochs", "training
 
 def describe_short(values: Mapping[str, Any]) -> str:
     """``lr 0.01 · epochs 8``: the new values only, for a narrow table cell."""
-    return " · ".join(f"{SHORT.get(key, key)} {_fmt(value)}" for key, value in values.items())
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    return " · ".join(f"{SHORT.get(key, key)} {format_value(value, digits=3)}" for key, value in values.items())
