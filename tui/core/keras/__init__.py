@@ -2,7 +2,8 @@
 
 Every module here imports Keras (and so TensorFlow) when it is imported: only the training thread imports them,
 through :mod:`tui.core.keras_parts`, :mod:`tui.core.session` and :mod:`tui.core.lrfind`, which import them inside
-functions. This package is the one part of the core that tests/test_layering.py lets load TensorFlow; this ``__init__`` imports nothing.
+functions. This package is the one part of the core that tests/test_layering.py lets load TensorFlow; this
+``__init__`` imports nothing.
 
 - :mod:`.saving`     the Keras 3.15 save-cache work-around (first in every list), checkpoints every N epochs, the
                      random-generator states beside BackupAndRestore's weights
