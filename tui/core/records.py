@@ -94,6 +94,15 @@ def format_metric(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def format_clock(seconds: float | None) -> str:
+    """A time left (or taken) as a clock shows it, the one way the app and the CLI write it: "1:05", "1:01:05";
+    "–" when it is not known."""
+    if seconds is None:
+        return "–"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
 def text_chart(series: Mapping[str, Sequence[float | None]], title: str, width: int = 70, height: int = 14,
                mark_epoch: int | None = None) -> str:
     """A plain-text line chart (plotext, no colour) of per-epoch series, for Markdown and terminals."""

@@ -26,6 +26,7 @@ from tui.core.config import ExperimentConfig
 from tui.core.control import Changeable
 from tui.core.events import Event
 from tui.core.monitor import RunMonitor
+from tui.core.records import format_clock
 from tui.core.render import run_results
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.doctor_banner import DoctorBanner
@@ -45,13 +46,6 @@ TABLE_ROWS = 200
 table row costs a few milliseconds to lay out, and a run of thousands of epochs must open at once."""
 COMPACT_HEIGHT = 40
 """Below this many terminal rows only two charts show at once (g switches between the pairs)."""
-
-
-def _fmt_seconds(s: float | None) -> str:
-    if s is None:
-        return "–"
-    s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class RunControls(Changeable, Protocol):
@@ -171,7 +165,7 @@ class TrainingScreen(Screen):
                  "stopping": "[yellow]stopping at the next batch…[/]", "finished": "[green]finished[/]",
                  "stopped": "[yellow]stopped[/]", "failed": "[red]failed[/]"}.get(m.state, m.state)
         self._set("#run-status", f"{state}  {s.dataset.name} · {s.config.model.architecture} · "
-                  f"{s.model.total_params:,} params · ETA {_fmt_seconds(m.eta_seconds())}  [dim]{s.run_dir}[/]")
+                  f"{s.model.total_params:,} params · ETA {format_clock(m.eta_seconds())}  [dim]{s.run_dir}[/]")
         epoch_bar = self.query_one("#epoch-bar", ProgressBar)
         if (epoch_bar.total, epoch_bar.progress) != (s.epochs, m.epochs_seen):
             epoch_bar.update(total=s.epochs, progress=m.epochs_seen)
