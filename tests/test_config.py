@@ -162,3 +162,11 @@ def test_values_are_written_one_way_everywhere():
     assert lr.format_text(0.0012345678) == "0.0012345678"  # the form shows the value that will be used
     assert cfg.param_for("model.hidden_units", "mlp").format_text((512, 256)) == "512, 256"
     assert cfg.param_for("dataset.path").format_text(" data ") == '" data "'
+
+
+def test_times_left_are_written_one_way_in_the_training_screen_and_the_sweep():
+    from tui.core.heatmap import format_eta
+    from tui.core.records import format_clock
+
+    assert [format_clock(s) for s in (0, 65.9, 3665, None)] == ["0:00", "1:05", "1:01:05", "–"]
+    assert format_eta(65.9) == format_clock(65.9) and format_eta(None) == "estimating…"
