@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import threading
 
     from tui.core.datasets import DatasetInfo
+    from tui.core.diagnostics import Fix
     from tui.core.lrfind import RangeTestResult
 
 PREVIEW_PER_CLASS = 3
@@ -398,10 +399,10 @@ class SetupScreen(Screen):
 
         config = self.config
 
-        async def decided(choice: object) -> None:
+        async def decided(choice: Fix | str | None) -> None:
             if choice == START:
                 self.post_message(StartRequested(config, detached, lr_find))
-            elif choice is not None:
+            elif choice is not None and not isinstance(choice, str):
                 self.app.post_message(FixRequested(config, choice))
 
         self.app.push_screen(FindingScreen(found, offer_start=True), decided)
