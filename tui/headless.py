@@ -15,6 +15,7 @@ from rich.table import Table
 
 from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, Prepare, RunEnded, RunStarted,
                              SettingsChanged, StateChanged)
+from tui.core.control import Interruptible
 from tui.core.params import format_value
 from tui.core.records import format_metric
 from tui.core.render import run_results
@@ -144,7 +145,7 @@ def render_finding(f: Any) -> str:
 
 
 
-def stop_on_signals(console: Any, target: Any, stopping: str, exiting: str) -> None:
+def stop_on_signals(console: Console, target: Interruptible, stopping: str, exiting: str) -> None:
     """Ctrl+C / SIGTERM ask `target` (a session or a sweep) to stop at its next batch; a second one exits at once."""
     import os
     import signal

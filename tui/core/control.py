@@ -52,6 +52,13 @@ class Stoppable(Protocol):
     def stop(self) -> None: ...
 
 
+class Interruptible(Stoppable, Protocol):
+    """A stoppable that says whether a stop was already asked for (the command line: a second Ctrl+C exits at once)."""
+
+    @property
+    def stop_requested(self) -> bool: ...
+
+
 class Controllable(Stoppable, Protocol):
     """What a control request acts on: a run that can also be held at a batch boundary and continued."""
 
