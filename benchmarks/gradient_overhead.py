@@ -52,23 +52,16 @@ def child(mode: str, args: argparse.Namespace) -> None:
 
     session_mod.TrainingSession._emit = counting
     spent: dict[int, float] = {}  # epoch -> seconds inside the gradient callback
-    from tui.core import keras_parts
+    from tui.core.keras import gradients
 
-    real_make = keras_parts.make_gradient_callback
+    real_batch_end = gradients.GradientFlow.on_train_batch_end
 
-    def timed(*a, **k):
-        cb = real_make(*a, **k)
-        inner = cb.on_train_batch_end
+    def timed(cb, batch, logs=None):
+        t0 = time.perf_counter()
+        real_batch_end(cb, batch, logs)
+        spent[cb._epoch] = spent.get(cb._epoch, 0.0) + time.perf_counter() - t0
 
-        def wrapped(batch, logs=None):
-            t0 = time.perf_counter()
-            inner(batch, logs)
-            spent[cb._epoch] = spent.get(cb._epoch, 0.0) + time.perf_counter() - t0
-
-        cb.on_train_batch_end = wrapped
-        return cb
-
-    keras_parts.make_gradient_callback = timed
+    gradients.GradientFlow.on_train_batch_end = timed
     with tempfile.TemporaryDirectory() as runs:
         times = run_session(config, Path(runs))
     shares = [spent.get(e + 1, 0.0) / t for e, t in enumerate(times)]

@@ -13,3 +13,12 @@ async def until(pilot, condition, seconds: float = 10.0, state=None) -> None:
             pass
         await pilot.pause(0.05)
     raise AssertionError("condition not met in time" + (f": {state()}" if state is not None else ""))
+
+
+async def run_drawn(pilot, seconds: float = 30.0) -> None:
+    """Until the run has ended and its training screen has drawn it: the screen's 4 Hz pump has folded every queued
+    event, the run's end included, and redrawn (rather than sleeping for two ticks of the pump)."""
+    await pilot.app.workers.wait_for_complete()
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.monitor.ended is not None and not screen.events, seconds,
+                state=lambda: (type(screen).__name__, screen.monitor.state, len(screen.events)))

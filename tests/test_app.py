@@ -5,7 +5,7 @@ from pathlib import Path
 
 from textual.widgets import Button, DataTable, Input, Select, Static
 
-from pilot_wait import until
+from pilot_wait import run_drawn, until
 
 from tui.core import config as cfg
 from tui.ui.app import CnnTuiApp
@@ -27,12 +27,6 @@ async def type_into(pilot, key: str, text: str) -> None:
     await pilot.pause()
 
 
-async def wait_for_run(pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.6)  # two ticks of the 4 Hz event pump
-
-
-
 def static_text(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
@@ -48,7 +42,7 @@ async def test_fill_the_forms_start_a_run_and_watch_charts_and_table_update(tmp_
         await pilot.press("f5")
         await pilot.pause()
         assert isinstance(app.screen, TrainingScreen)
-        await wait_for_run(pilot)
+        await run_drawn(pilot)
         screen = app.screen
         assert screen.monitor.state == "finished"
         assert screen.query_one("#epochs", DataTable).row_count == 2
@@ -101,7 +95,7 @@ async def test_an_overfitting_run_raises_the_flag_marks_the_epoch_and_a_fix_goes
     app = CnnTuiApp(config, runs_dir=tmp_path, start=True)
     async with app.run_test(size=(120, 45)) as pilot:
         await pilot.pause()
-        await wait_for_run(pilot)
+        await run_drawn(pilot)
         screen = app.screen
         finding = screen.monitor.finding
         assert finding is not None and finding.id == "overfitting"
@@ -130,7 +124,7 @@ async def test_export_writes_the_summary_files_for_a_finished_run(tmp_path):
     app = CnnTuiApp(config, runs_dir=tmp_path, start=True)
     async with app.run_test(size=(120, 45)) as pilot:
         await pilot.pause()
-        await wait_for_run(pilot)
+        await run_drawn(pilot)
         run_dir = Path(app.screen.monitor.ended.run_dir)
         (run_dir / "summary.md").unlink()
         await pilot.press("e")
@@ -145,10 +139,8 @@ async def test_quit_during_a_run_asks_then_stops_training_cleanly(tmp_path):
     config = cfg.ExperimentConfig().with_values({**TINY, "training.epochs": 10000, "training.batch_size": 4})
     app = CnnTuiApp(config, runs_dir=tmp_path, start=True)
     async with app.run_test(size=(120, 45)) as pilot:
-        for _ in range(200):  # until training is under way
-            await pilot.pause(0.1)
-            if app.screen.monitor.last_batch is not None:
-                break
+        await until(pilot, lambda: getattr(getattr(app.screen, "monitor", None), "last_batch", None) is not None,
+                    20)  # training is under way
         await pilot.press("q")
         await pilot.pause()
         from tui.ui.screens.dialogs import ConfirmDialog
@@ -168,7 +160,7 @@ async def test_a_failed_run_says_why_and_the_app_stays_usable(tmp_path):
     app = CnnTuiApp(config, runs_dir=tmp_path / "runs", start=True)
     async with app.run_test(size=(120, 45)) as pilot:
         await pilot.pause()
-        await wait_for_run(pilot)
+        await run_drawn(pilot)
         screen = app.screen
         assert screen.monitor.state == "failed"
         assert "nope" in static_text(screen, "#run-error")

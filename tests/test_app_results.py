@@ -5,7 +5,7 @@ from pathlib import Path
 from rich.console import Console
 from textual.widgets import Static
 
-from tests.test_app import until
+from pilot_wait import run_drawn, until
 from tui.core import config as cfg
 from tui.core.runs import read_run
 from tui.ui.app import CnnTuiApp
@@ -28,8 +28,7 @@ async def test_a_finished_run_shows_its_test_results_then_t_returns_to_the_curve
     app = CnnTuiApp(cfg.ExperimentConfig().with_values(TINY), runs_dir=tmp_path, start=True)
     async with app.run_test(size=(120, 45)) as pilot:
         await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause(0.6)
+        await run_drawn(pilot)
         screen = app.screen
         assert screen.monitor.state == "finished"
         assert screen.has_class("-results") and not screen.query_one("#charts").display

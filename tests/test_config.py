@@ -95,3 +95,78 @@ def test_set_overrides_parse_like_a_person_types_them():
 def test_switching_architecture_drops_the_old_architectures_keys():
     c = cfg.ExperimentConfig().with_values({"model.architecture": "mlp"})
     assert set(c.model.params) == {"hidden_units", "freeze_output"}  # the MLP's own keys only
+
+
+# -- writing a value back as text: the inverse of parsing it ---------------------------------------------------------
+
+def _every_param():
+    """(key, Param) of every configuration key: each section's own, and every architecture's parameters."""
+    from models import ARCHITECTURES
+
+    for section in cfg.SECTIONS:
+        for p in cfg.section_params(section):
+            yield f"{section}.{p.name}", p
+    for arch in ARCHITECTURES.values():
+        for p in arch.params:
+            yield f"model.{p.name} ({arch.name})", p
+
+
+EVERY_PARAM = list(_every_param())
+
+
+def _values_of(p):
+    """Values a person could give `p` (hypothesis strategies; refused ones are filtered out by validate)."""
+    from hypothesis import strategies as st
+
+    if p.choices:
+        return st.sampled_from(p.choices)
+    if p.kind is bool:
+        return st.booleans()
+    if p.kind is tuple:
+        return st.lists(st.integers(1, 65536), min_size=1, max_size=8).map(tuple)
+    if p.kind is int:
+        return st.integers(-2**62, 2**62)
+    if p.kind is float:
+        return st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                         st.floats(p.minimum if p.minimum is not None else -1e6,
+                                   p.maximum if p.maximum is not None else 1e6))
+    return st.text()
+
+
+@pytest.mark.parametrize("key, param", EVERY_PARAM, ids=[k for k, _ in EVERY_PARAM])
+def test_every_key_reads_back_what_it_writes(key, param):
+    """What a form field shows for a value parses back to that very value: parse_text(format_text(v)) == v."""
+    from hypothesis import given, settings
+
+    @settings(max_examples=60, deadline=None)
+    @given(_values_of(param))
+    def reads_back(raw):
+        try:
+            value = param.validate(raw, key)
+        except ConfigError:
+            return  # not a value of this key
+        text = param.format_text(value)
+        assert param.parse_text(text, key) == value, (value, text)
+
+    reads_back()
+
+
+def test_values_are_written_one_way_everywhere():
+    """The CLI, the app and the exports write a value alike: its shortest exact form, true/false, [a, b]."""
+    from tui.core.params import format_value
+
+    assert [format_value(v) for v in (0.001, 1e-7, 5.0, 0.0012345678, True, (512, 256), "adam", 3)] == [
+        "0.001", "1e-07", "5", "0.0012345678", "true", "[512, 256]", "adam", "3"]
+    assert format_value(0.00031622776, digits=3) == "0.000316"
+    lr = cfg.param_for("optimizer.learning_rate")
+    assert lr.format_text(0.0012345678) == "0.0012345678"  # the form shows the value that will be used
+    assert cfg.param_for("model.hidden_units", "mlp").format_text((512, 256)) == "512, 256"
+    assert cfg.param_for("dataset.path").format_text(" data ") == '" data "'
+
+
+def test_times_left_are_written_one_way_in_the_training_screen_and_the_sweep():
+    from tui.core.heatmap import format_eta
+    from tui.core.records import format_clock
+
+    assert [format_clock(s) for s in (0, 65.9, 3665, None)] == ["0:00", "1:05", "1:01:05", "–"]
+    assert format_eta(65.9) == format_clock(65.9) and format_eta(None) == "estimating…"

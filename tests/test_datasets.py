@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from tui.core import datasets
+from tui.core.datasets import builtin, sources
 from tui.core.config import DatasetConfig
 from tui.core.datasets import DatasetError, data_dirs, known_shape, load_dataset
 
@@ -25,12 +26,12 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.delenv("CNN_TUI_DATA_DIR", raising=False)
-    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIRS", ())
+    monkeypatch.setattr(sources, "SYSTEM_DATA_DIRS", ())
 
     def no_network(url, timeout):
         raise OSError("network disabled in tests")
 
-    monkeypatch.setattr(datasets, "_open_url", no_network)
+    monkeypatch.setattr(sources, "open_url", no_network)
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
@@ -58,7 +59,7 @@ def write_fashion(directory: Path) -> tuple[np.ndarray, ...]:
     xtr, ytr = fake_images(100, seed=2)
     xte, yte = fake_images(30, seed=3)
     directory.mkdir(parents=True, exist_ok=True)
-    for name, arr in zip(datasets.FASHION_FILES, (xtr, ytr, xte, yte)):
+    for name, arr in zip(builtin.FASHION_FILES, (xtr, ytr, xte, yte)):
         (directory / name).write_bytes(idx_bytes(arr))
     return xtr, ytr, xte, yte
 
@@ -106,10 +107,22 @@ def test_data_dirs_order(tmp_path, monkeypatch):
 
 
 def test_no_tensorflow_or_textual_import():
-    source = Path(datasets.__file__).read_text()
-    assert "import textual" not in source and "from textual" not in source
-    assert not any(line.startswith(("import tensorflow", "import keras", "from keras", "from tensorflow"))
-                   for line in source.splitlines())
+    for path in Path(datasets.__file__).parent.glob("*.py"):  # every module of the package
+        source = path.read_text()
+        assert "import textual" not in source and "from textual" not in source
+        assert not any(line.startswith(("import tensorflow", "import keras", "from keras", "from tensorflow"))
+                       for line in source.splitlines())
+
+
+def test_every_dataset_name_has_a_loader_and_every_loader_returns_the_same_shape():
+    """One signature, loader(config, progress), and one result, Loaded, for every choice of dataset.name."""
+    from tui.core.config import DATASETS
+
+    assert set(datasets.LOADERS) == set(DATASETS)
+    found = datasets.LOADERS["digits"](DatasetConfig(name="digits"), datasets.Throttle(None))
+    assert isinstance(found, datasets.Loaded) and found.class_names == datasets.DIGIT_NAMES
+    assert found.x.dtype == np.uint8 and found.x.shape[1:] == (8, 8, 1) and len(found.y) == len(found.x) == 1797
+    assert found.x_test is None and found.source == "embedded (scikit-learn digits)"
 
 
 # --- digits ---------------------------------------------------------------------------------------------------
@@ -237,11 +250,11 @@ def test_download_reports_progress_and_caches(tmp_path, monkeypatch):
         urls.append(url)
         return FakeResponse(payload)
 
-    monkeypatch.setattr(datasets, "_open_url", serve)
-    monkeypatch.setattr(datasets._Throttle, "__call__", lambda self, m, d, t, final=False: self.fn and self.fn(m, d, t))
+    monkeypatch.setattr(sources, "open_url", serve)
+    monkeypatch.setattr(datasets.Throttle, "__call__", lambda self, m, d, t, final=False: self.fn and self.fn(m, d, t))
     calls = []
     ds = load_dataset(DatasetConfig(name="mnist"), progress=lambda m, d, t: calls.append((m, d, t)))
-    assert urls == [datasets.MNIST_URL]
+    assert urls == [builtin.MNIST_URL]
     downloads = [c for c in calls if c[0] == "Downloading mnist.npz"]
     assert len(downloads) > 3
     done = [d for _, d, _ in downloads]
@@ -251,13 +264,13 @@ def test_download_reports_progress_and_caches(tmp_path, monkeypatch):
     assert cached.read_bytes() == payload
     assert ds.info.source == f"downloaded to {cached}" and ds.info.test == 10
 
-    monkeypatch.setattr(datasets, "_open_url", lambda url, timeout: pytest.fail("downloaded twice"))
+    monkeypatch.setattr(sources, "open_url", lambda url, timeout: pytest.fail("downloaded twice"))
     assert load_dataset(DatasetConfig(name="mnist")).info.source == str(cached)
 
 
 def test_progress_is_throttled():
     calls = []
-    throttle = datasets._Throttle(lambda m, d, t: calls.append(d))
+    throttle = datasets.Throttle(lambda m, d, t: calls.append(d))
     for i in range(1000):
         throttle("work", i, 1000)
     throttle("work", 1000, 1000, final=True)
@@ -355,7 +368,7 @@ def test_cifar10_jpg_archive_decoded_once(tmp_path, monkeypatch):
         assert ds.x_train.shape[1:] == (32, 32, 3) and ds.info.class_counts == tuple([4] * 10)
         assert sorted(ds.y_test.tolist()) == list(range(10))
         assert list((tmp_path / "cache" / "cnn-tui" / "data").glob("cifar10-jpg-*.npz"))
-        monkeypatch.setattr(datasets, "_cifar10_jpg_from_tar", lambda *a: pytest.fail("decoded twice"))
+        monkeypatch.setattr(builtin, "_cifar10_jpg_from_tar", lambda *a: pytest.fail("decoded twice"))
         again = load_dataset(cfg)
         assert np.array_equal(again.x_train, ds.x_train) and np.array_equal(again.y_test, ds.y_test)
     finally:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from rich.text import Text
 
+from pilot_wait import run_drawn
+
 from tui.core import config as cfg
 from tui.core.diagnostics import Finding, Fix
 from tui.ui.app import CnnTuiApp
@@ -75,8 +77,7 @@ async def test_start_anyway_trains_the_doubtful_setup_and_the_finding_is_kept(tm
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, TrainingScreen)
-        await app.workers.wait_for_complete()
-        await pilot.pause(0.6)
+        await run_drawn(pilot)
         screen = app.screen
         assert screen.session.config.training.loss == "binary_crossentropy"
         assert "wrong_loss" in [f.id for f in screen.monitor.findings]

@@ -131,8 +131,10 @@ def test_the_tap_snapshots_weights_only_while_the_view_is_open():
     import keras
 
     model, *_ = tiny_cnn()
+    from tui.core.keras.inside import InsideSnapshot
+
     tap = inside.InsideTap()
-    cb = tap.callback()
+    cb = InsideSnapshot(tap)
     cb.set_model(model)
     cb.on_train_begin()
     cb.on_epoch_end(0, {})

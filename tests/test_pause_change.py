@@ -35,13 +35,14 @@ def test_the_change_callback_applies_in_the_training_thread_at_a_batch_boundary(
     import keras
 
     from tui.core import keras_parts
+    from tui.core.keras.changes import ChangeApplier
 
     config = cfg.ExperimentConfig().with_values({"training.epochs": 4, "training.early_stopping": True})
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer=keras_parts.make_optimizer(config), loss="mse")
     plan = RunPlan(config)
     emitted, saved = [], []
-    change = keras_parts.make_change_callback(plan, emitted.append, steps=10, on_applied=saved.append)
+    change = ChangeApplier(plan, emitted.append, steps=10, on_applied=saved.append)
     stopper = keras.callbacks.EarlyStopping(patience=5)
     change.early_stopping = stopper  # make_callbacks wires it so
     change.set_model(model)

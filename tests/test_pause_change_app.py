@@ -44,8 +44,8 @@ async def test_pause_change_the_learning_rate_and_continue(tmp_path):
         await until(pilot, lambda: app.screen is training)
         await pilot.press("p")
         await app.workers.wait_for_complete()
-        await until(pilot, lambda: training.monitor.ended is not None and training.monitor.epochs_seen == 3)
-        await pilot.pause(0.6)  # the 4 Hz pump draws what arrived last
+        await until(pilot, lambda: training.monitor.ended is not None and training.monitor.epochs_seen == 3
+                    and not training.events)  # the 4 Hz pump has drawn what arrived last
 
         [change] = training.monitor.changes
         assert change.values == {"optimizer.learning_rate": 0.01}
@@ -92,8 +92,7 @@ async def test_a_run_resumed_in_the_app_keeps_the_change(tmp_path, monkeypatch):
         await until(pilot, lambda: getattr(app.screen, "monitor", None) is not None, 30)
         training = app.screen
         await app.workers.wait_for_complete()
-        await until(pilot, lambda: training.monitor.ended is not None)
-        await pilot.pause(0.6)
+        await until(pilot, lambda: training.monitor.ended is not None and not training.events)
         assert training.monitor.ended.status == "finished"
         assert [c.resumed for c in training.monitor.changes] == [True]
         assert abs(training.monitor.history[-1]["lr"] - 0.02) < 1e-6

@@ -4,6 +4,8 @@ run can be resumed from there."""
 import pytest
 from textual.widgets import Input
 
+from pilot_wait import run_drawn
+
 from tui.core import config as cfg
 from tui.core.runs import list_runs
 from tui.core.session import TrainingSession
@@ -65,8 +67,7 @@ async def test_the_runs_screen_filters_opens_and_resumes_an_interrupted_run(runs
         assert "interrupted: r resumes it" in str(app.screen.query_one("#run-title").render())
         await pilot.press("r")
         await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause(0.6)
+        await run_drawn(pilot)
         monitor = app.screen.monitor
         assert monitor.state == "finished"
         assert [h["epoch"] for h in monitor.history] == [3]  # only the epoch that was missing

@@ -7,7 +7,7 @@ import pytest
 
 from tui.core import config as cfg
 from tui.core.events import BatchEnd, EpochEnd, Prepare, RunEnded, RunStarted, StateChanged
-from tui.core.session import TrainingSession
+from tui.core.session import TrainingSession, fit_status
 
 TINY = {"dataset.name": "digits", "dataset.train_size": 300, "model.architecture": "simple_cnn",
         "model.conv_filters": 8, "model.dense_units": 16, "training.epochs": 2, "training.batch_size": 32}
@@ -103,6 +103,20 @@ def test_a_stop_after_the_last_epoch_leaves_the_run_finished(tmp_path):
     result = session.run()
     assert result.status == "finished"
     assert json.loads((session.run_dir / "summary.json").read_text())["status"] == "finished"
+
+
+def test_a_fits_status_follows_the_epochs_it_recorded():
+    """The fit phase's verdict, from its epoch records alone: finished, stopped (cut short), or failed with why."""
+    two = [{"epoch": 1, "loss": 0.9}, {"epoch": 2, "loss": 0.5}]
+    assert fit_status(two, 2, stop_requested=False) == ("finished", None)
+    assert fit_status(two, 2, stop_requested=True) == ("finished", None)  # the stop came after the last epoch
+    assert fit_status(two[:1], 2, stop_requested=False) == ("finished", None)  # early stopping ended it
+    assert fit_status(two[:1], 2, stop_requested=True) == ("stopped", None)
+    assert fit_status([two[0], {"epoch": 2, "loss": 0.6, "partial": True}], 2, stop_requested=True)[0] == "stopped"
+    status, error = fit_status([two[0], {"epoch": 2, "loss": float("nan")}], 2, stop_requested=True)
+    assert status == "failed" and "NaN/inf in epoch 2" in error and "optimizer.clipnorm = 1.0" in error
+    assert fit_status(two, 2, stop_requested=True, divergence="loss x50 in 3 epochs") == (
+        "failed", "training diverged: loss x50 in 3 epochs")
 
 
 def test_pause_holds_training_until_resume(tmp_path):

@@ -128,7 +128,7 @@ print("RESULT " + json.dumps({"status": result.status, "marks": marks}))
 def test_a_long_headless_run_keeps_its_memory_flat():
     """300 epochs with the backup and the checkpoint saved every epoch. Keras 3.15's save cache never hit (it
     caches under one key and reads another), so every save leaked ~70 KB of native memory: ~95 KB an epoch in all,
-    about 23 MB over these 240 epochs. Fixed (tui.core.keras_parts.keep_save_attribute_cache), a bare fit grows
+    about 23 MB over these 240 epochs. Fixed (tui.core.keras.saving.keep_save_attribute_cache), a bare fit grows
     ~20 KB an epoch; the bound leaves room for that and for the allocator's noise."""
     out = subprocess.run([sys.executable, "-c", SOAK_CHILD], capture_output=True, text=True, timeout=900,
                          cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})

@@ -4,6 +4,8 @@ fill in; resume a stopped sweep from the same dialog."""
 from textual.geometry import Region
 from textual.widgets import Button, Input, Select, Static
 
+from pilot_wait import until
+
 from tui.core import config as cfg
 from tui.core.sweep import SweepRunner, load_state, make_spec
 from tui.ui.app import CnnTuiApp
@@ -26,8 +28,9 @@ def shown(widget) -> str:
 
 
 async def finish(pilot) -> None:
+    """Until the sweep has ended and its screen has drawn the final state (it draws that one at once)."""
     await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.5)
+    await until(pilot, lambda: getattr(pilot.app.screen, "ended", False), 30)
 
 
 async def test_f6_sweeps_two_keys_and_the_heatmap_fills_in(tmp_path):

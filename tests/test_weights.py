@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tui.core import config as cfg
-from tui.core import datasets
+from tui.core.datasets import sources
 from tui.core.events import Prepare
 from tui.core.session import TrainingSession
 
@@ -27,7 +27,7 @@ def offline(monkeypatch, tmp_path):
     def no_network(url, timeout):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(datasets, "_open_url", no_network)
+    monkeypatch.setattr(sources, "open_url", no_network)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_the_imagenet_download_reports_progress_and_lands_where_keras_looks(tmp_
         asked.append(url)
         return Response(payload)
 
-    monkeypatch.setattr(datasets, "_open_url", fake_open)
+    monkeypatch.setattr(sources, "open_url", fake_open)
     name, url, _ = imagenet_source("mobilenetv2", 32)
     # The file Keras Applications would fetch: at 32 pixels MobileNetV2 loads its 224 file.
     assert name == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"

@@ -15,6 +15,9 @@ from rich.table import Table
 
 from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, Prepare, RunEnded, RunStarted,
                              SettingsChanged, StateChanged)
+from tui.core.control import Interruptible
+from tui.core.params import format_value
+from tui.core.records import format_metric
 from tui.core.render import run_results
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -104,15 +107,16 @@ class HeadlessView:
             table = Table(show_header=False, box=None)
             if s.get("best"):
                 b = s["best"]
-                table.add_row("best", f"epoch {b['epoch']}: val_accuracy {_number(b['val_accuracy'])}, "
-                                      f"val_loss {_number(b['val_loss'])}")
+                table.add_row("best", f"epoch {b['epoch']}: val_accuracy {format_metric(b['val_accuracy'])}, "
+                                      f"val_loss {format_metric(b['val_loss'])}")
             if s.get("final"):
                 f = s["final"]
-                table.add_row("final", f"loss {_number(f['loss'])} acc {_number(f['accuracy'])} val_loss "
-                                       f"{_number(f['val_loss'])} val_acc {_number(f['val_accuracy'])}")
+                table.add_row("final", f"loss {format_metric(f['loss'])} acc {format_metric(f['accuracy'])} val_loss "
+                                       f"{format_metric(f['val_loss'])} val_acc {format_metric(f['val_accuracy'])}")
             if s.get("test"):
-                table.add_row("test", f"accuracy {_number(s['test']['accuracy'])}, loss {_number(s['test']['loss'])}")
-            table.add_row("time", f"{s['wall_seconds']:.1f} s, {_number(s.get('train_samples_per_second'), 0)} "
+                table.add_row("test", f"accuracy {format_metric(s['test']['accuracy'])}, "
+                                      f"loss {format_metric(s['test']['loss'])}")
+            table.add_row("time", f"{s['wall_seconds']:.1f} s, {format_metric(s.get('train_samples_per_second'), 0)} "
                                   f"samples/s")
             c.print(table)
             results = run_results(s, result.run_dir)
@@ -135,22 +139,13 @@ def render_finding(f: Any) -> str:
     lines = [f"[{style}]{f.get('severity', '').upper()}[/] [bold]{escape(f.get('title', ''))}[/] ({f.get('id')}, "
              f"{when})", f"  {escape(f.get('evidence', ''))}"]
     for fix in f.get("fixes", []):
-        changes = " ".join(f"--set {k}={_value(v)}" for k, v in (fix.get("changes") or {}).items())
+        changes = " ".join(f"--set {k}={format_value(v)}" for k, v in (fix.get("changes") or {}).items())
         lines.append(f"  → {escape(fix.get('label', ''))}" + (f"  [dim]{escape(changes)}[/]" if changes else ""))
     return "\n".join(lines)
 
 
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
-
-def _number(v: Any, digits: int = 4) -> str:
-    return "–" if v is None else f"{v:.{digits}f}"
-
-
-def stop_on_signals(console: Any, target: Any, stopping: str, exiting: str) -> None:
+def stop_on_signals(console: Console, target: Interruptible, stopping: str, exiting: str) -> None:
     """Ctrl+C / SIGTERM ask `target` (a session or a sweep) to stop at its next batch; a second one exits at once."""
     import os
     import signal

@@ -3,7 +3,7 @@ the training thread follows.
 
 A change is asked for from any thread (the app's form, or an attached view through tui.core.control), checked at
 once (:meth:`RunPlan.check`: a bad value is refused with the key and the fix), queued, and applied in the training
-thread at the next batch boundary by the Keras callback of :func:`tui.core.keras_parts.make_change_callback`
+thread at the next batch boundary by the Keras callback :class:`tui.core.keras.changes.ChangeApplier`
 (optimizer.learning_rate.assign, EarlyStopping.patience, the optimizer's clipnorm with the train step retraced, the
 epoch the run ends at). Each applied change becomes a ``SettingsChanged`` event and a record in the run directory
 (``RunDir.write_changes``), listed by summary.json/md and compare, and applied again at the same epoch and batch
@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tui.core.config import ExperimentConfig, param_for
+from tui.core.params import format_value
 
 CHANGEABLE: dict[str, str] = {
     "optimizer.learning_rate": "learning rate (a schedule goes on from the new rate)",
@@ -126,7 +127,8 @@ def describe(values: Mapping[str, Any], previous: Mapping[str, Any] | None = Non
     for key, value in values.items():
         name = key.partition(".")[2]
         old = (previous or {}).get(key)
-        parts.append(f"{name} {_fmt(old)} → {_fmt(value)}" if old is not None else f"{name} → {_fmt(value)}")
+        new = format_value(value, digits=3)
+        parts.append(f"{name} {format_value(old, digits=3)} → {new}" if old is not None else f"{name} → {new}")
     return ", ".join(parts)
 
 
@@ -136,8 +138,4 @@ SHORT = {"optimizer.learning_rate": "lr", "training.epochs": "epochs", "training
 
 def describe_short(values: Mapping[str, Any]) -> str:
     """``lr 0.01 · epochs 8``: the new values only, for a narrow table cell."""
-    return " · ".join(f"{SHORT.get(key, key)} {_fmt(value)}" for key, value in values.items())
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    return " · ".join(f"{SHORT.get(key, key)} {format_value(value, digits=3)}" for key, value in values.items())

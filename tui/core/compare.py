@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from tui.core.tfenv import device_label
-from tui.core.params import ConfigError, tomllib
+from tui.core.params import ConfigError, format_value, tomllib
 from tui.core.records import atomic_write_text, text_chart
 from tui.core.rundir import RunDir
 from tui.core.runs import RunIndex, read_run
@@ -225,23 +225,13 @@ def compare(runs: Sequence[Path | str], runs_dir: Path | str | None = None) -> C
 
 # -- the two tables -----------------------------------------------------------------------------------------
 
-def _fmt_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_fmt_value(v) for v in value) + "]"
-    return str(value)
-
-
 def _effective(config: Mapping[str, Any], key: str) -> str:
     if key not in config:
         return MISSING
     rule = _USED_WHEN.get(key)
     if rule is not None and rule[0] in config and config[rule[0]] not in rule[1]:
         return UNUSED
-    return _fmt_value(config[key])
+    return format_value(config[key])
 
 
 def config_diff(configs: Sequence[Mapping[str, Any]]) -> list[Row]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from models import ARCHITECTURES
-from tui.core.params import ConfigError, Param, tomllib
+from tui.core.params import ConfigError, Param, format_value, tomllib
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "folder")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish")
@@ -31,43 +31,43 @@ CLASS_WEIGHTS = ("none", "balanced")
 APPLY_TO = ("all", "dense", "conv", "hidden_dense")
 
 
-def _p(default: Any, help: str, **limits: Any) -> Any:
+def _setting(default: Any, help: str, **limits: Any) -> Any:
     """A dataclass field carrying its validation rules; name and type come from the annotation."""
     return field(default=default, metadata={"help": help, **limits})
 
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    name: str = _p("digits", "which dataset: the embedded digits, a Keras dataset, or an image folder",
-                   choices=DATASETS)
-    path: str = _p("", "image folder with one sub-folder per class (dataset.name = folder)")
-    data_dir: str = _p("", "local data directory searched before any download (also $CNN_TUI_DATA_DIR)")
-    train_size: int = _p(0, "use only this many training samples (0 = all)", minimum=0)
-    val_fraction: float = _p(0.1, "fraction of the training data held out for validation",
-                             minimum=0.0, maximum=0.9, min_exclusive=True)
-    test_fraction: float = _p(0.1, "fraction held out for test when the dataset has no test split",
-                              minimum=0.0, maximum=0.9)
-    grayscale: bool = _p(False, "convert images to one channel")
-    rescale: bool = _p(True, "scale pixels from 0–255 to [0, 1] in the model's first layer (false feeds raw "
-                       "pixels: the unscaled-input mistake)")
-    image_size: int = _p(64, "side in pixels that folder images are resized to", minimum=8, maximum=1024)
-    seed: int = _p(42, "seed for subsetting and splitting", minimum=0)
+    name: str = _setting("digits", "which dataset: the embedded digits, a Keras dataset, or an image folder",
+                         choices=DATASETS)
+    path: str = _setting("", "image folder with one sub-folder per class (dataset.name = folder)")
+    data_dir: str = _setting("", "local data directory searched before any download (also $CNN_TUI_DATA_DIR)")
+    train_size: int = _setting(0, "use only this many training samples (0 = all)", minimum=0)
+    val_fraction: float = _setting(0.1, "fraction of the training data held out for validation",
+                                   minimum=0.0, maximum=0.9, min_exclusive=True)
+    test_fraction: float = _setting(0.1, "fraction held out for test when the dataset has no test split",
+                                    minimum=0.0, maximum=0.9)
+    grayscale: bool = _setting(False, "convert images to one channel")
+    rescale: bool = _setting(True, "scale pixels from 0–255 to [0, 1] in the model's first layer (false feeds raw "
+                             "pixels: the unscaled-input mistake)")
+    image_size: int = _setting(64, "side in pixels that folder images are resized to", minimum=8, maximum=1024)
+    seed: int = _setting(42, "seed for subsetting and splitting", minimum=0)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    architecture: str = _p("simple_cnn", "network architecture from models/", choices=tuple(ARCHITECTURES))
-    activation: str = _p("relu", "hidden-layer activation", choices=ACTIVATIONS)
-    kernel_initializer: str = _p("glorot_uniform", "weight initializer (normal uses model.init_std; "
-                                 "he_normal_untruncated is N(0, 2/fan_in) in every layer, the output too, as "
-                                 "NumPy-from-scratch courses draw it)",
-                                 choices=INITIALIZERS)
-    init_std: float = _p(0.05, "standard deviation of the plain normal initializer",
-                         minimum=0.0, maximum=10.0, min_exclusive=True)
-    dropout: float = _p(0.0, "dropout rate in the dense part", minimum=0.0, maximum=1.0, max_exclusive=True)
-    batch_norm: bool = _p(False, "batch normalization after each conv/dense layer")
-    output_activation: str = _p("auto", "output layer: auto (softmax, sigmoid with binary cross-entropy), or force "
-                                "softmax / sigmoid", choices=OUTPUT_ACTIVATIONS)
+    architecture: str = _setting("simple_cnn", "network architecture from models/", choices=tuple(ARCHITECTURES))
+    activation: str = _setting("relu", "hidden-layer activation", choices=ACTIVATIONS)
+    kernel_initializer: str = _setting("glorot_uniform", "weight initializer (normal uses model.init_std; "
+                                       "he_normal_untruncated is N(0, 2/fan_in) in every layer, the output too, as "
+                                       "NumPy-from-scratch courses draw it)",
+                                       choices=INITIALIZERS)
+    init_std: float = _setting(0.05, "standard deviation of the plain normal initializer",
+                               minimum=0.0, maximum=10.0, min_exclusive=True)
+    dropout: float = _setting(0.0, "dropout rate in the dense part", minimum=0.0, maximum=1.0, max_exclusive=True)
+    batch_norm: bool = _setting(False, "batch normalization after each conv/dense layer")
+    output_activation: str = _setting("auto", "output layer: auto (softmax, sigmoid with binary cross-entropy), or "
+                                      "force softmax / sigmoid", choices=OUTPUT_ACTIVATIONS)
     params: Mapping[str, Any] = field(default_factory=dict)
     """The architecture's own parameters (``model.<name>`` keys), validated against models/."""
 
@@ -80,78 +80,79 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    name: str = _p("adam", "optimizer", choices=OPTIMIZERS)
-    learning_rate: float = _p(0.001, "initial learning rate", minimum=0.0, maximum=100.0, min_exclusive=True)
-    momentum: float = _p(0.9, "momentum for momentum, nesterov and rmsprop", minimum=0.0, maximum=1.0,
-                         max_exclusive=True)
-    weight_decay: float = _p(0.0, "decoupled weight decay (adamw, and others that support it)",
-                             minimum=0.0, maximum=1.0)
-    clipnorm: float = _p(0.0, "clip each gradient to this norm (0 = off)", minimum=0.0)
-    rho: float = _p(0.95, "decay of adadelta / rmsprop averages", minimum=0.0, maximum=1.0,
-                    max_exclusive=True)
-    epsilon: float = _p(1e-7, "fuzz factor of the adaptive optimizers (Keras 3's 1e-7; Keras 1 and 2.0 used 1e-8)",
-                        minimum=0.0, maximum=1.0, min_exclusive=True)
+    name: str = _setting("adam", "optimizer", choices=OPTIMIZERS)
+    learning_rate: float = _setting(0.001, "initial learning rate", minimum=0.0, maximum=100.0, min_exclusive=True)
+    momentum: float = _setting(0.9, "momentum for momentum, nesterov and rmsprop", minimum=0.0, maximum=1.0,
+                               max_exclusive=True)
+    weight_decay: float = _setting(0.0, "decoupled weight decay (adamw, and others that support it)",
+                                   minimum=0.0, maximum=1.0)
+    clipnorm: float = _setting(0.0, "clip each gradient to this norm (0 = off)", minimum=0.0)
+    rho: float = _setting(0.95, "decay of adadelta / rmsprop averages", minimum=0.0, maximum=1.0,
+                          max_exclusive=True)
+    epsilon: float = _setting(1e-7, "fuzz factor of the adaptive optimizers (Keras 3's 1e-7; Keras 1 and 2.0 used "
+                              "1e-8)", minimum=0.0, maximum=1.0, min_exclusive=True)
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    name: str = _p("constant", "learning-rate schedule", choices=SCHEDULES)
-    hold_epochs: int = _p(0, "epochs at the initial rate before exponential/step decay starts", minimum=0)
-    decay_rate: float = _p(0.1, "exponential: lr × e^(−rate) per epoch after the hold", minimum=0.0,
-                           maximum=10.0)
-    step_epochs: int = _p(10, "step: multiply lr by step_factor every this many epochs", minimum=1)
-    step_factor: float = _p(0.5, "step / plateau: factor applied to lr", minimum=0.0, maximum=1.0,
-                            min_exclusive=True, max_exclusive=True)
-    min_lr: float = _p(0.0, "floor for the learning rate", minimum=0.0)
-    patience: int = _p(3, "plateau: epochs without val_loss improvement before lr is reduced", minimum=1)
-    warmup_fraction: float = _p(0.3, "one_cycle: share of the training steps spent warming up to the peak rate "
-                                "(optimizer.learning_rate is the peak)", minimum=0.0, maximum=1.0,
-                                min_exclusive=True, max_exclusive=True)
-    div_factor: float = _p(25.0, "one_cycle: the cycle starts at peak ÷ div_factor", minimum=1.0)
-    final_div: float = _p(1e4, "one_cycle: it ends at start ÷ final_div", minimum=1.0)
-    min_momentum: float = _p(0.85, "one_cycle: momentum (or Adam's beta_1) falls from the optimizer's own value "
-                             "to this at the peak rate, then rises back", minimum=0.0, maximum=1.0,
-                             max_exclusive=True)
+    name: str = _setting("constant", "learning-rate schedule", choices=SCHEDULES)
+    hold_epochs: int = _setting(0, "epochs at the initial rate before exponential/step decay starts", minimum=0)
+    decay_rate: float = _setting(0.1, "exponential: lr × e^(−rate) per epoch after the hold", minimum=0.0,
+                                 maximum=10.0)
+    step_epochs: int = _setting(10, "step: multiply lr by step_factor every this many epochs", minimum=1)
+    step_factor: float = _setting(0.5, "step / plateau: factor applied to lr", minimum=0.0, maximum=1.0,
+                                  min_exclusive=True, max_exclusive=True)
+    min_lr: float = _setting(0.0, "floor for the learning rate", minimum=0.0)
+    patience: int = _setting(3, "plateau: epochs without val_loss improvement before lr is reduced", minimum=1)
+    warmup_fraction: float = _setting(0.3, "one_cycle: share of the training steps spent warming up to the peak rate "
+                                      "(optimizer.learning_rate is the peak)", minimum=0.0, maximum=1.0,
+                                      min_exclusive=True, max_exclusive=True)
+    div_factor: float = _setting(25.0, "one_cycle: the cycle starts at peak ÷ div_factor", minimum=1.0)
+    final_div: float = _setting(1e4, "one_cycle: it ends at start ÷ final_div", minimum=1.0)
+    min_momentum: float = _setting(0.85, "one_cycle: momentum (or Adam's beta_1) falls from the optimizer's own value "
+                                   "to this at the peak rate, then rises back", minimum=0.0, maximum=1.0,
+                                   max_exclusive=True)
 
 
 @dataclass(frozen=True)
 class RegularizationConfig:
-    l1: float = _p(0.0, "kernel L1 strength (L1 and L2 together = L1L2)", minimum=0.0, maximum=10.0)
-    l2: float = _p(0.0, "kernel L2 strength", minimum=0.0, maximum=10.0)
-    activity_l2: float = _p(0.0, "activity (output) L2 strength", minimum=0.0, maximum=10.0)
-    activity_l1: float = _p(0.0, "activity (output) L1 strength", minimum=0.0, maximum=10.0)
-    apply_to: str = _p("all", "which layers get the kernel and activity regularizers (dense includes the output "
-                       "layer's kernel; hidden_dense is the hidden Dense layers only)", choices=APPLY_TO)
-    augment: bool = _p(False, "random augmentation with Keras preprocessing layers (training only)")
-    flip: bool = _p(True, "augment: random horizontal flips")
-    rotation: float = _p(10.0, "augment: max rotation in degrees", minimum=0.0, maximum=180.0)
-    shift: float = _p(0.1, "augment: max shift as a fraction of width/height", minimum=0.0, maximum=0.5)
-    zoom: float = _p(0.0, "augment: max zoom as a fraction", minimum=0.0, maximum=0.5)
+    l1: float = _setting(0.0, "kernel L1 strength (L1 and L2 together = L1L2)", minimum=0.0, maximum=10.0)
+    l2: float = _setting(0.0, "kernel L2 strength", minimum=0.0, maximum=10.0)
+    activity_l2: float = _setting(0.0, "activity (output) L2 strength", minimum=0.0, maximum=10.0)
+    activity_l1: float = _setting(0.0, "activity (output) L1 strength", minimum=0.0, maximum=10.0)
+    apply_to: str = _setting("all", "which layers get the kernel and activity regularizers (dense includes the output "
+                             "layer's kernel; hidden_dense is the hidden Dense layers only)", choices=APPLY_TO)
+    augment: bool = _setting(False, "random augmentation with Keras preprocessing layers (training only)")
+    flip: bool = _setting(True, "augment: random horizontal flips")
+    rotation: float = _setting(10.0, "augment: max rotation in degrees", minimum=0.0, maximum=180.0)
+    shift: float = _setting(0.1, "augment: max shift as a fraction of width/height", minimum=0.0, maximum=0.5)
+    zoom: float = _setting(0.0, "augment: max zoom as a fraction", minimum=0.0, maximum=0.5)
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = _p(10, "number of epochs", minimum=1, maximum=100000)
-    batch_size: int = _p(64, "samples per batch", minimum=1, maximum=65536)
-    loss: str = _p("categorical_crossentropy", "loss function", choices=LOSSES)
-    early_stopping: bool = _p(False, "stop when the monitored metric stops improving (stop on plateau)")
-    monitor: str = _p("val_loss", "early stopping / best checkpoint: metric watched", choices=MONITORS)
-    patience: int = _p(5, "early stopping: epochs without improvement before stopping", minimum=0)
-    min_delta: float = _p(0.0, "early stopping: smallest change that counts as improvement", minimum=0.0)
-    restore_best: bool = _p(True, "early stopping: restore the best weights at the end")
-    checkpoint_every: int = _p(0, "also save the model every N epochs (0 = only best and last)", minimum=0)
-    tensorboard: bool = _p(False, "write TensorBoard logs into the run directory")
-    class_weight: str = _p("none", "weight the loss per class: balanced = n / (classes × count), for skewed "
-                           "datasets", choices=CLASS_WEIGHTS)
-    gradient_every: int = _p(20, "gradient-flow panel: per-layer gradient norms every N batches on a fixed batch "
-                             "of 32 training samples, at most 4 times a second (0 = off)", minimum=0)
-    seed: int = _p(42, "seed for weights, shuffling and dropout (same seed, same curves on CPU)", minimum=0)
-    stop_on_divergence: bool = _p(True, "stop the run when the doctor finds it diverged (false keeps training: for "
-                                  "reproducing a study whose raw-pixel first epoch has losses in the tens)")
-    devices: str = _p("auto", "devices of one run: auto (every GPU, else the CPU), cpu, or GPU indices like 0,1; two "
-                      "or more train under tf.distribute.MirroredStrategy, batch_size staying the global batch")
-    mixed_precision: bool = _p(False, "mixed_float16 compute (float32 output, Keras' loss scaling) on GPUs of compute "
-                               "capability ≥ 7.0; refused on the CPU")
+    epochs: int = _setting(10, "number of epochs", minimum=1, maximum=100000)
+    batch_size: int = _setting(64, "samples per batch", minimum=1, maximum=65536)
+    loss: str = _setting("categorical_crossentropy", "loss function", choices=LOSSES)
+    early_stopping: bool = _setting(False, "stop when the monitored metric stops improving (stop on plateau)")
+    monitor: str = _setting("val_loss", "early stopping / best checkpoint: metric watched", choices=MONITORS)
+    patience: int = _setting(5, "early stopping: epochs without improvement before stopping", minimum=0)
+    min_delta: float = _setting(0.0, "early stopping: smallest change that counts as improvement", minimum=0.0)
+    restore_best: bool = _setting(True, "early stopping: restore the best weights at the end")
+    checkpoint_every: int = _setting(0, "also save the model every N epochs (0 = only best and last)", minimum=0)
+    tensorboard: bool = _setting(False, "write TensorBoard logs into the run directory")
+    class_weight: str = _setting("none", "weight the loss per class: balanced = n / (classes × count), for skewed "
+                                 "datasets", choices=CLASS_WEIGHTS)
+    gradient_every: int = _setting(20, "gradient-flow panel: per-layer gradient norms every N batches on a fixed batch "
+                                   "of 32 training samples, at most 4 times a second (0 = off)", minimum=0)
+    seed: int = _setting(42, "seed for weights, shuffling and dropout (same seed, same curves on CPU)", minimum=0)
+    stop_on_divergence: bool = _setting(True, "stop the run when the doctor finds it diverged (false keeps training: "
+                                        "for reproducing a study whose raw-pixel first epoch has losses in the tens)")
+    devices: str = _setting("auto", "devices of one run: auto (every GPU, else the CPU), cpu, or GPU indices like 0,1; "
+                            "two or more train under tf.distribute.MirroredStrategy, batch_size staying the global "
+                            "batch")
+    mixed_precision: bool = _setting(False, "mixed_float16 compute (float32 output, Keras' loss scaling) on GPUs of "
+                                     "compute capability ≥ 7.0; refused on the CPU")
 
 
 @dataclass(frozen=True)
@@ -440,18 +441,13 @@ def reference_table() -> str:
     rows = ["| key | default | allowed | meaning |", "| --- | --- | --- | --- |"]
     for section in SECTIONS:
         for p in section_params(section):
-            rows.append(f"| `{section}.{p.name}` | `{_fmt(p.default)}` | {p.allowed()} | {p.help} |")
+            rows.append(f"| `{section}.{p.name}` | `{_toml_literal(p.default)}` | {p.allowed()} | {p.help} |")
     for arch in ARCHITECTURES.values():
         for p in arch.params:
-            rows.append(f"| `model.{p.name}` ({arch.name}) | `{_fmt(p.default)}` | {p.allowed()} | {p.help} |")
+            rows.append(f"| `model.{p.name}` ({arch.name}) | `{_toml_literal(p.default)}` | {p.allowed()} | {p.help} |")
     return "\n".join(rows)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, tuple):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def _toml_literal(value: Any) -> str:
+    """A default as the reference table shows it: TOML's literal (text in quotes)."""
+    return f'"{value}"' if isinstance(value, str) else format_value(value)

@@ -45,12 +45,36 @@ ACTIONS = ("stop", "pause", "resume", "change")
 POLL_SECONDS = 0.25
 
 
-class Controllable(Protocol):
+class Stoppable(Protocol):
+    """What can be asked to stop at its next batch boundary: a training session, a sweep (all its running cells),
+    an attached run (through this channel). Any thread may call it; it returns at once."""
+
     def stop(self) -> None: ...
+
+
+class Interruptible(Stoppable, Protocol):
+    """A stoppable that says whether a stop was already asked for (the command line: a second Ctrl+C exits at once)."""
+
+    @property
+    def stop_requested(self) -> bool: ...
+
+
+class Controllable(Stoppable, Protocol):
+    """What a control request acts on: a run that can also be held at a batch boundary and continued."""
 
     def pause(self) -> None: ...
 
     def resume(self) -> None: ...
+
+
+class Changeable(Controllable, Protocol):
+    """A run whose settings can be changed while it is paused (tui.core.changes.CHANGEABLE): `change` returns a
+    sentence saying what it did, or raises ValueError saying why not."""
+
+    @property
+    def paused(self) -> bool: ...
+
+    def change(self, params: dict[str, Any]) -> str: ...
 
 
 class ControlRefused(Exception):
@@ -112,7 +136,7 @@ def take_requests(run_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def apply(target: Any, request: Mapping[str, Any]) -> ControlAck:
+def apply(target: Controllable, request: Mapping[str, Any]) -> ControlAck:
     """Act on one request and say what was done (never raises)."""
     action = str(request.get("action"))
     rid = str(request.get("id", ""))
@@ -143,7 +167,7 @@ def apply(target: Any, request: Mapping[str, Any]) -> ControlAck:
 class ControlPoller:
     """The owner's side: a daemon thread that takes requests every `interval` seconds until `close()`."""
 
-    def __init__(self, run_dir: Path, target: Any, emit: Callable[[Event], None],
+    def __init__(self, run_dir: Path, target: Controllable, emit: Callable[[Event], None],
                  interval: float = POLL_SECONDS) -> None:
         self.run_dir = Path(run_dir)
         self.target = target

@@ -16,9 +16,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui.core import owner as owner_mod
 from tui.core.rundir import RunDir
+
+if TYPE_CHECKING:
+    from tui.core.config import ExperimentConfig
 
 
 class DetachRefused(Exception):
@@ -115,15 +119,14 @@ def spawn(cli_args: Sequence[str], run_dir: Path) -> owner_mod.Owner:
         return owner
 
 
-def start_train(config: object, runs_dir: str | Path | None, notify: bool = False) -> Path:
+def start_train(config: ExperimentConfig, runs_dir: str | Path | None, notify: bool = False) -> Path:
     """A new run directory for `config` and a detached `cnn-tui train` in it; returns the directory."""
     from tui.core.session import default_runs_dir
 
-    cfg = config  # an ExperimentConfig
     check_room()  # before making a directory that would stay empty
     runs = Path(runs_dir) if runs_dir else default_runs_dir()
-    rd = RunDir.create(runs, f"{cfg.dataset.name}-{cfg.model.architecture}")  # type: ignore[attr-defined]
-    rd.write_config(cfg)  # type: ignore[arg-type]
+    rd = RunDir.create(runs, f"{config.dataset.name}-{config.model.architecture}")
+    rd.write_config(config)
     run_dir = rd.path
     try:
         spawn(["train", "--in-run-dir", str(run_dir), "--detached-child", *(["--notify"] if notify else [])],

@@ -4,9 +4,12 @@ the session knows nothing of who listens. Epochs and batches are counted from 1 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from tui.core.config import ExperimentConfig
+
+if TYPE_CHECKING:
+    from tui.core.datasets import DatasetInfo
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Prepare(Event):
 class RunStarted(Event):
     run_dir: str
     config: ExperimentConfig
-    dataset: Any  # tui.core.datasets.DatasetInfo
+    dataset: DatasetInfo
     model: ModelSummary
     epochs: int
     steps_per_epoch: int

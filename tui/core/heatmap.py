@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from tui.core.records import format_clock
 from tui.core.sweep import Cell, SweepState, _fmt_value
 
 PENDING = "·"
@@ -47,11 +48,8 @@ def _cell(c: Cell, lo: float, hi: float) -> Text:
 
 
 def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating…"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    return (f"{h}:" if h else "") + f"{rem // 60:02d}:{rem % 60:02d}"
+    """The sweep's time left, as the training screen writes it (records.format_clock)."""
+    return "estimating…" if seconds is None else format_clock(seconds)
 
 
 def progress_line(state: SweepState) -> str:

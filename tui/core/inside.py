@@ -377,7 +377,8 @@ class WeightSnapshot:
 
 class InsideTap:
     """The hand-over between the training thread and the inside view. The view opens and closes it; the
-    callback copies the weights at epoch end only while it is open; the view takes the newest snapshot."""
+    callback (tui.core.keras.inside.InsideSnapshot) copies the weights at epoch end only while it is open; the view
+    takes the newest snapshot."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -401,34 +402,13 @@ class InsideTap:
             self._latest = snapshot
             self.snapshots += 1
 
+    def take(self, epoch: int, weights: tuple[np.ndarray, ...], model_json: str) -> None:
+        """The training thread's copy of the weights at the end of `epoch` (1-based), with the architecture."""
+        self.put(WeightSnapshot(epoch, weights, model_json))
+
     def latest(self) -> WeightSnapshot | None:
         with self._lock:
             return self._latest
-
-    def callback(self) -> Any:
-        """A Keras callback that snapshots the weights at each epoch end while the tap is open."""
-        import keras
-
-        tap = self
-
-        class InsideSnapshot(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self._json: str | None = None
-
-            def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-                self._json = None
-
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                logs = logs or {}
-                if not tap.is_open:
-                    return
-                if self._json is None:
-                    self._json = self.model.to_json()
-                tap.put(WeightSnapshot(epoch + 1, tuple(np.array(w, copy=True) for w in self.model.get_weights()),
-                                       self._json))
-
-        return InsideSnapshot()
 
 
 class SnapshotModel:

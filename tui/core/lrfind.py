@@ -215,7 +215,7 @@ def find_lr(config: ExperimentConfig, *, emit: Callable[[Any], None] | None = No
 
     say(RangeTestStatus("Loading TensorFlow…"))
     tfenv.import_tensorflow()
-    import keras
+    from tui.core.keras.lrfind import RangeTest
 
     say(RangeTestStatus(f"Building {config.model.architecture}…"))
     num_classes = data.info.num_classes
@@ -228,63 +228,28 @@ def find_lr(config: ExperimentConfig, *, emit: Callable[[Any], None] | None = No
                   metrics=keras_parts.make_metrics(config))
     train_ds = keras_parts.make_dataset(data.x_train, data.y_train, num_classes, config, shuffle=True)
 
-    lrs: list[float] = []
-    losses: list[float] = []
-    smoothed: list[float] = []
-    ended = {"reason": "completed"}
-    beta = sweep.smoothing
-
-    class RangeTest(keras.callbacks.Callback):
-        """Sets the rate before each batch and reads that batch's loss after it (metrics are reset before every
-        batch, so Keras' running mean is the batch's own loss)."""
-
-        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-            self._avg, self._best = 0.0, math.inf
-
-        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            self.model.reset_metrics()
-            self._lr = sweep.lr_at(batch, steps)
-            self.model.optimizer.learning_rate = self._lr
-
-        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            logs = logs or {}
-            loss = float(logs.get("loss", math.nan))
-            if not math.isfinite(loss):
-                ended["reason"] = "nan"
-                self.model.stop_training = True
-                return
-            self._avg = beta * self._avg + (1 - beta) * loss
-            value = self._avg / (1 - beta ** (batch + 1))
-            lrs.append(self._lr)
-            losses.append(loss)
-            smoothed.append(value)
-            say(RangeTestStep(batch + 1, steps, self._lr, loss, value))
-            self._best = min(self._best, value)
-            if stop.is_set():
-                ended["reason"] = "stopped"
-                self.model.stop_training = True
-            elif batch >= MIN_STEPS and value > sweep.diverge_factor * self._best:
-                ended["reason"] = "diverged"
-                self.model.stop_training = True
-
+    test = RangeTest(lambda batch: sweep.lr_at(batch, steps), smoothing=sweep.smoothing,
+                     diverge_factor=sweep.diverge_factor, min_steps=MIN_STEPS, stop=stop,
+                     on_step=lambda step, lr, loss, value: say(RangeTestStep(step, steps, lr, loss, value)))
     say(RangeTestStatus(f"Range test: {steps} steps, learning rate {sweep.start_lr:.0e} → "
                         f"{sweep.end_lr:.0e}…"))
-    model.fit(train_ds, epochs=1, steps_per_epoch=steps, callbacks=[RangeTest()], verbose=0, shuffle=False,
+    model.fit(train_ds, epochs=1, steps_per_epoch=steps, callbacks=[test], verbose=0, shuffle=False,
               class_weight=keras_parts.class_weights(config, data.y_train, num_classes))
-    if not lrs and ended["reason"] == "nan":
+    lrs, smoothed, reason = test.lrs, test.smoothed, test.reason
+    if not lrs and reason == "nan":
         raise RangeTestError(
             f"the loss is NaN from the first step, at a learning rate of {sweep.start_lr:.0e}: the rate is not "
             "the cause. Look at the inputs and the model first (dataset.rescale = true, model.init_std, the loss "
             "against the output activation, optimizer.clipnorm = 1.0)")
     steepest, min_tenth = suggest(lrs, smoothed)
-    if steepest is None and ended["reason"] != "stopped":
+    if steepest is None and reason != "stopped":
         notes.append("note: the loss did not fall over the range, so there is no " +
                      ("steepest descent; minimum ÷ 10 is only a guess" if min_tenth else "suggestion") +
                      " (check the data and the model, a smaller training.batch_size gives more steps, or the "
                      "optimizer may need another range)")
     return RangeTestResult(optimizer=config.optimizer.name, start_lr=sweep.start_lr, end_lr=sweep.end_lr,
-                           planned_steps=steps, lrs=tuple(lrs), losses=tuple(losses), smoothed=tuple(smoothed),
-                           steepest=steepest, min_tenth=min_tenth, stop_reason=ended["reason"], notes=tuple(notes))
+                           planned_steps=steps, lrs=tuple(lrs), losses=tuple(test.losses), smoothed=tuple(smoothed),
+                           steepest=steepest, min_tenth=min_tenth, stop_reason=reason, notes=tuple(notes))
 
 
 def text_curve(result: RangeTestResult, width: int = 72, height: int = 16) -> str:

@@ -13,8 +13,10 @@ import json
 import os
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 LIVE, DEAD, REMOTE, NONE = "live", "dead", "remote", "none"
 """Liveness answers: the owner runs on this machine now; it died (or the machine rebooted); it runs or ran on
@@ -80,10 +82,10 @@ class Owner:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "Owner":
-        return cls(str(data["host"]), str(data.get("boot_id") or ""), int(data["pid"]),  # type: ignore[call-overload]
-                   None if data.get("start_ticks") is None else int(data["start_ticks"]),  # type: ignore[call-overload]
-                   float(data.get("started") or 0.0), bool(data.get("detached", False)))  # type: ignore[arg-type]
+    def from_dict(cls, data: Mapping[str, Any]) -> "Owner":
+        return cls(str(data["host"]), str(data.get("boot_id") or ""), int(data["pid"]),
+                   None if data.get("start_ticks") is None else int(data["start_ticks"]),
+                   float(data.get("started") or 0.0), bool(data.get("detached", False)))
 
 
 def write(path: Path, owner: Owner) -> None:

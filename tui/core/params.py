@@ -121,6 +121,34 @@ class Param:
         """Parse a value typed by a person (a form field or `--set`), then validate it."""
         return self.validate(parse_scalar(text, self.kind), key)
 
+    def format_text(self, value: Any) -> str:
+        """The text a person would type for `value` (what a form field shows), the inverse of :meth:`parse_text`:
+        ``parse_text(format_text(v)) == v`` for every valid `v`. A list as ``a, b``; text in quotes only where
+        parsing would change it (surrounding spaces or quotes); anything else as :func:`format_value` writes it."""
+        if self.kind is tuple:
+            return ", ".join(str(int(v)) for v in value)
+        if self.kind is str:
+            text = str(value)
+            reads_back = text == text.strip() and not (len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'")
+            return text if reads_back else f'"{text}"'
+        return format_value(value)
+
+
+def format_value(value: Any, digits: int | None = None) -> str:
+    """A configuration value written for a person, the one way the CLI, the app and the exports write it: true /
+    false, a number in its shortest form that reads back as the same number (or to `digits` significant digits),
+    a list as ``[a, b]``, anything else as ``str``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if digits is not None:
+            return f"{value:.{digits}g}"
+        short = f"{value:g}"
+        return short if math.isfinite(value) and float(short) == value else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v, digits) for v in value) + "]"
+    return str(value)
+
 
 def parse_scalar(text: str, kind: type) -> Any:
     """Turn text into a Python value using TOML's value syntax; bare words stay strings."""

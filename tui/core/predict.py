@@ -87,7 +87,7 @@ def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
     """An image file as uint8 H x W x C for a model input of `shape`; raises ValueError saying what is wrong."""
     from PIL import Image, UnidentifiedImageError
 
-    from tui.core.datasets import _decode_one
+    from tui.core.datasets import decode_image
 
     path = Path(path)
     if path.is_dir():
@@ -96,14 +96,14 @@ def read_image(path: str | Path, shape: Sequence[int]) -> np.ndarray:
         raise ValueError("no such file; check the path")
     h, w, c = shape
     try:
-        img = _decode_one(path.read_bytes(), h, "L" if c == 1 else "RGB")
+        img = decode_image(path.read_bytes(), h, "L" if c == 1 else "RGB")
     except UnidentifiedImageError:
         raise ValueError("not an image Pillow can read; give a PNG, JPEG, BMP, GIF or TIFF file") from None
     except Image.DecompressionBombError:
         raise ValueError("the image is too large to decode safely; shrink it first") from None
     except Exception as exc:  # truncated or damaged files of every kind
         raise ValueError(f"the image is damaged ({exc}); re-save or re-export it") from None
-    if img.shape[:2] != (h, w):  # _decode_one makes squares; non-square models get a plain resize
+    if img.shape[:2] != (h, w):  # decode_image makes squares; non-square models get a plain resize
         mode = "L" if c == 1 else "RGB"
         img = np.asarray(Image.fromarray(img[..., 0] if c == 1 else img, mode).resize(
             (w, h), Image.Resampling.BILINEAR), dtype=np.uint8).reshape(h, w, c)

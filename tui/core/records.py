@@ -85,12 +85,22 @@ def change_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
+def format_metric(v: Any, digits: int = 4) -> str:
+    """A metric as the summaries and the CLI show it: `digits` decimals, "–" when it is missing."""
     if v is None:
         return "–"
     if isinstance(v, float):
         return f"{v:.{digits}f}"
     return str(v)
+
+
+def format_clock(seconds: float | None) -> str:
+    """A time left (or taken) as a clock shows it, the one way the app and the CLI write it: "1:05", "1:01:05";
+    "–" when it is not known."""
+    if seconds is None:
+        return "–"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def text_chart(series: Mapping[str, Sequence[float | None]], title: str, width: int = 70, height: int = 14,
@@ -126,8 +136,8 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
              f"- **Status:** {s['status']}" + (f" — {s['error']}" if s.get("error") else ""),
              f"- **Epochs run:** {s['epochs_run']}",
              f"- **Wall time:** {s['wall_seconds']:.1f} s",
-             f"- **Training speed:** {_fmt(s.get('train_samples_per_second'), 1)} samples/s (median, epochs after "
-             f"the first)",
+             f"- **Training speed:** {format_metric(s.get('train_samples_per_second'), 1)} samples/s (median, "
+             f"epochs after the first)",
              f"- **Device:** {device_label(s.get('device'))}", ""]
     ds = s.get("dataset")
     if ds:
@@ -140,15 +150,15 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
     lines += ["## Results", "", "| | loss | accuracy | val_loss | val_accuracy |", "| --- | --- | --- | --- | --- |"]
     if s.get("final"):
         f = s["final"]
-        lines.append(f"| final | {_fmt(f['loss'])} | {_fmt(f['accuracy'])} | {_fmt(f['val_loss'])} | "
-                     f"{_fmt(f['val_accuracy'])} |")
+        lines.append(f"| final | {format_metric(f['loss'])} | {format_metric(f['accuracy'])} | "
+                     f"{format_metric(f['val_loss'])} | {format_metric(f['val_accuracy'])} |")
     if s.get("best"):
         b = s["best"]
-        lines.append(f"| best (epoch {b['epoch']}, by {b.get('monitor')}) | | | {_fmt(b['val_loss'])} | "
-                     f"{_fmt(b['val_accuracy'])} |")
+        lines.append(f"| best (epoch {b['epoch']}, by {b.get('monitor')}) | | | {format_metric(b['val_loss'])} | "
+                     f"{format_metric(b['val_accuracy'])} |")
     if s.get("test"):
         t = s["test"]
-        lines.append(f"| test | {_fmt(t.get('loss'))} | {_fmt(t.get('accuracy'))} | | |")
+        lines.append(f"| test | {format_metric(t.get('loss'))} | {format_metric(t.get('accuracy'))} | | |")
     lines.append("")
     lines += _test_lines(s)
     lines += change_lines(s.get("changes") or ())
@@ -167,9 +177,10 @@ def render_markdown(summary: Mapping[str, Any], history: Sequence[Mapping[str, f
         lines += ["## Epochs", "", "| epoch | loss | accuracy | val_loss | val_accuracy | lr | seconds |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for h in history:
-            lines.append(f"| {h['epoch']}{'*' if h.get('partial') else ''} | {_fmt(h.get('loss'))} | "
-                         f"{_fmt(h.get('accuracy'))} | {_fmt(h.get('val_loss'))} | {_fmt(h.get('val_accuracy'))} "
-                         f"| {h.get('lr', 0):.3g} | {_fmt(h.get('epoch_seconds'), 1)} |")
+            lines.append(f"| {h['epoch']}{'*' if h.get('partial') else ''} | {format_metric(h.get('loss'))} | "
+                         f"{format_metric(h.get('accuracy'))} | {format_metric(h.get('val_loss'))} | "
+                         f"{format_metric(h.get('val_accuracy'))} "
+                         f"| {h.get('lr', 0):.3g} | {format_metric(h.get('epoch_seconds'), 1)} |")
         if any(h.get("partial") for h in history):
             lines.append("\n\\* cut short by a stop request")
         lines.append("")

@@ -11,18 +11,26 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig
 from tui.core.params import ConfigError
 from tui.core.diagnostics import Doctor
 from tui.core.eventlog import EventLogWriter
-from tui.core.events import Diagnosis, Event, Prepare, RunEnded, RunStarted, StateChanged
+from tui.core.events import Diagnosis, Event, ModelSummary, Prepare, RunEnded, RunStarted, StateChanged
 from tui.core.records import build_summary, render_markdown
 from tui.core.rundir import RunDir
+
+if TYPE_CHECKING:
+    from tui.core.changes import RunPlan
+    from tui.core.control import ControlPoller
+    from tui.core.datasets import Dataset
+    from tui.core.keras.progress import EventCallback
+    from tui.core.tfenv import Placement
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +82,12 @@ class TrainingSession:
 
         self.inside_tap = InsideTap()
         """Weight snapshots at epoch end for the inside view, taken only while the view has the tap open."""
-        self.data: Any = None
+        self.data: Dataset | None = None
         """The loaded dataset once training starts (read-only for viewers: the inside view picks images from it)."""
         self.detached = False
         """Started with --detach: recorded in the owner record (tui.core.owner)."""
-        self._control: Any = None
-        self.plan: Any = None
+        self._control: ControlPoller | None = None
+        self.plan: RunPlan | None = None
         """The run's tui.core.changes.RunPlan once training starts: epochs and the settings changed while paused."""
 
     @classmethod
@@ -188,191 +196,228 @@ class TrainingSession:
             self.stop()
 
     def run(self) -> RunEnded:
-        """Run the experiment to the end (finished, stopped or failed) and return the final event."""
-        t_start = time.perf_counter()
-        status, error = "failed", None
-        dataset_info: Any = None
-        model: Any = None
-        params: dict[str, int] | None = None
-        test: dict[str, Any] | None = None
-        event_cb: Any = None
-        versions: dict[str, str] = {}
-        device: Any = "unknown"
-        cfg = self.config
+        """Run the experiment to the end (finished, stopped or failed) and return the final event: prepare (run
+        directory, TensorFlow, data, model, callbacks), fit, evaluate on the test split, conclude (summary, the
+        RunEnded event). Never raises: a failure at any phase becomes a failed run with its message."""
+        run = _RunState(time.perf_counter())
         try:
-            from tui.core import datasets, keras_parts, tfenv
-
-            from tui.core.changes import RunPlan
-
-            initial_epoch, previous = 0, list[dict[str, float]]()
-            recorded: list[dict[str, Any]] = []
-            if self._resume:
-                assert self.run_dir is not None
-                initial_epoch, previous = _resume_point(RunDir(self.run_dir))
-                self.doctor.seed(previous)  # findings continue from the epochs already run
-                recorded = RunDir(self.run_dir).read_changes()
-            elif self.run_dir is None:
-                try:
-                    self.run_dir = RunDir.create(self.runs_dir,
-                                                 self.name or f"{cfg.dataset.name}-{cfg.model.architecture}").path
-                except OSError as exc:
-                    raise RunRefused(f"cannot create a run directory under {self.runs_dir}: {exc.strerror or exc}; "
-                                     "choose a writable folder with --runs-dir") from None
-                RunDir(self.run_dir).write_config(cfg)
-            self._event_log = EventLogWriter(RunDir(self.run_dir).events_file)
-            RunDir(self.run_dir).mark_running(detached=self.detached)
-            from tui.core import control
-
-            # Stop / pause / resume / change requests from any process (an attached view), the one channel.
-            self._control = control.ControlPoller(self.run_dir, self, self._emit).start()
-
-            from models import ArchitectureError, check_model
-            from tui.core import weights
-
-            # Refuse impossible shapes before anything slow when the shape is known up front.
-            known = datasets.known_shape(cfg.dataset)
-            if known:
-                reason = check_model(cfg, *known)
-                if reason:
-                    raise RunRefused(reason)
-
-            self._emit(Prepare("tensorflow", "Loading TensorFlow…"))
-            tfenv.import_tensorflow()
-
-            versions = tfenv.versions()
-            where = tfenv.placement(config_mod.parse_devices(cfg.training.devices), cfg.training.mixed_precision,
-                                    cfg.training.batch_size)
-            device = where.info
-
-            self._emit(Prepare("dataset", f"Preparing {cfg.dataset.name}…"))
-            data = datasets.load_dataset(
-                cfg.dataset, lambda msg, done, total: self._emit(Prepare("dataset", msg, done, total)))
-            dataset_info = data.info
-            self.data = data
-            if self._stop.is_set():
-                raise _Stopped()
-            n_train = len(data.x_train)
-            if cfg.training.batch_size > n_train:
-                raise RunRefused(f"training.batch_size = {cfg.training.batch_size} is larger than the training "
-                                 f"set ({n_train} samples); use a batch size of at most {n_train}")
-            if len(data.x_val) == 0:
-                raise RunRefused("the validation split is empty; raise dataset.val_fraction")
-
-            self._emit(Prepare("model", f"Building {cfg.model.architecture}…" + (
-                f" on {where.replicas} devices ({where.info['strategy']}), global batch {cfg.training.batch_size} = "
-                f"{where.info['per_replica_batch']} per replica" if where.replicas > 1 else "")))
-            num_classes = data.info.num_classes
-            try:
-                # Weights from outside (the transfer backbone's ImageNet file) downloaded with visible progress.
-                weights.prepare(cfg, data.info.input_shape,
-                                lambda msg, done, total: self._emit(Prepare("weights", msg, done, total)))
-            except ArchitectureError as exc:
-                raise RunRefused(str(exc)) from None
-            if self._stop.is_set():
-                raise _Stopped()
-            with where.scope():  # variables mirrored on every device when there are several
-                try:
-                    model = keras_parts.build_seeded(cfg, data.info.input_shape, num_classes)
-                except ArchitectureError as exc:
-                    raise RunRefused(str(exc)) from None
-                if cfg.training.mixed_precision:  # the classifier's output stays float32
-                    import keras
-
-                    model = keras.Model(model.inputs, keras.layers.Activation("linear", dtype="float32")(
-                        model.outputs[0]), name=model.name)
-                model.compile(optimizer=keras_parts.make_optimizer(cfg), loss=cfg.training.loss,
-                              metrics=keras_parts.make_metrics(cfg))
-            summary = keras_parts.summarize(model)
-            params = {"total": summary.total_params, "trainable": summary.trainable_params}
-
-            train_ds = keras_parts.make_dataset(data.x_train, data.y_train, num_classes, cfg, shuffle=True,
-                                                initial_epoch=initial_epoch, until_epoch=EPOCH_CEILING)
-            val_ds = keras_parts.make_dataset(data.x_val, data.y_val, num_classes, cfg, shuffle=False)
-            steps = keras_parts.steps_for(n_train, cfg.training.batch_size)
-            # Changes made while paused before a resume point are in force from the start; later ones are made
-            # again where they were (changes.json is cut back to match, as history.csv is).
-            plan = RunPlan(cfg, recorded, resume_epoch=initial_epoch)
-            if self._resume:
-                RunDir(self.run_dir).write_changes(plan.applied)
-            run_dir = RunDir(self.run_dir)
-            change_cb = keras_parts.make_change_callback(plan, self._emit, steps, on_applied=run_dir.write_changes)
-            event_cb = keras_parts.make_event_callback(
-                self._emit, steps=steps, batch_size=cfg.training.batch_size, train_samples=n_train,
-                epochs=lambda: plan.epochs, stop_event=self._stop, pause_event=self._pause,
-                running_event=self._running,
-                batch_interval=self.batch_interval, previous=previous)
-            extra = [keras_parts.make_gradient_callback(self._emit, data.x_train, data.y_train, num_classes, cfg)
-                     ] if cfg.training.gradient_every else []
-            extra.append(self.inside_tap.callback())
-            callbacks = keras_parts.make_callbacks(cfg, self.run_dir, event_cb, *extra, change=change_cb)
-            self._emit(RunStarted(str(self.run_dir), cfg, data.info, summary, plan.epochs, steps,
-                                  cfg.training.batch_size))
-            self.plan = plan
-            if self._stop.is_set():
-                raise _Stopped()
-            # Up to a ceiling: the change callback ends the run at plan.epochs, which a change may raise.
-            model.fit(train_ds, validation_data=val_ds, epochs=EPOCH_CEILING, steps_per_epoch=steps,
-                      callbacks=callbacks, verbose=0, shuffle=False,  # tf.data shuffles, seeded per epoch
-                      class_weight=keras_parts.class_weights(cfg, data.y_train, num_classes))
-            self.history = event_cb.history
-            nan_epoch = next((h["epoch"] for h in self.history if _not_finite(h.get("loss"))), None)
-            if nan_epoch is not None:
-                status = "failed"
-                error = (f"loss became NaN/inf in epoch {nan_epoch}; training was stopped (TerminateOnNaN). "
-                         "Likely causes: a learning rate too high, unscaled inputs, no gradient clipping "
-                         "(try optimizer.learning_rate ÷ 10 or optimizer.clipnorm = 1.0)")
-            elif self._diverged and self.doctor.diverged:
-                status, error = "failed", f"training diverged: {self.doctor.diverged.evidence}"
-            else:
-                # A stop that arrives after the last epoch (during the test evaluation, say) cut nothing short.
-                cut = (not self.history or any(h.get("partial") for h in self.history)
-                       or self.history[-1]["epoch"] < plan.epochs)
-                status = "stopped" if self._stop.is_set() and cut else "finished"
-            if data.x_test is not None and len(data.x_test) and status != "failed":
-                self._emit(Prepare("test", "Evaluating on the test split…"))
-                test = _evaluate_test(model, data, cfg, self.run_dir)
-                if self.doctor.observe_test(test):
-                    self._diagnosis()
+            self._prepare(run)
+            self._fit(run)
+            self._evaluate(run)
         except _Stopped:
-            status, error = "stopped", None
+            run.status, run.error = "stopped", None
         except (RunRefused, ConfigError) as exc:
-            status, error = "failed", str(exc)
+            run.status, run.error = "failed", str(exc)
         except Exception as exc:  # every failure becomes a failed run with its message
-            status, error = "failed", _describe(exc)
+            run.status, run.error = "failed", _describe(exc)
             log.debug("run failed", exc_info=True)
             if self.run_dir is not None:
                 try:
                     RunDir(self.run_dir).write_error(traceback.format_exc())
                 except OSError:
                     pass
-        if event_cb is not None:
-            self.history = event_cb.history
-        return self._finish(status, error, t_start, model, params, test, dataset_info, versions, device)
+        if run.event_cb is not None:
+            self.history = run.event_cb.history
+        return self._conclude(run)
 
-    def _finish(self, status: str, error: str | None, t_start: float, model: Any, params: Any, test: Any,
-                dataset_info: Any, versions: dict[str, str], device: str) -> RunEnded:
+    # -- prepare -------------------------------------------------------------------------------------------------
+    def _prepare(self, run: _RunState) -> None:
+        """Everything before model.fit, in the order a person sees it: the run directory, a shape that cannot
+        work refused, TensorFlow, the data, the model, the input pipelines and callbacks; ends with RunStarted."""
+        from tui.core import datasets, tfenv
+
+        resume = self._open_run_dir()
+        known = datasets.known_shape(self.config.dataset)  # impossible shapes refused before anything slow
+        if known:
+            from models import check_model
+
+            reason = check_model(self.config, *known)
+            if reason:
+                raise RunRefused(reason)
+        self._emit(Prepare("tensorflow", "Loading TensorFlow…"))
+        tfenv.import_tensorflow()
+        run.versions = tfenv.versions()
+        cfg = self.config
+        where = tfenv.placement(config_mod.parse_devices(cfg.training.devices), cfg.training.mixed_precision,
+                                cfg.training.batch_size)
+        run.device = where.info
+        data = self._load_data(run)
+        summary = self._build_model(run, data, where)
+        plan = self._make_callbacks(run, data, resume)
+        self._emit(RunStarted(str(self.run_dir), cfg, data.info, summary, plan.epochs, run.steps,
+                              cfg.training.batch_size))
+        self.plan = plan
+        if self._stop.is_set():
+            raise _Stopped()
+
+    def _open_run_dir(self) -> _ResumePoint:
+        """A new run directory with its config.toml (unless given one), or the resume point of the run in it; then
+        the event log, the owner record and the control channel."""
+        resume = _ResumePoint()
+        if self._resume:
+            assert self.run_dir is not None
+            resume.epoch, resume.history = _resume_point(RunDir(self.run_dir))
+            self.doctor.seed(resume.history)  # findings continue from the epochs already run
+            resume.changes = RunDir(self.run_dir).read_changes()
+        elif self.run_dir is None:
+            cfg = self.config
+            try:
+                self.run_dir = RunDir.create(self.runs_dir,
+                                             self.name or f"{cfg.dataset.name}-{cfg.model.architecture}").path
+            except OSError as exc:
+                raise RunRefused(f"cannot create a run directory under {self.runs_dir}: {exc.strerror or exc}; "
+                                 "choose a writable folder with --runs-dir") from None
+            RunDir(self.run_dir).write_config(cfg)
+        self._event_log = EventLogWriter(RunDir(self.run_dir).events_file)
+        RunDir(self.run_dir).mark_running(detached=self.detached)
+        from tui.core import control
+
+        # Stop / pause / resume / change requests from any process (an attached view), the one channel.
+        self._control = control.ControlPoller(self.run_dir, self, self._emit).start()
+        return resume
+
+    def _load_data(self, run: _RunState) -> Dataset:
+        """The dataset, loaded with visible progress; refused when its splits cannot train this configuration."""
+        from tui.core import datasets
+
+        cfg = self.config
+        self._emit(Prepare("dataset", f"Preparing {cfg.dataset.name}…"))
+        data = datasets.load_dataset(
+            cfg.dataset, lambda msg, done, total: self._emit(Prepare("dataset", msg, done, total)))
+        run.data = self.data = data
+        if self._stop.is_set():
+            raise _Stopped()
+        n_train = len(data.x_train)
+        if cfg.training.batch_size > n_train:
+            raise RunRefused(f"training.batch_size = {cfg.training.batch_size} is larger than the training "
+                             f"set ({n_train} samples); use a batch size of at most {n_train}")
+        if len(data.x_val) == 0:
+            raise RunRefused("the validation split is empty; raise dataset.val_fraction")
+        return data
+
+    def _build_model(self, run: _RunState, data: Dataset, where: Placement) -> ModelSummary:
+        """The compiled model (seeded: the same weights on every build), on every device of the placement."""
+        from models import ArchitectureError
+        from tui.core import keras_parts, weights
+
+        cfg = self.config
+        self._emit(Prepare("model", f"Building {cfg.model.architecture}…" + (
+            f" on {where.replicas} devices ({where.info['strategy']}), global batch {cfg.training.batch_size} = "
+            f"{where.info['per_replica_batch']} per replica" if where.replicas > 1 else "")))
+        try:
+            # Weights from outside (the transfer backbone's ImageNet file) downloaded with visible progress.
+            weights.prepare(cfg, data.info.input_shape,
+                            lambda msg, done, total: self._emit(Prepare("weights", msg, done, total)))
+        except ArchitectureError as exc:
+            raise RunRefused(str(exc)) from None
+        if self._stop.is_set():
+            raise _Stopped()
+        with where.scope():  # variables mirrored on every device when there are several
+            try:
+                run.model = keras_parts.build_seeded(cfg, data.info.input_shape, data.info.num_classes)
+            except ArchitectureError as exc:
+                raise RunRefused(str(exc)) from None
+            if cfg.training.mixed_precision:  # the classifier's output stays float32
+                import keras
+
+                model = run.model
+                run.model = keras.Model(model.inputs, keras.layers.Activation("linear", dtype="float32")(
+                    model.outputs[0]), name=model.name)
+            run.model.compile(optimizer=keras_parts.make_optimizer(cfg), loss=cfg.training.loss,
+                              metrics=keras_parts.make_metrics(cfg))
+        summary = keras_parts.summarize(run.model)
+        run.params = {"total": summary.total_params, "trainable": summary.trainable_params}
+        return summary
+
+    def _make_callbacks(self, run: _RunState, data: Dataset, resume: _ResumePoint) -> RunPlan:
+        """The input pipelines (from the resume point on), the run's plan and the callback list."""
+        from tui.core import keras_parts
+        from tui.core.changes import RunPlan
+        from tui.core.keras.changes import ChangeApplier
+        from tui.core.keras.gradients import GradientFlow
+        from tui.core.keras.inside import InsideSnapshot
+        from tui.core.keras.progress import EventCallback
+
+        assert self.run_dir is not None
+        cfg = self.config
+        num_classes, n_train = data.info.num_classes, len(data.x_train)
+        run.train_ds = keras_parts.make_dataset(data.x_train, data.y_train, num_classes, cfg, shuffle=True,
+                                                initial_epoch=resume.epoch, until_epoch=EPOCH_CEILING)
+        run.val_ds = keras_parts.make_dataset(data.x_val, data.y_val, num_classes, cfg, shuffle=False)
+        run.steps = steps = keras_parts.steps_for(n_train, cfg.training.batch_size)
+        # Changes made while paused before a resume point are in force from the start; later ones are made
+        # again where they were (changes.json is cut back to match, as history.csv is).
+        run.plan = plan = RunPlan(cfg, resume.changes, resume_epoch=resume.epoch)
+        run_dir = RunDir(self.run_dir)
+        if self._resume:
+            run_dir.write_changes(plan.applied)
+        change_cb = ChangeApplier(plan, self._emit, steps, on_applied=run_dir.write_changes)
+        run.event_cb = EventCallback(
+            self._emit, steps=steps, batch_size=cfg.training.batch_size, train_samples=n_train,
+            epochs=lambda: plan.epochs, stop_event=self._stop, pause_event=self._pause,
+            running_event=self._running,
+            batch_interval=self.batch_interval, previous=resume.history)
+        extra = [GradientFlow(self._emit, data.x_train, data.y_train, num_classes, cfg)
+                 ] if cfg.training.gradient_every else []
+        extra.append(InsideSnapshot(self.inside_tap))
+        run.callbacks = keras_parts.make_callbacks(cfg, self.run_dir, run.event_cb, *extra, change=change_cb)
+        return plan
+
+    # -- fit -----------------------------------------------------------------------------------------------------
+    def _fit(self, run: _RunState) -> None:
+        """model.fit up to the plan's epochs (or a stop, a NaN, a divergence); then the run's status."""
+        from tui.core import keras_parts
+
+        data, event_cb, plan = run.data, run.event_cb, run.plan
+        assert data is not None and event_cb is not None and plan is not None
+        # Up to a ceiling: the change callback ends the run at plan.epochs, which a change may raise.
+        run.model.fit(run.train_ds, validation_data=run.val_ds, epochs=EPOCH_CEILING, steps_per_epoch=run.steps,
+                      callbacks=run.callbacks, verbose=0, shuffle=False,  # tf.data shuffles, seeded per epoch
+                      class_weight=keras_parts.class_weights(self.config, data.y_train, data.info.num_classes))
+        self.history = event_cb.history
+        diverged = self.doctor.diverged if self._diverged else None  # (a divergence this run stopped itself for)
+        run.status, run.error = fit_status(self.history, plan.epochs, stop_requested=self._stop.is_set(),
+                                           divergence=diverged.evidence if diverged is not None else None)
+
+    def _evaluate(self, run: _RunState) -> None:
+        """The test split's numbers (and the doctor's look at them), unless the run failed or has none."""
+        data = run.data
+        assert data is not None
+        if data.x_test is not None and len(data.x_test) and run.status != "failed":
+            assert self.run_dir is not None
+            self._emit(Prepare("test", "Evaluating on the test split…"))
+            run.test = _evaluate_test(run.model, data, self.config, self.run_dir)
+            if self.doctor.observe_test(run.test):
+                self._diagnosis()
+
+    # -- conclude ------------------------------------------------------------------------------------------------
+    def _conclude(self, run: _RunState) -> RunEnded:
+        """The last model and the summary written (whatever phase the run reached), RunEnded emitted, the control
+        channel, owner record and event log closed."""
+        status, error = run.status, run.error
         summary: dict[str, Any] = {}
         try:
             if self.run_dir is not None:
-                if model is not None:
+                if run.model is not None:
                     try:
-                        model.save(RunDir(self.run_dir).last_model_file)
+                        run.model.save(RunDir(self.run_dir).last_model_file)
                     except Exception as exc:
                         log.warning("could not save the last model: %s", exc)
                 ds = None
-                if dataset_info is not None:
-                    i = dataset_info
+                if run.data is not None:
+                    i = run.data.info
                     ds = {"name": i.name, "train": i.train, "val": i.val, "test": i.test, "classes": i.num_classes,
                           "input_shape": list(i.input_shape), "class_names": list(i.class_names),
                           "class_counts": list(i.class_counts), "skipped": dict(i.skipped), "source": i.source}
+                versions = run.versions
                 if not versions:
                     import platform
 
                     versions = {"python": platform.python_version()}
                 summary = build_summary(
-                    status=status, error=error, history=self.history, test=test,
-                    wall_seconds=time.perf_counter() - t_start, params=params, dataset=ds, versions=versions,
-                    device=device, monitor=self.config.training.monitor,
+                    status=status, error=error, history=self.history, test=run.test,
+                    wall_seconds=time.perf_counter() - run.t_start, params=run.params, dataset=ds, versions=versions,
+                    device=run.device, monitor=self.config.training.monitor,
                     findings=[f.as_dict() for f in self.doctor.findings], run_dir=str(self.run_dir),
                     config=self.config.to_dict())
                 if self.lr_find:
@@ -397,17 +442,67 @@ class TrainingSession:
         return self.result
 
 
+@dataclass
+class _ResumePoint:
+    """Where a resumed run goes on: the epoch Keras' backup holds, the epochs recorded up to it, the changes made
+    while paused (all empty for a new run)."""
+
+    epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _RunState:
+    """What one run has gathered, phase by phase: conclude writes the summary from it however far the run got."""
+
+    t_start: float
+    status: str = "failed"
+    error: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    device: Any = "unknown"
+    """The placement's description (tui.core.tfenv.Placement.info) once TensorFlow is loaded."""
+    data: Dataset | None = None
+    model: Any = None
+    params: dict[str, int] | None = None
+    train_ds: Any = None
+    val_ds: Any = None
+    steps: int = 0
+    plan: RunPlan | None = None
+    callbacks: list[Any] = field(default_factory=list)
+    event_cb: EventCallback | None = None
+    test: dict[str, Any] | None = None
+
+
+def fit_status(history: Sequence[Mapping[str, float]], epochs: int, *, stop_requested: bool,
+               divergence: str | None = None) -> tuple[str, str | None]:
+    """(status, error) of a fit that returned, from its epoch records: failed on a NaN loss (naming the epoch and
+    what to try) or on a `divergence` the run stopped for (its evidence), stopped when a stop request cut it short
+    (an epoch partial or missing), else finished."""
+    nan_epoch = next((h["epoch"] for h in history if _not_finite(h.get("loss"))), None)
+    if nan_epoch is not None:
+        return "failed", (f"loss became NaN/inf in epoch {nan_epoch}; training was stopped (TerminateOnNaN). "
+                          "Likely causes: a learning rate too high, unscaled inputs, no gradient clipping "
+                          "(try optimizer.learning_rate ÷ 10 or optimizer.clipnorm = 1.0)")
+    if divergence is not None:
+        return "failed", f"training diverged: {divergence}"
+    # A stop that arrives after the last epoch (during the test evaluation, say) cut nothing short.
+    cut = not history or any(h.get("partial") for h in history) or history[-1]["epoch"] < epochs
+    return ("stopped" if stop_requested and cut else "finished"), None
+
+
 class _Stopped(Exception):
     pass
 
 
-def _evaluate_test(model: Any, data: Any, cfg: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
+def _evaluate_test(model: Any, data: Dataset, cfg: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
     """The test block of the summary: Keras' test loss, and every other number from one pass of predictions;
     a few confident mistakes and correct predictions go to predictions.npz for viewing."""
     import numpy as np
 
     from tui.core import evaluation, keras_parts
 
+    assert data.x_test is not None and data.y_test is not None
     test_ds = keras_parts.make_dataset(data.x_test, data.y_test, data.info.num_classes, cfg, shuffle=False)
     loss = float(model.evaluate(test_ds, verbose=0, return_dict=True)["loss"])
     probs = np.asarray(model.predict(test_ds, verbose=0))

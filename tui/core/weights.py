@@ -48,7 +48,7 @@ def ensure_imagenet(params: Mapping[str, Any], side: int, progress: Progress | N
         return dest
     from tui.core import datasets
 
-    report = datasets._Throttle(progress)
+    report = datasets.Throttle(progress)
     try:
         _download(url, dest, report)
         if md5 is not None and _md5(dest) != md5:
@@ -67,7 +67,7 @@ def ensure_imagenet(params: Mapping[str, Any], side: int, progress: Progress | N
 def _download(url: str, dest: Path, report: Any) -> None:
     from tui.core import datasets
 
-    datasets._download(url, dest, report)
+    datasets.download(url, dest, report)
 
 
 def _md5(path: Path) -> str:

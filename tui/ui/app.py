@@ -7,7 +7,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from textual import events, on, work
 from textual.app import App, SystemCommand
@@ -20,6 +20,13 @@ from tui.core.events import Event
 from tui.ui.messages import AttachRequested, FixRequested, ResumeRequested, StartRequested, SweepRequested
 from tui.ui.screens.setup import SetupScreen
 from tui.ui.threads import lower_thread_priority
+
+if TYPE_CHECKING:
+    from tui.core.control import Stoppable
+    from tui.core.diagnostics import Fix
+    from tui.core.events import RunEnded
+    from tui.core.session import Listener, TrainingSession
+    from tui.core.sweep import SweepRunner, SweepSpec, SweepState
 
 MIN_SIZE = (80, 24)
 """The smallest terminal the layout is designed for; below it a "make the window larger" screen shows."""
@@ -46,7 +53,8 @@ class CnnTuiApp(App[int]):
         self.runs_dir = Path(runs_dir) if runs_dir else Path("runs")
         self.start_at_once = start
         self.preset = preset
-        self.session: Any = None
+        self.session: Stoppable | None = None
+        """The training session or the sweep running now (or last): what quitting and closing stop."""
         self.training_worker: Worker[Any] | None = None
         self.started_at = time.perf_counter()
         self.first_paint: float | None = None
@@ -148,19 +156,19 @@ class CnnTuiApp(App[int]):
 
         self._train(lambda listener: TrainingSession.resume_from(run_dir, listeners=[listener]))
 
-    def _train(self, make_session: Any) -> None:
+    def _train(self, make_session: Callable[[Listener], TrainingSession]) -> None:
         if self.training_active:
             self.notify("A run is already in progress.", severity="warning")
             return
         from tui.ui.screens.training import TrainingScreen
 
         events: deque[Event] = deque()
-        self.session = make_session(events.append)
-        self._subscribe_notifier(self.session)
-        self.push_screen(TrainingScreen(self.session, events))
-        self.training_worker = self.run_training(self.session)
+        self.session = session = make_session(events.append)
+        self._subscribe_notifier(session)
+        self.push_screen(TrainingScreen(session, events))
+        self.training_worker = self.run_training(session)
 
-    async def apply_fix(self, config: ExperimentConfig, fix: Any) -> bool:
+    async def apply_fix(self, config: ExperimentConfig, fix: Fix) -> bool:
         """Load `config` with the doctor's `fix` into the set-up form; go there unless a run is training."""
         from tui.core.diagnostics import apply_fix
         from tui.core.params import ConfigError
@@ -181,7 +189,8 @@ class CnnTuiApp(App[int]):
             self.notify(f"{fix.label}. Press F5 to start the next run.", title="Fix applied", timeout=8)
         return True
 
-    def start_sweep(self, target: Any, workers: int | None = None, scheduler: str | None = None) -> None:
+    def start_sweep(self, target: SweepSpec | str | Path, workers: int | None = None,
+                    scheduler: str | None = None) -> None:
         """Run a sweep (a SweepSpec, or the directory of one to resume) in the background, on a SweepScreen."""
         if self.training_active:
             self.notify("A run is already in progress.", severity="warning")
@@ -203,7 +212,7 @@ class CnnTuiApp(App[int]):
         self.push_screen(SweepScreen(runner))
         self.training_worker = self.run_sweep(runner)
 
-    def _subscribe_notifier(self, session: Any) -> None:
+    def _subscribe_notifier(self, session: TrainingSession) -> None:
         """With notifications on (settings file, or the command palette): a toast, the bell, the desktop
         notification and the webhook at the run's end and its first warning."""
         from tui.core import notify as notify_mod
@@ -238,7 +247,7 @@ class CnnTuiApp(App[int]):
         self.push_screen(RunsScreen(self.runs_dir))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", description="model.fit")
-    def run_training(self, session: Any) -> Any:
+    def run_training(self, session: TrainingSession) -> RunEnded:
         lower_thread_priority()
         self.training_thread_running.set()
         try:
@@ -247,7 +256,7 @@ class CnnTuiApp(App[int]):
             self.training_thread_running.clear()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training", description="the sweep")
-    def run_sweep(self, runner: Any) -> Any:
+    def run_sweep(self, runner: SweepRunner) -> SweepState:
         lower_thread_priority()
         self.training_thread_running.set()
         try:

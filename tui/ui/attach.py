@@ -12,7 +12,7 @@ import os
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import App, ComposeResult
@@ -27,6 +27,9 @@ from tui.core.eventlog import EventLogFollower
 from tui.core.rundir import RunDir, SweepDir
 from tui.core.events import BatchEnd, ControlAck, Event, GradientNorms
 from tui.ui.screens.training import TrainingScreen
+
+if TYPE_CHECKING:
+    from tui.core.diagnostics import Finding, Fix
 
 FOLLOW_SECONDS = 0.25
 """How often the event log is read for new records (a stat when nothing changed)."""
@@ -256,13 +259,19 @@ class AttachScreen(TrainingScreen):
         self.monitor.state = "running"
         self.notify(f"Resumed detached (process {started.pid}); following it here.", title="Resumed")
 
-    def _open_findings(self, findings: list[Any]) -> None:
+    def action_inside(self) -> None:
+        """The inside view from the saved models in the run directory (this process holds no weights)."""
+        from tui.ui.screens.inside import InsideScreen
+
+        self.app.push_screen(InsideScreen(run_dir=self.run_dir))
+
+    def _open_findings(self, findings: list[Finding]) -> None:
         from tui.ui.screens.finding import FindingScreen
 
         config = self.session.config
 
-        async def decided(fix: Any) -> None:
-            if fix is None:
+        async def decided(fix: Fix | str | None) -> None:
+            if fix is None or isinstance(fix, str):  # (no START offered here)
                 return
             apply_fix = getattr(self.app, "apply_fix", None)
             if apply_fix is None:
@@ -411,6 +420,10 @@ def cmd_attach(target: str, runs_dir: str | None, notify: bool = False) -> int:
     except SettingsError as exc:
         print(f"cnn-tui attach: {exc}", file=sys.stderr)
         return 2
+    from tui.core.tfenv import move_native_stderr, quiet_environment
+
+    quiet_environment()
+    move_native_stderr()  # the inside view (i) loads TensorFlow: its native log goes to its file, not over the view
     app = AttachApp(kind, path, notify=notify)
     app.run()
     return app.return_code or 0

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.message import Message
 
 from tui.core.config import ExperimentConfig
 from tui.core.events import ModelSummary
+
+if TYPE_CHECKING:  # types only: importing this module loads none of them
+    import numpy as np
+
+    from tui.core.datasets import DatasetInfo
+    from tui.core.diagnostics import Fix
+    from tui.core.inside import InsideView
+    from tui.core.lrfind import RangeTestResult
+    from tui.core.sweep import SweepSpec
 
 
 @dataclass
@@ -41,14 +50,14 @@ class FixRequested(Message):
     """A screen asks the app to load `config` with the doctor's `fix` into the set-up form."""
 
     config: ExperimentConfig
-    fix: Any  # tui.core.diagnostics.Fix
+    fix: Fix
 
 
 @dataclass
 class SweepRequested(Message):
     """A screen asks the app to run a sweep: a SweepSpec, or the directory of a sweep to resume."""
 
-    target: Any  # tui.core.sweep.SweepSpec | pathlib.Path
+    target: SweepSpec | Path
     workers: int | None = None
     scheduler: str | None = None  # an existing Dask cluster's address, or None for this machine
 
@@ -81,7 +90,7 @@ class AppServices(Protocol):
 class DatasetReady(Message):
     """Background dataset preparation finished: shape, classes, counts and splits are known."""
 
-    info: Any  # tui.core.datasets.DatasetInfo
+    info: DatasetInfo
     signature: str
 
 
@@ -129,7 +138,7 @@ class SummaryProgress(Message):
 class DatasetPreview(Message):
     """A few training images per class (uint8 N x H x W x C each), for the set-up screen's samples view."""
 
-    images: list[Any]
+    images: list[np.ndarray]
     class_names: tuple[str, ...]
     counts: tuple[int, ...]
     signature: str
@@ -165,7 +174,7 @@ class RunsRead(Message):
 class InsideReady(Message):
     """The inside view (tui.core.inside.InsideView) was computed for request number `request`."""
 
-    view: Any
+    view: InsideView
     request: int
     source: str
 
@@ -195,7 +204,7 @@ class RangeTestProgress(Message):
 class RangeTestDone(Message):
     """The range test ended (completed, diverged, or stopped with Esc) on this configuration."""
 
-    result: Any  # tui.core.lrfind.RangeTestResult
+    result: RangeTestResult
     config: ExperimentConfig
 
 

@@ -7,6 +7,7 @@ channel (an attached view); the training thread applies them when the run contin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual import on
@@ -17,10 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from tui.core.changes import CHANGEABLE
-
-
-def _text(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+from tui.core.params import format_value
 
 
 class ChangeScreen(ModalScreen[dict[str, str] | None]):
@@ -28,11 +26,12 @@ class ChangeScreen(ModalScreen[dict[str, str] | None]):
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, current: dict[str, Any], send: Any, fixed: dict[str, str] | None = None) -> None:
+    def __init__(self, current: dict[str, Any], send: Callable[[dict[str, Any]], str],
+                 fixed: dict[str, str] | None = None) -> None:
         super().__init__()
         self.fixed = dict(fixed or {})
         """Keys shown but not editable in this run, with why (patience without early stopping)."""
-        self.current = {key: _text(value) for key, value in current.items() if key in CHANGEABLE}
+        self.current = {key: format_value(value, digits=6) for key, value in current.items() if key in CHANGEABLE}
         self.send = send
         """Called with the edited fields: returns what was done, or raises ValueError saying why not."""
 

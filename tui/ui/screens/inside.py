@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from textual import on, work
@@ -22,6 +22,10 @@ from textual.widgets import Footer, Header, Input, Static
 
 from tui.ui.messages import InsideFailed, InsideReady
 from tui.ui.widgets.picture import Picture, PictureGrid
+
+if TYPE_CHECKING:
+    from tui.core.datasets import Dataset
+    from tui.core.session import TrainingSession
 
 POLL_SECONDS = 0.25
 """How often the screen looks for a new weight snapshot while training (a lock and a comparison, nothing more)."""
@@ -41,7 +45,7 @@ class InsideScreen(Screen):
         Binding("o", "open_file", "Image file…"),
     ]
 
-    def __init__(self, *, session: Any = None, run_dir: str | Path | None = None) -> None:
+    def __init__(self, *, session: TrainingSession | None = None, run_dir: str | Path | None = None) -> None:
         super().__init__()
         self.session = session
         self._run_dir = Path(run_dir) if run_dir else None
@@ -122,7 +126,7 @@ class InsideScreen(Screen):
         if data is not None:
             self._use_data(data)
 
-    def _use_data(self, data: Any) -> None:
+    def _use_data(self, data: Dataset) -> None:
         x, y = (data.x_test, data.y_test) if data.x_test is not None and len(data.x_test) else (data.x_val, data.y_val)
         self._pool = (x, np.asarray(y).reshape(-1))
         self._class_names = tuple(data.info.class_names)
@@ -200,19 +204,19 @@ class InsideScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="inside-data", description="test samples")
     def _load_pool(self) -> None:
         """A finished run's dataset, for browsing its test samples by class (loaded once, off the UI)."""
-        from tui.core import config as config_mod
         from tui.core.datasets import load_dataset
+        from tui.core.rundir import RunDir
 
         assert self.run_dir is not None
         self.app.call_from_thread(self._say, "Loading the run's dataset for its test samples…")
         try:
-            data = load_dataset(config_mod.load(self.run_dir / "config.toml").dataset)
+            data = load_dataset(RunDir(self.run_dir).read_config().dataset)
         except Exception as exc:
             self.app.call_from_thread(self._say_error, f"The run's dataset cannot be loaded: {exc}")
             return
         self.app.call_from_thread(self._pool_loaded, data)
 
-    def _pool_loaded(self, data: Any) -> None:
+    def _pool_loaded(self, data: Dataset) -> None:
         self._use_data(data)
         self._refresh()
 

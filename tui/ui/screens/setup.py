@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,6 +23,13 @@ from tui.ui.messages import (AppServices, DatasetFailed, DatasetPreview, Dataset
                              FixRequested, RangeTestDone, RangeTestFailed, RangeTestProgress, StartRequested,
                              SummaryFailed, SummaryProgress, SummaryReady, SweepRequested)
 from tui.ui.widgets.experiment_form import ExperimentForm
+
+if TYPE_CHECKING:
+    import threading
+
+    from tui.core.datasets import DatasetInfo
+    from tui.core.diagnostics import Fix
+    from tui.core.lrfind import RangeTestResult
 
 PREVIEW_PER_CLASS = 3
 PREVIEW_CLASSES = 20
@@ -56,13 +63,13 @@ class SetupScreen(Screen):
         self.preset = preset
         self.values: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
-        self.dataset_info: Any = None
+        self.dataset_info: DatasetInfo | None = None
         self._dataset_sig = ""
         self._model_sig = ""
         self._preview: Any = None
         self._samples_shown = False
-        self._range_stop: Any = None  # threading.Event of the range test running now
-        self._range_result: Any = None  # tui.core.lrfind.RangeTestResult of the last range test
+        self._range_stop: threading.Event | None = None  # set to stop the range test running now
+        self._range_result: RangeTestResult | None = None  # of the last range test
         self._range_config: ExperimentConfig | None = None  # the set-up it ran on
 
     # -- layout -------------------------------------------------------------------------------------------
@@ -392,10 +399,10 @@ class SetupScreen(Screen):
 
         config = self.config
 
-        async def decided(choice: object) -> None:
+        async def decided(choice: Fix | str | None) -> None:
             if choice == START:
                 self.post_message(StartRequested(config, detached, lr_find))
-            elif choice is not None:
+            elif choice is not None and not isinstance(choice, str):
                 self.app.post_message(FixRequested(config, choice))
 
         self.app.push_screen(FindingScreen(found, offer_start=True), decided)
@@ -445,7 +452,7 @@ class SetupScreen(Screen):
             self._range_stop.set()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="lr_find", description="learning-rate range test")
-    def run_range_test(self, config: ExperimentConfig, stop: Any) -> None:
+    def run_range_test(self, config: ExperimentConfig, stop: threading.Event) -> None:
         import time
 
         from tui.core import lrfind
@@ -547,7 +554,8 @@ class SetupScreen(Screen):
         if r is None or r.suggestion is None:
             self.notify("No suggestion yet: F7 runs the learning-rate range test.", severity="warning")
             return
-        from tui.ui.widgets.param_field import ParamField, as_text
+        from tui.core.params import format_value
+        from tui.ui.widgets.param_field import ParamField
 
         value = float(f"{r.suggestion:.3g}")
         key = "optimizer.learning_rate"
@@ -557,9 +565,9 @@ class SetupScreen(Screen):
         for field in self.query(ParamField).filter(f"#field-{key.replace('.', '-')}"):
             from textual.widgets import Input
 
-            field.query_one("#control", Input).value = as_text(value)
+            field.query_one("#control", Input).value = field.param.format_text(value)
         self._config_changed()
-        self.notify(f"{key} = {as_text(value)} ({r.chosen})", title="Learning rate set")
+        self.notify(f"{key} = {format_value(value)} ({r.chosen})", title="Learning rate set")
 
     def action_sweep(self) -> None:
         """F6: pick one or two keys and their values, and sweep the current set-up (or resume a sweep)."""

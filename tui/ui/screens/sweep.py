@@ -6,7 +6,7 @@ widget), and the screen redraws at most a few times a second."""
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -19,6 +19,9 @@ from tui.core.heatmap import progress_line
 from tui.ui.messages import AppServices, SweepRequested, SweepUpdated
 from tui.ui.widgets.heatmap import Heatmap
 
+if TYPE_CHECKING:
+    from tui.core.sweep import SweepProgress, SweepRunner
+
 REDRAW_INTERVAL = 0.25
 """Seconds between two redraws at most (updates in between are folded into the next one)."""
 
@@ -27,7 +30,7 @@ class SweepScreen(Screen):
     BINDINGS = [Binding("s", "stop", "Stop"), Binding("r", "resume", "Resume"),
                 Binding("escape,b", "back", "Back")]
 
-    def __init__(self, runner: Any) -> None:
+    def __init__(self, runner: SweepRunner) -> None:
         super().__init__()
         self.runner = runner
         self.state = runner.state
@@ -36,7 +39,7 @@ class SweepScreen(Screen):
         self._redraw_pending = False
         runner.subscribe(self._listen)
 
-    def _listen(self, event: Any) -> None:
+    def _listen(self, event: SweepProgress) -> None:
         """Runs on the sweep's thread: hand the snapshot to the UI as a message."""
         self.post_message(SweepUpdated(event.state, event.final))
 

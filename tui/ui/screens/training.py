@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tui.ui.messages import FixRequested
 
@@ -23,14 +23,20 @@ from textual.widgets import DataTable, Footer, Header, OptionList, ProgressBar, 
 
 from tui.core.changes import describe as describe_change
 from tui.core.changes import describe_short
+from tui.core.config import ExperimentConfig
+from tui.core.control import Changeable
 from tui.core.events import Event
 from tui.core.monitor import RunMonitor
+from tui.core.records import format_clock
 from tui.core.render import run_results
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.doctor_banner import DoctorBanner
 from tui.ui.widgets.findings_list import FindingsList
 from tui.ui.widgets.gradient_flow import GradientFlow
 from tui.ui.widgets.picture import ExamplesView
+
+if TYPE_CHECKING:
+    from tui.core.diagnostics import Finding, Fix
 
 DRAIN_HZ = 4
 BATCH_CHART_SECONDS = 1.0
@@ -43,11 +49,11 @@ COMPACT_HEIGHT = 40
 """Below this many terminal rows only two charts show at once (g switches between the pairs)."""
 
 
-def _fmt_seconds(s: float | None) -> str:
-    if s is None:
-        return "–"
-    s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+class RunControls(Changeable, Protocol):
+    """What the screen drives: a training session in this process (tui.core.session.TrainingSession), or a run
+    that another process owns, through its control channel (tui.ui.attach.AttachedRun)."""
+
+    config: ExperimentConfig
 
 
 class TrainingScreen(Screen):
@@ -70,7 +76,7 @@ class TrainingScreen(Screen):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, session: Any, events: deque[Event]) -> None:
+    def __init__(self, session: RunControls, events: deque[Event]) -> None:
         super().__init__()
         self.session = session
         self.events = events
@@ -172,7 +178,7 @@ class TrainingScreen(Screen):
                  "stopping": "[yellow]stopping at the next batch…[/]", "finished": "[green]finished[/]",
                  "stopped": "[yellow]stopped[/]", "failed": "[red]failed[/]"}.get(m.state, m.state)
         self._set("#run-status", f"{state}  {s.dataset.name} · {s.config.model.architecture} · "
-                  f"{s.model.total_params:,} params · ETA {_fmt_seconds(m.eta_seconds())}  [dim]{s.run_dir}[/]")
+                  f"{s.model.total_params:,} params · ETA {format_clock(m.eta_seconds())}  [dim]{s.run_dir}[/]")
         epoch_bar = self.query_one("#epoch-bar", ProgressBar)
         if (epoch_bar.total, epoch_bar.progress) != (s.epochs, m.epochs_seen):
             epoch_bar.update(total=s.epochs, progress=m.epochs_seen)
@@ -292,22 +298,24 @@ class TrainingScreen(Screen):
     def _finding_chosen(self, event: OptionList.OptionSelected) -> None:
         self._open_findings([self.monitor.findings[event.option_index]])
 
-    def _open_findings(self, findings: list[Any]) -> None:
+    def _open_findings(self, findings: list[Finding]) -> None:
         from tui.ui.screens.finding import FindingScreen
 
         config = self.session.config
 
-        async def decided(fix: Any) -> None:
-            if fix is not None:
+        async def decided(fix: Fix | str | None) -> None:
+            if fix is not None and not isinstance(fix, str):  # (no START offered here)
                 self.app.post_message(FixRequested(config, fix))
 
         self.app.push_screen(FindingScreen(findings), decided)
 
     def action_inside(self) -> None:
         """Filters, feature maps and Grad-CAM for one image, refreshed at each epoch end while it is open."""
+        from tui.core.session import TrainingSession  # loaded already: it is training
         from tui.ui.screens.inside import InsideScreen
 
-        self.app.push_screen(InsideScreen(session=self.session))
+        if isinstance(self.session, TrainingSession):  # (an attached run opens its run directory: AttachScreen)
+            self.app.push_screen(InsideScreen(session=self.session))
 
     def action_switch_charts(self) -> None:
         self.toggle_class("-alt")

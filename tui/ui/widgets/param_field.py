@@ -13,14 +13,6 @@ from tui.core.params import ConfigError, Param
 from tui.ui.messages import FieldChanged
 
 
-def as_text(value: Any) -> str:
-    if isinstance(value, tuple):
-        return ", ".join(map(str, value))
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 class ParamField(Widget):
     """Validates as you type with the core's own Param rules, and posts FieldChanged."""
 
@@ -51,7 +43,7 @@ class ParamField(Widget):
         elif p.kind is bool:
             control = Checkbox("on" if self.value else "off", bool(self.value), id="control", compact=True)
         else:
-            control = Input(as_text(self.value), id="control", compact=True,
+            control = Input(p.format_text(self.value), id="control", compact=True,
                             placeholder="(empty)" if p.kind is str else p.allowed())
         control.tooltip = f"{self.key}: {p.help} ({p.allowed()})"
         yield control
