@@ -432,7 +432,7 @@ def matrix_only(preset):
 
 
 FAST = [p for p in SCENARIOS if cfg.load(p.path).dataset.name == "digits" and not matrix_only(p)]
-SLOW = [p for p in SCENARIOS if cfg.load(p.path).dataset.name in ("mnist", "fashion_mnist")]
+SLOW = [p for p in SCENARIOS if cfg.load(p.path).dataset.name in ("mnist", "fashion_mnist") and not matrix_only(p)]
 
 
 @pytest.mark.parametrize("preset", FAST, ids=[p.name for p in FAST])

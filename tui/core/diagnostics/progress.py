@@ -7,8 +7,8 @@ import math
 from typing import Mapping, Sequence
 
 from tui.core.diagnostics.common import (
-    DoctorState, Finding, Fix, _data_loss, _finite, _lower_lr, _lr, _series, epoch_rule, plausible_lr,
-    steps_per_epoch,
+    DoctorState, Finding, Fix, _data_loss, _finite, _lower_lr, _lr, _series, accuracy_key, epoch_rule,
+    plausible_lr, steps_per_epoch,
 )
 
 
@@ -68,7 +68,20 @@ def _lr_too_high(doctor: DoctorState, history: Sequence[Mapping[str, float]]) ->
     losses = [sum(every[i - group:i]) / group for i in range(len(every), group - 1, -group)][::-1]
     if len(losses) < 3:
         return None
-    rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:])) if b > a * (1 + t.swing_rise)]  # type: ignore
+    # ...and each rise more than the noise of a loss carried by the training images still wrong (Thresholds.rise_z:
+    # near zero, the loss of Adam at 0.003-0.01 moves by 5-70 % of itself while 1-2 % of the images are wrong)
+    accs = _series(history, accuracy_key(history))
+    n_train = getattr(doctor.dataset, "train", None)
+    pooled = ([sum(accs[-len(tail):][i - group:i]) / group for i in range(len(tail), group - 1, -group)][::-1]
+              if accs and n_train and len(accs) >= len(tail) else [])
+
+    def needed(j: int) -> float:
+        if not pooled:
+            return t.swing_rise
+        wrong = max(1.0, (1 - max(pooled[j], pooled[j + 1])) * int(n_train) * group)
+        return max(t.swing_rise, t.rise_z / math.sqrt(wrong))
+
+    rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:])) if b > a * (1 + needed(i))]
     if len(rises) < t.swing_count:
         return None
     first_epoch = len(history) - (len(losses) - rises[0][0] - 2) * group
