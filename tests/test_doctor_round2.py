@@ -452,9 +452,24 @@ def test_a_slow_penalty_run_whose_loss_falls_at_its_pace_is_neither_guessing_nor
                   optimizer__name="sgd", optimizer__learning_rate=0.01)
     for triples in (L2_300, L2_300_SEED2):
         history = [dict(r, val_accuracy=r["accuracy"] - 0.01) for r in penalty_rows(triples)]
-        for n in range(1, len(history) + 1):
-            ids = feed(doctor_for(conf, MNIST_300), history[:n])
-            assert not {"underfitting", "high_bias", "regularization_dominates"} & set(ids), (n, ids)
+        for dataset in (MNIST_300, DIGITS):  # 3 batches an epoch (pooled), and 13 (epoch by epoch)
+            for n in range(1, len(history) + 1):
+                ids = feed(doctor_for(conf, dataset), history[:n])
+                assert not {"underfitting", "high_bias", "regularization_dominates"} & set(ids), (n, ids)
+
+
+def test_three_epochs_of_three_batches_each_are_too_few_to_call_an_accuracy_flat():
+    """mnist-overfit-300-l1 seed 2 (measured, SGD 0.1, 3 batches an epoch): training accuracy 0.353, 0.467, 0.500,
+    0.357 in epochs 3-6 is two swings, not a flat line; the doctor before called it high bias at epoch 6."""
+    conf = config(regularization__l1=0.005, dataset__name="mnist", dataset__train_size=300, training__batch_size=100,
+                  optimizer__name="sgd", optimizer__learning_rate=0.1)
+    measured = [(2.3656, 43.58, 0.1100, 0.1753), (2.1644, 42.63, 0.2433, 0.2485), (2.0094, 41.72, 0.3533, 0.3410),
+                (1.8242, 40.83, 0.4667, 0.2173), (1.6841, 39.97, 0.5000, 0.3332), (1.8691, 39.13, 0.3567, 0.3898),
+                (1.4668, 38.30, 0.6167, 0.3988), (1.5179, 37.50, 0.5167, 0.5737)]
+    history = [{"loss": d + p, "data_loss": d, "penalty": p, "accuracy": a, "val_loss": d + p, "val_accuracy": v}
+               for d, p, a, v in measured]
+    for n in range(1, len(history) + 1):
+        assert "high_bias" not in feed(doctor_for(conf, MNIST_300), history[:n]), n
 
 
 def test_the_swings_of_an_epoch_of_three_batches_are_pooled_before_they_count():

@@ -236,6 +236,21 @@ def steps_per_epoch(doctor: "DoctorState") -> int | None:
     return max(1, math.ceil(int(train) / int(batch))) if train and batch else None
 
 
+def pool_group(doctor: "DoctorState") -> int:
+    """How many consecutive epochs make one point of an epoch-to-epoch judgement: enough for `swing_batches`
+    batches (1 when an epoch has that many, or when the batch count is unknown)."""
+    steps = steps_per_epoch(doctor)
+    return max(1, math.ceil(doctor.thresholds.swing_batches / steps)) if steps else 1
+
+
+def pooled(values: Sequence[float], group: int) -> list[float]:
+    """Means of consecutive blocks of `group` values, counted from the last one back (an incomplete oldest block
+    is dropped)."""
+    if group <= 1:
+        return list(values)
+    return [sum(values[i - group:i]) / group for i in range(len(values), group - 1, -group)][::-1]
+
+
 def _lr(config: Any) -> float:
     return float(config.optimizer.learning_rate) if config is not None else 0.001
 

@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 
 from tui.core.diagnostics.common import (
     DoctorState, Finding, Fix, _data_loss, _finite, _lower_lr, _lr, _series, accuracy_key, epoch_rule,
-    plausible_lr, steps_per_epoch,
+    plausible_lr, pool_group, pooled, steps_per_epoch,
 )
 
 
@@ -59,26 +59,25 @@ def _undertrained(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -
 def _lr_too_high(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
     t, config = doctor.thresholds, doctor.config
     steps = steps_per_epoch(doctor)
-    group = max(1, math.ceil(t.swing_batches / steps)) if steps else 1
+    group = pool_group(doctor)
     tail = [_data_loss(h) for h in history][-t.swing_window * group:]
     every = [v for v in tail if _finite(v)]
     if len(every) < len(tail):
         return None
     # the epochs pooled (from the last one back) so that each point is a mean over `swing_batches` batches
-    losses = [sum(every[i - group:i]) / group for i in range(len(every), group - 1, -group)][::-1]
+    losses = pooled(every, group)
     if len(losses) < 3:
         return None
     # ...and each rise more than the noise of a loss carried by the training images still wrong (Thresholds.rise_z:
     # near zero, the loss of Adam at 0.003-0.01 moves by 5-70 % of itself while 1-2 % of the images are wrong)
     accs = _series(history, accuracy_key(history))
     n_train = getattr(doctor.dataset, "train", None)
-    pooled = ([sum(accs[-len(tail):][i - group:i]) / group for i in range(len(tail), group - 1, -group)][::-1]
-              if accs and n_train and len(accs) >= len(tail) else [])
+    accs_pooled = pooled(accs[-len(tail):], group) if accs and n_train and len(accs) >= len(tail) else []
 
     def needed(j: int) -> float:
-        if not pooled:
+        if not accs_pooled:
             return t.swing_rise
-        wrong = max(1.0, (1 - max(pooled[j], pooled[j + 1])) * int(n_train) * group)
+        wrong = max(1.0, (1 - max(accs_pooled[j], accs_pooled[j + 1])) * int(n_train) * group)
         return max(t.swing_rise, t.rise_z / math.sqrt(wrong))
 
     rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:])) if b > a * (1 + needed(i))]
