@@ -79,7 +79,7 @@ def _shrinking(history: Sequence[Mapping[str, float]], t: Any) -> bool:
     p0, p1, d0, d1 = rows[-k - 1]["penalty"], rows[-1]["penalty"], data[-k - 1], data[-1]
     if p0 <= 0 or d0 <= 0:
         return True
-    return (p0 - p1) / p0 >= (d0 - d1) / d0
+    return bool((p0 - p1) / p0 >= (d0 - d1) / d0)
 
 
 @epoch_rule
