@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 from tui.core.diagnostics.common import (
-    DoctorState, Finding, Fix, _data_loss, _finite, _lower_lr, _lr, _series, accuracy_key, epoch_rule,
-    plausible_lr, pool_group, pooled, steps_per_epoch,
+    DoctorState, Finding, Fix, _data_loss, _finite, _lower_lr, _lr, _series, epoch_rule, plausible_lr,
+    pool_group, pooled, steps_per_epoch,
 )
 
 
@@ -68,19 +67,7 @@ def _lr_too_high(doctor: DoctorState, history: Sequence[Mapping[str, float]]) ->
     losses = pooled(every, group)
     if len(losses) < 3:
         return None
-    # ...and each rise more than the noise of a loss carried by the training images still wrong (Thresholds.rise_z:
-    # near zero, the loss of Adam at 0.003-0.01 moves by 5-70 % of itself while 1-2 % of the images are wrong)
-    accs = _series(history, accuracy_key(history))
-    n_train = int(getattr(doctor.dataset, "train", 0) or 0)
-    accs_pooled = pooled(accs[-len(tail):], group) if accs and n_train and len(accs) >= len(tail) else []
-
-    def needed(j: int) -> float:
-        if not accs_pooled:
-            return t.swing_rise
-        wrong = max(1.0, (1 - max(accs_pooled[j], accs_pooled[j + 1])) * n_train * group)
-        return max(t.swing_rise, t.rise_z / math.sqrt(wrong))
-
-    rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:])) if b > a * (1 + needed(i))]
+    rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:])) if b > a * (1 + t.swing_rise)]
     if len(rises) < t.swing_count:
         return None
     first_epoch = len(history) - (len(losses) - rises[0][0] - 2) * group
