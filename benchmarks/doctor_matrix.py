@@ -76,6 +76,12 @@ HEALTHY = (
     Case("healthy-default", "default", None),
     Case("healthy-cnn", "scenarios/healthy-cnn", None),
     Case("healthy-mlp", "scenarios/healthy-mlp", None),
+    Case("healthy-lr-0.01", "default", None, allowed=("plateau", "lr_too_high"),
+         overrides={"optimizer.learning_rate": 0.01, "training.epochs": 15},
+         why="the default set-up at Adam 0.01, 5x its own rate (the #15 check): validation accuracy 0.96-0.99 and a "
+             "near-zero val_loss moving by a few hundredths, which is not overfitting. True of it: val_loss stops "
+             "improving by epoch 6-7 (plateau) and near the end the training loss swings by 20-70 % (seed 42: "
+             "0.020 → 0.034 → 0.059, training accuracy 0.996 → 0.979), what lr_too_high describes"),
     # At their own budgets: cut to 3,000 images (120 and 60 steps) the first matrix run found them still at chance
     # (one_class, underfitting) and under-trained, true of the cut runs, not of the presets.
     Case("mnist-relu", "mnist-relu", None),
@@ -134,8 +140,11 @@ def run_one(case: Case, seed: int, data_dir: str) -> dict[str, Any]:
         result = session.run()
     findings = session.doctor.findings
     bad = [b for f in findings for b in bad_fixes(conf, f)]
+    keys = ("loss", "data_loss", "accuracy", "val_loss", "val_accuracy")
+    history = [{k: round(float(h[k]), 4) for k in keys if k in h} for h in session.history]
     return {"ids": [f.id for f in findings], "status": result.status, "bad": bad,
-            "seconds": time.perf_counter() - t0, "skipped": False}
+            "seconds": time.perf_counter() - t0, "skipped": False, "history": history,
+            "evidence": [f"{f.id} (epoch {f.epoch}): {f.evidence}" for f in findings]}
 
 
 def main() -> None:
@@ -143,6 +152,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3, help="seeds per case (42, 1, 2, ...)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", default="", help="comma-separated case names")
+    ap.add_argument("--verbose", action="store_true", help="print each run's epoch history and the findings' "
+                                                            "evidence (to read why a rule fired)")
     ap.add_argument("--data-dir", default=str(SHARED), help="MNIST/Fashion-MNIST files (default: $CNN_TUI_DATA_DIR "
                                                             "or ../shared/data); MNIST cases are skipped without")
     args = ap.parse_args()
@@ -189,6 +200,11 @@ def main() -> None:
                 expected = f"*{c.first}" + "".join(f", {e}" for e in c.expect) + (
                     f"; never {', '.join(c.forbid)}" if c.forbid else "")
             print(f"{c.name:<17} {s:>4}  {r['status']:<8} {shown}  →  {expected}  [{verdict}, {r['seconds']:.0f}s]")
+            if args.verbose:
+                for i, h in enumerate(r["history"], 1):
+                    print(f"    epoch {i:>3} " + "  ".join(f"{k} {v:.4f}" for k, v in h.items()))
+                for e in r["evidence"]:
+                    print(f"    {e}")
     print()
     print(f"recall (expected raised, none forbidden): {raised}/{runs} runs")
     print(f"recall (expected finding first):          {first}/{runs} runs")

@@ -319,11 +319,12 @@ def every_finding(conf) -> list[Finding]:
     feed(doctors[4], [{"loss": 1.0 / (i + 1), "val_loss": 0.5, "val_accuracy": 0.9} for i in range(8)])
     feed(doctors[5], [{"loss": 0.5, "val_loss": 0.5, "accuracy": 0.9, "val_accuracy": 0.9}])
     doctors[5].observe_test({"accuracy": 0.5})
-    feed(doctors[6], curves([1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12], [1.0, 0.8, 0.7, 0.65, 0.70, 0.76, 0.85],
+    # a rise beyond the noise of 162 validation images with 29 wrong (2/sqrt(29) = 37 %)
+    feed(doctors[6], curves([1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12], [1.0, 0.8, 0.7, 0.65, 0.75, 0.88, 1.0],
                             [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95], [0.5, 0.6, 0.7, 0.75, 0.78, 0.8, 0.82]))
     feed(doctors[7], curves([1.9, 1.8, 1.79, 1.785, 1.78], [1.9, 1.8, 1.79, 1.785, 1.78],
                             [0.3, 0.38, 0.385, 0.39, 0.392], [0.3, 0.37, 0.38, 0.385, 0.39]))
-    n = conf.training.epochs
+    n = max(3, conf.training.epochs)  # under-trained needs 3 epochs of evidence
     feed(doctors[8], [{"loss": 0.5 + 0.1 * (n - i), "val_loss": 0.6 + 0.1 * (n - i)} for i in range(n)])
     feed(doctors[9], [{"loss": v, "val_loss": v} for v in (1.0, 1.2, 0.9, 1.3, 1.0)])
     doctors[9].observe_test({"accuracy": 0.1, "confusion_matrix": [[0, 5], [0, 5]]})
@@ -432,7 +433,7 @@ def matrix_only(preset):
 
 
 FAST = [p for p in SCENARIOS if cfg.load(p.path).dataset.name == "digits" and not matrix_only(p)]
-SLOW = [p for p in SCENARIOS if cfg.load(p.path).dataset.name in ("mnist", "fashion_mnist")]
+SLOW = [p for p in SCENARIOS if cfg.load(p.path).dataset.name in ("mnist", "fashion_mnist") and not matrix_only(p)]
 
 
 @pytest.mark.parametrize("preset", FAST, ids=[p.name for p in FAST])

@@ -30,6 +30,13 @@ class Thresholds:
     """...and now exceeds the best by at least this fraction (10%), while training loss kept falling. (On a few
     hundred validation images the validation loss of a healthy run swings by 5–15% from epoch to epoch: the
     1-seed matrix run saw a converging digits MLP called overfitting at 6% above its best.)"""
+    rise_z: float = 2.0
+    """...and by more than this many times the validation loss's own noise when the split size is known: a loss
+    near zero is carried by the few images the network gets wrong, k = (1 − val_accuracy) × validation images
+    (at least 1), and moves by about 1/√k of itself when their confidence changes, so a rise must exceed
+    2/√k (k = 1–2 of 162 digits images at 0.99–1.00 accuracy: 140–200 %; 240 of 6,000 MNIST images at 0.96:
+    13 %; 40 of 162 at 0.75: 32 %). The default digits set-up at Adam 0.01 had its val_loss move by a few
+    thousandths at 0.99–1.00 validation accuracy, over 10 % of a near-zero loss, and was called overfitting."""
     acc_gap: float = 0.10
     """Training accuracy exceeds validation accuracy by more than this (10 points)... (a few points of gap are
     normal, dropout and augmentation even make it negative; ten points is memorising)"""
@@ -97,6 +104,11 @@ class Thresholds:
     swing_rise: float = 0.05
     """Learning rate too high: the training loss rose by more than this fraction (5%) from one epoch to the
     next... (a full-batch-averaged training loss almost never rises at a sane learning rate)"""
+    swing_batches: int = 10
+    """...where each point is a mean over at least this many batches: an epoch's training loss is the mean of its
+    batch losses, which averages out minibatch noise at 19 batches (600 digits in 32s) but not at 3 (300 images
+    in batches of 100, where one unlucky batch moves it by 10–30 %); consecutive epochs are pooled until each
+    point holds 10 batches (the noise of a batch loss shrinks by √10 ≈ 3 in their mean)."""
     swing_count: int = 2
     """...at least this many times in the last `swing_window` epochs."""
     swing_window: int = 6
@@ -201,6 +213,42 @@ def _data_loss(h: Mapping[str, float]) -> float | None:
     """The loss without the weight penalty (``data_loss`` when the run logged it)."""
     v = h.get("data_loss", h.get("loss"))
     return float(v) if v is not None else None
+
+
+def pace(losses: Sequence[float | None], k: int) -> float | None:
+    """The mean fall per epoch of the last `k` epochs as a share of the run's mean fall per epoch (None when
+    it cannot be told: fewer than k + 2 epochs, a missing value, or a run that did not fall). Under 0.5 the
+    run has left its steep part (a converging run's last epochs gain far less than its first); at 0.5 or more
+    it is still on it (under-trained reads the same share with k = 1)."""
+    values = [v for v in losses if _finite(v)]
+    if len(values) < max(k + 2, len(losses)):
+        return None
+    mean = (values[0] - values[-1]) / (len(values) - 1)
+    if mean <= 0:
+        return None
+    return (values[-k - 1] - values[-1]) / k / mean
+
+
+def steps_per_epoch(doctor: "DoctorState") -> int | None:
+    """Batches per epoch, from the training split's size and the batch size (None when either is unknown)."""
+    train = getattr(doctor.dataset, "train", None)
+    batch = doctor.config.training.batch_size if doctor.config is not None else None
+    return max(1, math.ceil(int(train) / int(batch))) if train and batch else None
+
+
+def pool_group(doctor: "DoctorState") -> int:
+    """How many consecutive epochs make one point of an epoch-to-epoch judgement: enough for `swing_batches`
+    batches (1 when an epoch has that many, or when the batch count is unknown)."""
+    steps = steps_per_epoch(doctor)
+    return max(1, math.ceil(doctor.thresholds.swing_batches / steps)) if steps else 1
+
+
+def pooled(values: Sequence[float], group: int) -> list[float]:
+    """Means of consecutive blocks of `group` values, counted from the last one back (an incomplete oldest block
+    is dropped)."""
+    if group <= 1:
+        return list(values)
+    return [sum(values[i - group:i]) / group for i in range(len(values), group - 1, -group)][::-1]
 
 
 def _lr(config: Any) -> float:

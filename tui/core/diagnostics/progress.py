@@ -7,14 +7,23 @@ from typing import Mapping, Sequence
 
 from tui.core.diagnostics.common import (
     DoctorState, Finding, Fix, _data_loss, _finite, _lower_lr, _lr, _series, epoch_rule, plausible_lr,
+    pool_group, pooled, steps_per_epoch,
 )
+
+
+UNDERTRAINED_EPOCHS = 3
+"""Epochs of evidence under-trained needs. Its test compares the last epoch's fall with the run's mean fall per
+epoch; with two epochs that mean *is* the last fall, so the test cannot fail, and the first epoch's loss is a
+mean over weights that were still random (far above the rest in any run). A 2-epoch budget says nothing."""
 
 
 @epoch_rule
 def _undertrained(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
     t, config = doctor.thresholds, doctor.config
-    if config is None or len(history) < 2 or int(history[-1].get("epoch", len(history))) < config.training.epochs:
-        return None  # judged at the last epoch the run was set up for
+    if config is None or int(history[-1].get("epoch", len(history))) < config.training.epochs:
+        return None  # judged at the last epoch the run was set up for...
+    if len(history) < UNDERTRAINED_EPOCHS:
+        return None  # ...with a pace to compare the last epoch against
     losses = [_data_loss(h) for h in history]
     val = _series(history, "val_loss")
     prev, last = losses[-2], losses[-1]
@@ -48,19 +57,29 @@ def _undertrained(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -
 @epoch_rule
 def _lr_too_high(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
     t, config = doctor.thresholds, doctor.config
-    losses = [_data_loss(h) for h in history][-t.swing_window:]
-    if len(losses) < 3 or not all(_finite(v) for v in losses):
+    steps = steps_per_epoch(doctor)
+    group = pool_group(doctor)
+    tail = [_data_loss(h) for h in history][-t.swing_window * group:]
+    every = [v for v in tail if _finite(v)]
+    if len(every) < len(tail):
         return None
-    rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:])) if b > a * (1 + t.swing_rise)]  # type: ignore
+    # the epochs pooled (from the last one back) so that each point is a mean over `swing_batches` batches
+    losses = pooled(every, group)
+    if len(losses) < 3:
+        return None
+    rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:])) if b > a * (1 + t.swing_rise)]
     if len(rises) < t.swing_count:
         return None
-    first_epoch = len(history) - len(losses) + rises[0][0] + 2
+    first_epoch = len(history) - (len(losses) - rises[0][0] - 2) * group
     shown = ", ".join(f"{a:.3f} → {b:.3f}" for _, a, b in rises[:4])
+    if group > 1:
+        shown += f"; means over {group} epochs of {steps} batches"
     return Finding(
         id="lr_too_high", severity="warning", epoch=first_epoch,
         title="Learning rate too high: the training loss rises and swings",
         evidence=(f"the training loss rose by over {t.swing_rise * 100:.0f}% {len(rises)} times in the last "
-                  f"{len(losses)} epochs ({shown})" + (f" at learning rate {_lr(config):g}" if config else "")),
+                  f"{len(losses) * group} epochs ({shown})"
+                  + (f" at learning rate {_lr(config):g}" if config else "")),
         explanation=("Averaged over a whole epoch, the training loss of a sane learning rate falls or stays "
                      "level. Rising and falling back means the steps overshoot the valley: each one lands on the "
                      "other side. Smaller steps, or a schedule that shrinks them, settle it."),

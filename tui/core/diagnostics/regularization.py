@@ -4,7 +4,9 @@ what a penalty preset shows), so it alone says nothing; nor does a low accuracy 
 (a penalty preset early in its long budget: slow, not stopped). The rule needs the data loss to have stalled:
 the best of the last `bias_epochs` epochs no better, by `flat_loss`, than the best before them (a minimum over a
 window, so one noisy epoch neither raises nor hides it), or the training accuracy to sit at guessing with no
-new best. One epoch shows no trend, so the earliest is epoch 2."""
+new best. One epoch shows no trend, so the earliest is epoch 2. And the penalty must be what the optimizer
+shrinks: over the same window it fell by at least as large a share as the data loss (a slow run under the
+penalty it is meant to carry, whose data loss falls faster than its penalty, is fitting, not held back)."""
 
 from __future__ import annotations
 
@@ -64,6 +66,22 @@ def _stalled(history: Sequence[Mapping[str, float]], t: Any, acc: Sequence[float
             and min(data[-k:]) > (1 - t.still_falling * k) * min(data[:-k]))
 
 
+def _shrinking(history: Sequence[Mapping[str, float]], t: Any) -> bool:
+    """The optimizer's effort goes into the penalty: over the window `_stalled` judges, the penalty fell by at
+    least as large a share as the data loss. When the data loss falls faster (SGD at a small learning rate
+    under a penalty it is meant to carry: both slow), the fit is progressing and the penalty is not what stops
+    it."""
+    rows = [h for h in history if _finite(h.get("loss")) and _finite(h.get("penalty"))]
+    data = _data_losses(rows)
+    if len(rows) < 2 or len(data) != len(rows):
+        return True  # nothing to compare: judged on the stall alone
+    k = min(t.bias_epochs, len(rows) - 1)
+    p0, p1, d0, d1 = rows[-k - 1]["penalty"], rows[-1]["penalty"], data[-k - 1], data[-1]
+    if p0 <= 0 or d0 <= 0:
+        return True
+    return bool((p0 - p1) / p0 >= (d0 - d1) / d0)
+
+
 @epoch_rule
 def _regularization(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
     t = doctor.thresholds
@@ -71,7 +89,7 @@ def _regularization(doctor: DoctorState, history: Sequence[Mapping[str, float]])
     floor = floor_share(doctor)
     line = fit_line(floor, t) if floor else None
     guess = floor + guessing_margin(floor, t) if floor else None
-    if not _stalled(history, t, acc, guess):
+    if not _stalled(history, t, acc, guess) or not _shrinking(history, t):
         return None
     for i, h in enumerate(history):
         loss, penalty = h.get("loss"), h.get("penalty")

@@ -7,7 +7,8 @@ from typing import Any, Mapping, Sequence
 
 from tui.core.diagnostics.common import (
     BATCH_NORM_FIX, RESCALE_FIX, DoctorState, Finding, Fix, _chance_loss, _data_loss, _finite, _lower_lr, _lr,
-    _series, accuracy_key, epoch_rule, fit_line, floor_share, guessing_margin, plausible_lr, weaker,
+    _series, accuracy_key, epoch_rule, fit_line, floor_share, guessing_margin, pace, plausible_lr, pool_group,
+    pooled, weaker,
 )
 
 
@@ -72,6 +73,14 @@ def ranked_causes(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -
     return sorted(causes, key=lambda c: -c[0])
 
 
+def _falling(losses: Sequence[float | None], rate: float) -> bool:
+    """The losses fell by more than `rate` of their first value per epoch, on average."""
+    values = [v for v in losses if _finite(v)]
+    if len(values) < max(2, len(losses)) or values[0] <= 0:
+        return False
+    return (values[0] - values[-1]) / (len(values) - 1) > rate * values[0]
+
+
 @epoch_rule
 def _underfitting(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
     t, config = doctor.thresholds, doctor.config
@@ -85,6 +94,11 @@ def _underfitting(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -
             if a > floor + margin:
                 break
             run += 1
+        data = [_data_loss(h) for h in history][-run:]
+        if run >= t.chance_epochs and _falling(data, t.flat_loss):
+            # ...while the data loss falls by more than `flat_loss` a epoch: learning, slowly (a slow start at a
+            # small learning rate, or under a penalty, moves the loss before the accuracy)
+            run = 0
         if run >= t.chance_epochs:
             start = len(acc) - run + 1
             evidence = (f"training accuracy {', '.join(f'{a:.3f}' for a in acc[-run:])} in epochs {start}–"
@@ -148,13 +162,26 @@ def _high_bias(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> F
     key = accuracy_key(history)
     acc, val_acc = _series(history, key), _series(history, "val_" + key)
     floor = floor_share(doctor)
-    if not (acc and val_acc and floor) or len(acc) <= t.bias_epochs:
+    data = [v for v in (_data_loss(h) for h in history) if _finite(v)]
+    if not (acc and val_acc and floor) or len(data) < len(history):
+        return None
+    # Judged on points of at least `swing_batches` batches: with 3 batches an epoch (300 images in 100s) one epoch's
+    # accuracy swings by 10-30 points, and two swings make any three epochs look flat.
+    group = pool_group(doctor)
+    acc, val_acc, data = pooled(acc, group), pooled(val_acc, group), pooled(data, group)
+    if len(acc) <= t.bias_epochs:
         return None
     line = fit_line(floor, t)
     recent, recent_val = acc[-t.bias_epochs - 1:], val_acc[-t.bias_epochs - 1:]
-    gain = (recent[-1] - recent[0]) / t.bias_epochs
+    gain = (recent[-1] - recent[0]) / t.bias_epochs / group
     if not (max(recent) < line and max(recent_val) < line and abs(acc[-1] - val_acc[-1]) <= t.bias_gap
             and gain < t.bias_flat and acc[-1] > floor + guessing_margin(floor, t)):
+        return None
+    # ...and the data loss has levelled off: its fall over those epochs under half the run's mean fall per epoch.
+    # The accuracy of a few hundred images moves by a point or two from epoch to epoch, so three epochs of it can
+    # look flat while the loss still falls at the run's pace (a slow run, which more epochs do help).
+    steep = pace(data, t.bias_epochs)
+    if len(data) < t.bias_epochs + 2 or (steep is not None and steep >= 0.5):
         return None
     fixes: list[Fix] = []
     big = bigger_model(config)
@@ -165,13 +192,15 @@ def _high_bias(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> F
     if big is not None:
         fixes.append(big)
     fixes.append(Fix("use a stronger architecture (a CNN for images, more layers)"))
-    epoch = len(acc) - t.bias_epochs
+    epoch = len(history) - t.bias_epochs * group
     return Finding(
         id="high_bias", severity="warning", epoch=epoch,
         title=f"High bias: the model cannot fit the data (from epoch {epoch})",
         evidence=(f"training accuracy {acc[-1]:.3f} ≈ validation {val_acc[-1]:.3f} (within "
                   f"{t.bias_gap * 100:.0f} points), both under {line:.2f} and gaining {gain * 100:.1f} points per "
-                  f"epoch over the last {t.bias_epochs} epochs"),
+                  f"epoch over the last {t.bias_epochs} epochs"
+                  + (f", the data loss falling at {steep * 100:.0f}% of the run's mean pace (levelled off)"
+                     if steep is not None else ", the data loss not falling")),
         explanation=("Training and validation agree, so the model is not memorising; it simply cannot represent "
                      "the task at this size or under these constraints. More epochs will not help: give it more "
                      "capacity or loosen the regularization."),
