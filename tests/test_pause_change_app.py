@@ -7,6 +7,7 @@ import json
 from textual.widgets import DataTable, Input
 
 from pilot_wait import until
+from simulated_crash import crash_in_epoch_3
 
 from tui.core import config as cfg
 from tui.ui.app import CnnTuiApp
@@ -60,18 +61,9 @@ async def test_pause_change_the_learning_rate_and_continue(tmp_path):
 
 
 async def test_a_run_resumed_in_the_app_keeps_the_change(tmp_path, monkeypatch):
-    import keras
-
-    from tui.core import keras_parts
     from tui.core.session import TrainingSession
 
-    class Crash(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 2:
-                raise MemoryError("simulated crash in epoch 3")
-
-    real = keras_parts.make_callbacks
-    monkeypatch.setattr(keras_parts, "make_callbacks", lambda *a, **k: real(*a, **k) + [Crash()])
+    stop_crashing = crash_in_epoch_3(monkeypatch)
     first = TrainingSession(cfg.ExperimentConfig().with_values({**TINY, "training.batch_size": 20}),
                             runs_dir=tmp_path)
 
@@ -84,7 +76,7 @@ async def test_a_run_resumed_in_the_app_keeps_the_change(tmp_path, monkeypatch):
 
     first.subscribe(pause_then_change)
     assert first.run().status == "failed"  # killed in epoch 3, after the change (epoch 1 or 2)
-    monkeypatch.setattr(keras_parts, "make_callbacks", real)
+    stop_crashing()
 
     app = CnnTuiApp(cfg.ExperimentConfig(), runs_dir=tmp_path)
     async with app.run_test(size=(120, 45)) as pilot:

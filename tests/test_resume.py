@@ -14,6 +14,7 @@ import pytest
 from tui.core import config as cfg
 from tui.core.events import EpochEnd
 from tui.core.session import TrainingSession
+from simulated_crash import crash_in_epoch_3
 
 CONFIG = {"dataset.train_size": 200, "model.conv_filters": 4, "model.dense_units": 8, "model.dropout": 0.3,
           "training.epochs": 4, "training.batch_size": 25}
@@ -28,21 +29,12 @@ def test_a_crashed_run_resumes_on_the_same_curve_as_an_uninterrupted_one(tmp_pat
     straight = []
     TrainingSession(config, runs_dir=tmp_path / "straight", listeners=[straight.append]).run()
 
-    from tui.core import keras_parts
-    import keras
-
-    class Crash(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 2:
-                raise MemoryError("simulated crash in epoch 3")
-
-    real = keras_parts.make_callbacks
-    monkeypatch.setattr(keras_parts, "make_callbacks", lambda *a, **k: real(*a, **k) + [Crash()])
+    stop_crashing = crash_in_epoch_3(monkeypatch)
     first = TrainingSession(config, runs_dir=tmp_path / "crashed")
     result = first.run()
     assert result.status == "failed" and "simulated crash" in result.error
     assert len(list(csv.DictReader(open(first.run_dir / "history.csv")))) == 2  # epochs 1-2 kept
-    monkeypatch.setattr(keras_parts, "make_callbacks", real)
+    stop_crashing()
 
     resumed_events = []
     resumed = TrainingSession.resume_from(first.run_dir, listeners=[resumed_events.append])
