@@ -31,6 +31,7 @@ from tui.core.records import format_clock
 from tui.core.render import run_results
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.doctor_banner import DoctorBanner
+from tui.ui.widgets.epoch_table import EpochTable
 from tui.ui.widgets.findings_list import FindingsList
 from tui.ui.widgets.gradient_flow import GradientFlow
 from tui.ui.widgets.picture import ExamplesView
@@ -109,7 +110,7 @@ class TrainingScreen(Screen):
             yield Static("", id="test-results-body")
             yield ExamplesView(id="test-examples")
         with Horizontal(id="lower"):
-            yield DataTable(id="epochs", zebra_stripes=True, cursor_type="row")
+            yield EpochTable(id="epochs", zebra_stripes=True, cursor_type="row")
             yield FindingsList(id="findings")
             yield GradientFlow(id="gradients")
         yield Footer()
