@@ -64,6 +64,9 @@ class TrainingScreen(Screen):
     """How often the batch counter, speed and ETA are redrawn at most (0: at every drain, four times a second)."""
     BATCH_SECONDS = BATCH_CHART_SECONDS
     """How often the batch-loss chart is redrawn at most."""
+    CHART_SECONDS = 0.0
+    """How often the epoch charts are redrawn at most (0: at every epoch); the epoch table never waits. A chart
+    left behind is drawn when the time is up, or at once when the run ends."""
     BINDINGS = [
         Binding("p", "pause", "Pause/resume"),
         Binding("c", "change", "Change (paused)", show=False),  # the paused status line names it
@@ -84,7 +87,8 @@ class TrainingScreen(Screen):
         self.monitor = RunMonitor()
         self._rows = 0
         self._row_keys: deque[Any] = deque()
-        self._batch_drawn_at = self._status_drawn_at = 0.0
+        self._batch_drawn_at = self._status_drawn_at = self._charts_drawn_at = 0.0
+        self._charts_due: Any = None  # the timer that draws charts left behind by CHART_SECONDS
         self._status_state = ""
         self._has_results = False
         self._texts: dict[str, str] = {}
@@ -194,13 +198,27 @@ class TrainingScreen(Screen):
             self._set("#batch-label", f" batch {done:>{len(str(b.steps))}}/{b.steps}")  # one width an epoch
             self._set("#speed", f"{b.samples_per_second:,.0f} samples/s")
 
-    def _render_epochs(self) -> None:
+    def _render_charts(self) -> None:
+        """The epoch charts, now or (under CHART_SECONDS) when their time comes."""
         m = self.monitor
+        wait = self._charts_drawn_at + self.CHART_SECONDS - time.monotonic()
+        if wait > 0 and m.ended is None:
+            if self._charts_due is None:
+                self._charts_due = self.set_timer(wait, self._render_charts)
+            return
+        if self._charts_due is not None:
+            self._charts_due.stop()
+            self._charts_due = None
+        self._charts_drawn_at = time.monotonic()
         marks = [f.epoch for f in m.findings if f.epoch > 0]
         self.query_one("#chart-loss", LineChart).show(m.curves_of("loss", "val_loss"), marks=marks)
         self.query_one("#chart-acc", LineChart).show(m.curves_of("accuracy", "val_accuracy"), marks=marks)
         self.query_one("#chart-lr", LineChart).show(m.curves_of("lr"), marks=[c.at for c in m.changes],
                                                     subtitle="marked: changed while paused" if m.changes else "")
+
+    def _render_epochs(self) -> None:
+        m = self.monitor
+        self._render_charts()
         self.query_one(DoctorBanner).show_finding(m.finding, others=len(m.findings) - 1)
         self.query_one(FindingsList).show(m.findings)
         table = self.query_one("#epochs", DataTable)
