@@ -364,9 +364,10 @@ async def test_the_run_history_deletes_an_ended_run_after_a_confirmation(tmp_pat
         await until(pilot, lambda: app.screen.query_one(RunTable).row_count == 0)
 
 
-def test_a_long_backlog_replays_every_epoch_and_only_the_last_epochs_batches(tmp_path):
+@pytest.mark.parametrize("indexed", [True, False], ids=["with its offsets index", "an older log without"])
+def test_a_long_backlog_replays_every_epoch_and_only_the_last_epochs_batches(tmp_path, indexed):
     """The fast path for a large finished log gives the same history as reading every line."""
-    run_dir = bench.write_run(tmp_path / "long", 60, batches_per_epoch=240)  # > 1 MB of records
+    run_dir = bench.write_run(tmp_path / "long", 60, batches_per_epoch=240, indexed=indexed)  # > 1 MB of records
     assert RunDir(run_dir).events_file.stat().st_size > 1 << 20
     events = EventLogFollower(RunDir(run_dir).events_file).read().events
     from tui.core.events import BatchEnd, EpochEnd, RunEnded, RunStarted

@@ -78,3 +78,82 @@ def test_a_resumed_writer_ends_a_line_torn_by_a_kill_and_appends_after_it(tmp_pa
         writer.write(StateChanged("stopping"))
     assert read_events(log) == [StateChanged("paused"), StateChanged("stopping")]
     assert log.read_text().count('"EventLog"') == 1  # one header
+
+
+# -- the offsets index: a replay reads a long run's epochs without scanning its batch records ---------------------
+def write_epochs(writer: EventLogWriter, epochs: range, batches: int = 3) -> None:
+    for e in epochs:
+        for b in range(1, batches + 1):
+            writer.write(BatchEnd(e, b, batches, 1.0, 0.5, 1.0, 100.0, 0.1 * b))
+        writer.write(EpochEnd(e, 10, {"loss": 1.0 / e}, 0.001, 1.0, 100.0))
+
+
+def replayed(log, index: bool) -> list:
+    """What a viewer attaching now gets (the fast path for a backlog of more than FAST_REPLAY_BYTES)."""
+    from tui.core import eventlog
+
+    saved, eventlog.FAST_REPLAY_BYTES = eventlog.FAST_REPLAY_BYTES, 0  # take the backlog path on a small log
+    try:
+        if not index:
+            hidden = eventlog.index_path(log).rename(log.with_name("hidden"))
+        events = eventlog.EventLogFollower(log).read().events
+        if not index:
+            hidden.rename(eventlog.index_path(log))
+        return events
+    finally:
+        eventlog.FAST_REPLAY_BYTES = saved
+
+
+def test_the_offsets_index_lists_every_record_but_batch_progress_and_replays_as_a_scan_does(tmp_path):
+    from tui.core.eventlog import index_path
+
+    log = tmp_path / "events.jsonl"
+    with EventLogWriter(log) as writer:
+        write_epochs(writer, range(1, 6))
+        writer.write(RunEnded("finished", None, str(tmp_path), {}))
+    kinds = [line.split()[1] for line in index_path(log).read_text().splitlines()]
+    assert kinds == ["EventLog"] + ["EpochEnd"] * 5 + ["RunEnded"]
+    fast, scanned = replayed(log, index=True), replayed(log, index=False)
+    assert fast == scanned
+    assert [e.epoch for e in fast if isinstance(e, EpochEnd)] == [1, 2, 3, 4, 5]
+    assert {e.epoch for e in fast if isinstance(e, BatchEnd)} == {5}  # the batch trace: the last epoch only
+
+
+def test_a_kill_between_an_index_entry_and_its_record_then_a_resume_loses_and_repeats_nothing(tmp_path):
+    from tui.core.eventlog import index_path
+
+    log = tmp_path / "events.jsonl"
+    with EventLogWriter(log) as writer:
+        write_epochs(writer, range(1, 4))
+    size = log.stat().st_size
+    with open(index_path(log), "a") as fh:  # killed after indexing a record, before writing any of it
+        fh.write(f"{size} StateChanged\n")
+    with EventLogWriter(log) as writer:  # the resume writes the same kind of record where the lost one would be
+        writer.write(StateChanged("running"))
+        write_epochs(writer, range(4, 7))
+    fast = replayed(log, index=True)
+    assert [e.epoch for e in fast if isinstance(e, EpochEnd)] == [1, 2, 3, 4, 5, 6]
+    assert fast.count(StateChanged("running")) == 1
+    assert fast == replayed(log, index=False)
+    with open(index_path(log), "a") as fh:  # killed half-way through a record this time
+        fh.write(f"{log.stat().st_size} EpochEnd\n")
+    with open(log, "a") as fh:
+        fh.write('{"event": "EpochEnd", "time": 1.0, "ep')
+    with EventLogWriter(log) as writer:
+        write_epochs(writer, range(7, 9))
+    fast = replayed(log, index=True)
+    assert [e.epoch for e in fast if isinstance(e, EpochEnd)] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert fast == replayed(log, index=False)
+
+
+def test_a_log_an_older_version_began_gets_no_partial_index_when_resumed(tmp_path):
+    from tui.core.eventlog import index_path
+
+    log = tmp_path / "events.jsonl"
+    with EventLogWriter(log) as writer:
+        write_epochs(writer, range(1, 3))
+    index_path(log).unlink()  # as an older version left it
+    with EventLogWriter(log) as writer:
+        write_epochs(writer, range(3, 5))
+    assert not index_path(log).exists()
+    assert [e.epoch for e in replayed(log, index=True) if isinstance(e, EpochEnd)] == [1, 2, 3, 4]

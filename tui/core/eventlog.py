@@ -12,8 +12,9 @@ reader of the format:
 - :func:`read_from` returns the records appended since a byte offset and the offset to continue from, which is
   all a viewer attached to a running trainer needs (poll it, or wait on the file);
 - :class:`EventLogFollower` is what `cnn-tui attach` polls: it also says when the log was replaced (a new inode,
-  or shorter than what was read) or deleted, and replays a large backlog fast (a memory map searched in one pass;
-  the batch records of epochs before the last one are not decoded: nothing shows them).
+  or shorter than what was read) or deleted, and replays a large backlog fast: the batch records of epochs before
+  the last one are not decoded (nothing shows them), and with the log's offsets index (``events.offsets``, written
+  beside it) they are not even read; without the index a memory map is searched in one pass.
 
 Progress events (BatchEnd) are throttled by the session (4 a second), and GradientNorms are sampled every
 ``training.gradient_every`` batches, so the log grows by a bounded amount per hour of training (README).
@@ -149,17 +150,39 @@ class EventLogWriter:
         self._fh: IO[str] | None = open(self.path, "a", encoding="utf-8")
         self._lock = threading.Lock()  # control acknowledgements are written from the control thread
         size = os.fstat(self._fh.fileno()).st_size
+        self._index: IO[str] | None = None
+        index = index_path(self.path)
+        if size == 0 or index.is_file():  # never a partial index of a log an older version began
+            try:
+                self._index = open(index, "w" if size == 0 else "a", encoding="ascii")
+            except OSError:
+                log.debug("no offsets index for %s", self.path, exc_info=True)
         if size == 0:
             self._write_line({"event": HEADER, "version": SCHEMA_VERSION, "time": round(time.time(), 3)})
         elif not _ends_with_newline(self.path, size):
             self._fh.write("\n")
+            self._fh.flush()
 
     def _write_line(self, record: Mapping[str, Any]) -> None:
         assert self._fh is not None
         line = json.dumps(record, default=str) + "\n"
         with self._lock:
+            if self._index is not None and record.get("event") != "BatchEnd":
+                self._note_offset(str(record.get("event")))
             self._fh.write(line)
             self._fh.flush()
+
+    def _note_offset(self, kind: str) -> None:
+        """Index the record about to be written, before it is: a record is never in the log and not in the index.
+        (A kill between the two leaves an entry with no record, which a reader skips.)"""
+        assert self._fh is not None and self._index is not None
+        try:
+            self._index.write(f"{os.fstat(self._fh.fileno()).st_size} {kind}\n")
+            self._index.flush()
+        except (OSError, ValueError):  # an index that misses a record must not be read: remove it
+            log.debug("offsets index dropped", exc_info=True)
+            self._index = None
+            index_path(self.path).unlink(missing_ok=True)
 
     def write(self, event: Event) -> None:
         """Record one event (Prepare is progress of the moment, not recorded). Never raises: a log that cannot
@@ -177,6 +200,9 @@ class EventLogWriter:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+        if self._index is not None:
+            self._index.close()
+            self._index = None
 
     def __enter__(self) -> EventLogWriter:
         return self
@@ -247,11 +273,39 @@ def read_events(path: Path | str) -> list[Event]:
     return [e for r in read_all(path) if (e := r.event()) is not None]
 
 
+# -- the offsets index ----------------------------------------------------------------------------------------------
+def index_path(log_path: Path | str) -> Path:
+    """The log's offsets index (``events.offsets`` beside ``events.jsonl``): one line ``<byte offset> <type>`` for
+    every record but BatchEnd, written by the writer before the record. A cache: a log without one (an older
+    version's, a copy without it) is read by scanning, and an entry that points at no record is skipped."""
+    log_path = Path(log_path)
+    return log_path.with_name(log_path.stem + ".offsets")
+
+
+def _indexed(data: Any, end: int, index: Path) -> list[tuple[int, bytes]] | None:
+    """(offset, type) of the indexed records that lie whole in data[:end], in order; None without a usable index."""
+    try:
+        raw = index.read_bytes()
+    except OSError:
+        return None
+    entries: dict[int, bytes] = {}
+    for line in raw[:raw.rfind(b"\n") + 1].splitlines():  # a torn last entry is being written: left out
+        offset, _, kind = line.partition(b" ")
+        if not offset.isdigit():
+            return None
+        at = int(offset)
+        if at < end and data[at:at + _KIND_AT + len(kind) + 1] == _RECORD + kind + b'"':
+            entries[at] = kind  # an entry written twice (a kill, then a resume at the same place) counts once
+    return sorted(entries.items())
+
+
 # -- following a log that grows -------------------------------------------------------------------------------------
 FAST_REPLAY_BYTES = 1 << 20
 """A backlog larger than this is replayed through the fast path (batch records of finished epochs not decoded)."""
 _NOT_BATCH = re.compile(rb'\{"event": "(?!BatchEnd")[^\n]*\n')
 _EPOCH = b'{"event": "EpochEnd"'
+_RECORD = b'{"event": "'
+_KIND_AT = len(_RECORD)
 
 
 @dataclass
@@ -294,7 +348,7 @@ class EventLogFollower:
                 if st.st_size - self.offset > FAST_REPLAY_BYTES:
                     with mmap.mmap(fh.fileno(), st.st_size, access=mmap.ACCESS_READ) as mm:
                         end = mm.rfind(b"\n", self.offset, st.st_size) + 1
-                        lines = _relevant_lines(mm, self.offset, end) if end else []
+                        lines = _relevant_lines(mm, self.offset, end, index_path(self.path)) if end else []
                 else:
                     fh.seek(self.offset)
                     data = fh.read(st.st_size - self.offset)
@@ -314,10 +368,18 @@ class EventLogFollower:
         return chunk
 
 
-def _relevant_lines(data: Any, start: int, end: int) -> list[bytes]:
+def _relevant_lines(data: Any, start: int, end: int, index: Path | None = None) -> list[bytes]:
     """The lines of data[start:end] but the batch records of epochs before the last one that ended (the batch
-    trace shows one epoch), in order. `data` is a memory map searched in one regular-expression pass: a backlog of
-    a million batch records is never copied or split into lines."""
+    trace shows one epoch), in order. `data` is a memory map: with the log's offsets index only the indexed records
+    are read (a replay costs its epochs, not its million batch records); without, it is searched in one
+    regular-expression pass, never copied or split into lines."""
+    entries = [(at, kind) for at, kind in _indexed(data, end, index) or () if at >= start] if index else []
+    epochs = [at for at, kind in entries if kind == b"EpochEnd"]
+    if len(epochs) >= 2:
+        cut = data.find(b"\n", epochs[-2], end) + 1
+        out = [data[at:data.find(b"\n", at, cut) + 1] for at, _ in entries if at < cut]
+        out.extend(data[cut:end].splitlines())
+        return out
     last_epoch = data.rfind(_EPOCH, start, end)
     previous = data.rfind(_EPOCH, start, last_epoch) if last_epoch >= 0 else -1
     if previous < 0:

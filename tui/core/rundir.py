@@ -10,6 +10,7 @@ A run directory::
     config.toml      the resolved configuration (loads back as a preset)
     history.csv      Keras' CSVLogger, one row per epoch (epochs counted from 0 in the file, from 1 here)
     events.jsonl     the event log (tui.core.eventlog owns its format)
+    events.offsets   its index: the byte offset of every record but batch progress (tui.core.eventlog, a cache)
     summary.json     RunSummary; summary.md the same for people
     changes.json     settings changed while the run was paused (tui.core.changes), in order, with epoch and
                      batch: kept while it runs so a resumed run applies them again; summary.json lists them too
