@@ -168,7 +168,8 @@ def test_two_processes_updating_the_index_at_once_neither_corrupt_it_nor_lose_en
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
     procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(folder), who], env=env) for who in "ab"]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
-    on_disk = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}  # the index keeps a hidden folder
+    # the run directories (the index keeps a hidden folder of its own)
+    on_disk = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
     assert len(on_disk) == 56
     # read the file as the processes left it: every run either one indexed is in it (no update was lost)
     assert set(RunIndex(folder).load()["runs"]) == on_disk
