@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -330,11 +330,12 @@ class _Look:
             self.changed_dirs = {}
             data = index.load()
         self._take(data)
-        listed = None
-        if self.unchanged:  # the index's own top-level runs and directories: what listing the folder would find
-            listed = [rel for rel in self.known if "/" not in rel]
-            listed += [name for name in self.dirs if name not in self.known]
-        self.rels, self.sweeps, self.gone_dirs = index._layout(self.dirs, self.changed_dirs, self.known, listed)
+        if self.unchanged:  # the index's own top-level runs, and its sweeps and other directories looked at
+            dirs = self.dirs
+            runs, self.sweeps, self.gone_dirs = index._layout(dirs, self.changed_dirs, {}, list(dirs))
+            self.rels = [rel for rel in self.known if "/" not in rel and rel not in dirs] + runs
+        else:
+            self.rels, self.sweeps, self.gone_dirs = index._layout(self.dirs, self.changed_dirs, self.known)
 
     def _take(self, data: dict[str, Any]) -> None:
         self.partial: bool = data["partial"]
@@ -371,6 +372,25 @@ class _Look:
         if e is None or e[:CHECKED] + e[CHECKED + 1:] != new[:CHECKED] + new[CHECKED + 1:] or not e[LIVE]:
             self.fresh[rel] = new  # a live run read again as it was (its history did not grow): nothing to write
         return new
+
+    def valid(self, rels: Iterable[str]) -> Iterator[tuple[str, list[Any]]]:
+        """(rel, entry) for each of `rels` that is a run now: what `entry` gives, with the test of a trusted entry
+        written out here (a filter validates every run in the folder: 10,000 calls less)."""
+        root, known, stat, racy = self.root, self.known, _stat, RACY_SECONDS
+        for rel in rels:
+            e = known.get(rel)
+            if e is not None and not e[LIVE]:
+                st = stat(f"{root}/{rel}")
+                if st is not None:
+                    sig = e[SIG]
+                    mtime = st.st_mtime_ns
+                    if (sig[1] == mtime and sig[0] == st.st_ino and e[CHECKED] - mtime / 1e9 > racy
+                            and _EARLIEST < e[STARTED] < _LATEST):
+                        yield rel, e
+                        continue
+            e = self.entry(rel)
+            if e is not None:
+                yield rel, e
 
     def record(self, rel: str, e: list[Any]) -> RunRecord:
         rec = self.read.get(rel)
@@ -663,12 +683,10 @@ class RunIndex:
         total = len(look.rels)
         entries: list[tuple[str, list[Any]]] = []
         last = time.monotonic()
-        for done, rel in enumerate(look.rels, 1):
-            e = look.entry(rel)
-            if e is not None:
-                entries.append((rel, e))
+        for at in range(0, total, 200):  # progress between slices (a first scan reads every run once)
+            entries += look.valid(look.rels[at:at + 200])
             if on_progress is not None and time.monotonic() - last >= interval:
-                on_progress(done, total)
+                on_progress(min(at + 200, total), total)
                 last = time.monotonic()
         look.finish()
         runs = len(entries)
