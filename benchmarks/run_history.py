@@ -37,6 +37,10 @@ from synthetic_runs import write_runs  # noqa: E402 (after the path set-up above
 from tui.core.runs import INDEX_FILE  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120", "LINES": "40"}
+# a user's Python keeps compiled modules (__pycache__) after the first start; this workplace sets
+# PYTHONDONTWRITEBYTECODE, which made every timed process compile cnn-tui's modules from source again: the child
+# processes write theirs under the benchmark's own folder instead (one untimed start compiles them)
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def run_names(folder: Path) -> list[str]:
@@ -180,6 +184,9 @@ def main() -> None:
     sizes = (args.base, args.runs)
     folders = {n: folder_of(parent, n) for n in sizes}
     parts = {n: unique_part(folders[n]) for n in sizes}
+    ENV["PYTHONPYCACHEPREFIX"] = str(parent / "pycache")
+    subprocess.run([sys.executable, "-m", "tui.cli", "runs", "--runs-dir", str(folders[args.base]), "-n", "1"], env=ENV,
+                   check=True, capture_output=True)
     time.sleep(2.5)  # past the index's racy window: the runs were made "earlier"
     results: dict[str, dict[int, list[float]]] = {}
 
