@@ -268,7 +268,7 @@ def _terminal_size() -> tuple[int, int]:
     import os
 
     try:
-        size = os.get_terminal_size(sys.__stdout__.fileno())
+        size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
         columns, lines = size.columns, size.lines
     except (AttributeError, ValueError, OSError):
         columns, lines = 80, 24

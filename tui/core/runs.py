@@ -174,7 +174,6 @@ _KEEP: Any = object()
 """`RunIndex.save(folder=_KEEP)`: leave the folder's signature on disk as it is."""
 
 
-
 @dataclass
 class Batch:
     """Records read or validated since the last batch, and how far the scan has got."""
@@ -300,7 +299,7 @@ def folder_signature(folder: str) -> list[int] | None:
 
 
 def _newest_entry(item: tuple[str, list[Any]]) -> float:
-    return -item[1][STARTED]
+    return -float(item[1][STARTED])
 
 
 class _Look:
@@ -325,7 +324,8 @@ class _Look:
             _, sweeps, gone = index._layout(data["dirs"], self.changed_dirs, {}, list(data["dirs"]), with_cells=False)
             if not (self.changed_dirs or gone):
                 self._take(data)
-                self.rels, self.sweeps, self.gone_dirs = list(self.known), sweeps, []
+                self.rels, self.sweeps = list(self.known), sweeps
+                self.gone_dirs: list[str] = []
                 return
             self.changed_dirs = {}
             data = index.load()
