@@ -313,6 +313,10 @@ def _print_table(title: str, rows: list[tuple[str, ...]], notes: list[str], widt
     if len(keep) < len(COLUMNS):
         notes.insert(0, f"({', '.join(COLUMNS[i] for i in range(len(COLUMNS)) if i not in keep)} left out: the "
                         f"terminal is {width} columns wide)")
+    if styled or width < 200:  # a terminal: long notes wrap between words
+        import textwrap
+
+        notes = [textwrap.fill(note, width) for note in notes]
     out += [dim + note + plain for note in notes]
     sys.stdout.write("\n".join(out) + "\n")
 
