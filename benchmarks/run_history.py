@@ -37,11 +37,20 @@ from synthetic_runs import write_runs  # noqa: E402 (after the path set-up above
 from tui.core.runs import INDEX_FILE  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120", "LINES": "40"}
+# a user's Python keeps compiled modules (__pycache__) after the first start; this workplace sets
+# PYTHONDONTWRITEBYTECODE, which made every timed process compile cnn-tui's modules from source again: the child
+# processes write theirs under the benchmark's own folder instead (one untimed start compiles them)
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+def run_names(folder: Path) -> list[str]:
+    """The run directories in `folder` (the index's own hidden folder left out)."""
+    return [p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
 
 
 def folder_of(parent: Path, n: int) -> Path:
     folder = parent / f"runs-{n}"
-    have = sum(1 for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else 0
+    have = len(run_names(folder)) if folder.is_dir() else 0
     if have != n:
         if have:
             raise SystemExit(f"{folder} holds {have} runs, not {n}: remove it or use another --keep folder")
@@ -86,7 +95,7 @@ def cli_inprocess(folder: Path, extra: list[str]) -> tuple[float, float]:
 
 def unique_part(folder: Path) -> str:
     """The shortest end of the middle run's name that no other run's name contains (what a user types)."""
-    names = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    names = sorted(run_names(folder))
     name = names[len(names) // 2]
     for n in range(4, len(name) + 1):
         if sum(name[-n:] in other for other in names) == 1:
@@ -114,7 +123,7 @@ async def app_times(folder: Path, first_scan: bool) -> dict[str, float]:
 
     if first_scan:
         cold(folder)
-    total = sum(1 for p in folder.iterdir() if p.is_dir())
+    total = len(run_names(folder))
     app = CnnTuiApp(runs_dir=folder)
     times: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
@@ -175,6 +184,9 @@ def main() -> None:
     sizes = (args.base, args.runs)
     folders = {n: folder_of(parent, n) for n in sizes}
     parts = {n: unique_part(folders[n]) for n in sizes}
+    ENV["PYTHONPYCACHEPREFIX"] = str(parent / "pycache")
+    subprocess.run([sys.executable, "-m", "tui.cli", "runs", "--runs-dir", str(folders[args.base]), "-n", "1"], env=ENV,
+                   check=True, capture_output=True)
     time.sleep(2.5)  # past the index's racy window: the runs were made "earlier"
     results: dict[str, dict[int, list[float]]] = {}
 

@@ -57,6 +57,40 @@ async def test_a_first_scan_fills_the_history_progressively_newest_first_while_k
         assert table.rows[0].name == newest
 
 
+async def test_on_a_warm_index_the_newest_screenful_shows_before_the_rest_of_the_index_is_read(tmp_path,
+                                                                                              monkeypatch):
+    import os
+
+    runs = write_runs(tmp_path, 300)
+    monkeypatch.setattr(run_index, "RACY_SECONDS", -1.0)  # what was just written counts as written long ago
+    run_index.list_runs(tmp_path)  # the index is written
+    t = tmp_path.stat().st_mtime - 3600
+    os.utime(tmp_path, (t, t))  # the folder, unchanged since
+    run_index.list_runs(tmp_path)  # ... is listed once more: the index now holds its time
+    gate = threading.Event()
+    real = run_index.RunIndex.load
+
+    def slow_index(self, newest=None, folder=None):  # the whole index takes until the test has looked
+        data = real(self, newest, folder)
+        if not data["partial"]:
+            assert gate.wait(60)
+        return data
+
+    monkeypatch.setattr(run_index.RunIndex, "load", slow_index)
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        try:
+            await pilot.press("f2")
+            table = app.screen.query_one(RunTable)
+            await until(pilot, lambda: table.row_count >= 40)
+            assert table.row_count < 300 and [r.name for r in table.rows[:40]] == [r.name for r in runs[::-1][:40]]
+            assert "reading the folder…" in hint(app) and "/300" in hint(app)
+        finally:
+            gate.set()
+        await until(pilot, lambda: table.row_count == 300 and app.screen.scanning is None)
+        assert [r.name for r in table.rows] == [r.name for r in runs[::-1]]
+
+
 async def test_runs_that_come_go_or_progress_while_the_history_is_shown_update_it(tmp_path):
     from tui.core.atomic import atomic_write_json
     from tui.core.rundir import RunDir

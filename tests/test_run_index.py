@@ -106,16 +106,19 @@ def test_a_live_run_is_read_every_time_even_when_only_its_history_grows(folder):
 
 
 @pytest.mark.parametrize("damage", [b"", b"{not json", b"[1, 2]", b'{"version": 999, "runs": {}, "dirs": {}}',
-                                    b"\x00\xff" * 100, "truncated"])
+                                    b"\x00\xff" * 100, "truncated", "an older version's index"])
 def test_a_deleted_or_corrupt_index_is_rebuilt_silently(folder, damage):
     expected = list_runs(folder)
     index = folder / INDEX_FILE
     if damage == "truncated":
         index.write_bytes(index.read_bytes()[: index.stat().st_size // 2])
+    elif damage == "an older version's index":  # one JSON object (version 3): its entries have other fields
+        data = RunIndex(folder).load()
+        index.write_text(json.dumps({"version": 3, "runs": data["runs"], "dirs": {}}))
     else:
         index.write_bytes(damage)
     assert list_runs(folder) == expected
-    assert json.loads(index.read_text())["version"] == run_index.VERSION
+    assert len(RunIndex(folder).load()["runs"]) == 6  # written again, whole
     index.unlink()
     assert list_runs(folder) == expected and index.is_file()
 
@@ -125,11 +128,12 @@ def test_a_deleted_or_corrupt_index_is_rebuilt_silently(folder, damage):
                                           (run_index.STARTED, 1e30), (run_index.TEXT, 5)])
 def test_a_damaged_entry_in_a_valid_index_is_read_again(folder, field, value):
     expected = list_runs(folder)
-    data = json.loads((folder / INDEX_FILE).read_text())
+    index = RunIndex(folder)
+    data = index.load()
     for entry in data["runs"].values():
         entry[field] = value
     data["dirs"][next(iter(data["runs"]))] = {"kind": 3}
-    (folder / INDEX_FILE).write_text(json.dumps(data))
+    index.write(data)
     assert list_runs(folder) == expected
 
 
@@ -137,11 +141,12 @@ def test_an_index_entry_that_lies_is_not_believed(folder):
     """A hand-edited or foreign index with the right signature but a wrong status: only the signature is trusted,
     and the signature is the directory's, so an entry for a directory that changed is read again."""
     list_runs(folder)
-    data = json.loads((folder / INDEX_FILE).read_text())
+    index = RunIndex(folder)
+    data = index.load()
     name = sorted(data["runs"])[0]
     data["runs"][name][run_index.SIG][1] -= 1  # recorded for an older state of the directory
     data["runs"][name][run_index.STATUS] = "bogus"
-    (folder / INDEX_FILE).write_text(json.dumps(data))
+    index.write(data)
     assert statuses(folder)[name] != "bogus"
 
 
@@ -163,10 +168,11 @@ def test_two_processes_updating_the_index_at_once_neither_corrupt_it_nor_lose_en
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
     procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(folder), who], env=env) for who in "ab"]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
-    on_disk = {p.name for p in folder.iterdir() if p.is_dir()}
+    # the run directories (the index keeps a hidden folder of its own)
+    on_disk = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
     assert len(on_disk) == 56
     # read the file as the processes left it: every run either one indexed is in it (no update was lost)
-    assert set(json.loads((folder / INDEX_FILE).read_text())["runs"]) == on_disk
+    assert set(RunIndex(folder).load()["runs"]) == on_disk
     assert not list(folder.glob(f"{INDEX_FILE}.*")), "a temporary file was left behind"
     assert {r.name for r in list_runs(folder)} == on_disk
 
@@ -353,3 +359,104 @@ def test_the_listed_dataset_and_architecture_are_what_toml_says_however_the_file
         table = tomllib.loads(text)
         assert (table["dataset"]["name"], table["model"]["architecture"]) == listed
     assert (list_runs(tmp_path)[0].dataset, list_runs(tmp_path)[0].architecture) == listed
+
+
+# -- the runs folder's own time ---------------------------------------------------------------------------------------
+def settle(folder: Path) -> None:
+    """List the folder, move its time back (as for a folder last changed long ago), list it again: the index now
+    holds the folder's signature, and the listings that follow trust it while no directory comes or goes."""
+    list_runs(folder)
+    t = folder.stat().st_mtime - 3600
+    os.utime(folder, (t, t))
+    list_runs(folder)
+    st = folder.stat()
+    assert RunIndex(folder).load()["folder"] == [st.st_ino, st.st_mtime_ns]  # else this file tests nothing new
+
+
+def watch_listing(monkeypatch, folder: Path) -> list[str]:
+    """The folders listed from now on (os.scandir's arguments)."""
+    listed: list[str] = []
+    real = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": listed.append(str(path)) or real(path))
+    return listed
+
+
+def test_an_unchanged_folder_is_not_listed_again_and_its_newest_runs_come_from_the_index_alone(folder, monkeypatch):
+    settle(folder)
+    expected = list_runs(folder)
+    listed = watch_listing(monkeypatch, folder)
+    assert list_runs(folder) == expected and str(folder) not in listed
+    decoded = []
+    real = run_index._entry_ok
+    monkeypatch.setattr(run_index, "_entry_ok", lambda e: decoded.append(e) or real(e))
+    listing = RunIndex(folder).scan(limit=2)
+    assert [r.name for r in listing.records] == [r.name for r in expected[:2]] and listing.total == 6
+    assert len(decoded) == 2, "the other runs' lines in the index were decoded too"
+    written = (folder / INDEX_FILE).stat().st_mtime_ns
+    assert RunIndex(folder).scan(limit=2).records == listing.records
+    assert (folder / INDEX_FILE).stat().st_mtime_ns == written  # nothing changed: nothing written
+
+
+def test_a_run_changed_in_place_shows_as_it_is_now_although_the_folder_time_did_not_move(folder, monkeypatch):
+    live = write_run(folder, "20990101-000000-live", status="no summary", epochs=2)
+    age(live)
+    settle(folder)
+    folder_time = folder.stat().st_mtime_ns
+    names = [r.name for r in list_runs(folder)]
+    assert names[0] == live.name
+    ended = folder / names[1]
+    listed = watch_listing(monkeypatch, folder)
+    # a summary rewritten (through a rename, as training writes it) in the second newest run
+    atomic_write_json(ended / "summary.json", {"status": "failed", "epochs_run": 7, "wall_seconds": 65,
+                                               "best": {"val_accuracy": 0.5}})
+    RunDir(live).mark_running()  # this process plays the trainer of the newest
+    newest = {r.name: r for r in RunIndex(folder).scan(limit=2).records}  # the index's first lines, validated
+    assert (newest[ended.name].status, newest[ended.name].epochs, newest[ended.name].best_val_accuracy) == (
+        "failed", 7, 0.5)
+    assert newest[live.name].status == "running" and newest[live.name].epochs == 2
+    with open(live / "history.csv", "a") as fh:  # Keras' CSVLogger appends a row: no directory time moves
+        fh.write("2,0.9,1.0,0.9,1.0,0.001,1.0\n")
+    assert RunIndex(folder).scan(limit=2).records[0].epochs == 3
+    failed = RunIndex(folder).query("failed")  # filtered on the entries, every run validated
+    assert ended.name in [r.name for r in failed.records]
+    assert statuses(folder)[live.name] == "running" and statuses(folder)[ended.name] == "failed"
+    assert str(folder) not in listed and folder.stat().st_mtime_ns == folder_time  # writing the index did not move it
+
+
+def test_a_run_that_came_or_went_moves_the_folder_time_and_shows_at_once(folder):
+    settle(folder)
+    before = [r.name for r in list_runs(folder)]
+    added = write_run(folder, "20990101-000000-added", status="interrupted")
+    import shutil
+
+    shutil.rmtree(folder / before[0])
+    t = folder.stat().st_mtime - 7200  # whatever the folder's time now reads: it is not the one the index holds
+    os.utime(folder, (t, t))
+    assert [r.name for r in RunIndex(folder).scan(limit=2).records] == [added.name, before[1]]
+    assert {r.name for r in list_runs(folder)} == {added.name, *before[1:]}
+    settle(folder)
+    sweep = folder / "20990102-000000-sweep"  # a sweep made, then a cell added to it: only the sweep's time moves
+    sweep.mkdir()
+    atomic_write_json(sweep / "sweep.json", {"version": 1, "cells": []})
+    age(sweep)
+    settle(folder)
+    write_run(sweep, "cell-0", status="failed")
+    assert [r.name for r in RunIndex(folder).scan(limit=1).records] == ["cell-0"]
+    assert statuses(folder)["cell-0"] == "failed"
+
+
+def test_a_run_that_loses_its_config_and_gets_it_back_shows_again_in_an_unchanged_folder(folder):
+    settle(folder)
+    run = folder / sorted(statuses(folder))[0]
+    config = (run / "config.toml").read_bytes()
+    (run / "config.toml").unlink()
+    assert run.name not in statuses(folder)
+    (run / "config.toml").write_bytes(config)
+    assert run.name in statuses(folder)
+
+
+def test_an_index_of_an_older_version_is_replaced_and_its_file_removed(folder):
+    old = folder / ".cnn-tui-index.json"
+    old.write_text(json.dumps({"version": 3, "runs": {}, "dirs": {}}))
+    assert len(list_runs(folder)) == 6
+    assert not old.exists() and (folder / INDEX_FILE).is_file()

@@ -10,8 +10,6 @@ import argparse
 import sys
 from typing import Any
 
-from tui.core.params import ConfigError
-
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", metavar="FILE", help="preset TOML file, or the name of one in presets/")
@@ -135,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs_remove(args.delete or [], args.archive or [], args.runs_dir)
         return cmd_runs(args.runs_dir, args.filter, args.sort, args.reverse, args.limit, args.all)
     from tui.core import presets as presets_mod
+    from tui.core.params import ConfigError
 
     try:
         if args.command == "presets":
@@ -236,14 +235,10 @@ def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reve
     """The runs folder as a table, newest first by default; a screenful unless --all or --limit says otherwise,
     with a count of the rest. The filter and the order work on the folder's index (tui.core.runs.RunIndex.query):
     only the runs shown are made into rows."""
-    import shutil
+    import os
     from pathlib import Path
 
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    from tui.core.runs import COLUMNS, RunIndex, sort_column
+    from tui.core.runs import RunIndex, sort_column
 
     try:
         col = sort_column(sort)
@@ -251,36 +246,79 @@ def cmd_runs(runs_dir: str | None, needle: str = "", sort: str = "started", reve
         print(f"cnn-tui runs: {exc}", file=sys.stderr)
         return 2
     if limit is None and not show_all:
-        limit = max(10, shutil.get_terminal_size().lines - 7)  # title, header, rule and the notes below
+        lines = _terminal_size()[1]
+        limit = max(10, lines - 7)  # title, header, rule and the notes below
     folder = Path(runs_dir or "runs")
     listing = _query_with_progress(RunIndex(folder), needle, col, reverse, limit)
-    shown_rows = [(r, r.row) for r in listing.records]
-    matching = listing.matching
-    console = Console() if sys.stdout.isatty() else Console(width=200)  # piped: whole rows, whatever the width
-    # one line a row, so a screenful fits a screen; a terminal too narrow for every column loses the least needed
-    widths = [max([len(name)] + [len(c[i]) + (i == 4) for _, c in shown_rows]) + 2 for i, name in enumerate(COLUMNS)]
+    rows = [(*c[:4], c[4] + ("*" if r.resumable else ""), *c[5:]) for r in listing.records for c in [r.row]]
+    notes = []
+    if any(r.resumable for r in listing.records):
+        notes.append("* interrupted: `cnn-tui resume RUN_DIR` continues it")
+    if len(rows) < listing.matching:
+        notes.append(f"{len(rows):,} of {listing.matching:,} runs{' matching ' + repr(needle) if needle else ''} "
+                     "shown · --all lists every one, -n N that many, --filter TEXT narrows, --sort COLUMN orders")
+    tty = sys.stdout.isatty()
+    _print_table(f"runs in {folder}", rows, notes, _terminal_size()[0] if tty else 200,  # piped: whole rows
+                 styled=tty and "NO_COLOR" not in os.environ)
+    return 0
+
+
+def _terminal_size() -> tuple[int, int]:
+    """(columns, lines) of the terminal ($COLUMNS / $LINES first), 80x24 when there is none."""
+    import os
+
+    try:
+        size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+        columns, lines = size.columns, size.lines
+    except (AttributeError, ValueError, OSError):
+        columns, lines = 80, 24
+    env = os.environ
+    return (int(env["COLUMNS"]) if env.get("COLUMNS", "").isdigit() else columns or 80,
+            int(env["LINES"]) if env.get("LINES", "").isdigit() else lines or 24)
+
+
+def _print_table(title: str, rows: list[tuple[str, ...]], notes: list[str], width: int, styled: bool) -> None:
+    """The run table as plain text: a header line, a rule, one line a row (numbers right-aligned), fitted to
+    `width`: the columns least needed go first (started, architecture, dataset), then the run name is cut with
+    "…". Written without Rich: importing it was most of a warm `cnn-tui runs` process's own work."""
+    import unicodedata
+
+    from tui.core.runs import COLUMNS
+
+    bold, dim, plain = ("\x1b[1m", "\x1b[2m", "\x1b[0m") if styled else ("", "", "")
+
+    def cells(text: str) -> int:  # terminal cells: East Asian wide characters take two
+        return len(text) + sum(unicodedata.east_asian_width(ch) in "WF" for ch in text if ord(ch) >= 0x1100)
+
+    widths = [max([cells(name)] + [cells(row[i]) for row in rows]) for i, name in enumerate(COLUMNS)]
     keep = list(range(len(COLUMNS)))
-    for drop in (1, 3, 2):
-        if sum(widths[i] for i in keep) + len(keep) - 1 <= console.width:  # the box puts a space between columns
+    for drop in (1, 3, 2):  # one line a row, so that a screenful fits a screen
+        if sum(widths[i] + 2 for i in keep) <= width:
             break
         keep.remove(drop)
-    table = Table(title=f"runs in {folder}", box=box.SIMPLE_HEAD, pad_edge=False)
-    for i in keep:
-        table.add_column(COLUMNS[i], no_wrap=True, overflow="ellipsis", justify="right" if i >= 5 else "left")
-    for r, c in shown_rows:
-        c = (*c[:4], c[4] + ("*" if r.resumable else ""), *c[5:])
-        table.add_row(*(c[i] for i in keep))
-    console.print(table)
+    widths[0] = max(len(COLUMNS[0]), widths[0] - max(0, sum(widths[i] + 2 for i in keep) - width))
+
+    def fit(text: str, i: int) -> str:
+        while cells(text) > widths[i]:
+            text = text[:-2] + "…"
+        pad = " " * (widths[i] - cells(text))
+        return pad + text if i >= 5 else text + pad
+
+    def line(texts: tuple[str, ...]) -> str:
+        return " " + "  ".join(fit(texts[i], i) for i in keep)
+
+    total = sum(widths[i] + 2 for i in keep)
+    out = [title.center(total).rstrip(), bold + line(COLUMNS).rstrip() + plain, " " + "─" * (total - 2)]
+    out += [line(row).rstrip() for row in rows]
     if len(keep) < len(COLUMNS):
-        console.print(f"[dim]({', '.join(COLUMNS[i] for i in range(len(COLUMNS)) if i not in keep)} left out: "
-                      f"the terminal is {console.width} columns wide)[/]")
-    if any(r.resumable for r, _ in shown_rows):
-        console.print("[dim]* interrupted: `cnn-tui resume RUN_DIR` continues it[/]")
-    shown = len(shown_rows)
-    if shown < matching:
-        console.print(f"[dim]{shown:,} of {matching:,} runs{' matching ' + repr(needle) if needle else ''} shown "
-                      f"· --all lists every one, -n N that many, --filter TEXT narrows, --sort COLUMN orders[/]")
-    return 0
+        notes.insert(0, f"({', '.join(COLUMNS[i] for i in range(len(COLUMNS)) if i not in keep)} left out: the "
+                        f"terminal is {width} columns wide)")
+    if styled or width < 200:  # a terminal: long notes wrap between words
+        import textwrap
+
+        notes = [textwrap.fill(note, width) for note in notes]
+    out += [dim + note + plain for note in notes]
+    sys.stdout.write("\n".join(out) + "\n")
 
 
 def _query_with_progress(index: Any, needle: str, col: int, reverse: bool, limit: int | None) -> Any:
@@ -288,16 +326,15 @@ def _query_with_progress(index: Any, needle: str, col: int, reverse: bool, limit
     reads every run once; later ones come from the index)."""
     import time
 
-    from rich.console import Console
-
-    console = Console(stderr=True)
     t0 = time.perf_counter()
     status: Any = None
 
     def progress(done: int, total: int) -> None:
         nonlocal status
-        if status is None and console.is_terminal and time.perf_counter() - t0 > 0.3:
-            status = console.status("")
+        if status is None and sys.stderr.isatty() and time.perf_counter() - t0 > 0.3:
+            from rich.console import Console  # only now: a listing from the index is over before this
+
+            status = Console(stderr=True).status("")
             status.start()
         if status is not None:
             status.update(f"reading {done:,}/{total:,} runs once to index them "

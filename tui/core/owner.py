@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -57,10 +56,14 @@ class Owner:
 
     @classmethod
     def of(cls, pid: int | None = None, detached: bool = False) -> "Owner":
+        import socket  # here: `cnn-tui runs` checks owners without ever importing it
+
         pid = pid or os.getpid()
         return cls(socket.gethostname(), boot_id(), pid, process_start(pid), round(time.time(), 3), detached)
 
     def liveness(self) -> str:
+        import socket
+
         if self.host != socket.gethostname():
             return REMOTE
         if self.boot_id and self.boot_id != boot_id():

@@ -84,10 +84,12 @@ class RunsScreen(Screen):
         self._scan_id += 1
         self.scanning = (0, 0)
         self._hint()
-        self._scan(self._scan_id)
+        self._scan(self._scan_id, max(100, self.app.size.height))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs", description="reading the runs folder")
-    def _scan(self, scan: int) -> None:
+    def _scan(self, scan: int, first: int) -> None:
+        """The newest `first` runs (at least a screenful) are handed out before the rest is read: on a warm index
+        whose folder has not changed they come from the index's first lines alone."""
         drawn = self._drawn
 
         def batch(b: Any) -> None:
@@ -100,7 +102,7 @@ class RunsScreen(Screen):
 
         folders = self._folders
         token = self._token(folders)  # before reading: a run that comes meanwhile is seen by the next watch
-        listing = RunIndex(self.runs_dir).scan(batch)
+        listing = RunIndex(self.runs_dir).scan(batch, first=first)
         self._folders = [self.runs_dir, *listing.sweeps]
         # a sweep that came or went: the next watch reads the folder again, with the new sweeps' times
         self._folder_token = token if set(self._folders) == set(folders) else None
