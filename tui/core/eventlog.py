@@ -35,6 +35,7 @@ from typing import IO, Any
 
 from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, GradientNorms, LayerInfo, ModelSummary,
                              Prepare, RunEnded, RunStarted, SettingsChanged, StateChanged)
+from tui.core.findings import Finding
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,6 @@ def _decode(kind: str, data: Mapping[str, Any]) -> Event | None:
         kept = _known(RunEnded, data)
         return RunEnded(**{**kept, "summary": dict(kept.get("summary") or {})})
     if kind == "Diagnosis":
-        from tui.core.diagnostics import Finding
-
         return Diagnosis(tuple(Finding.from_dict(f) for f in data.get("findings", [])))
     if kind == "RunStarted":
         from tui.core import config as config_mod

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from tui.core.config import ExperimentConfig
+from tui.core.findings import Finding
 
 if TYPE_CHECKING:
     from tui.core.datasets import DatasetInfo
@@ -105,9 +106,9 @@ class GradientNorms(Event):
 
 @dataclass(frozen=True)
 class Diagnosis(Event):
-    """The doctor's current findings (tui.core.diagnostics.Finding), sent whenever they change."""
+    """The doctor's current findings, the one it believes first at the top, sent whenever they change."""
 
-    findings: tuple[Any, ...]
+    findings: tuple[Finding, ...]
 
 
 @dataclass(frozen=True)
