@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, GradientNorms, LayerInfo, ModelSummary,
-                             Prepare, RunEnded, RunStarted, SettingsChanged, StateChanged)
+                             Prepare, RunEnded, RunStarted, SettingsChanged, StateChanged, SubscriberFailed)
 from tui.core.findings import Finding
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,8 @@ def _decode(kind: str, data: Mapping[str, Any]) -> Event | None:
         return StateChanged(str(data["state"]))
     if kind == "ControlAck":
         return ControlAck(**_known(ControlAck, data))
+    if kind == "SubscriberFailed":
+        return SubscriberFailed(**_known(SubscriberFailed, data))
     if kind == "SettingsChanged":
         kept = _known(SettingsChanged, data)
         return SettingsChanged(**{**kept, "values": dict(kept["values"]), "previous": dict(kept["previous"])})

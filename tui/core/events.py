@@ -137,6 +137,24 @@ class ControlAck(Event):
 
 
 @dataclass(frozen=True)
+class SubscriberFailed(Event):
+    """A subscriber of the session's events (tui.core.bus) raised; the run goes on without what it does. Sent
+    once per subscriber, on its first failure."""
+
+    subscriber: str
+    """What failed: "the event log", "the doctor", or the subscriber's qualified name."""
+    failed_on: str
+    """The type of the event it failed on."""
+    error: str
+    """The exception, one line."""
+
+    @property
+    def message(self) -> str:
+        """What a view says about it."""
+        return f"{self.subscriber} failed on {self.failed_on} ({self.error}); the run goes on without it"
+
+
+@dataclass(frozen=True)
 class SettingsChanged(Event):
     """A change made while the run was paused (tui.core.changes), applied in the training thread at a batch
     boundary: before batch `batch + 1` of epoch `epoch` (batch = steps: at the epoch's end)."""
