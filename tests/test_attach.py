@@ -20,6 +20,7 @@ from tui.core import control, owner
 from tui.core.eventlog import EventLogFollower
 from tui.core.rundir import RunDir
 import benchmarks.attach as bench
+from pilot_wait import Notices
 from tui.ui.attach import AttachApp, AttachScreen
 from tui.ui.widgets.run_table import RunTable
 
@@ -91,7 +92,8 @@ async def test_stop_from_the_attached_view_stops_the_owner_which_says_so(tmp_pat
     run_dir = detach(tmp_path, "--set", "training.epochs=200")
     try:
         app = AttachApp("run", run_dir)
-        async with app.run_test(size=(120, 40)) as pilot:
+        notices = Notices()
+        async with app.run_test(size=(120, 40), message_hook=notices) as pilot:
             await until(pilot, lambda: rows(app) >= 1)
             assert "live" in app.screen.sub_title
             await pilot.press("p")
@@ -102,7 +104,7 @@ async def test_stop_from_the_attached_view_stops_the_owner_which_says_so(tmp_pat
             await pilot.press("s")
             await until(pilot, lambda: app.screen.monitor.ended is not None)
             assert app.screen.monitor.ended.status == "stopped"
-            assert any("stopping at the next batch" in n.message for n in app._notifications)  # the owner's ack
+            assert notices.count("stopping at the next batch")  # the owner's ack
         summary = RunDir(run_dir).read_summary()
         assert summary.status == "stopped" and summary.epochs_run < 200
     finally:
@@ -149,7 +151,8 @@ async def test_a_killed_writer_shows_as_interrupted_and_its_torn_last_line_is_sk
     try:
         assert writer.stdout.readline().strip() == "ready"
         app = AttachApp("run", run_dir)
-        async with app.run_test(size=(120, 40)) as pilot:
+        notices = Notices()
+        async with app.run_test(size=(120, 40), message_hook=notices) as pilot:
             await until(pilot, lambda: rows(app) == 2)
             assert "live" in app.screen.sub_title and not app.screen.interrupted
             writer.kill()
@@ -159,7 +162,7 @@ async def test_a_killed_writer_shows_as_interrupted_and_its_torn_last_line_is_sk
             assert "interrupted" in status and "r resumes" in status
             assert rows(app) == 2  # the half-written third record is not shown
             await pilot.press("s")  # nobody to stop: the view says it is read-only
-            assert any("gone" in n.message for n in app._notifications)
+            assert notices.count("gone")
         assert not RunDir(run_dir).control_dir.exists() or not list(RunDir(run_dir).control_dir.iterdir())
     finally:
         writer.kill()
@@ -206,7 +209,9 @@ async def test_two_viewers_follow_the_same_run_and_both_reach_its_owner(tmp_path
         raw.write(epoch_line(1))
         raw.flush()
         one, two = AttachApp("run", run_dir), AttachApp("run", run_dir)
-        async with one.run_test(size=(120, 40)) as p1, two.run_test(size=(120, 40)) as p2:
+        seen_by_one, seen_by_two = Notices(), Notices()
+        async with (one.run_test(size=(120, 40), message_hook=seen_by_one) as p1,
+                    two.run_test(size=(120, 40), message_hook=seen_by_two) as p2):
             await until(p1, lambda: rows(one) == 1)
             await until(p2, lambda: rows(two) == 1)
             raw.write(epoch_line(2))
@@ -216,11 +221,9 @@ async def test_two_viewers_follow_the_same_run_and_both_reach_its_owner(tmp_path
             await p1.press("p")
             await p2.press("s")
             await until(p1, lambda: sorted(acted) == ["pause", "stop"], timeout=10)
-            def acknowledged(app) -> int:
-                return sum("next batch" in n.message for n in app._notifications)
-
-            await until(p1, lambda: acknowledged(one) == 2, timeout=10)  # each view sees both acknowledgements
-            await until(p2, lambda: acknowledged(two) == 2, timeout=10)
+            # each view sees both acknowledgements
+            await until(p1, lambda: seen_by_one.count("next batch") == 2, timeout=10)
+            await until(p2, lambda: seen_by_two.count("next batch") == 2, timeout=10)
         assert not list(RunDir(run_dir).control_dir.glob("*.json"))  # the owner consumed them
     finally:
         poller.close()
