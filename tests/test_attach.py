@@ -246,6 +246,67 @@ async def test_a_run_directory_deleted_while_attached_is_said(tmp_path):
         assert rows(app) == 1  # what was read stays on screen
 
 
+def diagnosis_line(*fixes) -> str:
+    from tui.core.eventlog import encode
+    from tui.core.events import Diagnosis
+    from tui.core.findings import Finding
+
+    return json.dumps(encode(Diagnosis((Finding("overfitting", "warning", 1, "Overfitting", "val_loss rose 20%",
+                                                "memorising", fixes),)))) + "\n"
+
+
+async def choose_the_fix(pilot, label: str) -> None:
+    """d opens the doctor's finding; Enter on the fix named `label` chooses it."""
+    from textual.widgets import OptionList
+
+    from tui.ui.screens.finding import FindingScreen
+
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, AttachScreen) and app.screen.monitor.findings, timeout=10)
+    await pilot.press("d")
+    await until(pilot, lambda: isinstance(app.screen, FindingScreen), timeout=10)
+    fixes = app.screen.query_one("#fixes", OptionList)
+    fixes.highlighted = next(i for i in range(fixes.option_count) if label in str(fixes.get_option_at_index(i).prompt))
+    await pilot.press("enter")
+
+
+async def test_a_fix_chosen_while_attached_goes_to_the_apps_set_up_form_and_attach_alone_says_where_it_would(
+        tmp_path):
+    from tui.core.findings import Fix
+    from tui.ui.app import CnnTuiApp
+    from tui.ui.messages import AttachRequested
+    from tui.ui.screens.setup import SetupScreen
+
+    run_dir = started_run(tmp_path, events=True)
+    with open(RunDir(run_dir).events_file, "a") as fh:
+        fh.write(epoch_line(1) + diagnosis_line(Fix("add dropout 0.3", {"model.dropout": 0.3})))
+    attach_alone, notices = AttachApp("run", run_dir), Notices()
+    async with attach_alone.run_test(size=(120, 40), message_hook=notices) as pilot:
+        await choose_the_fix(pilot, "add dropout 0.3")
+        await until(pilot, lambda: notices.count("Fixes go into the app's set-up form"), timeout=10)
+    app = CnnTuiApp(runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(AttachRequested(run_dir))  # what Enter on a live run in the run history asks for
+        await until(pilot, lambda: isinstance(app.screen, AttachScreen), timeout=10)
+        await choose_the_fix(pilot, "add dropout 0.3")
+        await until(pilot, lambda: isinstance(app.screen, SetupScreen), timeout=10)  # the run is not this app's
+        assert app.screen.config.model.dropout == 0.3
+
+
+async def test_a_subscriber_that_failed_in_the_runs_process_is_said_in_the_attached_view(tmp_path):
+    from tui.core.eventlog import encode
+    from tui.core.events import SubscriberFailed
+
+    run_dir = started_run(tmp_path, events=True)
+    failed = SubscriberFailed("the doctor", "EpochEnd", "KeyError: 'loss'")
+    with open(RunDir(run_dir).events_file, "a") as fh:
+        fh.write(epoch_line(1) + json.dumps(encode(failed)) + "\n" + epoch_line(2))
+    app, notices = AttachApp("run", run_dir), Notices()
+    async with app.run_test(size=(120, 40), message_hook=notices) as pilot:
+        await until(pilot, lambda: rows(app) == 2, timeout=10)
+        await until(pilot, lambda: notices.count(failed.message), timeout=10)
+
+
 def test_attach_to_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):
     (tmp_path / "photos").mkdir()
     assert main(["attach", str(tmp_path / "photos")]) == 2

@@ -12,7 +12,7 @@ import os
 import sys
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on
 from textual.app import App, ComposeResult
@@ -26,10 +26,8 @@ from tui.core import control, owner
 from tui.core.eventlog import EventLogFollower
 from tui.core.rundir import RunDir, SweepDir
 from tui.core.events import BatchEnd, ControlAck, Event, GradientNorms
+from tui.ui.messages import FixRequested
 from tui.ui.screens.training import TrainingScreen
-
-if TYPE_CHECKING:
-    from tui.core.diagnostics import Finding, Fix
 
 FOLLOW_SECONDS = 0.25
 """How often the event log is read for new records (a stat when nothing changed)."""
@@ -265,23 +263,6 @@ class AttachScreen(TrainingScreen):
 
         self.app.push_screen(InsideScreen(run_dir=self.run_dir))
 
-    def _open_findings(self, findings: list[Finding]) -> None:
-        from tui.ui.screens.finding import FindingScreen
-
-        config = self.session.config
-
-        async def decided(fix: Fix | str | None) -> None:
-            if fix is None or isinstance(fix, str):  # (no START offered here)
-                return
-            apply_fix = getattr(self.app, "apply_fix", None)
-            if apply_fix is None:
-                self.notify("Fixes go into the app's set-up form: open this run in `cnn-tui` (F2) to apply one.",
-                            severity="warning")
-                return
-            await apply_fix(config, fix)
-
-        self.app.push_screen(FindingScreen(findings), decided)
-
 
 class SweepAttachScreen(Screen):
     """A sweep that another process runs: progress and the heatmap from sweep.json and the cells' run
@@ -381,6 +362,13 @@ class AttachApp(App[int]):
 
     async def action_quit(self) -> None:
         self.exit(0)
+
+    @on(FixRequested)
+    def _fix_requested(self, event: FixRequested) -> None:
+        """A fix chosen in the doctor's view (TrainingScreen posts it to whichever app hosts the screen): this app
+        has no set-up form to load it into."""
+        self.notify("Fixes go into the app's set-up form: open this run in `cnn-tui` (F2) to apply one.",
+                    severity="warning")
 
 
 def ui_sinks(app: App[Any]) -> list[Any]:
