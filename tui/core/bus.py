@@ -12,7 +12,7 @@ view, a sweep's or a cluster worker's progress reporter, the notifier. All of th
   the one the event log records.
 - A subscriber that raises never stops the others or the publisher (training goes on): the first failure of each
   subscriber is published as a :class:`~tui.core.events.SubscriberFailed` event (the app and the headless view
-  say so; the event log records it), and every failure is logged.
+  say so; the event log records it) and logged with its traceback; later failures are logged at debug level.
 """
 
 from __future__ import annotations
@@ -71,9 +71,12 @@ class EventBus:
             try:
                 subscriber(event)
             except Exception as exc:  # a broken subscriber must not kill training
-                log.exception("%s failed on %s", name, type(event).__name__)
                 if isinstance(event, SubscriberFailed) or any(e is entry for e in self._failed):
-                    continue  # said once per subscriber; a failure to handle the report is only logged
+                    # said once per subscriber (a subscriber may fail on every batch); a failure to handle the
+                    # report itself is only logged
+                    log.debug("%s failed on %s", name, type(event).__name__, exc_info=True)
+                    continue
+                log.warning("%s failed on %s", name, type(event).__name__, exc_info=True)
                 self._failed.append(entry)
                 self.publish(SubscriberFailed(name, type(event).__name__, _describe(exc)))
 

@@ -12,7 +12,7 @@ import os
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import App, ComposeResult
@@ -28,6 +28,10 @@ from tui.core.rundir import RunDir, SweepDir
 from tui.core.events import BatchEnd, ControlAck, Event, GradientNorms
 from tui.ui.messages import FixRequested
 from tui.ui.screens.training import TrainingScreen
+
+if TYPE_CHECKING:
+    from tui.core.notify import Notifier, Sink
+    from tui.core.sweep import SweepState
 
 FOLLOW_SECONDS = 0.25
 """How often the event log is read for new records (a stat when nothing changed)."""
@@ -115,7 +119,7 @@ class AttachScreen(TrainingScreen):
     most of the screen, and any number of viewers may watch a run without slowing it (epoch rows, findings and
     state changes are still drawn at the next drain)."""
 
-    def __init__(self, run_dir: Path, notify_sinks: list[Any] | None = None) -> None:
+    def __init__(self, run_dir: Path, notify_sinks: list[Sink] | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.events_in: deque[Event] = deque()
         super().__init__(AttachedRun(self.run_dir, self), self.events_in)
@@ -123,7 +127,7 @@ class AttachScreen(TrainingScreen):
         self.liveness = owner.NONE
         self.interrupted = False
         self.gone = False
-        self._notifier: Any = None
+        self._notifier: Notifier | None = None
         if notify_sinks:
             from tui.core.notify import Notifier
 
@@ -273,7 +277,7 @@ class SweepAttachScreen(Screen):
     def __init__(self, sweep_dir: Path) -> None:
         super().__init__()
         self.sweep_dir = Path(sweep_dir)
-        self.state: Any = None
+        self.state: SweepState | None = None
 
     def compose(self) -> ComposeResult:
         from tui.ui.widgets.heatmap import Heatmap
@@ -330,6 +334,8 @@ class SweepAttachScreen(Screen):
 
     @on(OptionList.OptionSelected, "#sweep-cells")
     def _cell_chosen(self, event: OptionList.OptionSelected) -> None:
+        if self.state is None:
+            return
         cell = self.state.cells[event.option_index]
         if not cell.run_dir or not (self.sweep_dir / cell.run_dir).is_dir():
             self.notify(f"{cell.label()} has not started yet.", severity="warning")
@@ -371,7 +377,7 @@ class AttachApp(App[int]):
                     severity="warning")
 
 
-def ui_sinks(app: App[Any]) -> list[Any]:
+def ui_sinks(app: App[Any]) -> list[Sink]:
     """Notification sinks for a Textual app: a toast, the bell and the desktop-notification escapes (through
     Textual's driver, never behind its back). Safe to call from any thread."""
     from tui.core.notify import Notice, escape_sequences
