@@ -22,3 +22,21 @@ async def run_drawn(pilot, seconds: float = 30.0) -> None:
     screen = pilot.app.screen
     await until(pilot, lambda: screen.monitor.ended is not None and not screen.events, seconds,
                 state=lambda: (type(screen).__name__, screen.monitor.state, len(screen.events)))
+
+
+class Notices:
+    """What an app told its user in notifications (the toasts): pass it as `app.run_test(message_hook=notices)`;
+    it keeps the text of every notification the app showed (Textual's Notify messages), in order."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __call__(self, message) -> None:
+        from textual.notifications import Notify
+
+        if isinstance(message, Notify):
+            self.messages.append(message.notification.message)
+
+    def count(self, text: str) -> int:
+        """How many notifications so far contain `text`."""
+        return sum(text in m for m in self.messages)

@@ -60,12 +60,8 @@ async def test_f3_shows_a_few_samples_of_each_class_with_the_class_counts(tmp_pa
         # the side column is mounted once the first frame is painted
         await until(pilot, lambda: "F3 shows" in shown(screen, "#dataset-preview"))
         await pilot.press("f3")
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if screen._preview is not None:
-                break
+        await until(pilot, lambda: len(screen.query_one("#dataset-samples").query(Picture)) > 0, seconds=20)
         samples = screen.query_one("#dataset-samples")
-        await until(pilot, lambda: len(samples.query(Picture)) > 0)
         rows = list(samples.query("SamplesView > Horizontal"))
         assert len(rows) == 10
         for digit, count, row in zip("0123456789", screen.dataset_info.class_counts, rows):

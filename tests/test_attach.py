@@ -20,6 +20,7 @@ from tui.core import control, owner
 from tui.core.eventlog import EventLogFollower
 from tui.core.rundir import RunDir
 import benchmarks.attach as bench
+from pilot_wait import Notices
 from tui.ui.attach import AttachApp, AttachScreen
 from tui.ui.widgets.run_table import RunTable
 
@@ -91,7 +92,8 @@ async def test_stop_from_the_attached_view_stops_the_owner_which_says_so(tmp_pat
     run_dir = detach(tmp_path, "--set", "training.epochs=200")
     try:
         app = AttachApp("run", run_dir)
-        async with app.run_test(size=(120, 40)) as pilot:
+        notices = Notices()
+        async with app.run_test(size=(120, 40), message_hook=notices) as pilot:
             await until(pilot, lambda: rows(app) >= 1)
             assert "live" in app.screen.sub_title
             await pilot.press("p")
@@ -102,7 +104,7 @@ async def test_stop_from_the_attached_view_stops_the_owner_which_says_so(tmp_pat
             await pilot.press("s")
             await until(pilot, lambda: app.screen.monitor.ended is not None)
             assert app.screen.monitor.ended.status == "stopped"
-            assert any("stopping at the next batch" in n.message for n in app._notifications)  # the owner's ack
+            assert notices.count("stopping at the next batch")  # the owner's ack
         summary = RunDir(run_dir).read_summary()
         assert summary.status == "stopped" and summary.epochs_run < 200
     finally:
@@ -149,7 +151,8 @@ async def test_a_killed_writer_shows_as_interrupted_and_its_torn_last_line_is_sk
     try:
         assert writer.stdout.readline().strip() == "ready"
         app = AttachApp("run", run_dir)
-        async with app.run_test(size=(120, 40)) as pilot:
+        notices = Notices()
+        async with app.run_test(size=(120, 40), message_hook=notices) as pilot:
             await until(pilot, lambda: rows(app) == 2)
             assert "live" in app.screen.sub_title and not app.screen.interrupted
             writer.kill()
@@ -159,7 +162,7 @@ async def test_a_killed_writer_shows_as_interrupted_and_its_torn_last_line_is_sk
             assert "interrupted" in status and "r resumes" in status
             assert rows(app) == 2  # the half-written third record is not shown
             await pilot.press("s")  # nobody to stop: the view says it is read-only
-            assert any("gone" in n.message for n in app._notifications)
+            assert notices.count("gone")
         assert not RunDir(run_dir).control_dir.exists() or not list(RunDir(run_dir).control_dir.iterdir())
     finally:
         writer.kill()
@@ -206,7 +209,9 @@ async def test_two_viewers_follow_the_same_run_and_both_reach_its_owner(tmp_path
         raw.write(epoch_line(1))
         raw.flush()
         one, two = AttachApp("run", run_dir), AttachApp("run", run_dir)
-        async with one.run_test(size=(120, 40)) as p1, two.run_test(size=(120, 40)) as p2:
+        seen_by_one, seen_by_two = Notices(), Notices()
+        async with (one.run_test(size=(120, 40), message_hook=seen_by_one) as p1,
+                    two.run_test(size=(120, 40), message_hook=seen_by_two) as p2):
             await until(p1, lambda: rows(one) == 1)
             await until(p2, lambda: rows(two) == 1)
             raw.write(epoch_line(2))
@@ -216,11 +221,9 @@ async def test_two_viewers_follow_the_same_run_and_both_reach_its_owner(tmp_path
             await p1.press("p")
             await p2.press("s")
             await until(p1, lambda: sorted(acted) == ["pause", "stop"], timeout=10)
-            def acknowledged(app) -> int:
-                return sum("next batch" in n.message for n in app._notifications)
-
-            await until(p1, lambda: acknowledged(one) == 2, timeout=10)  # each view sees both acknowledgements
-            await until(p2, lambda: acknowledged(two) == 2, timeout=10)
+            # each view sees both acknowledgements
+            await until(p1, lambda: seen_by_one.count("next batch") == 2, timeout=10)
+            await until(p2, lambda: seen_by_two.count("next batch") == 2, timeout=10)
         assert not list(RunDir(run_dir).control_dir.glob("*.json"))  # the owner consumed them
     finally:
         poller.close()
@@ -241,6 +244,67 @@ async def test_a_run_directory_deleted_while_attached_is_said(tmp_path):
         await until(pilot, lambda: app.screen.gone)
         assert "deleted" in str(app.screen.query_one("#run-status").render())
         assert rows(app) == 1  # what was read stays on screen
+
+
+def diagnosis_line(*fixes) -> str:
+    from tui.core.eventlog import encode
+    from tui.core.events import Diagnosis
+    from tui.core.findings import Finding
+
+    return json.dumps(encode(Diagnosis((Finding("overfitting", "warning", 1, "Overfitting", "val_loss rose 20%",
+                                                "memorising", fixes),)))) + "\n"
+
+
+async def choose_the_fix(pilot, label: str) -> None:
+    """d opens the doctor's finding; Enter on the fix named `label` chooses it."""
+    from textual.widgets import OptionList
+
+    from tui.ui.screens.finding import FindingScreen
+
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, AttachScreen) and app.screen.monitor.findings, timeout=10)
+    await pilot.press("d")
+    await until(pilot, lambda: isinstance(app.screen, FindingScreen), timeout=10)
+    fixes = app.screen.query_one("#fixes", OptionList)
+    fixes.highlighted = next(i for i in range(fixes.option_count) if label in str(fixes.get_option_at_index(i).prompt))
+    await pilot.press("enter")
+
+
+async def test_a_fix_chosen_while_attached_goes_to_the_apps_set_up_form_and_attach_alone_says_where_it_would(
+        tmp_path):
+    from tui.core.findings import Fix
+    from tui.ui.app import CnnTuiApp
+    from tui.ui.messages import AttachRequested
+    from tui.ui.screens.setup import SetupScreen
+
+    run_dir = started_run(tmp_path, events=True)
+    with open(RunDir(run_dir).events_file, "a") as fh:
+        fh.write(epoch_line(1) + diagnosis_line(Fix("add dropout 0.3", {"model.dropout": 0.3})))
+    attach_alone, notices = AttachApp("run", run_dir), Notices()
+    async with attach_alone.run_test(size=(120, 40), message_hook=notices) as pilot:
+        await choose_the_fix(pilot, "add dropout 0.3")
+        await until(pilot, lambda: notices.count("Fixes go into the app's set-up form"), timeout=10)
+    app = CnnTuiApp(runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(AttachRequested(run_dir))  # what Enter on a live run in the run history asks for
+        await until(pilot, lambda: isinstance(app.screen, AttachScreen), timeout=10)
+        await choose_the_fix(pilot, "add dropout 0.3")
+        await until(pilot, lambda: isinstance(app.screen, SetupScreen), timeout=10)  # the run is not this app's
+        assert app.screen.config.model.dropout == 0.3
+
+
+async def test_a_subscriber_that_failed_in_the_runs_process_is_said_in_the_attached_view(tmp_path):
+    from tui.core.eventlog import encode
+    from tui.core.events import SubscriberFailed
+
+    run_dir = started_run(tmp_path, events=True)
+    failed = SubscriberFailed("the doctor", "EpochEnd", "KeyError: 'loss'")
+    with open(RunDir(run_dir).events_file, "a") as fh:
+        fh.write(epoch_line(1) + json.dumps(encode(failed)) + "\n" + epoch_line(2))
+    app, notices = AttachApp("run", run_dir), Notices()
+    async with app.run_test(size=(120, 40), message_hook=notices) as pilot:
+        await until(pilot, lambda: rows(app) == 2, timeout=10)
+        await until(pilot, lambda: notices.count(failed.message), timeout=10)
 
 
 def test_attach_to_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):

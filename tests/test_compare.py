@@ -6,6 +6,8 @@ import json
 import pytest
 from textual.widgets import DataTable, Static
 
+from pilot_wait import Notices
+
 from tui.cli import main
 from tui.core import config as cfg
 from tui.core import presets
@@ -140,14 +142,15 @@ def test_cnn_tui_compare_prints_the_diff_and_metrics_and_writes_markdown(two_run
 
 async def test_mark_runs_compare_them_in_the_app_and_export(two_runs):
     app = CnnTuiApp(runs_dir=two_runs)
-    async with app.run_test(size=(120, 40)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(120, 40), message_hook=notices) as pilot:
         await pilot.press("f2")
         await app.workers.wait_for_complete()  # the runs are read in a worker
         await pilot.pause()
         app.screen.query_one(RunTable).focus()
         await pilot.press("space", "c")
         await pilot.pause()
-        assert any("Mark 2 to 8 runs" in n.message for n in app._notifications)
+        assert notices.count("Mark 2 to 8 runs")
         await pilot.press("space", "c")
         await pilot.pause()
         screen = app.screen
@@ -159,7 +162,7 @@ async def test_mark_runs_compare_them_in_the_app_and_export(two_runs):
         await pilot.press("e")
         await pilot.pause()
         written = list((two_runs / "comparisons").glob("compare-*.md"))
-        assert len(written) == 1 and any(str(written[0]) in n.message for n in app._notifications)
+        assert len(written) == 1 and notices.count(str(written[0]))
         await pilot.press("escape")
         await pilot.pause()
         assert type(app.screen).__name__ == "RunsScreen"

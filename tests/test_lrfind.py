@@ -229,7 +229,7 @@ async def test_headless_lr_find_prints_the_curve_and_both_suggestions_then_train
         await app.push_screen(CompareScreen(comparison, tmp_path))
         await pilot.pause()
         chart = app.screen.query_one("#compare-lr-find", LineChart)
-        assert list(chart._series) == [comparison.names[0]] and chart.log_x
+        assert chart.labels == (comparison.names[0],) and chart.log_x
         metrics = app.screen.query_one("#compare-metrics", DataTable)
         labels = [str(metrics.get_row_at(i)[0]) for i in range(metrics.row_count)]
         assert "lr range test suggestion" in labels

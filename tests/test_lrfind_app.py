@@ -9,6 +9,7 @@ from pilot_wait import until
 
 from tui.core import config as cfg
 from tui.ui.app import CnnTuiApp
+from tui.ui.messages import RangeTestDone
 from tui.ui.screens.setup import SetupScreen
 from tui.ui.widgets.chart import LineChart
 
@@ -21,9 +22,23 @@ def status(screen) -> str:
     return str(screen.query_one("#lr-find-status", Static).render())
 
 
+class RangeTests(list):
+    """The results of the range tests the set-up screen ran (its RangeTestDone messages, each seen once though it
+    bubbles up to the app): pass it as `app.run_test(message_hook=...)`."""
+
+    def __call__(self, message) -> None:
+        if isinstance(message, RangeTestDone) and not any(message.result is r for r in self):
+            self.append(message.result)
+
+
+def curve_drawn(chart: LineChart) -> bool:
+    return chart.display and len(chart.points("smoothed loss")[0]) > 0
+
+
 async def test_f7_draws_the_curve_f8_puts_the_suggestion_into_the_form_and_the_run_keeps_the_curve(tmp_path):
     app = CnnTuiApp(cfg.ExperimentConfig().with_values(SETUP), runs_dir=tmp_path)
-    async with app.run_test(size=(130, 45)) as pilot:
+    ended = RangeTests()
+    async with app.run_test(size=(130, 45), message_hook=ended) as pilot:
         screen = app.screen
         assert isinstance(screen, SetupScreen)
         screen.query_one("#tabs").active = "tab-optimizer"
@@ -33,13 +48,13 @@ async def test_f7_draws_the_curve_f8_puts_the_suggestion_into_the_form_and_the_r
 
         await pilot.press("f7")
         chart = screen.query_one("#lr-find-chart", LineChart)
-        await until(pilot, lambda: chart.display and chart._series.get("smoothed loss"), seconds=120)
+        await until(pilot, lambda: curve_drawn(chart), seconds=120)
         # (the curve drawn while the test still runs is checked by the Esc test below, which stops it mid-way)
-        await until(pilot, lambda: screen._range_result is not None, seconds=120)
-        result = screen._range_result
+        await until(pilot, lambda: ended and "F8" in status(screen), seconds=120)
+        [result] = ended
         assert 1e-3 <= result.suggestion <= 1
-        assert "steepest descent" in status(screen) and "minimum ÷ 10" in status(screen) and "F8" in status(screen)
-        assert set(chart._marks) == {result.steepest, result.min_tenth}  # both suggestions marked
+        assert "steepest descent" in status(screen) and "minimum ÷ 10" in status(screen)
+        assert set(chart.marks) == {result.steepest, result.min_tenth}  # both suggestions marked
 
         await pilot.press("f8")
         await pilot.pause()
@@ -67,15 +82,14 @@ async def test_esc_stops_the_range_test_and_the_forms_stay_usable_meanwhile(tmp_
 
     monkeypatch.setattr(lrfind, "RangeTestStep", StepHeldUntilEscape)
     app = CnnTuiApp(cfg.ExperimentConfig().with_values(SETUP), runs_dir=tmp_path)
-    async with app.run_test(size=(130, 45)) as pilot:
+    ended = RangeTests()
+    async with app.run_test(size=(130, 45), message_hook=ended) as pilot:
         screen = app.screen
         await pilot.press("f7")
-        await until(pilot, lambda: screen.query_one("#lr-find-chart", LineChart)._series.get("smoothed loss"),
-                    seconds=120)
+        await until(pilot, lambda: curve_drawn(screen.query_one("#lr-find-chart", LineChart)), seconds=120)
         screen.query_one("#tabs").active = "tab-training"  # the forms answer while the test runs
         await until(pilot, lambda: screen.query_one("#field-training-epochs Input", Input))
         await pilot.press("escape")
         escaped.set()
-        await until(pilot, lambda: screen._range_result is not None, seconds=60)
-        assert screen._range_result.stop_reason == "stopped"
-        assert "stopped by request" in status(screen)
+        await until(pilot, lambda: ended and "stopped by request" in status(screen), seconds=60)
+        assert [r.stop_reason for r in ended] == ["stopped"]

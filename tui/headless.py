@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, Prepare, RunEnded, RunStarted,
-                             SettingsChanged, StateChanged)
+                             SettingsChanged, StateChanged, SubscriberFailed)
 from tui.core.control import Interruptible
 from tui.core.params import format_value
 from tui.core.records import format_metric
@@ -92,6 +92,8 @@ class HeadlessView:
         elif isinstance(event, ControlAck):  # a request from an attached view (tui.core.control)
             p.console.print(f"[cyan]control[/] {event.action} from another terminal: {escape(event.message)}"
                             + ("" if event.ok else " [red](refused)[/]"))
+        elif isinstance(event, SubscriberFailed):
+            p.console.print(f"[yellow]warning[/] {escape(event.message)}", overflow="fold")
 
     def print_result(self, result: RunEnded | None) -> None:
         c = self.console

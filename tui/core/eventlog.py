@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from tui.core.events import (BatchEnd, ControlAck, Diagnosis, EpochEnd, Event, GradientNorms, LayerInfo, ModelSummary,
-                             Prepare, RunEnded, RunStarted, SettingsChanged, StateChanged)
+                             Prepare, RunEnded, RunStarted, SettingsChanged, StateChanged, SubscriberFailed)
+from tui.core.findings import Finding
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,8 @@ def _decode(kind: str, data: Mapping[str, Any]) -> Event | None:
         return StateChanged(str(data["state"]))
     if kind == "ControlAck":
         return ControlAck(**_known(ControlAck, data))
+    if kind == "SubscriberFailed":
+        return SubscriberFailed(**_known(SubscriberFailed, data))
     if kind == "SettingsChanged":
         kept = _known(SettingsChanged, data)
         return SettingsChanged(**{**kept, "values": dict(kept["values"]), "previous": dict(kept["previous"])})
@@ -122,8 +125,6 @@ def _decode(kind: str, data: Mapping[str, Any]) -> Event | None:
         kept = _known(RunEnded, data)
         return RunEnded(**{**kept, "summary": dict(kept.get("summary") or {})})
     if kind == "Diagnosis":
-        from tui.core.diagnostics import Finding
-
         return Diagnosis(tuple(Finding.from_dict(f) for f in data.get("findings", [])))
     if kind == "RunStarted":
         from tui.core import config as config_mod

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from tui.core.config import ExperimentConfig
+from tui.core.findings import Finding
 
 if TYPE_CHECKING:
     from tui.core.datasets import DatasetInfo
@@ -105,9 +106,9 @@ class GradientNorms(Event):
 
 @dataclass(frozen=True)
 class Diagnosis(Event):
-    """The doctor's current findings (tui.core.diagnostics.Finding), sent whenever they change."""
+    """The doctor's current findings, the one it believes first at the top, sent whenever they change."""
 
-    findings: tuple[Any, ...]
+    findings: tuple[Finding, ...]
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,24 @@ class ControlAck(Event):
     action: str  # stop | pause | resume | change
     ok: bool
     message: str
+
+
+@dataclass(frozen=True)
+class SubscriberFailed(Event):
+    """A subscriber of the session's events (tui.core.bus) raised; the run goes on without what it does. Sent
+    once per subscriber, on its first failure."""
+
+    subscriber: str
+    """What failed: "the event log", "the doctor", or the subscriber's qualified name."""
+    failed_on: str
+    """The type of the event it failed on."""
+    error: str
+    """The exception, one line."""
+
+    @property
+    def message(self) -> str:
+        """What a view says about it."""
+        return f"{self.subscriber} failed on {self.failed_on} ({self.error}); the run goes on without it"
 
 
 @dataclass(frozen=True)

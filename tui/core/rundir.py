@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from tui.core.atomic import atomic_write_json, atomic_write_text
 from tui.core import owner as owner_mod
+from tui.core.findings import Finding
 
 if TYPE_CHECKING:
     from tui.core.config import ExperimentConfig
@@ -144,10 +145,8 @@ class RunSummary:
     def best_val_accuracy(self) -> float | None:
         return (self.best or {}).get("val_accuracy")
 
-    def findings_list(self) -> list[Any]:
-        """The findings as tui.core.diagnostics.Finding objects (malformed entries skipped)."""
-        from tui.core.diagnostics import Finding
-
+    def findings_list(self) -> list[Finding]:
+        """The findings as Finding records (malformed entries skipped)."""
         out = []
         for d in self.findings:
             try:

@@ -1,7 +1,8 @@
 """A training session: one experiment run from configuration to run directory, emitting events.
 
 The session runs `model.fit` (in the caller's thread with :meth:`run`, or in its own with :meth:`start`),
-reports through immutable events to whoever subscribed, and takes stop / pause requests at batch boundaries.
+publishes immutable events on its bus (tui.core.bus: the event log, the doctor and whoever subscribed listen
+there), and takes stop / pause requests at batch boundaries.
 It never raises: a failure becomes a ``failed`` RunEnded event and a summary on disk.
 """
 
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig
 from tui.core.params import ConfigError
+from tui.core.bus import EventBus, Subscriber
 from tui.core.diagnostics import Doctor
 from tui.core.eventlog import EventLogWriter
 from tui.core.events import Diagnosis, Event, ModelSummary, Prepare, RunEnded, RunStarted, StateChanged
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 
 
 
-Listener = Callable[[Event], None]
+Listener = Subscriber
+"""A subscriber of the session's events (tui.core.bus.Subscriber)."""
 
 
 EPOCH_CEILING = int(config_mod.param_for("training.epochs").maximum or 100000)
@@ -64,7 +67,9 @@ class TrainingSession:
         """The run directory's name after its timestamp (default: dataset-architecture)."""
         self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
         self.batch_interval = batch_interval
-        self._listeners: list[Listener] = list(listeners or [])
+        self.bus = EventBus()
+        """Where the run's events are published; the event log (while the run directory is open), the doctor
+        and `listeners` subscribe."""
         self._stop = threading.Event()
         self._pause = threading.Event()
         self._running = threading.Event()
@@ -75,8 +80,12 @@ class TrainingSession:
         self.history: list[dict[str, float]] = []
         self.result: RunEnded | None = None
         self._event_log: EventLogWriter | None = None
+        self._close_event_log: Callable[[], None] | None = None
         self._resume = False
         self.doctor = Doctor(config)
+        for listener in listeners or ():
+            self.bus.subscribe(listener)
+        self.bus.subscribe(self._consult_doctor, name="the doctor")
         self._diverged = False
         from tui.core.inside import InsideTap
 
@@ -116,7 +125,7 @@ class TrainingSession:
 
     # -- control (any thread) ---------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+        self.bus.subscribe(listener)
 
     def stop(self) -> None:
         """Ask the run to stop at the next batch boundary (also ends a pause)."""
@@ -172,23 +181,15 @@ class TrainingSession:
 
     # -- the run ------------------------------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
-        if self._event_log is not None:
-            self._event_log.write(event)
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:  # a broken listener must not kill training
-                log.exception("event listener failed")
-        try:
-            changed = not isinstance(event, Diagnosis) and self.doctor.observe(event)
-        except Exception:  # a broken rule must not kill training either
-            log.exception("the doctor failed on %s", type(event).__name__)
-            changed = False
-        if changed:
+        self.bus.publish(event)
+
+    def _consult_doctor(self, event: Event) -> None:
+        """The doctor's subscription: it folds each event into its findings and says when they change."""
+        if not isinstance(event, Diagnosis) and self.doctor.observe(event):
             self._diagnosis()
 
     def _diagnosis(self) -> None:
-        """Tell listeners the doctor's findings changed; a divergence stops the run at once."""
+        """Tell subscribers the doctor's findings changed; a divergence stops the run at once."""
         self._emit(Diagnosis(tuple(self.doctor.findings)))
         if (self.doctor.diverged and self.config.training.stop_on_divergence and self.result is None
                 and not self._stop.is_set()):
@@ -269,6 +270,8 @@ class TrainingSession:
                                  "choose a writable folder with --runs-dir") from None
             RunDir(self.run_dir).write_config(cfg)
         self._event_log = EventLogWriter(RunDir(self.run_dir).events_file)
+        # first: an event is in the log before any other subscriber reacts to it
+        self._close_event_log = self.bus.subscribe(self._event_log.write, name="the event log", first=True)
         RunDir(self.run_dir).mark_running(detached=self.detached)
         from tui.core import control
 
@@ -436,6 +439,9 @@ class TrainingSession:
             self._control = None
         if self.run_dir is not None:  # after RunEnded is in the log: a viewer never sees an owner-less live run
             RunDir(self.run_dir).clear_running()
+        if self._close_event_log is not None:
+            self._close_event_log()
+            self._close_event_log = None
         if self._event_log is not None:
             self._event_log.close()
             self._event_log = None

@@ -26,10 +26,12 @@ from tui.core import control, owner
 from tui.core.eventlog import EventLogFollower
 from tui.core.rundir import RunDir, SweepDir
 from tui.core.events import BatchEnd, ControlAck, Event, GradientNorms
+from tui.ui.messages import FixRequested
 from tui.ui.screens.training import TrainingScreen
 
 if TYPE_CHECKING:
-    from tui.core.diagnostics import Finding, Fix
+    from tui.core.notify import Notifier, Sink
+    from tui.core.sweep import SweepState
 
 FOLLOW_SECONDS = 0.25
 """How often the event log is read for new records (a stat when nothing changed)."""
@@ -121,7 +123,7 @@ class AttachScreen(TrainingScreen):
     a run with epochs of 4 s, the charts took 70 % of its CPU (the batch chart, every 2 s then, 40 %). An epoch's
     row is in the table at once; with epochs longer than 5 s the epoch charts are as before."""
 
-    def __init__(self, run_dir: Path, notify_sinks: list[Any] | None = None) -> None:
+    def __init__(self, run_dir: Path, notify_sinks: list[Sink] | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.events_in: deque[Event] = deque()
         super().__init__(AttachedRun(self.run_dir, self), self.events_in)
@@ -129,7 +131,7 @@ class AttachScreen(TrainingScreen):
         self.liveness = owner.NONE
         self.interrupted = False
         self.gone = False
-        self._notifier: Any = None
+        self._notifier: Notifier | None = None
         if notify_sinks:
             from tui.core.notify import Notifier
 
@@ -269,23 +271,6 @@ class AttachScreen(TrainingScreen):
 
         self.app.push_screen(InsideScreen(run_dir=self.run_dir))
 
-    def _open_findings(self, findings: list[Finding]) -> None:
-        from tui.ui.screens.finding import FindingScreen
-
-        config = self.session.config
-
-        async def decided(fix: Fix | str | None) -> None:
-            if fix is None or isinstance(fix, str):  # (no START offered here)
-                return
-            apply_fix = getattr(self.app, "apply_fix", None)
-            if apply_fix is None:
-                self.notify("Fixes go into the app's set-up form: open this run in `cnn-tui` (F2) to apply one.",
-                            severity="warning")
-                return
-            await apply_fix(config, fix)
-
-        self.app.push_screen(FindingScreen(findings), decided)
-
 
 class SweepAttachScreen(Screen):
     """A sweep that another process runs: progress and the heatmap from sweep.json and the cells' run
@@ -296,7 +281,7 @@ class SweepAttachScreen(Screen):
     def __init__(self, sweep_dir: Path) -> None:
         super().__init__()
         self.sweep_dir = Path(sweep_dir)
-        self.state: Any = None
+        self.state: SweepState | None = None
 
     def compose(self) -> ComposeResult:
         from tui.ui.widgets.heatmap import Heatmap
@@ -353,6 +338,8 @@ class SweepAttachScreen(Screen):
 
     @on(OptionList.OptionSelected, "#sweep-cells")
     def _cell_chosen(self, event: OptionList.OptionSelected) -> None:
+        if self.state is None:
+            return
         cell = self.state.cells[event.option_index]
         if not cell.run_dir or not (self.sweep_dir / cell.run_dir).is_dir():
             self.notify(f"{cell.label()} has not started yet.", severity="warning")
@@ -386,8 +373,15 @@ class AttachApp(App[int]):
     async def action_quit(self) -> None:
         self.exit(0)
 
+    @on(FixRequested)
+    def _fix_requested(self, event: FixRequested) -> None:
+        """A fix chosen in the doctor's view (TrainingScreen posts it to whichever app hosts the screen): this app
+        has no set-up form to load it into."""
+        self.notify("Fixes go into the app's set-up form: open this run in `cnn-tui` (F2) to apply one.",
+                    severity="warning")
 
-def ui_sinks(app: App[Any]) -> list[Any]:
+
+def ui_sinks(app: App[Any]) -> list[Sink]:
     """Notification sinks for a Textual app: a toast, the bell and the desktop-notification escapes (through
     Textual's driver, never behind its back). Safe to call from any thread."""
     from tui.core.notify import Notice, escape_sequences

@@ -25,7 +25,7 @@ from tui.core.changes import describe as describe_change
 from tui.core.changes import describe_short
 from tui.core.config import ExperimentConfig
 from tui.core.control import Changeable
-from tui.core.events import Event
+from tui.core.events import Event, SubscriberFailed
 from tui.core.monitor import RunMonitor
 from tui.core.records import format_clock
 from tui.core.render import run_results
@@ -139,7 +139,10 @@ class TrainingScreen(Screen):
         if not self.events:
             return
         while self.events:
-            m.apply(self.events.popleft())
+            event = self.events.popleft()
+            if isinstance(event, SubscriberFailed):
+                self.notify(event.message, title="Warning", severity="warning", timeout=10, markup=False)
+            m.apply(event)
         now = time.monotonic()
         if (now - self._status_drawn_at >= self.STATUS_SECONDS or m.changed_epochs or m.ended is not None
                 or m.state != self._status_state):

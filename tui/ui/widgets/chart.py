@@ -53,6 +53,26 @@ class LineChart(PlotextPlot):
         self._version += 1
         self.refresh()
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The curves shown (the legend's labels), in the order they are drawn."""
+        return tuple(self._series)
+
+    @property
+    def marks(self) -> tuple[float, ...]:
+        """Where the red vertical lines are drawn (x values, sorted)."""
+        return self._marks
+
+    def points(self, label: str) -> tuple[list[float], list[float]]:
+        """The curve `label` as it was given (before it is cut to the chart's width); empty when not shown."""
+        data = self._series.get(label)
+        if data is None:
+            return [], []
+        if hasattr(data, "points"):  # a BoundedSeries
+            xs, ys = data.points()
+            return list(xs), list(ys)
+        return list(data[0]), list(data[1])
+
     def render(self) -> Any:
         """Build the plot only when the data, the size or the theme changed (plotext takes tens of ms)."""
         key = (self._version, self.size.width, self.size.height, self.app.theme)
