@@ -268,7 +268,9 @@ def _terminal_size() -> tuple[int, int]:
     import os
 
     try:
-        size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+        if sys.__stdout__ is None:
+            raise OSError("no standard output")
+        size = os.get_terminal_size(sys.__stdout__.fileno())
         columns, lines = size.columns, size.lines
     except (AttributeError, ValueError, OSError):
         columns, lines = 80, 24

@@ -323,10 +323,9 @@ def app_argv(app_args: list[str]) -> list[str]:
 
 
 def cmd_serve(args: Any, app_args: list[str]) -> int:
-    try:
-        import aiohttp  # noqa: F401
-        import textual_serve  # noqa: F401
-    except ImportError:
+    from importlib.util import find_spec
+
+    if find_spec("aiohttp") is None or find_spec("textual_serve") is None:
         print(INSTALL_HINT, file=sys.stderr)
         return 2
     try:

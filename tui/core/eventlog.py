@@ -384,7 +384,8 @@ def _relevant_lines(data: Any, start: int, end: int, index: Path | None = None) 
     last_epoch = data.rfind(_EPOCH, start, end)
     previous = data.rfind(_EPOCH, start, last_epoch) if last_epoch >= 0 else -1
     if previous < 0:
-        return data[start:end].splitlines()  # type: ignore[no-any-return]
+        lines: list[bytes] = data[start:end].splitlines()
+        return lines
     cut = data.find(b"\n", previous, end) + 1
     out = [m.group(0) for m in _NOT_BATCH.finditer(data, start, cut)]
     out.extend(data[cut:end].splitlines())

@@ -131,8 +131,8 @@ class BoundedSeries:
     def _buckets(self, room: int) -> tuple[list[Point], list[Point], list[Sums]]:
         """The closed buckets and the open one, merged until at most `room` are left."""
         lo, hi, mean = self._lo, self._hi, self._mean
-        if self._open_lo is not None:
-            lo, hi = [*lo, self._open_lo], [*hi, self._open_hi]  # type: ignore[list-item]
+        if self._open_lo is not None and self._open_hi is not None:
+            lo, hi = [*lo, self._open_lo], [*hi, self._open_hi]
             mean = [*mean, (self._open_sum[0], self._open_sum[1], self._n)]
         if len(lo) > room:
             lo, hi, mean = _merge(lo, hi, mean, -(-len(lo) // room))

@@ -16,14 +16,14 @@ A rule module registers its rules when imported; the imports below are what load
 All thresholds live in :class:`Thresholds` (documented in README.md).
 """
 
-from tui.core.diagnostics import overfitting as _overfitting  # noqa: F401  (registers its rules)
-from tui.core.diagnostics import underfitting as _underfitting  # noqa: F401
-from tui.core.diagnostics import regularization as _regularization  # noqa: F401
-from tui.core.diagnostics import setup as _setup  # noqa: F401
-from tui.core.diagnostics import progress as _progress  # noqa: F401
+from tui.core.diagnostics import overfitting, progress, regularization, setup, underfitting
 from tui.core.diagnostics.common import FINDING_IDS, SEVERITIES, THRESHOLDS, Finding, Fix, Thresholds
 from tui.core.diagnostics.doctor import CAUSES_OF, SPECIFIC, Doctor, apply_fix, most_severe, preflight
 from tui.core.diagnostics.overfitting import OVERFIT_FIXES, detect_overfitting
 
-__all__ = ["FINDING_IDS", "SEVERITIES", "THRESHOLDS", "Finding", "Fix", "Thresholds", "SPECIFIC", "CAUSES_OF", "Doctor",
+RULE_FAMILIES = (overfitting, underfitting, regularization, setup, progress)
+"""The rule modules loaded here (each registers its rules when imported)."""
+
+__all__ = ["RULE_FAMILIES", "FINDING_IDS", "SEVERITIES", "THRESHOLDS", "Finding", "Fix", "Thresholds", "SPECIFIC",
+           "CAUSES_OF", "Doctor",
            "apply_fix", "most_severe", "preflight", "OVERFIT_FIXES", "detect_overfitting"]

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui.core.cluster import (_best_accuracy, _cell_result, _release_cell, _start_resource_tracker,  # noqa: F401
-                              available_cores)
 from tui.core.config import ExperimentConfig, param_for
 from tui.core.params import ConfigError, Param, parse_scalar, tomllib
 

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui.core.cluster import (_best_accuracy, _cell_result, _release_cell, _start_resource_tracker,  # noqa: F401
-                              available_cores)
 from tui.core.config import ExperimentConfig
 from tui.core.params import ConfigError
 from tui.core.rundir import SweepDir

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
@@ -46,17 +47,17 @@ class Picture(Vertical):
     """
 
     def __init__(self, pixels: np.ndarray, caption: str = "", max_width: int = 16, max_height: int = 8,
-                 **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+                 *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.pixels = np.asarray(pixels)
         self.caption = caption
         self.box = cells_for(self.pixels.shape[0], self.pixels.shape[1], max_width, max_height)
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         from tui.ui.graphics import textual_image
 
         cols, rows, scale = self.box
-        image = textual_image().Image(_pil(self.pixels, scale))  # type: ignore[arg-type]
+        image = textual_image().Image(_pil(self.pixels, scale))
         image.styles.width = cols
         image.styles.height = rows
         yield image
@@ -74,13 +75,13 @@ class PictureGrid(Widget):
     """
 
     def __init__(self, pictures: Sequence[tuple[np.ndarray, str]] = (), max_width: int = 12, max_height: int = 6,
-                 **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+                 *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.max_width = max_width
         self.max_height = max_height
         self.pictures = list(pictures)
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         for pixels, caption in self.pictures:
             yield Picture(pixels, caption, self.max_width, self.max_height)
 
