@@ -17,4 +17,6 @@ class EpochTable(DataTable[str]):
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         super()._update_dimensions(new_rows)
-        self._clear_caches()
+        clear = getattr(self, "_clear_caches", None)  # a private method: another Textual may not have it
+        if clear is not None:
+            clear()
