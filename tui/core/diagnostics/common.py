@@ -109,6 +109,14 @@ class Thresholds:
     batch losses, which averages out minibatch noise at 19 batches (600 digits in 32s) but not at 3 (300 images
     in batches of 100, where one unlucky batch moves it by 10–30 %); consecutive epochs are pooled until each
     point holds 10 batches (the noise of a batch loss shrinks by √10 ≈ 3 in their mean)."""
+    swing_z: float = 2.0
+    """...and, to be evidence, by more than this many times the loss's own epoch-to-epoch noise: an epoch's training
+    loss is carried by the k training images the network gets wrong (k = (1 − accuracy) × training images, at
+    least 1) and moves by about 1/√k of itself when their losses change, so a rise (or, for `undertrained`, a fall)
+    must exceed 2/√k of the loss and `flat_loss` of the run's first epoch loss (near convergence a change that small
+    is not a movement). The default digits set-up left at Adam 0.002 for 100 epochs had a training loss wobbling
+    0.014 ↔ 0.015 at 0.998 accuracy (k ≈ 3 of 1,293 images: 115 % needed) and was told its learning rate was too
+    high for a 7 % rise of a thousandth."""
     swing_count: int = 2
     """...at least this many times in the last `swing_window` epochs."""
     swing_window: int = 6
@@ -249,6 +257,28 @@ def pooled(values: Sequence[float], group: int) -> list[float]:
     if group <= 1:
         return list(values)
     return [sum(values[i - group:i]) / group for i in range(len(values), group - 1, -group)][::-1]
+
+
+def loss_noise(doctor: "DoctorState", accuracy: float | None) -> float:
+    """The relative epoch-to-epoch noise of a training loss logged at this training accuracy: 1/√k, k the training
+    images the network gets wrong (at least 1); 0 when the accuracy or the training split's size is unknown."""
+    n = getattr(doctor.dataset, "train", None)
+    if not (_finite(accuracy) and isinstance(n, int) and n > 0):
+        return 0.0
+    return 1 / math.sqrt(max(1.0, (1 - accuracy) * n))
+
+
+def beyond_noise(doctor: "DoctorState", before: float, after: float, accuracy: float | None, start: float | None,
+                 share: float) -> bool:
+    """The change of a training loss from `before` to `after` is evidence: larger than `share` of `before`, than
+    `swing_z` times its noise at `accuracy` (:func:`loss_noise`; pass the higher of the two epochs' accuracies:
+    fewer wrong images, more noise) and than `flat_loss` of the run's first loss `start` (near convergence a loss
+    of 0.014 moving by a thousandth is not moving, whatever the share)."""
+    t = doctor.thresholds
+    change = abs(after - before)
+    if _finite(start) and change <= t.flat_loss * abs(start):
+        return False
+    return change > max(share, t.swing_z * loss_noise(doctor, accuracy)) * abs(before)
 
 
 def _lr(config: Any) -> float:
