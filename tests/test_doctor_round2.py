@@ -558,3 +558,37 @@ def test_a_rise_of_the_same_share_at_a_loss_that_is_not_converged_still_counts()
     ids = feed(doctor_for(config(training__epochs=9)),
                [{"loss": v, "accuracy": 0.998 if i > 2 else a} for i, (v, a) in enumerate(zip(tiny, accs))])
     assert "lr_too_high" not in ids, ids
+
+
+# -- causes ranked by evidence: what developed during training comes after what caused it --------------------------
+
+ALL_SEVENS = {"accuracy": 0.1, "confusion_matrix": [[0] * 7 + [18] + [0] * 2 for _ in range(10)]}
+
+
+def collapse(first_ratio):
+    """A tanh MLP whose gradient ratio is `first_ratio` after its first batch and 1e-4 from epoch 2, the loss flat
+    near guessing, every test prediction one class (scenarios/one-class)."""
+    doctor = doctor_for(config(model__activation="tanh", optimizer__name="sgd", optimizer__learning_rate=1.5,
+                               training__epochs=3))
+    layers = ("dense", "dense_1", "classes")
+    doctor.observe(GradientNorms(1, 1, layers, (0.3 * first_ratio, 0.2, 0.3)))
+    doctor.observe(EpochEnd(1, 3, {"loss": 2.9, "accuracy": 0.11, "val_loss": 2.6, "val_accuracy": 0.1},
+                            1.5, 1.0, 100.0))
+    for epoch, loss in ((2, 2.31), (3, 2.305)):
+        doctor.observe(GradientNorms(epoch, 1, layers, (3e-5, 1e-4, 0.3)))
+        doctor.observe(EpochEnd(epoch, 3, {"loss": loss, "accuracy": 0.1, "val_loss": 2.31, "val_accuracy": 0.1},
+                                1.5, 1.0, 100.0))
+    doctor.observe_test(ALL_SEVENS)
+    return doctor
+
+
+def test_gradients_that_vanished_during_a_collapse_to_one_class_are_ranked_after_the_collapse():
+    doctor = collapse(first_ratio=1.0)  # healthy after the first batch: the large steps saturated the units
+    assert [f.id for f in doctor.findings][:2] == ["one_class", "vanishing_gradients"]
+    assert found(doctor, "vanishing_gradients").because_of == "one_class"
+    assert "vanished during training" in found(doctor, "vanishing_gradients").evidence
+    assert {"optimizer.learning_rate": 0.15} in changes(doctor.findings[0])  # the cure for the collapse, first
+    # gradients that vanished from the first batch (sigmoid, tiny init) are the cause of the one answer instead
+    doctor = collapse(first_ratio=1e-4)
+    assert doctor.findings[0].id == "vanishing_gradients"
+    assert found(doctor, "one_class").because_of == "vanishing_gradients"
