@@ -592,3 +592,16 @@ def test_gradients_that_vanished_during_a_collapse_to_one_class_are_ranked_after
     doctor = collapse(first_ratio=1e-4)
     assert doctor.findings[0].id == "vanishing_gradients"
     assert found(doctor, "one_class").because_of == "vanishing_gradients"
+
+
+def test_a_measured_run_at_a_rate_too_high_is_still_caught():
+    """scenarios/lr-too-high as first frozen (seed 42: digits MLP, Adam 0.03, 600 images in batches of 32, 12 epochs):
+    the training loss 0.094 → 0.187 at 0.97 accuracy and 0.041 → 0.061 at 0.98 (10 wrong: √(0.98/10) = 31 %), both
+    beyond the noise of the images still wrong."""
+    history = [(1.2251, 0.59), (0.3104, 0.9017), (0.2427, 0.9133), (0.1004, 0.9667), (0.1080, 0.97), (0.1065, 0.9583),
+               (0.0939, 0.97), (0.1868, 0.9433), (0.0704, 0.9783), (0.0409, 0.9833), (0.0613, 0.9783),
+               (0.0729, 0.975)]
+    six_hundred = DatasetInfo("digits", (8, 8, 1), 10, tuple("0123456789"), 600, 162, 180, (178,) * 10)
+    conf = config(optimizer__learning_rate=0.03, dataset__train_size=600, training__epochs=12)
+    ids = feed(doctor_for(conf, six_hundred), [{"loss": v, "accuracy": a} for v, a in history])
+    assert ids == ["lr_too_high"], ids
