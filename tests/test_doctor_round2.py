@@ -538,7 +538,8 @@ def test_a_converged_loss_wobbling_by_a_thousandth_for_100_epochs_raises_nothing
     # with the validation series of such a run the one thing true of it is that it stopped improving (plateau,
     # info: stop early), not that its learning rate is too high, nor that it overfits
     with_val = [{**h, "val_loss": 0.06 + 0.004 * ((i * 5) % 3), "val_accuracy": 0.98 - 0.006 * ((i * 7) % 2)}
-                if i >= 20 else {**h, "val_loss": max(0.062, 1.5 * 0.82 ** i), "val_accuracy": min(0.98, 0.55 + 0.03 * i)}
+                if i >= 20 else
+                {**h, "val_loss": max(0.062, 1.5 * 0.82 ** i), "val_accuracy": min(0.98, 0.55 + 0.03 * i)}
                 for i, h in enumerate(history)]
     assert set(feed(doctor_for(conf), with_val)) <= {"plateau"}
 

@@ -76,8 +76,9 @@ def _lr_too_high(doctor: DoctorState, history: Sequence[Mapping[str, float]]) ->
     if len(losses) < 3:
         return None
     acc = _series(history, accuracy_key(history))
-    accs: list[float | None] = (pooled(acc[-len(tail):], group) if acc and all(_finite(a) for a in acc[-len(tail):])
-                                else [None] * len(losses))
+    accs: list[float | None] = [None] * len(losses)
+    if acc and all(_finite(a) for a in acc[-len(tail):]):
+        accs = list(pooled(acc[-len(tail):], group))
     start = _data_loss(history[0])
     # a rise is evidence when it is larger than the loss's own noise (Thresholds.swing_z), not only than 5 %
     rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:]))
