@@ -589,6 +589,11 @@ def test_gradients_that_vanished_during_a_collapse_to_one_class_are_ranked_after
     assert found(doctor, "vanishing_gradients").because_of == "one_class"
     assert "vanished during training" in found(doctor, "vanishing_gradients").evidence
     assert {"optimizer.learning_rate": 0.15} in changes(doctor.findings[0])  # the cure for the collapse, first
+    # the loss rising as the collapsed network grows surer of its one answer is named after the collapse too
+    for epoch, loss in ((4, 9.0), (5, 4.0), (6, 12.0)):
+        doctor.observe(EpochEnd(epoch, 6, {"loss": loss, "accuracy": 0.1, "val_loss": loss, "val_accuracy": 0.1},
+                                1.5, 1.0, 100.0))
+    assert doctor.findings[0].id == "one_class" and found(doctor, "lr_too_high").because_of == "one_class"
     # gradients that vanished from the first batch (sigmoid, tiny init) are the cause of the one answer instead
     doctor = collapse(first_ratio=1e-4)
     assert doctor.findings[0].id == "vanishing_gradients"

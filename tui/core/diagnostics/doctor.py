@@ -60,7 +60,10 @@ CAUSES_OF: dict[str, tuple[tuple[str, str], ...]] = {
     "exploding_gradients": (("unscaled_input", "0–255 inputs make the first layer's gradients huge"),
                             ("implausible_lr", "the learning rate is outside its optimizer's range")),
     "lr_too_high": (("implausible_lr", "the learning rate is outside its optimizer's range"),
-                    ("exploding_gradients", "huge gradients make even a normal step too long")),
+                    ("exploding_gradients", "huge gradients make even a normal step too long"),
+                    ("one_class", "a network that answers one class is not swinging around a valley: the large "
+                                  "steps collapsed it, and the loss rises as its one answer grows more confident; "
+                                  "the collapse's fix, a smaller step, is the same")),
     "dead_layers": (("implausible_lr", "a step far too large for the optimizer killed the units"),
                     ("unscaled_input", "0–255 inputs pushed the units far from zero in the first steps")),
     "one_class": (("dead_layers", "with no gradient through a dead layer only the output bias learns, which "
