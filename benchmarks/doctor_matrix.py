@@ -48,7 +48,8 @@ CASES = (
     Case("penalty-l1", "scenarios/penalty-l1-default", "regularization_dominates", forbid=("divergence",),
          why="default digits set-up with regularization.l1 = 1.0: a loss in the hundreds that is all penalty"),
     Case("reg-dominates", "scenarios/regularization-dominates", "regularization_dominates", forbid=("divergence",)),
-    Case("overfitting", "scenarios/overfitting", "overfitting"),
+    Case("overfitting", "scenarios/overfitting", "overfitting",
+         why="20 images (2 a class): with 50, seed 2 reached 0.91 validation accuracy and never held a 10-point gap"),
     Case("overconfidence", "scenarios/overconfidence", "overconfidence", forbid=("overfitting",)),
     Case("underfitting", "scenarios/underfitting", "implausible_lr", expect=("underfitting",),
          why="SGD at 1e-5: the learning rate is the cause, underfitting the symptom"),
@@ -89,8 +90,12 @@ HEALTHY = (
     Case("mnist-300-l2", "mnist-overfit-300-l2", None, allowed=("undertrained", "overfitting"),
          overrides={"training.epochs": 40},
          why="the L2 study preset cut to 40 of its 333 epochs: no regularization_dominates"),
-    Case("mnist-300-l1", "mnist-overfit-300-l1", None, allowed=("undertrained", "overfitting"),
-         overrides={"training.epochs": 40}),
+    Case("mnist-300-l1", "mnist-overfit-300-l1", None, allowed=("undertrained", "overfitting", "lr_too_high"),
+         overrides={"training.epochs": 40},
+         why="lr_too_high is true of this preset (the course note's SGD 0.1, not 0.01, on 3 batches an epoch): "
+             "measured at 40 epochs, validation accuracy on 6,000 images jumps by a median 8-12 points from one "
+             "epoch to the next over the last 20 epochs (at most 20-29; a standard error is 0.6 points) and the "
+             "data loss, pooled over 4 epochs, still rises 10-24 % beyond its noise; see the preset's [meta]"),
 )
 
 REGULARIZERS = ("model.dropout", "regularization.l1", "regularization.l2", "regularization.activity_l1",

@@ -112,6 +112,16 @@ class Thresholds:
     batch losses, which averages out minibatch noise at 19 batches (600 digits in 32s) but not at 3 (300 images
     in batches of 100, where one unlucky batch moves it by 10–30 %); consecutive epochs are pooled until each
     point holds 10 batches (the noise of a batch loss shrinks by √10 ≈ 3 in their mean)."""
+    swing_z: float = 1.0
+    """...and, to be evidence, by more than this many times the loss's own epoch-to-epoch noise: an epoch's training
+    loss is carried by the k training images the network gets wrong (k = (1 − accuracy) × training images, at
+    least 1) and moves by about √(p/k) ≈ 1/√k of itself (p the accuracy; one standard deviation of the binomial
+    count of wrong images, see `loss_noise`), so a rise (or, for `undertrained`, a fall) must exceed it and
+    `flat_loss` of the run's first epoch loss (near convergence a change that small is not a movement). The
+    default digits set-up left at Adam for 100 epochs had a training loss wobbling 0.014 ↔ 0.015 at 0.998 accuracy
+    (k ≈ 3 of 1,293 images: 58 % needed) and was told its learning rate was too high for a 7 % rise of a
+    thousandth. One deviation, not two as for a validation loss (`rise_z`): the rule already asks for two rises in
+    six epochs, and scenarios/lr-too-high's rises at 0.98 training accuracy of 600 images (k = 10) are 50 %."""
     swing_count: int = 2
     """...at least this many times in the last `swing_window` epochs."""
     swing_window: int = 6
@@ -210,6 +220,32 @@ def pooled(values: Sequence[float], group: int) -> list[float]:
     if group <= 1:
         return list(values)
     return [sum(values[i - group:i]) / group for i in range(len(values), group - 1, -group)][::-1]
+
+
+def loss_noise(doctor: "DoctorState", accuracy: float | None) -> float:
+    """The relative epoch-to-epoch noise of a training loss logged at this training accuracy p: the loss is carried
+    by the k = (1 − p)·n training images the network gets wrong, and which images those are varies like a binomial
+    count, by √(n·p·(1 − p)), so the loss moves by √(p / k) of itself (1/√k near convergence, less while most
+    images are still wrong and every image's loss is about the same); k at least 1. 0 when the accuracy or the
+    training split's size is unknown."""
+    n = getattr(doctor.dataset, "train", None)
+    if not (_finite(accuracy) and isinstance(n, int) and n > 0):
+        return 0.0
+    p = min(max(float(accuracy), 0.0), 1.0)
+    return math.sqrt(max(p, 1 / n) / max(1.0, (1 - p) * n))
+
+
+def beyond_noise(doctor: "DoctorState", before: float, after: float, accuracy: float | None, start: float | None,
+                 share: float) -> bool:
+    """The change of a training loss from `before` to `after` is evidence: larger than `share` of `before`, than
+    `swing_z` times its noise at `accuracy` (:func:`loss_noise`; pass the higher of the two epochs' accuracies:
+    fewer wrong images, more noise) and than `flat_loss` of the run's first loss `start` (near convergence a loss
+    of 0.014 moving by a thousandth is not moving, whatever the share)."""
+    t = doctor.thresholds
+    change = abs(after - before)
+    if _finite(start) and change <= t.flat_loss * abs(start):
+        return False
+    return change > max(share, t.swing_z * loss_noise(doctor, accuracy)) * abs(before)
 
 
 def _lr(config: Any) -> float:

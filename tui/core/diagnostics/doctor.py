@@ -13,7 +13,7 @@ from tui.core.diagnostics.common import (
     _finite,
 )
 from tui.core.diagnostics.divergence import _divergence
-from tui.core.diagnostics.gradients import dead_layers, exploding, vanishing
+from tui.core.diagnostics.gradients import acquired, dead_layers, exploding, vanishing
 from tui.core.diagnostics.plateau import _plateau
 from tui.core.diagnostics.setup import _recalls, _wrong_loss
 from tui.core.diagnostics.val_test_gap import one_class_from_test, tested_epoch, val_test_gap
@@ -60,14 +60,19 @@ CAUSES_OF: dict[str, tuple[tuple[str, str], ...]] = {
     "exploding_gradients": (("unscaled_input", "0–255 inputs make the first layer's gradients huge"),
                             ("implausible_lr", "the learning rate is outside its optimizer's range")),
     "lr_too_high": (("implausible_lr", "the learning rate is outside its optimizer's range"),
-                    ("exploding_gradients", "huge gradients make even a normal step too long")),
+                    ("exploding_gradients", "huge gradients make even a normal step too long"),
+                    ("one_class", "a network that answers one class is not swinging around a valley: the large "
+                                  "steps collapsed it, and the loss rises as its one answer grows more confident; "
+                                  "the collapse's fix, a smaller step, is the same")),
     "dead_layers": (("implausible_lr", "a step far too large for the optimizer killed the units"),
                     ("unscaled_input", "0–255 inputs pushed the units far from zero in the first steps")),
     "one_class": (("dead_layers", "with no gradient through a dead layer only the output bias learns, which "
                                   "picks the most common class"),
                   ("regularization_dominates", "the penalty shrinks every weight to zero, leaving only the bias"),
                   ("implausible_lr", "a step far too large for the optimizer collapsed the network"),
-                  ("unscaled_input", "0–255 inputs saturate the units in the first steps")),
+                  ("unscaled_input", "0–255 inputs saturate the units in the first steps"),
+                  ("vanishing_gradients", "the gradients vanished from the first batch: the layers below never "
+                                          "learnt, only the output bias did, which picks the most common class")),
     "underfitting": (("wrong_loss", "the loss does not fit the problem"),
                      ("regularization_dominates", "the penalty is most of the loss: weakening it is what lets the "
                                                   "network fit"),
@@ -90,13 +95,28 @@ CAUSES_OF: dict[str, tuple[tuple[str, str], ...]] = {
 }
 """When several findings share a symptom, which one the doctor believes first and why."""
 
+ACQUIRED_CAUSES: dict[str, tuple[tuple[str, str], ...]] = {
+    # a finding that was not there when training started, but developed during it: what it came from comes first
+    "vanishing_gradients": (
+        ("one_class", "the gradients were healthy at the start and vanished once the large first steps saturated "
+                      "the units, which is also what collapsed the network to one answer: the step size behind "
+                      "the collapse comes first, the gradients recover with it"),),
+}
+"""Causes that apply only to a finding the doctor saw develop during training (ids in ``acquired``); the edge
+the other way (CAUSES_OF) is then dropped, so one class is never explained by what it caused."""
 
-def rank(found: Mapping[str, Finding]) -> list[Finding]:
+
+def rank(found: Mapping[str, Finding], acquired: Iterable[str] = ()) -> list[Finding]:
     """The findings, each marked with the present finding that explains it (``because_of``, with the reason added
-    to its evidence); causes before the symptoms they explain, then severity, epoch and id."""
+    to its evidence); causes before the symptoms they explain, then severity, epoch and id. `acquired`: ids of
+    findings that developed during training (see :data:`ACQUIRED_CAUSES`)."""
+    later = set(acquired)
     cause_of: dict[str, tuple[str, str]] = {}
     for fid in found:
-        for cause, why in CAUSES_OF.get(fid, ()):
+        edges = (ACQUIRED_CAUSES.get(fid, ()) if fid in later else ()) + CAUSES_OF.get(fid, ())
+        for cause, why in edges:
+            if cause in later and any(c == fid for c, _ in ACQUIRED_CAUSES.get(cause, ())):
+                continue  # the cause developed from this finding: not the other way round
             if cause in found:
                 cause_of[fid] = (cause, why)
                 break
@@ -127,6 +147,8 @@ class Doctor:
         self.history: list[dict[str, float]] = []
         self._found: dict[str, Finding] = {}
         self._ratios: list[float] = []  # first / last layer gradient norm, this epoch
+        self._start_ratio: float | None = None  # ...at the run's first gradient sample
+        self._acquired: set[str] = set()  # findings that developed during training (ACQUIRED_CAUSES)
         self._last_norms: tuple[Sequence[str], list[float]] = ((), [])
         self._zero: dict[str, int] = {}  # consecutive gradient samples (across epochs) with a norm of exactly 0
         self._batch_losses: list[float] = []  # window losses seen so far (divergence judges growth)
@@ -146,7 +168,7 @@ class Doctor:
     @property
     def findings(self) -> list[Finding]:
         """Current findings, the one the doctor believes first at the top (see :data:`CAUSES_OF`)."""
-        return rank(self._found)
+        return rank(self._found, self._acquired)
 
     @property
     def diverged(self) -> Finding | None:
@@ -236,7 +258,9 @@ class Doctor:
         for rule in EPOCH_RULES:
             self._put(rule(self, self.history))
         if "vanishing_gradients" not in self._found:
-            self._put(vanishing(self, epoch, self._ratios, self._last_norms, previous))
+            self._put(vanishing(self, epoch, self._ratios, self._last_norms, previous, self._start_ratio))
+            if "vanishing_gradients" in self._found and acquired(self._start_ratio, self.thresholds.vanishing_ratio):
+                self._acquired.add("vanishing_gradients")
         if "dead_layers" not in self._found:
             self._put(dead_layers(self, epoch, self._zero))
         self._ratios = []
@@ -255,4 +279,6 @@ class Doctor:
             self._zero[name] = self._zero.get(name, 0) + 1 if n == 0.0 else 0
         if len(norms) >= 2 and norms[-1] > 0 and all(math.isfinite(n) for n in norms):
             self._ratios.append(norms[0] / norms[-1])
+            if self._start_ratio is None:
+                self._start_ratio = norms[0] / norms[-1]
             self._last_norms = (event.layers, norms)

@@ -72,9 +72,18 @@ def dead_layers(doctor: DoctorState, epoch: int, zero_runs: Mapping[str, int]) -
         fixes=tuple(fixes))
 
 
+def acquired(start_ratio: float | None, limit: float) -> bool:
+    """The gradients were healthy at the first sample (the ratio at or above `limit`), so a vanishing seen later
+    was acquired in training."""
+    return start_ratio is not None and start_ratio >= limit
+
+
 def vanishing(doctor: DoctorState, epoch: int, ratios: Sequence[float],
               last_norms: tuple[Sequence[str], list[float]],
-              previous: Sequence[Mapping[str, float]]) -> Finding | None:
+              previous: Sequence[Mapping[str, float]], start_ratio: float | None = None) -> Finding | None:
+    """`start_ratio`: the first/last layer ratio of the run's first gradient sample (after its first batch). At or
+    above `vanishing_ratio` the gradients were healthy when training started and vanished during it (units
+    saturated by the steps): the evidence says so, and the doctor ranks what collapsed the network first."""
     t = doctor.thresholds
     ratios = [r for r in ratios if r > 0]  # an exactly zero first layer is dead (dead_layers), not vanishing
     if not ratios:
@@ -102,7 +111,9 @@ def vanishing(doctor: DoctorState, epoch: int, ratios: Sequence[float],
         title=f"Vanishing gradients in epoch {epoch}",
         evidence=(f"gradient norm of the first layer {layers[0]} {norms[0]:.2e} vs the last {layers[-1]} "
                   f"{norms[-1]:.2e} (median ratio this epoch {ratio:.1e}, under {t.vanishing_ratio:.0e}) "
-                  f"while the training loss moved only from {before:.4f} to {loss:.4f}"),
+                  f"while the training loss moved only from {before:.4f} to {loss:.4f}"
+                  + (f"; healthy when training started (ratio {start_ratio:.1e} after the first batch): they "
+                     "vanished during training" if acquired(start_ratio, t.vanishing_ratio) else "")),
         explanation=("The error signal shrinks each time it passes back through a layer, so the first layers "
                      "hardly learn. Sigmoid and tanh squash their slope to at most 0.25 and 1, and small "
                      "initial weights shrink it further; ReLU with He initialization keeps it near 1, batch "

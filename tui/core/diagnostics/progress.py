@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from tui.core.diagnostics.common import (
-    DoctorState, Finding, Fix, _data_loss, _finite, _lower_lr, _lr, _series, epoch_rule, plausible_lr,
-    pool_group, pooled, steps_per_epoch,
+    DoctorState, Finding, Fix, _data_loss, _finite, _lower_lr, _lr, _series, accuracy_key, beyond_noise,
+    epoch_rule, plausible_lr, pool_group, pooled, steps_per_epoch,
 )
 
 
@@ -15,6 +15,11 @@ UNDERTRAINED_EPOCHS = 3
 """Epochs of evidence under-trained needs. Its test compares the last epoch's fall with the run's mean fall per
 epoch; with two epochs that mean *is* the last fall, so the test cannot fail, and the first epoch's loss is a
 mean over weights that were still random (far above the rest in any run). A 2-epoch budget says nothing."""
+
+
+def _max(*values: float | None) -> float | None:
+    known = [v for v in values if _finite(v)]
+    return max(known) if known else None
 
 
 @epoch_rule
@@ -34,7 +39,10 @@ def _undertrained(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -
     mean_drop = (first - last) / (len(losses) - 1) if _finite(first) else 0.0
     # still on the steep part: the last epoch gained at least half the run's mean gain per epoch (a converging
     # run's last epochs gain far less than its first ones)
-    if drop <= t.still_falling or (prev - last) < 0.5 * mean_drop or (val and not val[-1] < val[-2]):
+    acc = _series(history, accuracy_key(history))
+    if (last >= prev or not beyond_noise(doctor, prev, last, _max(*acc[-2:]) if acc else None, first,
+                                         t.still_falling)
+            or (prev - last) < 0.5 * mean_drop or (val and not val[-1] < val[-2])):
         return None
     epochs = config.training.epochs
     fixes = [Fix(f"train longer (training.epochs {epochs} → {epochs * 2})", {"training.epochs": epochs * 2})]
@@ -67,7 +75,14 @@ def _lr_too_high(doctor: DoctorState, history: Sequence[Mapping[str, float]]) ->
     losses = pooled(every, group)
     if len(losses) < 3:
         return None
-    rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:])) if b > a * (1 + t.swing_rise)]
+    acc = _series(history, accuracy_key(history))
+    accs: list[float | None] = [None] * len(losses)
+    if acc and all(_finite(a) for a in acc[-len(tail):]):
+        accs = list(pooled(acc[-len(tail):], group))
+    start = _data_loss(history[0])
+    # a rise is evidence when it is larger than the loss's own noise (Thresholds.swing_z), not only than 5 %
+    rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:]))
+             if b > a and beyond_noise(doctor, a, b, _max(accs[i], accs[i + 1]), start, t.swing_rise)]
     if len(rises) < t.swing_count:
         return None
     first_epoch = len(history) - (len(losses) - rises[0][0] - 2) * group
@@ -77,8 +92,8 @@ def _lr_too_high(doctor: DoctorState, history: Sequence[Mapping[str, float]]) ->
     return Finding(
         id="lr_too_high", severity="warning", epoch=first_epoch,
         title="Learning rate too high: the training loss rises and swings",
-        evidence=(f"the training loss rose by over {t.swing_rise * 100:.0f}% {len(rises)} times in the last "
-                  f"{len(losses) * group} epochs ({shown})"
+        evidence=(f"the training loss rose by over {t.swing_rise * 100:.0f}% and beyond its noise {len(rises)} times "
+                  f"in the last {len(losses) * group} epochs ({shown})"
                   + (f" at learning rate {_lr(config):g}" if config else "")),
         explanation=("Averaged over a whole epoch, the training loss of a sane learning rate falls or stays "
                      "level. Rising and falling back means the steps overshoot the valley: each one lands on the "
