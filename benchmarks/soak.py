@@ -156,10 +156,15 @@ def measure(mode: str, n: int) -> list[tuple[int, float]]:
 
 
 def slope_kb(marks: list[tuple[int, float]], skip: int) -> float:
-    """Growth per step (KB) from the first mark at or after `skip` to the last one."""
+    """Growth per step (KB): the least-squares slope of the marks at or after `skip` (every mark counts, so one
+    page more or less at either end moves it less than the two ends alone would)."""
     pts = [p for p in marks if p[0] >= skip] or marks
-    (a, ra), (b, rb) = pts[0], pts[-1]
-    return (rb - ra) * 1024 / (b - a) if b > a else 0.0
+    if len(pts) < 2:
+        return 0.0
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx * 1024 if sxx else 0.0
 
 
 def main() -> None:
