@@ -166,9 +166,6 @@ class Finding:
 
 
 def _series(history: Sequence[Mapping[str, float]], key: str) -> list[float] | None:
-    column = getattr(history, "column", None)
-    if column is not None:  # a tui.core.epochs.EpochHistory: the column as it is stored
-        return column(key)
     values = [h.get(key) for h in history]
     if any(v is None for v in values):
         return None
@@ -324,7 +321,7 @@ class DoctorState(Protocol):
     config: Any
     thresholds: Thresholds
     dataset: Any
-    history: Sequence[Mapping[str, float]]
+    history: list[dict[str, float]]
 
     @property
     def classes(self) -> int | None: ...

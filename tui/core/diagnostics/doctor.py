@@ -17,7 +17,6 @@ from tui.core.diagnostics.gradients import dead_layers, exploding, vanishing
 from tui.core.diagnostics.plateau import _plateau
 from tui.core.diagnostics.setup import _recalls, _wrong_loss
 from tui.core.diagnostics.val_test_gap import one_class_from_test, tested_epoch, val_test_gap
-from tui.core.epochs import EpochHistory
 
 
 def preflight(config: Any, dataset: Any | None = None, t: Thresholds = THRESHOLDS) -> list[Finding]:
@@ -125,8 +124,7 @@ class Doctor:
         self.config = config
         self.thresholds = thresholds
         self.dataset: Any = None
-        self.history = EpochHistory()
-        """The full epochs seen, compactly (tui.core.epochs): the rules read the whole run."""
+        self.history: list[dict[str, float]] = []
         self._epoch_losses: list[float] = []
         """The first and the lowest finite data loss of the epochs so far (all divergence reads of them)."""
         self._found: dict[str, Finding] = {}
