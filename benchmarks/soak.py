@@ -19,7 +19,13 @@ What was growing (found with tracemalloc and by bisecting model.fit's callbacks,
 saves (BackupAndRestore and ModelCheckpoint, every epoch) each kept ~70-80 KB because `keras.saving` re-built its
 per-save attribute cache without clearing it (worked around in tui/core/keras_parts.py, keep_save_attribute_cache);
 a sweep cell in-process kept ~2 MB of TensorFlow FuncGraphs through the CustomGradient registry even after
-keras.backend.clear_session() (released in tui/core/tfenv.py, cell_scope/release_graph_state)."""
+keras.backend.clear_session() (released in tui/core/tfenv.py, cell_scope/release_graph_state). Then (issue 22,
+second round) the session's own per-epoch records: each epoch's logs kept as a dict by the event callback, again
+by the doctor and again value by value in Keras' History, and the RunMonitor's curves (BoundedSeries), whose
+list-of-tuples buckets grew ~250 bytes a point per curve until their first merge at ~500 epochs, plus its 500-row
+window. Now the record is one compact EpochHistory (tui/core/epochs.py) that fit's History reads, the curves hold
+preallocated arrays, the monitor keeps the epoch table's 200 rows, and the doctor keeps two numbers of the batch
+losses instead of all of them."""
 
 from __future__ import annotations
 
