@@ -7,7 +7,7 @@ import random
 
 from tui.core.diagnostics import Doctor
 from tui.core.epochs import EpochHistory
-from tui.core.events import BatchEnd, EpochEnd
+from tui.core.events import BatchEnd
 from tui.core.records import build_summary
 from tui.core.series import BoundedSeries
 

@@ -189,7 +189,7 @@ class BoundedSeries:
 
 
 Point = tuple[float, float]
-Sums = tuple[float, float, int]
+Sums = tuple[float, float, float]
 
 
 def _merge(lo: list[Point], hi: list[Point], mean: list[Sums],

@@ -130,7 +130,7 @@ class RecordHistory(keras.callbacks.History):
         self._record = record
         super().__init__()
 
-    @property  # type: ignore[override]
+    @property
     def history(self) -> dict[str, list[float]]:
         rows = self._record.history
         return {key: column for key in rows.columns() if key not in self._NOT_LOGS
@@ -140,7 +140,7 @@ class RecordHistory(keras.callbacks.History):
     def history(self, value: Any) -> None:  # History.__init__ empties it: the record is the history
         pass
 
-    @property  # type: ignore[override]
+    @property
     def epoch(self) -> list[int]:
         return [int(e) - 1 for e in self._record.history.column("epoch") or []]  # Keras counts from 0
 
