@@ -19,7 +19,13 @@ What was growing (found with tracemalloc and by bisecting model.fit's callbacks,
 saves (BackupAndRestore and ModelCheckpoint, every epoch) each kept ~70-80 KB because `keras.saving` re-built its
 per-save attribute cache without clearing it (worked around in tui/core/keras_parts.py, keep_save_attribute_cache);
 a sweep cell in-process kept ~2 MB of TensorFlow FuncGraphs through the CustomGradient registry even after
-keras.backend.clear_session() (released in tui/core/tfenv.py, cell_scope/release_graph_state)."""
+keras.backend.clear_session() (released in tui/core/tfenv.py, cell_scope/release_graph_state). Then (issue 22,
+second round) the session's own per-epoch records: each epoch's logs kept as a dict by the event callback, again
+by the doctor and again value by value in Keras' History, and the RunMonitor's curves (BoundedSeries), whose
+list-of-tuples buckets grew ~250 bytes a point per curve until their first merge at ~500 epochs, plus its 500-row
+window. Now the record is one compact EpochHistory (tui/core/epochs.py) that fit's History reads, the curves hold
+preallocated arrays, the monitor keeps the epoch table's 200 rows, and the doctor keeps two numbers of the batch
+losses instead of all of them."""
 
 from __future__ import annotations
 
@@ -156,10 +162,15 @@ def measure(mode: str, n: int) -> list[tuple[int, float]]:
 
 
 def slope_kb(marks: list[tuple[int, float]], skip: int) -> float:
-    """Growth per step (KB) from the first mark at or after `skip` to the last one."""
+    """Growth per step (KB): the least-squares slope of the marks at or after `skip` (every mark counts, so one
+    page more or less at either end moves it less than the two ends alone would)."""
     pts = [p for p in marks if p[0] >= skip] or marks
-    (a, ra), (b, rb) = pts[0], pts[-1]
-    return (rb - ra) * 1024 / (b - a) if b > a else 0.0
+    if len(pts) < 2:
+        return 0.0
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx * 1024 if sxx else 0.0
 
 
 def main() -> None:

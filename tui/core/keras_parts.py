@@ -151,6 +151,7 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
 
     from tui.core.keras.logs import PenaltyLog
     from tui.core.keras.one_cycle import OneCycle
+    from tui.core.keras.progress import EventCallback, RecordHistory
     from tui.core.keras.saving import EveryN, SaveAttributeCache, SeedStateBackup
 
     t = config.training
@@ -194,6 +195,8 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
     cbs.append(SeedStateBackup(rd))
     if t.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(rd.tensorboard_dir), histogram_freq=0))
+    if isinstance(event_callback, EventCallback):  # fit's History reads the record rather than copying every log
+        cbs.append(RecordHistory(event_callback))
     return cbs
 
 

@@ -14,8 +14,9 @@ from tui.core.events import (BatchEnd, Diagnosis, EpochEnd, Event, GradientNorms
                              SettingsChanged, StateChanged)
 from tui.core.series import BoundedSeries
 
-HISTORY_WINDOW = 500
-"""Epoch rows a viewer keeps (the epoch table's window); the full history is in the run directory."""
+HISTORY_WINDOW = 200
+"""Epoch rows a viewer keeps: as many as the epoch table shows (tui.ui.screens.training.TABLE_ROWS); the charts
+draw from the bounded curves and the full history is in the run directory."""
 SERIES_POINTS = 1024
 """Points kept per curve for drawing, however long the run (a chart draws about twice its width)."""
 BATCH_POINTS = 512

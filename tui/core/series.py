@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Sequence
 
 
@@ -48,10 +49,14 @@ class BoundedSeries:
     point (so a spike or a dip is never averaged away). When the closed buckets reach their limit, neighbours
     merge pairwise and `size` doubles. `view(max_points)` merges neighbouring buckets further to fit a chart's
     width: its cost depends on `capacity`, never on the length of the history. The newest point is always
-    kept exact. At most `capacity` points are held or returned."""
+    kept exact. At most `capacity` points are held or returned.
 
-    __slots__ = ("capacity", "size", "_limit", "_lo", "_hi", "_mean", "_open_lo", "_open_hi", "_open_sum", "_n",
-                 "_last", "_version")
+    The closed buckets live in flat arrays of doubles allocated once, at their full size: the memory a series
+    holds is fixed from its first point (~28 KB at the default capacity), not grown point by point until the first
+    merge (a list of tuples per bucket grew ~250 bytes a point per curve for the first 500 epochs of a run)."""
+
+    __slots__ = ("capacity", "size", "_limit", "_closed", "_lo_x", "_lo_y", "_hi_x", "_hi_y", "_sum_x", "_sum_y",
+                 "_count", "_open_lo", "_open_hi", "_open_sum", "_n", "_last", "_version")
 
     def __init__(self, capacity: int = 1024) -> None:
         if capacity < 8 or capacity % 2:
@@ -62,9 +67,13 @@ class BoundedSeries:
         self._limit = max(2, (capacity // 2 - 2) & ~1)
         """Closed buckets before a pairwise merge: even, and small enough that buckets (2 points each), the open
         bucket (2) and the newest point (1) stay within `capacity`."""
-        self._lo: list[tuple[float, float]] = []  # (x, y) of each closed bucket's lowest point
-        self._hi: list[tuple[float, float]] = []  # (x, y) of each closed bucket's highest point
-        self._mean: list[tuple[float, float, int]] = []  # (sum of x, sum of y, count) of each closed bucket
+        zeros = bytes(8 * self._limit)
+        self._closed = 0
+        """Closed buckets held: slots 0 .. _closed - 1 of the arrays below."""
+        self._lo_x, self._lo_y = array("d", zeros), array("d", zeros)  # each closed bucket's lowest point
+        self._hi_x, self._hi_y = array("d", zeros), array("d", zeros)  # ... and its highest point
+        self._sum_x, self._sum_y = array("d", zeros), array("d", zeros)  # the sums of its points' x and y
+        self._count = array("d", zeros)  # ... and how many points it holds
         self._open_sum = [0.0, 0.0]
         self._open_lo: tuple[float, float] | None = None
         self._open_hi: tuple[float, float] | None = None
@@ -92,15 +101,32 @@ class BoundedSeries:
         self._open_sum[1] += y
         if self._n < self.size:
             return
-        self._lo.append(self._open_lo)
-        self._hi.append(self._open_hi)
-        self._mean.append((self._open_sum[0], self._open_sum[1], self._n))
+        c = self._closed
+        assert self._open_lo is not None and self._open_hi is not None
+        self._lo_x[c], self._lo_y[c] = self._open_lo
+        self._hi_x[c], self._hi_y[c] = self._open_hi
+        self._sum_x[c], self._sum_y[c] = self._open_sum
+        self._count[c] = self._n
+        self._closed = c + 1
         self._open_lo = self._open_hi = None
         self._open_sum = [0.0, 0.0]
         self._n = 0
-        if len(self._lo) >= self._limit:
-            self._lo, self._hi, self._mean = _merge(self._lo, self._hi, self._mean, 2)
+        if self._closed >= self._limit:
+            self._halve()
             self.size *= 2
+
+    def _halve(self) -> None:
+        """Every two neighbouring closed buckets as one, in place (the first of equal extremes kept)."""
+        lx, ly, hx, hy, sx, sy, cn = (self._lo_x, self._lo_y, self._hi_x, self._hi_y, self._sum_x, self._sum_y,
+                                      self._count)
+        for j in range(self._closed // 2):
+            a, b = 2 * j, 2 * j + 1
+            k = b if ly[b] < ly[a] else a
+            lx[j], ly[j] = lx[k], ly[k]
+            k = b if hy[b] > hy[a] else a
+            hx[j], hy[j] = hx[k], hy[k]
+            sx[j], sy[j], cn[j] = sx[a] + sx[b], sy[a] + sy[b], cn[a] + cn[b]
+        self._closed //= 2
 
     def __len__(self) -> int:
         return len(self.points()[0])
@@ -130,7 +156,10 @@ class BoundedSeries:
 
     def _buckets(self, room: int) -> tuple[list[Point], list[Point], list[Sums]]:
         """The closed buckets and the open one, merged until at most `room` are left."""
-        lo, hi, mean = self._lo, self._hi, self._mean
+        c = self._closed
+        lo = list(zip(self._lo_x[:c], self._lo_y[:c]))
+        hi = list(zip(self._hi_x[:c], self._hi_y[:c]))
+        mean = list(zip(self._sum_x[:c], self._sum_y[:c], self._count[:c]))
         if self._open_lo is not None and self._open_hi is not None:
             lo, hi = [*lo, self._open_lo], [*hi, self._open_hi]
             mean = [*mean, (self._open_sum[0], self._open_sum[1], self._n)]
@@ -160,7 +189,7 @@ class BoundedSeries:
 
 
 Point = tuple[float, float]
-Sums = tuple[float, float, int]
+Sums = tuple[float, float, float]
 
 
 def _merge(lo: list[Point], hi: list[Point], mean: list[Sums],

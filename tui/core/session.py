@@ -22,6 +22,7 @@ from tui.core.config import ExperimentConfig
 from tui.core.params import ConfigError
 from tui.core.bus import EventBus, Subscriber
 from tui.core.diagnostics import Doctor
+from tui.core.epochs import EpochHistory
 from tui.core.eventlog import EventLogWriter
 from tui.core.events import Diagnosis, Event, ModelSummary, Prepare, RunEnded, RunStarted, StateChanged
 from tui.core.records import build_summary, render_markdown
@@ -77,7 +78,8 @@ class TrainingSession:
         self._running.set()
         self._thread: threading.Thread | None = None
         self.run_dir: Path | None = None
-        self.history: list[dict[str, float]] = []
+        self.history: Sequence[Mapping[str, Any]] = EpochHistory()
+        """Every epoch's record (the event callback's, compact: tui.core.epochs), once training has run."""
         self.result: RunEnded | None = None
         self._event_log: EventLogWriter | None = None
         self._close_event_log: Callable[[], None] | None = None

@@ -145,13 +145,17 @@ class Doctor:
         self.thresholds = thresholds
         self.dataset: Any = None
         self.history: list[dict[str, float]] = []
+        self._epoch_losses: list[float] = []
+        """The first and the lowest finite data loss of the epochs so far (all divergence reads of them)."""
         self._found: dict[str, Finding] = {}
         self._ratios: list[float] = []  # first / last layer gradient norm, this epoch
         self._start_ratio: float | None = None  # ...at the run's first gradient sample
         self._acquired: set[str] = set()  # findings that developed during training (ACQUIRED_CAUSES)
         self._last_norms: tuple[Sequence[str], list[float]] = ((), [])
         self._zero: dict[str, int] = {}  # consecutive gradient samples (across epochs) with a norm of exactly 0
-        self._batch_losses: list[float] = []  # window losses seen so far (divergence judges growth)
+        self._batch_losses: list[float] = []
+        """The first and the lowest window loss so far: all that divergence reads of the batches before (growth
+        above the lowest, and above where it started), held in two numbers however long the run."""
         self._epoch = 0
 
     @property
@@ -209,7 +213,8 @@ class Doctor:
                 self._put(_divergence(self, event.epoch, f"epoch {event.epoch}, batch {event.batch}",
                                       event.window_loss, self._batch_losses))
             if _finite(event.window_loss):
-                self._batch_losses.append(float(event.window_loss))
+                v, seen = float(event.window_loss), self._batch_losses
+                self._batch_losses = [seen[0], min(seen[-1], v)] if seen else [v]
         elif isinstance(event, GradientNorms):
             self._gradients(event)
         elif isinstance(event, EpochEnd) and not event.partial:
@@ -244,13 +249,16 @@ class Doctor:
 
     # -- rules --------------------------------------------------------------------------------------------
     def _epoch_end(self, logs: dict[str, float]) -> None:
-        previous = list(self.history)
+        previous = self.history[-1:]  # (the rules read only the epoch before this one)
         self.history.append(logs)
         epoch = int(logs.get("epoch", len(self.history)))
         self._epoch = epoch
+        loss = _data_loss(logs)
         if "divergence" not in self._found:
-            self._put(_divergence(self, epoch, f"epoch {epoch}", _data_loss(logs),
-                                  [v for v in (_data_loss(h) for h in previous) if v is not None]))
+            self._put(_divergence(self, epoch, f"epoch {epoch}", loss, self._epoch_losses))
+        if _finite(loss):
+            seen = self._epoch_losses
+            self._epoch_losses = [seen[0], min(seen[-1], loss)] if seen else [loss]
         if epoch == 1 or "wrong_loss" in self._found and "Confirmed" not in self._found["wrong_loss"].evidence:
             accs = [v for v in (logs.get("accuracy"), logs.get("val_accuracy")) if _finite(v)]
             if accs and self.classes and max(accs) >= 1 - 1 / self.classes - self.thresholds.chance_margin:

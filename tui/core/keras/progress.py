@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 
+from tui.core.epochs import EpochHistory
 from tui.core.events import BatchEnd, EpochEnd, Event, StateChanged
 
 
@@ -42,12 +43,13 @@ class EventCallback(keras.callbacks.Callback):
         self._pause_event = pause_event
         self._running_event = running_event
         self._batch_interval = batch_interval
-        self._previous = list(previous or [])
-        self.history: list[dict[str, float]] = []
+        self._previous = EpochHistory(previous or ())
+        self.history = EpochHistory()
+        """Every epoch's record, compactly (tui.core.epochs): the session's history, its summary's source."""
         self.nan_batch: tuple[int, int] | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.history = list(self._previous)  # epochs recorded before a resume
+        self.history = EpochHistory(self._previous)  # epochs recorded before a resume
         self._epoch = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -112,3 +114,39 @@ class EventCallback(keras.callbacks.Callback):
         self.history.append(record)
         self._emit(EpochEnd(epoch + 1, self._total_epochs(), values, lr, seconds, seen / train_time,
                             partial=self._cut))
+
+
+class RecordHistory(keras.callbacks.History):
+    """Keras' History (what fit returns and sets as ``model.history``) read from the event callback's record
+    instead of kept again: Keras' own appends every log value of every epoch to a list per key (~0.5 KB an epoch
+    with a run's fourteen columns), beside the record that already holds them. In fit's callbacks it stands in for
+    the History fit would add. Reading ``history`` builds the lists from the record's columns (the epochs of an
+    earlier part of a resumed run included)."""
+
+    _NOT_LOGS = ("epoch", "samples_per_second", "partial")
+    """The record's own columns, not Keras' logs."""
+
+    def __init__(self, record: EventCallback) -> None:
+        self._record = record
+        super().__init__()
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        rows = self._record.history
+        return {key: column for key in rows.columns() if key not in self._NOT_LOGS
+                and (column := rows.column(key)) is not None}
+
+    @history.setter
+    def history(self, value: Any) -> None:  # History.__init__ empties it: the record is the history
+        pass
+
+    @property
+    def epoch(self) -> list[int]:
+        return [int(e) - 1 for e in self._record.history.column("epoch") or []]  # Keras counts from 0
+
+    @epoch.setter
+    def epoch(self, value: Any) -> None:  # on_train_begin empties it
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.model.history = self
