@@ -2,6 +2,10 @@
 arrives, measured by polling the screen. TensorFlow must not delay the first paint.
 
     python benchmarks/first_paint.py [--runs 3]
+    python benchmarks/first_paint.py --runs 6 --compare /tmp/base   # also another checkout, in the same rounds
+
+`--compare DIR` times a second checkout of the project (e.g. `git worktree add /tmp/base <commit>`) interleaved
+with this one, so a before/after on a busy machine is measured side by side rather than in two runs.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ def once(session: str, command: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--compare", metavar="DIR", default=None,
+                        help="also time the app of another checkout (before/after), in the same rounds")
     args = parser.parse_args()
     if not shutil.which("tmux"):
         raise SystemExit("needs tmux")
@@ -75,10 +81,14 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "tui"), str(ROOT / "models")], check=True)
     bare_file = Path("/tmp/cnn-tui-bare-textual.py")
     bare_file.write_text(BARE_APP)
-    # this checkout's code (not whatever the installed `cnn-tui` script points at)
-    app = (f"cd {shlex.quote(str(ROOT))} && PYTHONPATH={shlex.quote(str(ROOT))} {shlex.quote(sys.executable)} "
-           "-m tui.cli --runs-dir /tmp/first-paint-runs")
-    results, bare, bare2, tf_import = [], [], [], []
+    app = app_command(ROOT)
+    other = None
+    if args.compare:
+        other_root = Path(args.compare).resolve()
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(other_root / "tui"),
+                        str(other_root / "models")], check=True)
+        other = app_command(other_root)
+    results, bare, bare2, tf_import, compared = [], [], [], [], []
     for _ in range(args.runs):  # interleaved: import tensorflow, a bare Textual app, then cnn-tui
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, check=True,
@@ -86,6 +96,8 @@ def main() -> None:
         tf_import.append(time.perf_counter() - t0)
         bare.append(once(SESSION, f"{sys.executable} {bare_file}")[0])
         results.append(once(SESSION, app))
+        if other is not None:
+            compared.append(once(SESSION, other)[0])
         bare2.append(once(SESSION, f"{sys.executable} {bare_file}")[0])  # the control
     paint = statistics.median(r[0] for r in results)
     model = statistics.median(r[1] for r in results)
@@ -104,6 +116,21 @@ def main() -> None:
     print(target_line("first paint / import tensorflow", *mean_ci(ratios(paints, tf_import)), args.runs,
                       at_most=0.2))
     print(control_line("bare paint / bare paint again", ratios(bare2, bare)))
+    if compared:
+        print(f"{'first paint of ' + str(args.compare):<34}{statistics.median(compared):.2f} s  "
+              f"(each: {', '.join(f'{c:.2f}' for c in compared)})")
+        m, lo, hi = mean_ci(ratios(compared, bare))
+        print(f"COMPARE {args.compare}: first paint / bare Textual paint  {m:.3f}  95% CI {lo:.3f}–{hi:.3f}  "
+              f"N={args.runs}")
+        m, lo, hi = mean_ci(ratios(paints, compared))
+        print(f"COMPARE this checkout / {args.compare}: first paint  {m:.3f}  95% CI {lo:.3f}–{hi:.3f}  "
+              f"N={args.runs}")
+
+
+def app_command(root: Path) -> str:
+    """`cnn-tui` from the checkout at `root` (not whatever the installed `cnn-tui` script points at)."""
+    return (f"cd {shlex.quote(str(root))} && PYTHONPATH={shlex.quote(str(root))} {shlex.quote(sys.executable)} "
+            "-m tui.cli --runs-dir /tmp/first-paint-runs")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ statistics for the percentiles over every press of every round; Student's t over
 
     python benchmarks/latency.py [--rounds 3 --presses 30]   # Fashion-MNIST from ../shared/data, else digits
     python benchmarks/latency.py --dataset digits --rounds 1 --presses 5   # smallest (the smoke test)
+    python benchmarks/latency.py --compare /tmp/base   # also another checkout's app (before/after), same rounds
 """
 
 from __future__ import annotations
@@ -68,21 +69,21 @@ def presses(n: int, key: str = "g") -> list[float]:
     return out
 
 
-def app_command(args: argparse.Namespace, runs: Path) -> str:
+def app_command(args: argparse.Namespace, runs: Path, root: Path = ROOT) -> str:
     from throughput import experiment_values
 
     values = {**experiment_values(args), "training.epochs": 10_000}  # trains until stopped
     sets = " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in values.items())
-    return (f"cd {shlex.quote(str(ROOT))} && TF_CPP_MIN_LOG_LEVEL=3 PYTHONPATH={shlex.quote(str(ROOT))} "
+    return (f"cd {shlex.quote(str(root))} && TF_CPP_MIN_LOG_LEVEL=3 PYTHONPATH={shlex.quote(str(root))} "
             f"{shlex.quote(sys.executable)} -m tui.cli {sets} --runs-dir {shlex.quote(str(runs))} --start")
 
 
-def app_round(args: argparse.Namespace) -> tuple[list[float], list[float], list[float]]:
+def app_round(args: argparse.Namespace, root: Path = ROOT) -> tuple[list[float], list[float], list[float]]:
     """Training presses, idle presses, and the app's epoch seconds for epochs that ended during the presses."""
     with tempfile.TemporaryDirectory() as runs:
         subprocess.run(["tmux", "kill-session", "-t", S], capture_output=True)
         subprocess.run(["tmux", "new-session", "-d", "-s", S, "-x", "100", "-y", "32"], check=True)
-        subprocess.run(["tmux", "send-keys", "-t", S, app_command(args, Path(runs)), "Enter"], check=True)
+        subprocess.run(["tmux", "send-keys", "-t", S, app_command(args, Path(runs), root), "Enter"], check=True)
         wait_for(lambda s: "samples/s" in s, "training to start")
         log = next(Path(runs).glob("*/events.jsonl"))
         # the first epoch (tracing, warm-up) is left out of both the bare and the app figure
@@ -117,11 +118,14 @@ def main() -> None:
     parser.add_argument("--dataset", choices=("auto", "digits"), default="auto")
     parser.add_argument("--train-size", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--compare", metavar="DIR", default=None,
+                        help="also run the app of another checkout (before/after) in each round")
     args = parser.parse_args()
     args.epochs = 2  # the bare child's epochs (its median is over epochs after the first)
     if subprocess.run(["tmux", "-V"], capture_output=True).returncode:
         raise SystemExit("needs tmux")
     train_all, idle_all, bare_s, bare2_s, app_s = [], [], [], [], []
+    other_train, other_idle, other_s = [], [], []
     for r in range(args.rounds):
         for store in (bare_s, bare2_s):
             res = run_child(THROUGHPUT, "bare", args, extra=["--dataset", args.dataset])
@@ -136,11 +140,23 @@ def main() -> None:
               f"{app_s[-1]:.3f} s ({len(epochs)} epochs while pressing); training p95 "
               f"{percentile(training, 95) * 1000:.0f} ms, idle p95 {percentile(idle, 95) * 1000:.0f} ms",
               flush=True)
+        if args.compare:
+            o_training, o_idle, o_epochs = app_round(args, Path(args.compare).resolve())
+            other_train += o_training
+            other_idle += o_idle
+            other_s.append(statistics.median(o_epochs) if o_epochs else float("nan"))
+            print(f"round {r + 1}, {args.compare}: app epoch {other_s[-1]:.3f} s; training p95 "
+                  f"{percentile(o_training, 95) * 1000:.0f} ms, idle p95 {percentile(o_idle, 95) * 1000:.0f} ms",
+                  flush=True)
     print(f"\n{len(train_all)} presses of 'g' while training, {len(idle_all)} after the run stopped, "
           f"{args.rounds} rounds, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    print(f"{'state':<10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-    for name, vals in (("training", train_all), ("idle", idle_all)):
-        print(f"{name:<10}{percentile(vals, 50) * 1000:>9.0f}{percentile(vals, 95) * 1000:>9.0f}"
+    rows = [("training", train_all), ("idle", idle_all)]
+    if args.compare:
+        rows += [(f"training, {args.compare}", other_train), (f"idle, {args.compare}", other_idle)]
+    w = max(10, *(len(name) + 2 for name, _ in rows))
+    print(f"{'state':<{w}}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for name, vals in rows:
+        print(f"{name:<{w}}{percentile(vals, 50) * 1000:>9.0f}{percentile(vals, 95) * 1000:>9.0f}"
               f"{percentile(vals, 99) * 1000:>9.0f}{max(vals) * 1000:>9.0f}")
     thr = ratios(bare_s, app_s)  # samples/s ratio = bare epoch time / app epoch time
     print(f"training throughput meanwhile: app / bare {statistics.fmean(thr):.3f} "
@@ -151,6 +167,14 @@ def main() -> None:
     print(target_line("key p99 while training (ms)", p99, lo, hi, len(train_all), at_most=200, digits=0))
     print(target_line("throughput app/bare while pressing", *mean_ci(thr), len(thr), at_least=0.98))
     print(control_line("bare/bare again", ratios(bare_s, bare2_s)))
+    if args.compare:
+        for p in (95, 99):
+            fig, lo, hi = percentile_ci([v * 1000 for v in other_train], p)
+            print(f"COMPARE {args.compare}: key p{p} while training (ms)  {fig:.0f}  95% CI {lo:.0f}–{hi:.0f}  "
+                  f"N={len(other_train)}")
+        m, lo, hi = mean_ci(ratios(bare_s, other_s))
+        print(f"COMPARE {args.compare}: throughput app/bare while pressing  {m:.3f}  95% CI {lo:.3f}–{hi:.3f}  "
+              f"N={len(other_s)}")
 
 
 if __name__ == "__main__":

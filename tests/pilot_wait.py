@@ -15,6 +15,11 @@ async def until(pilot, condition, seconds: float = 10.0, state=None) -> None:
     raise AssertionError("condition not met in time" + (f": {state()}" if state is not None else ""))
 
 
+async def forms_built(pilot) -> None:
+    """Until the set-up screen's forms have replaced the picture of them that the first frame shows."""
+    await until(pilot, lambda: bool(pilot.app.screen.query("#tabs")))
+
+
 async def run_drawn(pilot, seconds: float = 30.0) -> None:
     """Until the run has ended and its training screen has drawn it: the screen's 4 Hz pump has folded every queued
     event, the run's end included, and redrawn (rather than sleeping for two ticks of the pump)."""

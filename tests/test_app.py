@@ -5,7 +5,7 @@ from pathlib import Path
 
 from textual.widgets import Button, DataTable, Input, Select, Static
 
-from pilot_wait import run_drawn, until
+from pilot_wait import forms_built, run_drawn, until
 
 from tui.core import config as cfg
 from tui.ui.app import CnnTuiApp
@@ -35,6 +35,7 @@ async def test_fill_the_forms_start_a_run_and_watch_charts_and_table_update(tmp_
     app = CnnTuiApp(cfg.ExperimentConfig().with_values(TINY), runs_dir=tmp_path)
     async with app.run_test(size=(120, 45)) as pilot:
         assert isinstance(app.screen, SetupScreen)
+        await forms_built(pilot)
         app.screen.query_one("#tabs").active = "tab-training"
         await pilot.pause()
         await type_into(pilot, "training.epochs", "2")
@@ -55,6 +56,7 @@ async def test_fill_the_forms_start_a_run_and_watch_charts_and_table_update(tmp_
 async def test_invalid_input_disables_start_and_says_why(tmp_path):
     app = CnnTuiApp(runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
+        await forms_built(pilot)
         app.screen.query_one("#tabs").active = "tab-model"
         await pilot.pause()
         await type_into(pilot, "model.dropout", "1.5")
@@ -77,6 +79,7 @@ async def test_loading_a_preset_fills_the_forms_at_once(tmp_path):
     expected = cfg.load(preset)
     app = CnnTuiApp(runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
+        await forms_built(pilot)
         app.screen.query_one("#preset", Select).value = str(preset)
         screen = app.screen
         await until(pilot, lambda: screen.query_one("#field-dataset-name Select", Select).value == "fashion_mnist")

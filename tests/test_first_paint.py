@@ -22,12 +22,14 @@ def display(screen, renderable):
         return
     heavy = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "numpy", "plotext"})
     text = " ".join(str(w.render()) for w in screen.query("Button"))
-    print("FRAME " + json.dumps({"heavy": heavy, "buttons": text}), flush=True)
+    form = " ".join(str(w.render()) for w in screen.query("#form-picture"))
+    print("FRAME " + json.dumps({"heavy": heavy, "buttons": text, "form": form}), flush=True)
     os._exit(0)
 
 app._display = display
 app.run(headless=True, size=(120, 40))
 """
+
 
 
 def test_the_first_frame_is_drawn_before_tensorflow_numpy_or_plotext_are_imported(tmp_path):
@@ -38,6 +40,34 @@ def test_the_first_frame_is_drawn_before_tensorflow_numpy_or_plotext_are_importe
     frame = json.loads(line[6:])
     assert frame["heavy"] == []
     assert "Start training" in frame["buttons"]
+
+
+def test_the_first_frame_shows_the_data_tab_with_every_field_and_its_value(tmp_path):
+    out = subprocess.run([sys.executable, "-c", FIRST_FRAME, str(tmp_path)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    frame = json.loads(next(l for l in out.stdout.splitlines() if l.startswith("FRAME "))[6:])
+    lines = frame["form"].splitlines()
+    assert "Load a preset" in lines[0] and "Data" in lines[1] and "Training" in lines[1]
+    fields = {line.split()[0]: line.split(None, 1)[1].strip() for line in lines[5:] if line.strip()}
+    name = fields.pop("name")
+    assert name.startswith("digits") and name.endswith("▼")  # a select, its arrow at the right
+    assert fields == {"path": "(empty)", "data_dir": "(empty)", "train_size": "0", "val_fraction": "0.1",
+                      "test_fraction": "0.1", "grayscale": "▐X▌ off", "rescale": "▐X▌ on", "image_size": "64",
+                      "seed": "42"}
+
+
+async def test_the_forms_replace_their_picture_and_the_first_field_has_the_focus(tmp_path):
+    from textual.widgets import Select
+
+    from pilot_wait import forms_built
+    from tui.ui.app import CnnTuiApp
+
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await forms_built(pilot)
+        await pilot.pause()
+        assert not app.screen.query("#form-picture")
+        assert isinstance(app.screen.focused, Select) and app.screen.focused.id == "preset"
 
 
 async def test_the_side_column_and_the_model_summary_follow_the_first_frame(tmp_path):

@@ -5,7 +5,7 @@ import threading
 
 from textual.widgets import Input, Static
 
-from pilot_wait import until
+from pilot_wait import forms_built, until
 
 from tui.core import config as cfg
 from tui.ui.app import CnnTuiApp
@@ -41,6 +41,7 @@ async def test_f7_draws_the_curve_f8_puts_the_suggestion_into_the_form_and_the_r
     async with app.run_test(size=(130, 45), message_hook=ended) as pilot:
         screen = app.screen
         assert isinstance(screen, SetupScreen)
+        await forms_built(pilot)
         screen.query_one("#tabs").active = "tab-optimizer"
         await until(pilot, lambda: screen.query_one("#field-optimizer-learning_rate Input", Input))
         field = screen.query_one("#field-optimizer-learning_rate Input", Input)

@@ -65,12 +65,13 @@ def test_the_last_of_two_options_for_one_key_wins():
 async def test_the_forms_take_dependent_fields_in_either_order(tmp_path, path_first):
     from textual.widgets import Input, Select
 
-    from pilot_wait import until
+    from pilot_wait import forms_built, until
     from tui.ui.app import CnnTuiApp
 
     app = CnnTuiApp(runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
+        await forms_built(pilot)
         name = screen.query_one("#field-dataset-name Select", Select)
         await until(pilot, lambda: bool(screen.query("#field-dataset-path Input")))
         path = screen.query_one("#field-dataset-path Input", Input)

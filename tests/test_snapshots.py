@@ -182,8 +182,15 @@ def test_the_setup_screen_with_its_model_summary(snap_compare, tmp_path):
     from tui.ui.app import CnnTuiApp
 
     async def summary_loaded(pilot) -> None:
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.5)
+        from pilot_wait import until
+
+        def shown(selector: str, text: str) -> bool:
+            return text in str(pilot.app.screen.query_one(selector).render())
+
+        # the forms, then the side column, then the dataset and the model summary (background work) come after
+        # the first frame: wait for what they show, not a fixed time
+        await until(pilot, lambda: shown("#dataset-info", "per class"), seconds=120)
+        await until(pilot, lambda: shown("#model-summary", "parameters"), seconds=180)
         await pilot.app.workers.wait_for_complete()
         await steady(pilot)
 

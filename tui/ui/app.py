@@ -16,7 +16,6 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from tui.core.config import ExperimentConfig
-from tui.core.events import Event
 from tui.ui.messages import AttachRequested, FixRequested, ResumeRequested, StartRequested, SweepRequested
 from tui.ui.screens.setup import SetupScreen
 from tui.ui.threads import lower_thread_priority
@@ -24,6 +23,7 @@ from tui.ui.threads import lower_thread_priority
 if TYPE_CHECKING:
     from tui.core.control import Stoppable
     from tui.core.diagnostics import Fix
+    from tui.core.events import Event
     from tui.core.events import RunEnded
     from tui.core.session import Listener, TrainingSession
     from tui.core.sweep import SweepRunner, SweepSpec, SweepState

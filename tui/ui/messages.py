@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from textual.message import Message
 
 from tui.core.config import ExperimentConfig
-from tui.core.events import ModelSummary
 
 if TYPE_CHECKING:  # types only: importing this module loads none of them
     import numpy as np
+
+    from tui.core.events import ModelSummary
 
     from tui.core.datasets import DatasetInfo
     from tui.core.diagnostics import Fix

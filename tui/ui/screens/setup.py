@@ -11,18 +11,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Select, Static
+from textual.widgets import Button, Footer, Header, Static
 
-from models import ARCHITECTURES
 from tui.core import config as config_mod
-from tui.core import presets as presets_mod
 from tui.core.config import ExperimentConfig
 from tui.core.params import ConfigError
 from tui.core.schedules import preview_points
 from tui.ui.messages import (AppServices, DatasetFailed, DatasetPreview, DatasetProgress, DatasetReady, FieldChanged,
                              FixRequested, RangeTestDone, RangeTestFailed, RangeTestProgress, StartRequested,
                              SummaryFailed, SummaryProgress, SummaryReady, SweepRequested)
-from tui.ui.widgets.experiment_form import ExperimentForm
+from tui.ui.widgets.form_picture import FormPicture
 
 if TYPE_CHECKING:
     import threading
@@ -30,6 +28,7 @@ if TYPE_CHECKING:
     from tui.core.datasets import DatasetInfo
     from tui.core.diagnostics import Fix
     from tui.core.lrfind import RangeTestResult
+    from tui.ui.widgets.experiment_form import ExperimentForm
 
 PREVIEW_PER_CLASS = 3
 PREVIEW_CLASSES = 20
@@ -43,6 +42,8 @@ def _content_signature(data: Any) -> str:
 class SetupScreen(Screen):
     """Edits an ExperimentConfig; Start stays disabled (and says why) while any field is invalid."""
 
+    AUTO_FOCUS = "#forms *"
+    """The first field of the forms (the start button is the first focusable widget while they are built)."""
     BINDINGS = [
         Binding("f5", "start", "Start"),
         Binding("shift+f5", "start_detached", "Start detached", show=False),
@@ -76,11 +77,9 @@ class SetupScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="setup"):
-            with Vertical(id="forms"):
-                with Horizontal(id="preset-row"):
-                    yield Select(self._preset_options(), prompt="Load a preset…", id="preset", compact=True)
-                yield ExperimentForm(self.config, id="form")
-            yield VerticalScroll(id="side")  # filled right after the first frame (_build_side)
+            with Vertical(id="forms"):  # built right after the first frame (_build_forms)
+                yield FormPicture(self.config, id="form-picture")
+            yield VerticalScroll(id="side")  # filled after the forms (_build_side)
         with Horizontal(id="start-row"):
             yield Button("Start training (F5)", id="start", variant="success")
             yield Static("", id="why-not")
@@ -111,6 +110,32 @@ class SetupScreen(Screen):
                    "1e-7 to 10, and suggests where to start[/]", id="lr-find-status"),
         ]
 
+    async def _build_forms(self) -> None:
+        """The preset row and the forms in place of their picture: ~90 widgets whose styling and layout would
+        otherwise keep the first frame waiting for most of a second. Then the side column."""
+        from textual.widgets import Select
+
+        from tui.ui.widgets.experiment_form import ExperimentForm
+
+        forms = self.query_one("#forms", Vertical)
+        picture = self.query_one("#form-picture", FormPicture)
+        async with self.batch():  # one swap on the terminal: the picture is never drawn beside the forms
+            await forms.mount_all([Horizontal(Select(self._preset_options(), prompt="Load a preset…", id="preset",
+                                                     compact=True), id="preset-row"),
+                                   ExperimentForm(self.config, id="form")], before=picture)
+            await picture.remove()
+        if self.focused is None:  # (AUTO_FOCUS found nothing to focus in the picture)
+            self.set_focus(next((w for w in self.query("#forms *") if w.focusable), None))
+        self.call_after_refresh(self._build_side)
+
+    @property
+    def form(self) -> ExperimentForm | None:
+        """The forms, once built (None during the first frame)."""
+        from tui.ui.widgets.experiment_form import ExperimentForm
+
+        found = self.query(ExperimentForm)
+        return found.first() if found else None
+
     async def _build_side(self) -> None:
         await self.query_one("#side", VerticalScroll).mount_all(self._side_panels())
         # Background work (dataset, TensorFlow) starts once the screen is on the terminal: a thread importing
@@ -118,15 +143,17 @@ class SetupScreen(Screen):
         self.set_timer(0.05, self._config_changed)
 
     def _preset_options(self) -> list[tuple[str, str]]:
+        from tui.core import presets
+
         return [(f"{p.name} — {p.description}" if p.description else p.name, str(p.path))
-                for p in presets_mod.list_presets()]
+                for p in presets.list_presets()]
 
     def on_mount(self) -> None:
         self.title = "cnn-tui — set-up"
         self.sub_title = self.preset or "defaults"
-        # the side panels, then the background work, once the first frame is on the terminal (a fixed delay from
-        # mount was not enough on a busy machine: the first frame took longer than the delay)
-        self.call_after_refresh(self._build_side)
+        # the forms, the side panels, then the background work, once the first frame is on the terminal (a fixed
+        # delay from mount was not enough on a busy machine: the first frame took longer than the delay)
+        self.call_after_refresh(self._build_forms)
 
     # -- editing --------------------------------------------------------------------------------------------
     @on(FieldChanged)
@@ -154,13 +181,16 @@ class SetupScreen(Screen):
             self._config_changed()
 
     async def _switch_architecture(self, name: str) -> None:
+        from models import ARCHITECTURES
+
         old = set(ARCHITECTURES[self.config.model.architecture].params)
         self.values = {k: v for k, v in self.values.items()
                        if not (k.startswith("model.") and any(k == f"model.{p.name}" for p in old))}
         self.errors = {k: v for k, v in self.errors.items()
                        if not any(k == f"model.{p.name}" for p in old)}
         self.config = self.config.with_values({"model.architecture": name})
-        await self.query_one(ExperimentForm).switch_architecture(self.config)
+        if self.form is not None:
+            await self.form.switch_architecture(self.config)
 
     def _update_start(self) -> None:
         button = self.query_one("#start", Button)
@@ -179,12 +209,15 @@ class SetupScreen(Screen):
         self.values, self.errors = {}, {}
         self.preset = name
         self.sub_title = name
-        await self.query_one(ExperimentForm).load(config)
+        if self.form is not None:  # (else the forms are built from self.config)
+            await self.form.load(config)
         self._config_changed()
 
-    @on(Select.Changed, "#preset")
-    async def _preset_chosen(self, event: Select.Changed) -> None:
-        if event.value == Select.BLANK:
+    async def on_select_changed(self, event: Any) -> None:
+        """A preset chosen (the fields' own selects stop their events: tui/ui/widgets/param_field.py)."""
+        from textual.widgets import Select
+
+        if event.select.id != "preset" or event.value == Select.BLANK:
             return
         try:
             config = config_mod.load(str(event.value))
@@ -560,8 +593,9 @@ class SetupScreen(Screen):
         value = float(f"{r.suggestion:.3g}")
         key = "optimizer.learning_rate"
         self.config = self.config.with_values({key: value})
-        form = self.query_one(ExperimentForm)
-        form.config = form.config.with_values({key: value})  # a tab not built yet shows it when opened
+        form = self.form
+        if form is not None:
+            form.config = form.config.with_values({key: value})  # a tab not built yet shows it when opened
         for field in self.query(ParamField).filter(f"#field-{key.replace('.', '-')}"):
             from textual.widgets import Input
 
@@ -591,9 +625,13 @@ class SetupScreen(Screen):
         def save(name: str | None) -> None:
             if not name:
                 return
-            path = presets_mod.user_dir() / f"{name}.toml"
+            from tui.core import presets
+
+            path = presets.user_dir() / f"{name}.toml"
             config_mod.save(self.config, path, meta={"description": f"saved from cnn-tui ({self.sub_title})"})
             self.notify(f"Saved {path}", title="Preset saved")
+            from textual.widgets import Select
+
             self.query_one("#preset", Select).set_options(self._preset_options())
 
         self.app.push_screen(SavePresetDialog(), save)

@@ -93,6 +93,8 @@ class TrainingScreen(Screen):
         self._has_results = False
         self._texts: dict[str, str] = {}
         self._changes_shown = 0
+        self._second_pair = False
+        """In a compact terminal: the learning-rate and batch-loss charts show instead of loss and accuracy (g)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -131,6 +133,14 @@ class TrainingScreen(Screen):
 
     def _layout_for(self, height: int) -> None:
         self.set_class(height < COMPACT_HEIGHT, "-compact")
+        self._arrange_charts()
+
+    def _arrange_charts(self) -> None:
+        """All four charts, or in a compact terminal the pair `g` chose. Set on the charts themselves: a class on
+        the screen would restyle every widget on it at each press of g."""
+        compact = self.has_class("-compact")
+        for chart in self.query_one("#charts", Grid).query(LineChart):
+            chart.display = not compact or chart.has_class("second") == self._second_pair
 
     # -- the event pump -------------------------------------------------------------------------------------
     def drain(self) -> None:
@@ -340,7 +350,8 @@ class TrainingScreen(Screen):
             self.app.push_screen(InsideScreen(session=self.session))
 
     def action_switch_charts(self) -> None:
-        self.toggle_class("-alt")
+        self._second_pair = not self._second_pair
+        self._arrange_charts()
 
     def action_test_results(self) -> None:
         if not self._has_results:

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from textual.content import Content
+from textual.strip import Strip
+from textual.visual import Visual
 from textual_plotext import PlotextPlot
 
 from tui.core.series import downsample
 
+FRAMES_KEPT = 4
+"""Frames of the current data kept at different sizes (a few layouts a chart moves between)."""
 
 
 class LineChart(PlotextPlot):
@@ -36,7 +41,12 @@ class LineChart(PlotextPlot):
         self._subtitle = ""
         self._ylim: tuple[float, float] | None = None
         self._version = 0
-        self._cache: tuple[tuple[int, int, int, str], object] | None = None
+        self._frames: dict[tuple[int, int, str], Content] = {}
+        """The frames drawn from the current data, by (width, height, theme): a chart shown again at a size it had
+        (the chart pair switched back, the compact layout left and re-entered) costs no new plotext build."""
+        self._lines: dict[tuple[int, int, str], tuple[Any, list[Strip]]] = {}
+        """Those frames as terminal lines (with the style they were drawn in): Textual would turn the frame into
+        lines again at every repaint of the chart, each time it is shown again or the layout moves (~20 ms)."""
 
     def show(self, series: Mapping[str, tuple[Sequence[float], Sequence[float]] | Any], *,
              mark: float | None = None,
@@ -51,6 +61,8 @@ class LineChart(PlotextPlot):
         self._marks = tuple(sorted(set(marks) | ({mark} if mark is not None else set())))
         self._subtitle = subtitle
         self._version += 1
+        self._frames.clear()
+        self._lines.clear()
         self.refresh()
 
     @property
@@ -74,13 +86,30 @@ class LineChart(PlotextPlot):
         return list(data[0]), list(data[1])
 
     def render(self) -> Any:
-        """Build the plot only when the data, the size or the theme changed (plotext takes tens of ms)."""
-        key = (self._version, self.size.width, self.size.height, self.app.theme)
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
-        result = self._build()
-        self._cache = (key, result)
-        return result
+        """Build the plot only when the data, the size or the theme changed (plotext takes tens of ms), and hand
+        Textual the frame as Content, converted once (Textual would convert plotext's Text on every repaint)."""
+        key = (self.size.width, self.size.height, self.app.theme)
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = Content.from_rich_text(self._build(), console=self.app.console)
+            while len(self._frames) >= FRAMES_KEPT:
+                del self._frames[next(iter(self._frames))]
+            self._frames[key] = frame
+        return frame
+
+    def render_line(self, y: int) -> Strip:
+        """Line `y` of the current frame, from the lines kept with it (Textual's Line API)."""
+        width, height = self.size
+        style = self.visual_style
+        key = (width, height, self.app.theme)
+        kept = self._lines.get(key)
+        if kept is None or kept[0] != style or self.text_selection is not None:
+            kept = (style, Visual.to_strips(self, self.render(), width, height, style))
+            while len(self._lines) >= FRAMES_KEPT:
+                del self._lines[next(iter(self._lines))]
+            self._lines[key] = kept
+        lines = kept[1]
+        return lines[y] if 0 <= y < len(lines) else Strip.blank(width, style.rich_style)
 
     def _build(self) -> Any:
         plt = self.plt
