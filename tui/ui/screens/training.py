@@ -211,13 +211,17 @@ class TrainingScreen(Screen):
             self._set("#batch-label", f" batch {done:>{len(str(b.steps))}}/{b.steps}")  # one width an epoch
             self._set("#speed", f"{b.samples_per_second:,.0f} samples/s")
 
-    def _render_charts(self) -> None:
+    def _charts_time_up(self) -> None:
+        self._charts_due = None
+        self._render_charts(now=True)
+
+    def _render_charts(self, now: bool = False) -> None:
         """The epoch charts, now or (under CHART_SECONDS) when their time comes."""
         m = self.monitor
         wait = self._charts_drawn_at + self.CHART_SECONDS - time.monotonic()
-        if wait > 0 and m.ended is None:
+        if wait > 0 and m.ended is None and not now:
             if self._charts_due is None:
-                self._charts_due = self.set_timer(wait, self._render_charts)
+                self._charts_due = self.set_timer(wait, self._charts_time_up)
             return
         if self._charts_due is not None:
             self._charts_due.stop()
