@@ -66,6 +66,9 @@ class SetupScreen(Screen):
         self.errors: dict[str, str] = {}
         self.dataset_info: DatasetInfo | None = None
         self._dataset_sig = ""
+        self._side_built = False
+        """Whether the side column is mounted: until then a change updates the start button only (the column
+        shows the configuration of the moment when it comes)."""
         self._model_sig = ""
         self._preview: Any = None
         self._samples_shown = False
@@ -138,6 +141,7 @@ class SetupScreen(Screen):
 
     async def _build_side(self) -> None:
         await self.query_one("#side", VerticalScroll).mount_all(self._side_panels())
+        self._side_built = True
         # Background work (dataset, TensorFlow) starts once the screen is on the terminal: a thread importing
         # TensorFlow holds the GIL long enough to delay the first paint by seconds.
         self.set_timer(0.05, self._config_changed)
@@ -232,6 +236,8 @@ class SetupScreen(Screen):
         from tui.ui.widgets.chart import LineChart
 
         self._update_start()
+        if not self._side_built:  # a preset chosen in the moment between the forms and the side column
+            return
         c = self.config
         xs, lr = preview_points(c.schedule, c.optimizer.learning_rate, c.training.epochs)
         self.query_one("#lr-preview", LineChart).show({"lr": (xs, lr)}, subtitle=c.schedule.name)
@@ -458,6 +464,9 @@ class SetupScreen(Screen):
             return
         if self._range_stop is not None:
             self.notify("A range test is already running (Esc stops it).", severity="warning")
+            return
+        if not self._side_built:
+            self.notify("The set-up is still opening: press F7 again in a moment.", severity="warning")
             return
         import threading
 
