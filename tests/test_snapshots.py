@@ -21,6 +21,7 @@ from tui.core.diagnostics import Finding, Fix
 from tui.core.events import EpochEnd, LayerInfo, ModelSummary, RunEnded, RunStarted
 from tui.core.rundir import RunDir
 from tui.core.sweep import Cell, SweepState, make_spec
+from still_session import StillSession
 
 SIZE = (120, 40)
 STAMP = 1_780_000_000  # a fixed 'started' time for the recorded runs
@@ -132,22 +133,6 @@ def test_a_finished_sweep_heatmap(snap_compare):
     assert snap_compare(Host(lambda: SweepScreen(FinishedSweep(state))), terminal_size=SIZE)
 
 
-class EndedSession:
-    """What the training screen reads of a session whose run has ended."""
-
-    paused = False
-    stop_requested = False
-
-    def stop(self) -> None:
-        pass
-
-    def pause(self) -> None:
-        pass
-
-    def resume(self) -> None:
-        pass
-
-
 def test_a_finished_training_screen(snap_compare):
     from tui.ui.screens.training import TrainingScreen
 
@@ -174,7 +159,7 @@ def test_a_finished_training_screen(snap_compare):
             await pilot.pause(0.05)
         await steady(pilot)
 
-    assert snap_compare(Host(lambda: TrainingScreen(EndedSession(), events)), terminal_size=SIZE,
+    assert snap_compare(Host(lambda: TrainingScreen(StillSession(), events)), terminal_size=SIZE,
                         run_before=drained)
 
 

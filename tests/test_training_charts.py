@@ -8,6 +8,7 @@ from pathlib import Path
 from textual.app import App
 
 from pilot_wait import until
+from still_session import StillSession
 from tui.core import config as cfg
 from tui.core.datasets import DatasetInfo
 from tui.core.events import EpochEnd, LayerInfo, ModelSummary, RunStarted
@@ -15,22 +16,6 @@ from tui.ui.screens.training import TrainingScreen
 from tui.ui.widgets.chart import LineChart
 
 CSS = str(Path(__file__).resolve().parents[1] / "tui" / "ui" / "app.tcss")
-
-
-class Running:
-    """What the training screen reads of a session that is training."""
-
-    paused = False
-    stop_requested = False
-
-    def stop(self) -> None:
-        pass
-
-    def pause(self) -> None:
-        pass
-
-    def resume(self) -> None:
-        pass
 
 
 class Host(App[None]):
@@ -56,7 +41,7 @@ def training_screen(epochs: int) -> TrainingScreen:
     info = DatasetInfo("digits", (8, 8, 1), 10, tuple(str(i) for i in range(10)), 1149, 288, 360, (180,) * 10)
     model = ModelSummary("simple_cnn", (LayerInfo("conv", "Conv2D", "(8, 8, 32)", 320, True),), 41_000, 41_000)
     events = deque([RunStarted("runs/x", config, info, model, 100, 36, 32), *(epoch(i) for i in range(1, epochs + 1))])
-    return TrainingScreen(Running(), events)
+    return TrainingScreen(StillSession(), events)
 
 
 def shown(screen: TrainingScreen) -> set[str]:
