@@ -68,7 +68,8 @@ class SetupScreen(Screen):
         self._dataset_sig = ""
         self._side_built = False
         """Whether the side column is mounted: until then a change updates the start button only (the column
-        shows the configuration of the moment when it comes)."""
+        shows the configuration of the moment when it comes), and F7 waits for it."""
+        self._range_test_waiting = False
         self._model_sig = ""
         self._preview: Any = None
         self._samples_shown = False
@@ -142,6 +143,9 @@ class SetupScreen(Screen):
     async def _build_side(self) -> None:
         await self.query_one("#side", VerticalScroll).mount_all(self._side_panels())
         self._side_built = True
+        if self._range_test_waiting:
+            self._range_test_waiting = False
+            self.action_range_test()
         # Background work (dataset, TensorFlow) starts once the screen is on the terminal: a thread importing
         # TensorFlow holds the GIL long enough to delay the first paint by seconds.
         self.set_timer(0.05, self._config_changed)
@@ -465,8 +469,8 @@ class SetupScreen(Screen):
         if self._range_stop is not None:
             self.notify("A range test is already running (Esc stops it).", severity="warning")
             return
-        if not self._side_built:
-            self.notify("The set-up is still opening: press F7 again in a moment.", severity="warning")
+        if not self._side_built:  # F7 pressed as the screen opens: the test starts with its panel
+            self._range_test_waiting = True
             return
         import threading
 
