@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from pilot_wait import run_drawn
+from pilot_wait import run_drawn, until
 
 from tui.core import config as cfg
 from tui.core.diagnostics import Finding, Fix
@@ -41,8 +41,7 @@ async def test_a_doubtful_setup_asks_before_starting_and_a_fix_changes_the_form(
     config = cfg.ExperimentConfig().with_values({**TINY, "training.loss": "binary_crossentropy"})
     app = CnnTuiApp(config, runs_dir=tmp_path)
     async with app.run_test(size=(120, 45)) as pilot:
-        await pilot.pause()
-        assert "Wrong loss" in str(app.screen.query_one("#preflight").render())
+        await until(pilot, lambda: "Wrong loss" in str(app.screen.query_one("#preflight").render()))
         await pilot.press("f5")
         await pilot.pause()
         assert isinstance(app.screen, FindingScreen)
