@@ -249,3 +249,43 @@ def test_a_sweep_whose_first_cells_all_fail_the_same_way_before_training_stops_a
     assert state.status == "stopped"
     assert "the first 2 cells failed the same way before training" in state.message
     assert "batch_size = 500 is larger than the training set" in state.message
+
+
+class _StaleScheduler:
+    """A Dask client whose answer to "which workers are there" was taken before the newest worker joined: the
+    cell's start (heard on the client's pub-sub thread) arrives while the question is being answered."""
+
+    def __init__(self, answers, on_ask=None):
+        self.answers, self.on_ask = list(answers), on_ask
+
+    def scheduler_info(self):
+        if self.on_ask:
+            self.on_ask()
+            self.on_ask = None
+        return {"workers": {address: {} for address in self.answers.pop(0)}}
+
+
+def test_a_worker_that_joins_as_its_cell_begins_is_not_reported_gone_and_a_dead_one_is(tmp_path):
+    spec = make_spec(cfg.ExperimentConfig().with_values({"dataset.name": "digits"}),
+                     [("model.conv_filters", "2,3")], epochs=1)
+    runner = SweepRunner.create(spec, tmp_path / "runs", scheduler="tcp://127.0.0.1:1")
+    runner._hearing = True
+    old, new = "tcp://127.0.0.1:40001", "tcp://127.0.0.1:40002"
+    runner._cluster_event((0.0, ("start", [0], "a1", "cell-a", 1, old)))
+
+    def begin_on_the_new_worker():
+        runner._cluster_event((0.0, ("start", [1], "a1", "cell-b", 1, new)))
+
+    late = _StaleScheduler([[old], [old, new], [old, new]], on_ask=begin_on_the_new_worker)
+    for _ in range(3):
+        runner._notice_dead_workers(late)
+    assert [c.status for c in runner.state.cells] == ["running", "running"]
+    assert "gone" not in (runner.state.message or "")
+
+    dead = _StaleScheduler([[new], [new]])  # the first worker died: the scheduler lacks it on two checks
+    runner._notice_dead_workers(dead)
+    assert runner.state.cell((0,)).status == "running"  # one check is not enough to call a worker dead
+    runner._notice_dead_workers(dead)
+    assert [c.status for c in runner.state.cells] == ["pending", "running"]
+    assert runner.state.message == (f"worker {old} is gone in the middle of {runner.state.cell((0,)).label()}: "
+                                    "the cell runs again on another worker")

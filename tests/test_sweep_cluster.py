@@ -189,6 +189,8 @@ def test_a_worker_killed_in_the_middle_of_a_cell_makes_that_cell_run_again_elsew
     assert len(rerun) == 1  # the killed worker's cell started a second time, on the other worker
     # while it waited for the other worker, the heatmap showed it as not running
     assert statuses[rerun[0]] == ["pending", "running", "pending", "running", "finished"]
+    # and no other cell was said to have lost its worker (both workers stay alive until the kill)
+    assert all(seen == ["pending", "running", "finished"] for index, seen in statuses.items() if index != rerun[0])
     sweep_dir = state.sweep_dir
     cell_dirs = sorted(d.name for d in sweep_dir.iterdir() if d.is_dir())
     assert cell_dirs == sorted(c.run_dir for c in state.cells)  # the killed attempt's partial directory is gone

@@ -65,6 +65,7 @@ class SweepRunner:
         self.state = replace(state, workers=max(1, self.workers))
         self._attempts: dict[tuple[int, ...], list[tuple[str, str]]] = {}
         self._worker_of: dict[tuple[int, ...], str] = {}
+        self._missing: set[str] = set()  # workers of running cells that the scheduler lacked at the last check
         self._shipped: dict[str, int] = {}
         self._listeners = list(listeners or [])
         self._lock = threading.RLock()  # held while listeners hear a change: they hear them in order
@@ -360,17 +361,24 @@ class SweepRunner:
 
     def _notice_dead_workers(self, client: Any) -> None:
         """A running cell whose worker left the cluster shows as pending again: the scheduler runs it again on
-        another worker (its start there makes it running again; the partial run directory goes at its end)."""
+        another worker (its start there makes it running again; the partial run directory goes at its end).
+
+        A worker counts as gone only when the scheduler has lacked it on two checks in a row, each asked after the
+        cell was seen to begin on it: a worker that joins as the sweep starts can begin a cell before the list of
+        workers asked for at that moment names it, and a user must not be told that a live worker died."""
+        began = dict(self._worker_of)  # cells whose start was heard before the scheduler is asked
         try:
-            alive = set(client.scheduler_info().get("workers", {}))  # refreshed by the client every ~2 s
+            alive = set(client.scheduler_info().get("workers", {}))
         except Exception:
             return
         if alive and len(alive) != self.workers:  # workers joined or left: ETA and "at a time" follow
             self.workers = len(alive)
             self._update(save=False, workers=self.workers)
-        for index, address in list(self._worker_of.items()):
+        missing = {address for address in began.values() if address and address not in alive}
+        gone, self._missing = missing & self._missing, missing
+        for index, address in began.items():
             cell = self.state.cell(index)
-            if address and address not in alive and cell.status == "running":
+            if address in gone and self._worker_of.get(index) == address and cell.status == "running":
                 del self._worker_of[index]
                 self._update(index, status="pending", epoch=0,
                              message=f"worker {address} is gone in the middle of {cell.label()}: "
