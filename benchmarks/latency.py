@@ -95,8 +95,9 @@ def app_round(args: argparse.Namespace, root: Path = ROOT) -> tuple[list[float],
         t1 = time.time()
         subprocess.run(["tmux", "send-keys", "-t", S, "s"], check=True)
         wait_for(lambda s: "stopped" in s, "the run to stop")
-        time.sleep(1)
-        if "Test:" in screen() or "test split" in screen():  # the test results replaced the charts
+        # the stop is heard at once; the test split is evaluated after it, then its results replace the charts
+        wait_for(lambda s: "Test:" in s or "test split" in s or "Training ended" in s, "the run's end", 120)
+        if "Test:" in screen() or "test split" in screen():
             subprocess.run(["tmux", "send-keys", "-t", S, "t"], check=True)
             wait_for(lambda s: "loss" in s and "Test:" not in s, "the charts after t")
         idle = presses(args.presses)
