@@ -43,6 +43,8 @@ async def test_a_finished_run_shows_its_test_results_then_t_returns_to_the_curve
         assert any("→" in c for c in captions)  # a mistake: true→predicted, with its confidence
         await pilot.press("t")
         assert screen.query_one("#charts").display and not screen.query_one("#test-results").display
+        await pilot.press("t", "g")  # g ("Charts" in the footer) from the test results shows the curves too
+        assert screen.query_one("#charts").display and not screen.query_one("#test-results").display
 
         run_dir = Path(screen.monitor.ended.run_dir)
         app.push_screen(RunDetailScreen(read_run(run_dir)))

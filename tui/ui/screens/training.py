@@ -354,6 +354,9 @@ class TrainingScreen(Screen):
             self.app.push_screen(InsideScreen(session=self.session))
 
     def action_switch_charts(self) -> None:
+        if self.has_class("-results"):  # g ("Charts") on the test results shows the charts as they were
+            self.remove_class("-results")
+            return
         self._second_pair = not self._second_pair
         self._arrange_charts()
 
