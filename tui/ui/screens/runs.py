@@ -40,6 +40,10 @@ class RunsScreen(Screen):
                 Binding("slash", "focus_filter", "Filter", show=False),
                 Binding("delete", "remove('delete')", "Delete"), Binding("a", "remove('archive')", "Archive")]
 
+    AUTO_FOCUS = "#runs"
+    """The table has the focus from the start (focusing it after Textual focused the filter moved the focus twice:
+    each move rebuilt the footer, 100 ms of a loaded machine before every row was listed)."""
+
     def __init__(self, runs_dir: Path) -> None:
         super().__init__()
         self.runs_dir = runs_dir
@@ -72,7 +76,6 @@ class RunsScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = f"cnn-tui — runs in {self.runs_dir}"
-        self.query_one(RunTable).focus()
         # the rows are filtered as the filter's text changes, in the same turn: the letter typed and the rows it
         # lets through reach the terminal in one frame (Input.Changed, a message later, took a frame of its own)
         self.watch(self.query_one("#filter", Input), "value", self._filtered, init=False)
