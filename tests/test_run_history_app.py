@@ -161,3 +161,17 @@ def test_cnn_tui_runs_sorts_by_value_and_shows_a_screenful(tmp_path, capsys, sor
     assert "5 of 40 runs shown" in out
     assert main(["runs", "--runs-dir", str(tmp_path), "--sort", "nope"]) == 2
     assert "sort by one of: run, started" in capsys.readouterr().err
+
+
+async def test_once_the_count_says_every_run_is_listed_end_shows_the_oldest(tmp_path):
+    runs = write_runs(tmp_path, 300)
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("f2")
+        await until(pilot, lambda: "300/300 runs" in hint(app) and "reading" not in hint(app))
+        await pilot.press("end")
+        table = app.screen.query_one(RunTable)
+        lines = [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
+        assert runs[0].name in lines[-1] and runs[1].name in lines[-2]  # the oldest last, the one before above it
+        await pilot.press("home")
+        assert runs[-1].name in table.render_line(0).text

@@ -632,6 +632,10 @@ class RunIndex:
                 look = None
         if look is None:
             look = _Look(self)
+            if last_flush is not None:
+                # batches come every `interval` seconds of reading, the whole index's loading not counted: on a warm
+                # index the rest is validated in one batch, which a view sorts and draws once instead of twice
+                last_flush = time.monotonic()
         total = len(look.rels)
         records: list[RunRecord] = []
         pending: list[RunRecord] = []

@@ -40,6 +40,10 @@ class RunsScreen(Screen):
                 Binding("slash", "focus_filter", "Filter", show=False),
                 Binding("delete", "remove('delete')", "Delete"), Binding("a", "remove('archive')", "Archive")]
 
+    AUTO_FOCUS = "#runs"
+    """The table has the focus from the start (focusing it after Textual focused the filter moved the focus twice:
+    each move rebuilt the footer, 100 ms of a loaded machine before every row was listed)."""
+
     def __init__(self, runs_dir: Path) -> None:
         super().__init__()
         self.runs_dir = runs_dir
@@ -72,7 +76,9 @@ class RunsScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = f"cnn-tui — runs in {self.runs_dir}"
-        self.query_one(RunTable).focus()
+        # the rows are filtered as the filter's text changes, in the same turn: the letter typed and the rows it
+        # lets through reach the terminal in one frame (Input.Changed, a message later, took a frame of its own)
+        self.watch(self.query_one("#filter", Input), "value", self._filtered, init=False)
         self.set_interval(WATCH_SECONDS, self._watch)
 
     def on_screen_resume(self) -> None:
@@ -180,7 +186,7 @@ class RunsScreen(Screen):
         self._last_filter = (needle, ordered, rows)
         table = self.query_one(RunTable)
         table.set_rows(rows)
-        self.query_one("#runs-header", Static).update(self._header())
+        self.query_one("#runs-header", Static).update(self._header(), layout=False)
         self._hint()
 
     def _header(self) -> str:
@@ -201,9 +207,9 @@ class RunsScreen(Screen):
             scanning = f"reading the folder… {done:,}/{total:,} · " if total else "reading the folder… · "
         self.query_one("#runs-hint", Static).update(
             f"{scanning}{table.row_count:,}/{len(self.records):,} runs · Enter opens (attaches to a ● live one) · "
-            f"space marks ({len(self.marked)}) · c compares · s sorts · o reverses · / filters")
+            f"space marks ({len(self.marked)}) · c compares · s sorts · o reverses · / filters",
+            layout=False)  # one line whatever it says: a key redraws the line, not the screen's layout
 
-    @on(Input.Changed, "#filter")
     def _filtered(self) -> None:
         self._fill()
 
@@ -227,7 +233,7 @@ class RunsScreen(Screen):
         self.sort_by(self._sort[0])
 
     def on_resize(self) -> None:
-        self.query_one("#runs-header", Static).update(self._header())
+        self.query_one("#runs-header", Static).update(self._header(), layout=False)
 
     def on_click(self, event: events.Click) -> None:
         """A click on the header line sorts by the column under the pointer."""
