@@ -128,6 +128,10 @@ def load_config(args: argparse.Namespace) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # the app: no garbage collection until its first frame (tui.ui.app.run_app)
+        import gc
+
+        gc.disable()
     if args.command == "runs":  # the run history needs neither the presets nor the configuration: a short start
         if args.delete or args.archive:
             return cmd_runs_remove(args.delete or [], args.archive or [], args.runs_dir)
