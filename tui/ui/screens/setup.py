@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import TYPE_CHECKING, Any, cast
 
 from textual import on, work
@@ -36,6 +34,9 @@ PREVIEW_CLASSES = 20
 
 
 def _content_signature(data: Any) -> str:
+    import hashlib  # (imported after the first frame, with the first signature)
+    import json
+
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
