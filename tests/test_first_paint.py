@@ -21,9 +21,9 @@ def display(screen, renderable):
     if renderable is None or type(screen).__name__ != "SetupScreen":
         return
     heavy = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "numpy", "plotext"})
-    text = " ".join(str(w.render()) for w in screen.query("Button"))
+    text = " ".join(str(w.render()) for w in screen.query("#start-row *"))
     form = " ".join(str(w.render()) for w in screen.query("#form-picture"))
-    print("FRAME " + json.dumps({"heavy": heavy, "buttons": text, "form": form}), flush=True)
+    print("FRAME " + json.dumps({"heavy": heavy, "start": text, "form": form}), flush=True)
     os._exit(0)
 
 app._display = display
@@ -39,7 +39,7 @@ def test_the_first_frame_is_drawn_before_tensorflow_numpy_or_plotext_are_importe
     assert line is not None, out.stdout[-2000:] + out.stderr[-2000:]
     frame = json.loads(line[6:])
     assert frame["heavy"] == []
-    assert "Start training" in frame["buttons"]
+    assert "Start training" in frame["start"]
 
 
 def test_the_first_frame_shows_the_data_tab_with_every_field_and_its_value(tmp_path):
@@ -57,7 +57,7 @@ def test_the_first_frame_shows_the_data_tab_with_every_field_and_its_value(tmp_p
 
 
 async def test_the_forms_replace_their_picture_and_the_first_field_has_the_focus(tmp_path):
-    from textual.widgets import Select
+    from textual.widgets import Button, Select
 
     from pilot_wait import forms_built
     from tui.ui.app import CnnTuiApp
@@ -66,7 +66,8 @@ async def test_the_forms_replace_their_picture_and_the_first_field_has_the_focus
     async with app.run_test(size=(120, 40)) as pilot:
         await forms_built(pilot)
         await pilot.pause()
-        assert not app.screen.query("#form-picture")
+        assert not app.screen.query("#form-picture") and not app.screen.query("#start-picture")
+        assert "Start training" in str(app.screen.query_one("#start", Button).label)
         assert isinstance(app.screen.focused, Select) and app.screen.focused.id == "preset"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from models import ARCHITECTURES
-from tui.core.params import ConfigError, Param, format_value, tomllib
+from tui.core.params import ConfigError, Param, format_value
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "folder")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "gelu", "swish")
@@ -366,6 +366,8 @@ def load(path: str | Path, check: bool = True) -> ExperimentConfig:
 
 
 def loads(text: str, source: str | None = None, check: bool = True) -> ExperimentConfig:
+    from tui.core.params import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -375,6 +377,8 @@ def loads(text: str, source: str | None = None, check: bool = True) -> Experimen
 
 def read_meta(path: str | Path) -> dict[str, str]:
     """The ``[meta]`` table of a preset (description, expected), or {} if it has none or is unreadable."""
+    from tui.core.params import tomllib
+
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):

@@ -12,12 +12,23 @@ from dataclasses import dataclass
 import sys
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib as tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli
 
-    tomllib = tomli  # re-exported: the rest of the code imports tomllib from here
+def _tomllib() -> Any:
+    """The TOML reader, imported on first use (the app's first frame reads no TOML; the import was ~7 ms of it)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    import tomli  # pragma: no cover - Python 3.10
+
+    return tomli  # pragma: no cover
+
+
+def __getattr__(name: str) -> Any:
+    """`from tui.core.params import tomllib`: the rest of the code imports the TOML reader from here."""
+    if name == "tomllib":
+        return _tomllib()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ConfigError(ValueError):
@@ -162,6 +173,6 @@ def parse_scalar(text: str, kind: type) -> Any:
     if kind is bool and text.lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
         return text.lower() in ("true", "yes", "on", "1")
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        return _tomllib().loads(f"v = {text}")["v"]
     except Exception:
         return text

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import TYPE_CHECKING, Any, cast
 
 from textual import on, work
@@ -30,12 +28,17 @@ if TYPE_CHECKING:
     from tui.core.lrfind import RangeTestResult
     from tui.ui.widgets.experiment_form import ExperimentForm
 
+START_LABEL = "Start training (F5)"
+
 PREVIEW_PER_CLASS = 3
 PREVIEW_CLASSES = 20
 """The samples view (F3) shows this many images for each of the first PREVIEW_CLASSES classes."""
 
 
 def _content_signature(data: Any) -> str:
+    import hashlib  # (imported after the first frame, with the first signature)
+    import json
+
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -85,7 +88,7 @@ class SetupScreen(Screen):
                 yield FormPicture(self.config, id="form-picture")
             yield VerticalScroll(id="side")  # filled after the forms (_build_side)
         with Horizontal(id="start-row"):
-            yield Button("Start training (F5)", id="start", variant="success")
+            yield Static(START_LABEL, id="start-picture")  # the button, drawn: it comes with the forms
             yield Static("", id="why-not")
         yield Footer()
 
@@ -115,19 +118,25 @@ class SetupScreen(Screen):
         ]
 
     async def _build_forms(self) -> None:
-        """The preset row and the forms in place of their picture: ~90 widgets whose styling and layout would
-        otherwise keep the first frame waiting for most of a second. Then the side column."""
+        """The preset row, the forms and the start button in place of their pictures: ~90 widgets whose styling
+        and layout (and the Button's stylesheet) would otherwise keep the first frame waiting. Then the side
+        column."""
         from textual.widgets import Select
 
         from tui.ui.widgets.experiment_form import ExperimentForm
 
         forms = self.query_one("#forms", Vertical)
         picture = self.query_one("#form-picture", FormPicture)
-        async with self.batch():  # one swap on the terminal: the picture is never drawn beside the forms
+        start = self.query_one("#start-picture", Static)
+        async with self.batch():  # one swap on the terminal: the pictures are never drawn beside the real thing
+            await self.query_one("#start-row").mount(Button(START_LABEL, id="start", variant="success"),
+                                                     before=start)  # (before the forms: here once they are)
             await forms.mount_all([Horizontal(Select(self._preset_options(), prompt="Load a preset…", id="preset",
                                                      compact=True), id="preset-row"),
                                    ExperimentForm(self.config, id="form")], before=picture)
             await picture.remove()
+            await start.remove()
+        self._update_start()
         if self.focused is None:  # (AUTO_FOCUS found nothing to focus in the picture)
             self.set_focus(next((w for w in self.query("#forms *") if w.focusable), None))
         self.call_after_refresh(self._build_side)
@@ -201,9 +210,9 @@ class SetupScreen(Screen):
             await self.form.switch_architecture(self.config)
 
     def _update_start(self) -> None:
-        button = self.query_one("#start", Button)
         why = self.query_one("#why-not", Static)
-        button.disabled = bool(self.errors)
+        for button in self.query("#start").results(Button):  # (none in the first frame: its picture)
+            button.disabled = bool(self.errors)
         if self.errors:
             key, message = next(iter(self.errors.items()))
             more = f" (+{len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
