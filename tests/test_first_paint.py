@@ -83,3 +83,19 @@ async def test_the_side_column_and_the_model_summary_follow_the_first_frame(tmp_
         await until(pilot, lambda: "param" in str(app.screen.query_one("#model-summary", Static).render()),
                     seconds=180)
         assert "planned learning rate" in str(app.screen.query_one("#lr-preview").render())
+
+
+async def test_the_garbage_collector_that_cnn_tui_starts_without_is_back_on_after_the_first_frame(tmp_path):
+    import gc
+
+    from tui.ui.app import CnnTuiApp
+
+    app = CnnTuiApp(runs_dir=str(tmp_path))
+    app.collect_after_paint = True  # what run_app sets when tui/cli.py turned the collector off for the start
+    gc.disable()
+    try:
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            assert app.first_paint is not None and gc.isenabled()
+    finally:
+        gc.enable()
