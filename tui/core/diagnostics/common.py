@@ -178,7 +178,7 @@ def fit_line(floor: float, t: "Thresholds") -> float:
     return floor + t.fit_level * (1 - floor)
 
 
-def accuracy_key(history: Sequence[Mapping[str, float]]) -> str:
+def accuracy_key(history: "Sequence[Mapping[str, float]] | EpochLog") -> str:
     """``class_accuracy`` when the run logged it (binary cross-entropy), else ``accuracy``."""
     return "class_accuracy" if history and "class_accuracy" in history[-1] else "accuracy"
 

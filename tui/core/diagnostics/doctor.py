@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Iterable, Mapping, Sequence, TypeVar, cast
 
 from tui.core.diagnostics.common import (
     EPOCH_RULES, FINDING_IDS, PREFLIGHT_RULES, SEVERITIES, THRESHOLDS, TRACKERS, EpochLog, Finding, Fix,
@@ -181,7 +181,7 @@ class Doctor:
 
     def track(self, kind: type[T]) -> T:
         """This doctor's running state of the registered kind (see :func:`~.common.tracker`)."""
-        return self._tracks[kind]  # type: ignore[return-value]
+        return cast(T, self._tracks[kind])
 
     @property
     def findings(self) -> list[Finding]:
