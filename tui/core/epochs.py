@@ -1,8 +1,9 @@
 """A run's epoch history held compactly: one double per column per epoch, not a dict per epoch.
 
 The session's record of every epoch (tui.core.keras.progress.EventCallback.history, which the summary is written
-from) and the doctor's (tui.core.diagnostics.Doctor.history) keep the whole run: a dict of ~14 floats is ~1 KB, and
-two of them per epoch were most of what a long run still grew by. Here a row costs 8 bytes a column.
+from) keeps the whole run: a dict of ~14 floats is ~1 KB, and such dicts (this record's and the doctor's, which
+now keeps only a window: tui.core.diagnostics.common.EpochLog) were most of what a long run still grew by. Here a
+row costs 8 bytes a column.
 
 :class:`EpochHistory` reads as a sequence of read-only rows (``history[i]["loss"]``, ``h.get("partial")``,
 ``for h in history``), each row a mapping with the keys and the value types it was appended with (the epoch an

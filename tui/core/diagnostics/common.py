@@ -4,13 +4,16 @@ thresholds, small helpers over the epoch history, and the registry the rule modu
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 from typing_extensions import TypeGuard
 
 from tui.core.findings import Finding as Finding
 from tui.core.findings import Fix as Fix
+
+T = TypeVar("T")
 
 FINDING_IDS = (
     "overfitting", "underfitting", "divergence", "vanishing_gradients", "exploding_gradients", "wrong_loss",
@@ -175,7 +178,7 @@ def fit_line(floor: float, t: "Thresholds") -> float:
     return floor + t.fit_level * (1 - floor)
 
 
-def accuracy_key(history: Sequence[Mapping[str, float]]) -> str:
+def accuracy_key(history: "Sequence[Mapping[str, float]] | EpochLog") -> str:
     """``class_accuracy`` when the run logged it (binary cross-entropy), else ``accuracy``."""
     return "class_accuracy" if history and "class_accuracy" in history[-1] else "accuracy"
 
@@ -186,18 +189,15 @@ def _data_loss(h: Mapping[str, float]) -> float | None:
     return float(v) if v is not None else None
 
 
-def pace(losses: Sequence[float | None], k: int) -> float | None:
-    """The mean fall per epoch of the last `k` epochs as a share of the run's mean fall per epoch (None when
-    it cannot be told: fewer than k + 2 epochs, a missing value, or a run that did not fall). Under 0.5 the
-    run has left its steep part (a converging run's last epochs gain far less than its first); at 0.5 or more
-    it is still on it (under-trained reads the same share with k = 1)."""
-    values = [v for v in losses if _finite(v)]
-    if len(values) < max(k + 2, len(losses)):
-        return None
-    mean = (values[0] - values[-1]) / (len(values) - 1)
+def pace(first: float, recent: Sequence[float], count: int, k: int) -> float | None:
+    """The mean fall per epoch of the last `k` epochs as a share of the run's mean fall per epoch, for a series of
+    `count` (≥ k + 2) finite values whose first is `first` and whose last k + 1 are `recent` (None for a run
+    that did not fall). Under 0.5 the run has left its steep part (a converging run's last epochs gain far less
+    than its first); at 0.5 or more it is still on it (under-trained reads the same share with k = 1)."""
+    mean = (first - recent[-1]) / (count - 1)
     if mean <= 0:
         return None
-    return (values[-k - 1] - values[-1]) / k / mean
+    return (recent[-k - 1] - recent[-1]) / k / mean
 
 
 def steps_per_epoch(doctor: "DoctorState") -> int | None:
@@ -312,27 +312,141 @@ BATCH_NORM_FIX = Fix("add batch normalization after each layer", {"model.batch_n
 RESCALE_FIX = Fix("scale the pixels to [0, 1] in the model's first layer", {"dataset.rescale": True})
 
 
+class EpochLog:
+    """The epochs a doctor has seen, as its rules read them, in memory bounded in the number of epochs: how many,
+    the first `head` rows, the last `tail` rows, the keys every row has had and how many rows had a finite data
+    loss. What a rule needs beyond these windows (the best validation loss and its epoch, a minimum since the
+    start, how long a condition has held) it keeps as running state of its own, updated once an epoch (a
+    :func:`tracker`, or a rule class): a 10,000-epoch run costs the doctor what a 100-epoch one does, each epoch.
+
+    Reads like the list of rows it replaces where the rules read one: ``len``, truth, ``log[0]``, ``log[-1]``
+    (any row still in a window; others raise IndexError)."""
+
+    def __init__(self, head: int = 24, tail: int = 64) -> None:
+        self._n = 0
+        self._head_size = head
+        self.head: list[Mapping[str, float]] = []
+        self.tail: deque[Mapping[str, float]] = deque(maxlen=tail)
+        self._keys: set[str] = set()
+        self.finite_data = 0
+        """Rows whose data loss (:func:`_data_loss`) was finite."""
+
+    def append(self, row: Mapping[str, float]) -> None:
+        present = {k for k, v in row.items() if v is not None}
+        self._keys = present if self._n == 0 else self._keys & present
+        self._n += 1
+        if len(self.head) < self._head_size:
+            self.head.append(row)
+        self.tail.append(row)
+        if _finite(_data_loss(row)):
+            self.finite_data += 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __bool__(self) -> bool:
+        return self._n > 0
+
+    def __getitem__(self, i: int) -> Mapping[str, float]:
+        j = i + self._n if i < 0 else i
+        if 0 <= j < len(self.head):
+            return self.head[j]
+        start = self._n - len(self.tail)
+        if start <= j < self._n:
+            return self.tail[j - start]
+        raise IndexError(f"epoch row {i} of {self._n} is not kept (the first {self._head_size} and the last "
+                         f"{self.tail.maxlen} are)")
+
+    def has(self, key: str) -> bool:
+        """Every row so far has `key` (what makes ``_series(history, key)`` a list rather than None)."""
+        return self._n > 0 and key in self._keys
+
+    def rows(self, k: int) -> list[Mapping[str, float]]:
+        """The last `k` rows (at most the tail's length)."""
+        if k <= 0:
+            return []
+        return list(self.tail)[-k:]
+
+    def recent(self, key: str, k: int) -> list[float] | None:
+        """The last `k` values of `key`; None unless every row so far has it."""
+        if not self.has(key):
+            return None
+        return [float(h[key]) for h in self.rows(k)]
+
+
+class Extremes:
+    """A series seen one value at a time, kept as its first value, its last `window` values and the lowest (or
+    highest) of the values before them: enough for "the best of the last k against the best before them" for any
+    k up to `window`, with the same result (ties and NaN alike) as min()/max() over the whole list."""
+
+    def __init__(self, window: int, highest: bool = False) -> None:
+        self.window: deque[float] = deque(maxlen=window)
+        self.highest = highest
+        self.count = 0
+        self.first: float | None = None
+        self._older: float | None = None  # the best of the values that left the window, in order
+
+    def _better(self, v: float, cur: float | None) -> bool:
+        return cur is None or (v > cur if self.highest else v < cur)
+
+    def push(self, v: float) -> None:
+        if self.count == 0:
+            self.first = v
+        if len(self.window) == self.window.maxlen:
+            old = self.window[0]
+            if self._better(old, self._older):
+                self._older = old
+        self.window.append(v)
+        self.count += 1
+
+    def last(self, k: int) -> float:
+        """The best of the last `k` values (1 ≤ k ≤ window)."""
+        return self._fold(None, list(self.window)[-k:])
+
+    def before(self, k: int) -> float:
+        """The best of all values but the last `k` (k < count, k ≤ window)."""
+        return self._fold(self._older, list(self.window)[:-k] if k else list(self.window))
+
+    def _fold(self, cur: float | None, values: Iterable[float]) -> float:
+        for v in values:
+            if self._better(v, cur):
+                cur = v
+        assert cur is not None
+        return cur
+
+
 class DoctorState(Protocol):
     """What a rule may read of the :class:`~tui.core.diagnostics.doctor.Doctor` that runs it."""
 
     config: Any
     thresholds: Thresholds
     dataset: Any
-    history: list[dict[str, float]]
+    history: EpochLog
 
     @property
     def classes(self) -> int | None: ...
+
+    def track(self, kind: type[T]) -> T: ...
 
 
 # -- the registry ------------------------------------------------------------------------------------------------
 
 PreflightRule = Callable[[Any, Any, "int | None", Thresholds], "Finding | None"]
-EpochRule = Callable[[DoctorState, Sequence[Mapping[str, float]]], "Finding | None"]
+EpochRule = Callable[[DoctorState, EpochLog], "Finding | None"]
 
 PREFLIGHT_RULES: list[PreflightRule] = []
 """Rules over the configuration (and the DatasetInfo when loaded), run before training."""
-EPOCH_RULES: list[EpochRule] = []
-"""Rules over the epoch history, run after each full epoch in the order registered."""
+EPOCH_RULES: list[Any] = []
+"""Rules over the epoch log, run after each full epoch in the order registered: functions, or classes (one
+instance per Doctor, called every epoch, so they may keep running state) whose instances are EpochRules."""
+TRACKERS: list[type] = []
+"""Running state shared by several rules: classes built with the Thresholds and told each epoch (``add(log)``,
+after the row is appended and before any rule runs); a rule reads its doctor's with ``doctor.track(Kind)``."""
+
+
+def tracker(cls: type[T]) -> type[T]:
+    TRACKERS.append(cls)
+    return cls
 
 
 def preflight_rule(fn: PreflightRule) -> PreflightRule:
@@ -340,6 +454,6 @@ def preflight_rule(fn: PreflightRule) -> PreflightRule:
     return fn
 
 
-def epoch_rule(fn: EpochRule) -> EpochRule:
+def epoch_rule(fn: Any) -> Any:
     EPOCH_RULES.append(fn)
     return fn

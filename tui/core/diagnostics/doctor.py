@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, TypeVar, cast
 
 from tui.core.diagnostics.common import (
-    EPOCH_RULES, FINDING_IDS, PREFLIGHT_RULES, SEVERITIES, THRESHOLDS, Finding, Fix, Thresholds, _data_loss,
-    _finite,
+    EPOCH_RULES, FINDING_IDS, PREFLIGHT_RULES, SEVERITIES, THRESHOLDS, TRACKERS, EpochLog, Finding, Fix,
+    Thresholds, _data_loss, _finite,
 )
 from tui.core.diagnostics.divergence import _divergence
 from tui.core.diagnostics.gradients import acquired, dead_layers, exploding, vanishing
 from tui.core.diagnostics.plateau import _plateau
 from tui.core.diagnostics.setup import _recalls, _wrong_loss
-from tui.core.diagnostics.val_test_gap import one_class_from_test, tested_epoch, val_test_gap
+from tui.core.diagnostics.val_test_gap import one_class_from_test, tested, val_test_gap
+
+T = TypeVar("T")
 
 
 def preflight(config: Any, dataset: Any | None = None, t: Thresholds = THRESHOLDS) -> list[Finding]:
@@ -144,7 +146,15 @@ class Doctor:
         self.config = config
         self.thresholds = thresholds
         self.dataset: Any = None
-        self.history: list[dict[str, float]] = []
+        t = thresholds
+        self.history = EpochLog(head=2 * t.swing_batches + 4,
+                                tail=max(64, max(t.swing_window, t.bias_epochs + 1) * t.swing_batches,
+                                         t.gap_epochs + 1, t.rising_epochs + 1))
+        """The epochs so far, as the rules read them: their count, the first and the last few rows; what a rule
+        needs beyond that is running state (`_tracks`, the rule classes' own), so a long run costs what a short
+        one does."""
+        self._tracks = {kind: kind(thresholds) for kind in TRACKERS}
+        self._rules = [rule(thresholds) if isinstance(rule, type) else rule for rule in EPOCH_RULES]
         self._epoch_losses: list[float] = []
         """The first and the lowest finite data loss of the epochs so far (all divergence reads of them)."""
         self._found: dict[str, Finding] = {}
@@ -168,6 +178,10 @@ class Doctor:
             known = known_shape(self.config.dataset)
             return known[1] if known else None
         return None
+
+    def track(self, kind: type[T]) -> T:
+        """This doctor's running state of the registered kind (see :func:`~.common.tracker`)."""
+        return cast(T, self._tracks[kind])
 
     @property
     def findings(self) -> list[Finding]:
@@ -231,8 +245,7 @@ class Doctor:
         acc = test.get("accuracy") if isinstance(test, Mapping) else None
         epoch = None
         if val_accuracy is None:
-            epoch = tested_epoch(self)
-            row = self.history[epoch] if epoch is not None else {}
+            epoch, row = tested(self) or (None, {})
             # with binary cross-entropy "val_accuracy" is binary accuracy; the test's is the share of right classes
             value = row.get("val_class_accuracy", row.get("val_accuracy"))
             val_accuracy = value if _finite(value) else None
@@ -249,8 +262,10 @@ class Doctor:
 
     # -- rules --------------------------------------------------------------------------------------------
     def _epoch_end(self, logs: dict[str, float]) -> None:
-        previous = self.history[-1:]  # (the rules read only the epoch before this one)
+        previous = [self.history[-1]] if self.history else []  # (the rules read only the epoch before this one)
         self.history.append(logs)
+        for track in self._tracks.values():
+            track.add(self.history)
         epoch = int(logs.get("epoch", len(self.history)))
         self._epoch = epoch
         loss = _data_loss(logs)
@@ -263,7 +278,7 @@ class Doctor:
             accs = [v for v in (logs.get("accuracy"), logs.get("val_accuracy")) if _finite(v)]
             if accs and self.classes and max(accs) >= 1 - 1 / self.classes - self.thresholds.chance_margin:
                 self._put(_wrong_loss(self.config, self.classes, epoch, logs))
-        for rule in EPOCH_RULES:
+        for rule in self._rules:
             self._put(rule(self, self.history))
         if "vanishing_gradients" not in self._found:
             self._put(vanishing(self, epoch, self._ratios, self._last_norms, previous, self._start_ratio))

@@ -7,7 +7,8 @@ import math
 from typing import Any, Mapping, Sequence
 
 from tui.core.diagnostics.common import (
-    THRESHOLDS, DoctorState, Finding, Fix, Thresholds, _series, accuracy_key, augment_fix, epoch_rule, stronger,
+    THRESHOLDS, DoctorState, EpochLog, Extremes, Finding, Fix, Thresholds, accuracy_key, augment_fix, epoch_rule,
+    stronger, tracker,
 )
 
 OVERFIT_FIXES = (
@@ -58,49 +59,99 @@ MEMORISED = 0.99
 taken to have learnt that data by heart (with a gap above `acc_gap` held, that is overfitting)."""
 
 
-def _rising_val_loss(history: Sequence[Mapping[str, float]], t: Thresholds,
+@tracker
+class ValLossBest:
+    """val_loss's best epoch so far (its first lowest value) and that epoch's row, with validation accuracy
+    summed over the epochs since: what a rising validation loss is judged on, without the epochs between."""
+
+    def __init__(self, t: Thresholds) -> None:
+        self.best = 0
+        self.row: Mapping[str, float] = {}
+        self.since = 0.0  # the sum of val_accuracy after the best epoch...
+        self.since_n = 0  # ...over this many epochs
+
+    def add(self, log: EpochLog) -> None:
+        if not log.has("val_loss"):
+            return  # (once missing, the series is gone for good)
+        row = log[-1]
+        if len(log) == 1 or float(row["val_loss"]) < float(self.row["val_loss"]):
+            self.best, self.row, self.since, self.since_n = len(log) - 1, row, 0.0, 0
+        elif "val_accuracy" in row:
+            self.since += float(row["val_accuracy"])
+            self.since_n += 1
+
+    def mean_since(self) -> float:
+        return self.since / self.since_n if self.since_n else float("nan")
+
+
+@tracker
+class AccuracyGap:
+    """How many epochs the train/validation accuracy gap has been above `acc_gap` (and its size when it got
+    there), and the best validation accuracy before the last `gap_epochs` epochs."""
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.run = 0
+        self.start = 0.0  # the gap at the first epoch of the run
+        self.older = Extremes(t.gap_epochs, highest=True)
+
+    def add(self, log: EpochLog) -> None:
+        if not (log.has("accuracy") and log.has("val_accuracy")):
+            return
+        row = log[-1]
+        gap = float(row["accuracy"]) - float(row["val_accuracy"])
+        if gap <= self.t.acc_gap:
+            self.run = 0
+        else:
+            self.run += 1
+            if self.run == 1:
+                self.start = gap
+        self.older.push(float(row["val_accuracy"]))
+
+    def stalled(self, now: float) -> bool:
+        """Validation accuracy `now` is no new best against the epochs before the last `gap_epochs`."""
+        g = self.t.gap_epochs
+        return now <= (self.older.before(g) if g and self.older.count > g else self.older.first)  # type: ignore
+
+
+def _rising_val_loss(history: EpochLog, best: ValLossBest, t: Thresholds,
                      n_val: int | None = None) -> tuple[int, int] | None:
     """(best epoch index, last index) when val_loss rose for `rising_epochs` after its best while training loss
     kept falling, by more than `min_rise` of its best and, when the validation split's size `n_val` is known, by
     more than its noise (`rise_z`); None otherwise."""
-    loss, val_loss = _series(history, "loss"), _series(history, "val_loss")
-    if not (loss and val_loss and len(val_loss) > t.rising_epochs):
+    if not (history.has("loss") and history.has("val_loss") and len(history) > t.rising_epochs):
         return None
-    best = min(range(len(val_loss)), key=val_loss.__getitem__)
-    after = len(val_loss) - 1 - best
-    rise = val_loss[-1] - val_loss[best]
-    if not (after >= t.rising_epochs and rise > rise_needed(history, t, best, n_val) * abs(val_loss[best])
-            and loss[-1] < loss[best]):
+    last, at = history[-1], best.row
+    after = len(history) - 1 - best.best
+    rise = float(last["val_loss"]) - float(at["val_loss"])
+    if not (after >= t.rising_epochs
+            and rise > rise_needed(history, best, t, n_val) * abs(float(at["val_loss"]))
+            and float(last["loss"]) < float(at["loss"])):
         return None
-    return best, len(val_loss) - 1
+    return best.best, len(history) - 1
 
 
-def rise_needed(history: Sequence[Mapping[str, float]], t: Thresholds, best: int, n_val: int | None) -> float:
+def rise_needed(history: EpochLog, best: ValLossBest, t: Thresholds, n_val: int | None) -> float:
     """The relative rise of val_loss above its best that is more than noise: `min_rise`, or 2/√k when the loss is
     carried by k wrong validation images (Thresholds.rise_z), whichever is larger."""
-    val_acc = _series(history, "val_" + accuracy_key(history))
-    if not (n_val and val_acc):
+    key = "val_" + accuracy_key(history)
+    if not (n_val and history.has(key)):
         return t.min_rise
-    wrong = max(1.0, (1 - max(val_acc[best], val_acc[-1])) * n_val)
+    wrong = max(1.0, (1 - max(float(best.row[key]), float(history[-1][key]))) * n_val)
     return max(t.min_rise, t.rise_z / math.sqrt(wrong))
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else float("nan")
-
-
-def accuracy_fell(val_acc: Sequence[float], best: int, n_val: int | None, t: Thresholds = THRESHOLDS) -> bool:
-    """Validation accuracy got worse after val_loss's best epoch: its mean over the epochs since is below its value
-    then by more than `rise_z` standard errors of an accuracy on `n_val` images (sqrt(p(1 - p) / n); none when the
-    split size is unknown). The mean of three or more epochs, not the last one alone, and beyond noise: on a split
-    of any size one epoch dips by a few images, and a run whose accuracy holds or creeps up while its loss rises is
-    more confident, not worse on unseen data (MNIST at momentum SGD: 0.958 at the best, 0.959-0.962 since)."""
-    since = val_acc[best + 1:]
-    if not since:
+def accuracy_fell(p: float, since_mean: float, n_val: int | None, t: Thresholds = THRESHOLDS) -> bool:
+    """Validation accuracy got worse after val_loss's best epoch: its mean over the epochs since (`since_mean`,
+    NaN when there are none) is below its value `p` then by more than `rise_z` standard errors of an accuracy on
+    `n_val` images (sqrt(p(1 - p) / n); none when the split size is unknown). The mean of three or more epochs,
+    not the last one alone, and beyond noise: on a split of any size one epoch dips by a few images, and a run
+    whose accuracy holds or creeps up while its loss rises is more confident, not worse on unseen data (MNIST at
+    momentum SGD: 0.958 at the best, 0.959-0.962 since)."""
+    if math.isnan(since_mean):
         return False
-    p = val_acc[best]
     noise = t.rise_z * math.sqrt(max(p * (1 - p), 0.0) / n_val) if n_val else 0.0
-    return _mean(since) < p - noise if n_val else _mean(since) <= p
+    return since_mean < p - noise if n_val else since_mean <= p
 
 
 def detect_overfitting(history: Sequence[Mapping[str, float]], t: Thresholds = THRESHOLDS,
@@ -108,44 +159,55 @@ def detect_overfitting(history: Sequence[Mapping[str, float]], t: Thresholds = T
     """Overfitting from epoch logs (one mapping per epoch with loss/val_loss and, if present, accuracies). A rising
     validation loss counts only when validation accuracy did not improve with it (else: overconfidence) and the
     rise is more than the noise of `n_val` validation images (when known)."""
-    loss, val_loss = _series(history, "loss") or [], _series(history, "val_loss") or []
-    acc, val_acc = _series(history, "accuracy"), _series(history, "val_accuracy")
+    log, best, gap = EpochLog(), ValLossBest(t), AccuracyGap(t)
+    for h in history:
+        log.append(h)
+        best.add(log)
+        gap.add(log)
+    return _judge_overfitting(log, best, gap, t, config, n_val)
+
+
+def _judge_overfitting(history: EpochLog, best_loss: ValLossBest, gap_run: AccuracyGap, t: Thresholds,
+                       config: Any, n_val: int | None) -> Finding | None:
+    if not history:
+        return None
+    last = history[-1]
+    has_loss = history.has("loss") and history.has("val_loss")
+    has_val_acc = history.has("val_accuracy")
+    has_acc = history.has("accuracy") and has_val_acc
     candidates: list[tuple[int, str]] = []
 
-    rising = _rising_val_loss(history, t, n_val)
-    if rising and loss and val_loss:
-        best, _ = rising
-        if not val_acc or accuracy_fell(val_acc, best, n_val, t):
+    rising = _rising_val_loss(history, best_loss, t, n_val)
+    if rising and has_loss:
+        best, at = rising[0], best_loss.row
+        if not has_val_acc or accuracy_fell(float(at["val_accuracy"]), best_loss.mean_since(), n_val, t):
             candidates.append((best + 2, (
-                f"val_loss rose from {val_loss[best]:.4f} (epoch {best + 1}, its best) to {val_loss[-1]:.4f} "
-                f"(epoch {len(val_loss)}) while training loss fell from {loss[best]:.4f} to {loss[-1]:.4f}"
-                + (f" and val_accuracy fell ({val_acc[best]:.3f} → {val_acc[-1]:.3f}, "
-                   f"{_mean(val_acc[best + 1:]):.3f} on average since)"
-                   if val_acc else ""))))
+                f"val_loss rose from {float(at['val_loss']):.4f} (epoch {best + 1}, its best) to "
+                f"{float(last['val_loss']):.4f} (epoch {len(history)}) while training loss fell from "
+                f"{float(at['loss']):.4f} to {float(last['loss']):.4f}"
+                + (f" and val_accuracy fell ({float(at['val_accuracy']):.3f} → {float(last['val_accuracy']):.3f}, "
+                   f"{best_loss.mean_since():.3f} on average since)"
+                   if has_val_acc else ""))))
 
-    if acc and val_acc and len(acc) >= t.gap_epochs:
-        gaps = [a - v for a, v in zip(acc, val_acc)]
-        run = 0
-        for g in reversed(gaps):
-            if g <= t.acc_gap:
-                break
-            run += 1
+    if has_acc and len(history) >= t.gap_epochs:
+        acc, val_acc = float(last["accuracy"]), float(last["val_accuracy"])
+        gap, run = acc - val_acc, gap_run.run
         # ...not closing (a gap that holds once training accuracy reaches 100 % is memorising as much as one that
         # grows), and validation accuracy stopped improving (a new best while the gap grows is overconfidence or
         # just a fast learner, not memorising)
-        stalled = val_acc[-1] <= max(val_acc[:-t.gap_epochs] or [val_acc[0]])
+        stalled = gap_run.stalled(val_acc)
         # ...or the training set is learnt by heart: every training image right at a tenth of the validation loss,
         # whatever fraction of a point validation accuracy still gains an epoch
-        memorised = bool(loss and val_loss) and acc[-1] >= MEMORISED and loss[-1] * 10 < val_loss[-1]
-        held = gaps[-1] >= gaps[-run] - GAP_TOLERANCE
+        memorised = has_loss and acc >= MEMORISED and float(last["loss"]) * 10 < float(last["val_loss"])
+        held = gap >= gap_run.start - GAP_TOLERANCE
         if run >= t.gap_epochs and (memorised or (held and stalled)):
-            first = len(gaps) - run
+            first = len(history) - run
             candidates.append((first + 1, (
-                f"accuracy {acc[-1]:.3f} on training vs {val_acc[-1]:.3f} on validation at epoch {len(gaps)}: "
-                f"a gap of {gaps[-1] * 100:.1f} points, above {t.acc_gap * 100:.0f} since epoch {first + 1} "
+                f"accuracy {acc:.3f} on training vs {val_acc:.3f} on validation at epoch {len(history)}: "
+                f"a gap of {gap * 100:.1f} points, above {t.acc_gap * 100:.0f} since epoch {first + 1} "
                 + ("and not closing, while " if held else "while ")
-                + (f"training loss {loss[-1]:.4f} is under a tenth of validation loss {val_loss[-1]:.4f}: the "
-                   "training set is learnt by heart" if memorised and not stalled
+                + (f"training loss {float(last['loss']):.4f} is under a tenth of validation loss "
+                   f"{float(last['val_loss']):.4f}: the training set is learnt by heart" if memorised and not stalled
                    else "validation accuracy made no new best"))))
 
     if not candidates:
@@ -162,8 +224,9 @@ def detect_overfitting(history: Sequence[Mapping[str, float]], t: Thresholds = T
 
 
 @epoch_rule
-def _overfitting(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
-    return detect_overfitting(history, doctor.thresholds, doctor.config, _n_val(doctor))
+def _overfitting(doctor: DoctorState, history: EpochLog) -> Finding | None:
+    return _judge_overfitting(history, doctor.track(ValLossBest), doctor.track(AccuracyGap), doctor.thresholds,
+                              doctor.config, _n_val(doctor))
 
 
 def _n_val(doctor: DoctorState) -> int | None:
@@ -173,14 +236,15 @@ def _n_val(doctor: DoctorState) -> int | None:
 
 
 @epoch_rule
-def _overconfidence(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
+def _overconfidence(doctor: DoctorState, history: EpochLog) -> Finding | None:
     t, config = doctor.thresholds, doctor.config
-    rising = _rising_val_loss(history, t, _n_val(doctor))
-    val_acc, val_loss = _series(history, "val_accuracy"), _series(history, "val_loss")
-    if not (rising and val_acc and val_loss):
+    track = doctor.track(ValLossBest)
+    rising = _rising_val_loss(history, track, t, _n_val(doctor))
+    if not (rising and history.has("val_accuracy") and history.has("val_loss")):
         return None
     best, last = rising
-    if accuracy_fell(val_acc, best, _n_val(doctor), t):
+    at, now = track.row, history[-1]
+    if accuracy_fell(float(at["val_accuracy"]), track.mean_since(), _n_val(doctor), t):
         return None  # accuracy got worse: that is overfitting
     monitor = config.training.monitor if config is not None else "val_loss"
     fixes = []
@@ -193,9 +257,10 @@ def _overconfidence(doctor: DoctorState, history: Sequence[Mapping[str, float]])
     return Finding(
         id="overconfidence", severity="info", epoch=best + 2,
         title=f"Overconfident from epoch {best + 2} (not overfitting)",
-        evidence=(f"val_loss rose from {val_loss[best]:.4f} (epoch {best + 1}, its best) to {val_loss[last]:.4f} "
-                  f"(epoch {last + 1}) while val_accuracy held or improved: {val_acc[best]:.3f} then, "
-                  f"{val_acc[last]:.3f} now ({_mean(val_acc[best + 1:]):.3f} on average since)"),
+        evidence=(f"val_loss rose from {float(at['val_loss']):.4f} (epoch {best + 1}, its best) to "
+                  f"{float(now['val_loss']):.4f} (epoch {last + 1}) while val_accuracy held or improved: "
+                  f"{float(at['val_accuracy']):.3f} then, {float(now['val_accuracy']):.3f} now "
+                  f"({track.mean_since():.3f} on average since)"),
         explanation=("The network gets more images right on unseen data while the few it gets wrong, it gets "
                      "wrong with more confidence: cross-entropy punishes a confident mistake heavily, so the "
                      "validation loss rises. That is not memorising. Early stopping on val_loss would now keep "

@@ -5,27 +5,66 @@ cure."""
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Mapping
 
-from tui.core.diagnostics.common import DoctorState, Finding, Fix, _finite, _lower_lr, _lr, _series
+from tui.core.diagnostics.common import (
+    DoctorState, EpochLog, Finding, Fix, Thresholds, _finite, _lower_lr, _lr, tracker,
+)
 
 DECAYED = 0.01
 """The logged learning rate is below this share of the configured one: the schedule has frozen the run."""
 
+MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+"""The metrics a run may monitor (tui.core.config.MONITORS): each is followed from the first epoch, so a monitor
+changed between epochs is judged on the whole run."""
 
-def _plateau(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
+
+class _Best:
+    def __init__(self) -> None:
+        self.finite = True
+        self.plateau_i = 0  # the last epoch that improved on the one before it by `plateau_delta` (0-based)
+        self.plateau_v = math.nan
+        self.best_i = 0  # the first epoch with the best value (what early stopping restores)
+        self.best_v = math.nan
+        self.best_row: Mapping[str, float] = {}
+
+
+@tracker
+class MonitorBest:
+    """For each metric a run may monitor: its best epoch (and that epoch's row) and the last epoch that improved
+    on its predecessor by more than `plateau_delta`, as the whole series would give them."""
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.of = {key: _Best() for key in MONITORS}
+
+    def add(self, log: EpochLog) -> None:
+        i, row = len(log) - 1, log[-1]
+        for key, b in self.of.items():
+            if not log.has(key):
+                continue  # (once missing, the series is gone for good)
+            v = float(row[key])
+            b.finite = b.finite and math.isfinite(v)
+            higher = key.endswith("accuracy")
+            if i == 0:
+                b.plateau_v = b.best_v = v
+                b.best_row = row
+                continue
+            gain = (v - b.plateau_v) if higher else (b.plateau_v - v)
+            if gain > self.t.plateau_delta * abs(b.plateau_v):
+                b.plateau_i, b.plateau_v = i, v
+            if (v > b.best_v) if higher else (v < b.best_v):
+                b.best_i, b.best_v, b.best_row = i, v, row
+
+
+def _plateau(doctor: DoctorState, history: EpochLog) -> Finding | None:
     t, config = doctor.thresholds, doctor.config
     monitor = config.training.monitor if config is not None else "val_loss"
-    values = _series(history, monitor)
-    if not values or len(values) <= t.plateau_epochs or not all(math.isfinite(v) for v in values):
+    b = doctor.track(MonitorBest).of.get(monitor)
+    if b is None or not history.has(monitor) or len(history) <= t.plateau_epochs or not b.finite:
         return None
-    higher = monitor.endswith("accuracy")
-    best_i = 0
-    for i, v in enumerate(values):
-        gain = (v - values[best_i]) if higher else (values[best_i] - v)
-        if gain > t.plateau_delta * abs(values[best_i]):
-            best_i = i
-    stale = len(values) - 1 - best_i
+    best_i, best_v, now = b.plateau_i, b.plateau_v, float(history[-1][monitor])
+    stale = len(history) - 1 - best_i
     if stale < t.plateau_epochs:
         return None
     epoch = best_i + 2
@@ -51,8 +90,8 @@ def _plateau(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Fin
                           "training.restore_best": True}))
     return Finding(
         id="plateau", severity="info", epoch=epoch, title=f"No progress since epoch {best_i + 1}",
-        evidence=(f"{monitor} best {values[best_i]:.4f} at epoch {best_i + 1}; no improvement of "
-                  f"{t.plateau_delta * 100:.1f}% or more in the {stale} epochs since (now {values[-1]:.4f})"
+        evidence=(f"{monitor} best {best_v:.4f} at epoch {best_i + 1}; no improvement of "
+                  f"{t.plateau_delta * 100:.1f}% or more in the {stale} epochs since (now {now:.4f})"
                   + (f"; the schedule has decayed the learning rate to {logged:.2g} (from {start:g})"
                      if decayed else "")),
         explanation=("The run has stopped getting better. " + (

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
-
 from tui.core.diagnostics.common import (
-    DoctorState, Finding, Fix, _data_loss, _finite, _lower_lr, _lr, _series, accuracy_key, beyond_noise,
+    DoctorState, EpochLog, Finding, Fix, _data_loss, _finite, _lower_lr, _lr, accuracy_key, beyond_noise,
     epoch_rule, plausible_lr, pool_group, pooled, steps_per_epoch,
 )
 
@@ -23,23 +21,22 @@ def _max(*values: float | None) -> float | None:
 
 
 @epoch_rule
-def _undertrained(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
+def _undertrained(doctor: DoctorState, history: EpochLog) -> Finding | None:
     t, config = doctor.thresholds, doctor.config
     if config is None or int(history[-1].get("epoch", len(history))) < config.training.epochs:
         return None  # judged at the last epoch the run was set up for...
     if len(history) < UNDERTRAINED_EPOCHS:
         return None  # ...with a pace to compare the last epoch against
-    losses = [_data_loss(h) for h in history]
-    val = _series(history, "val_loss")
-    prev, last = losses[-2], losses[-1]
+    val = history.recent("val_loss", 2)
+    prev, last = _data_loss(history[-2]), _data_loss(history[-1])
     if not (_finite(prev) and _finite(last) and prev > 0):
         return None
     drop = (prev - last) / prev
-    first = losses[0]
-    mean_drop = (first - last) / (len(losses) - 1) if _finite(first) else 0.0
+    first = _data_loss(history[0])
+    mean_drop = (first - last) / (len(history) - 1) if _finite(first) else 0.0
     # still on the steep part: the last epoch gained at least half the run's mean gain per epoch (a converging
     # run's last epochs gain far less than its first ones)
-    acc = _series(history, accuracy_key(history))
+    acc = history.recent(accuracy_key(history), 2)
     if (last >= prev or not beyond_noise(doctor, prev, last, _max(*acc[-2:]) if acc else None, first,
                                          t.still_falling)
             or (prev - last) < 0.5 * mean_drop or (val and not val[-1] < val[-2])):
@@ -63,11 +60,11 @@ def _undertrained(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -
 
 
 @epoch_rule
-def _lr_too_high(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
+def _lr_too_high(doctor: DoctorState, history: EpochLog) -> Finding | None:
     t, config = doctor.thresholds, doctor.config
     steps = steps_per_epoch(doctor)
     group = pool_group(doctor)
-    tail = [_data_loss(h) for h in history][-t.swing_window * group:]
+    tail = [_data_loss(h) for h in history.rows(t.swing_window * group)]
     every = [v for v in tail if _finite(v)]
     if len(every) < len(tail):
         return None
@@ -75,10 +72,10 @@ def _lr_too_high(doctor: DoctorState, history: Sequence[Mapping[str, float]]) ->
     losses = pooled(every, group)
     if len(losses) < 3:
         return None
-    acc = _series(history, accuracy_key(history))
+    acc = history.recent(accuracy_key(history), len(tail))
     accs: list[float | None] = [None] * len(losses)
-    if acc and all(_finite(a) for a in acc[-len(tail):]):
-        accs = list(pooled(acc[-len(tail):], group))
+    if acc and all(_finite(a) for a in acc):
+        accs = list(pooled(acc, group))
     start = _data_loss(history[0])
     # a rise is evidence when it is larger than the loss's own noise (Thresholds.swing_z), not only than 5 %
     rises = [(i, a, b) for i, (a, b) in enumerate(zip(losses, losses[1:]))

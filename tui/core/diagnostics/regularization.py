@@ -11,11 +11,12 @@ penalty it is meant to carry, whose data loss falls faster than its penalty, is 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections import deque
+from typing import Any, Mapping
 
 from tui.core.diagnostics.common import (
-    DoctorState, Finding, Fix, _finite, _series, accuracy_key, epoch_rule, fit_line, floor_share,
-    guessing_margin,
+    DoctorState, EpochLog, Extremes, Finding, Fix, Thresholds, _finite, accuracy_key, epoch_rule, fit_line,
+    floor_share, guessing_margin,
 )
 from tui.core.diagnostics.underfitting import weaken_regularization
 
@@ -38,77 +39,104 @@ def _remove_penalties(config: Any) -> Fix | None:
     return Fix("remove the penalties (dropout stays)", change)
 
 
-def _data_losses(history: Sequence[Mapping[str, float]]) -> list[float]:
-    out = []
-    for h in history:
-        v = h.get("data_loss")
-        if not _finite(v) and _finite(h.get("loss")) and _finite(h.get("penalty")):
-            v = h["loss"] - h["penalty"]
-        if _finite(v):
-            out.append(float(v))
-    return out
-
-
-def _stalled(history: Sequence[Mapping[str, float]], t: Any, acc: Sequence[float], guess: float | None) -> bool:
-    """The fit stopped: the best data loss of the last epochs is no better than the best before them, or the
-    training accuracy sits at guessing (`guess`) gaining under `bias_flat` a epoch (the penalty shrinks the weights
-    while the data loss creeps down)."""
-    data = _data_losses(history)
-    if len(data) < 2:
-        return False
-    k = min(t.bias_epochs, len(data) - 1)
-    if min(data[-k:]) > (1 - t.flat_loss) * min(data[:-k]):
-        return True
-    j = min(k, len(acc) - 1)  # "no new best": under `bias_flat` a epoch (one image of 300 is 0.33 points)
-    return (guess is not None and j >= 1 and acc[-1] <= guess
-            and max(acc[-j:]) - max(acc[:-j]) < t.bias_flat * j
-            # ...while the data loss falls slower than `still_falling` a epoch (a fast fall is a fit starting)
-            and min(data[-k:]) > (1 - t.still_falling * k) * min(data[:-k]))
-
-
-def _shrinking(history: Sequence[Mapping[str, float]], t: Any) -> bool:
-    """The optimizer's effort goes into the penalty: over the window `_stalled` judges, the penalty fell by at
-    least as large a share as the data loss. When the data loss falls faster (SGD at a small learning rate
-    under a penalty it is meant to carry: both slow), the fit is progressing and the penalty is not what stops
-    it."""
-    rows = [h for h in history if _finite(h.get("loss")) and _finite(h.get("penalty"))]
-    data = _data_losses(rows)
-    if len(rows) < 2 or len(data) != len(rows):
-        return True  # nothing to compare: judged on the stall alone
-    k = min(t.bias_epochs, len(rows) - 1)
-    p0, p1, d0, d1 = rows[-k - 1]["penalty"], rows[-1]["penalty"], data[-k - 1], data[-1]
-    if p0 <= 0 or d0 <= 0:
-        return True
-    return bool((p0 - p1) / p0 >= (d0 - d1) / d0)
+def _row_data(h: Mapping[str, float]) -> float | None:
+    """An epoch's data loss: ``data_loss``, else the loss less the penalty; None when neither is finite."""
+    v = h.get("data_loss")
+    if not _finite(v) and _finite(h.get("loss")) and _finite(h.get("penalty")):
+        v = h["loss"] - h["penalty"]
+    return float(v) if _finite(v) else None
 
 
 @epoch_rule
-def _regularization(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
-    t = doctor.thresholds
-    acc = _series(history, accuracy_key(history)) or []
-    floor = floor_share(doctor)
-    line = fit_line(floor, t) if floor else None
-    guess = floor + guessing_margin(floor, t) if floor else None
-    if not _stalled(history, t, acc, guess) or not _shrinking(history, t):
-        return None
-    for i, h in enumerate(history):
+class _Regularization:
+    """Kept an epoch at a time: the data loss's lowest values (the last `bias_epochs` and the lowest before them),
+    the training accuracy's highest the same way, the last epochs that logged a penalty, and the first epoch whose
+    penalty was most of its loss."""
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.data = Extremes(t.bias_epochs)
+        self.acc = {key: Extremes(t.bias_epochs, highest=True) for key in ("accuracy", "class_accuracy")}
+        self.penalised: deque[tuple[float, float]] = deque(maxlen=t.bias_epochs + 1)  # (penalty, data loss)
+        self.penalised_n = 0
+        self.dominant: tuple[int, Mapping[str, float]] | None = None
+
+    def _add(self, history: EpochLog) -> None:
+        h, t = history[-1], self.t
+        data = _row_data(h)
+        if data is not None:
+            self.data.push(data)
+        for key, seen in self.acc.items():
+            if history.has(key):
+                seen.push(float(h[key]))
         loss, penalty = h.get("loss"), h.get("penalty")
-        if not (_finite(loss) and _finite(penalty) and loss > 0 and penalty > t.penalty_share * loss):
-            continue
+        if _finite(loss) and _finite(penalty):
+            self.penalised.append((float(penalty), float(data)))  # type: ignore[arg-type]
+            self.penalised_n += 1
+            if self.dominant is None and loss > 0 and penalty > t.penalty_share * loss:
+                self.dominant = (len(history) - 1, h)
+
+    def _window(self) -> int:
+        """k: the epochs "the last epochs" of the stall are (fewer while the run is short)."""
+        return min(self.t.bias_epochs, self.data.count - 1)
+
+    def _stalled(self, acc: Extremes | None, acc_last: float | None, guess: float | None) -> bool:
+        """The fit stopped: the best data loss of the last epochs is no better than the best before them, or the
+        training accuracy sits at guessing (`guess`) gaining under `bias_flat` a epoch (the penalty shrinks the
+        weights while the data loss creeps down)."""
+        t, data = self.t, self.data
+        if data.count < 2:
+            return False
+        k = self._window()
+        if data.last(k) > (1 - t.flat_loss) * data.before(k):
+            return True
+        j = min(k, (acc.count if acc is not None else 0) - 1)  # "no new best": under `bias_flat` a epoch (one image
+        # of 300 is 0.33 points)
+        return (guess is not None and j >= 1 and acc_last <= guess  # type: ignore[operator]
+                and acc.last(j) - acc.before(j) < t.bias_flat * j  # type: ignore[union-attr]
+                # ...while the data loss falls slower than `still_falling` a epoch (a fast fall is a fit starting)
+                and data.last(k) > (1 - t.still_falling * k) * data.before(k))
+
+    def _shrinking(self) -> bool:
+        """The optimizer's effort goes into the penalty: over the window `_stalled` judges, the penalty fell by at
+        least as large a share as the data loss. When the data loss falls faster (SGD at a small learning rate
+        under a penalty it is meant to carry: both slow), the fit is progressing and the penalty is not what stops
+        it."""
+        if self.penalised_n < 2:
+            return True  # nothing to compare: judged on the stall alone
+        k = min(self.t.bias_epochs, self.penalised_n - 1)
+        (p0, d0), (p1, d1) = self.penalised[-k - 1], self.penalised[-1]
+        if p0 <= 0 or d0 <= 0:
+            return True
+        return bool((p0 - p1) / p0 >= (d0 - d1) / d0)
+
+    def __call__(self, doctor: DoctorState, history: EpochLog) -> Finding | None:
+        self._add(history)
+        t = doctor.thresholds
+        key = accuracy_key(history)
+        has_acc = history.has(key)
+        acc = self.acc.get(key) if has_acc else None
+        acc_last = float(history[-1][key]) if has_acc else None
+        floor = floor_share(doctor)
+        line = fit_line(floor, t) if floor else None
+        guess = floor + guessing_margin(floor, t) if floor else None
+        if not self._stalled(acc, acc_last, guess) or not self._shrinking() or self.dominant is None:
+            return None
+        i, h = self.dominant
+        loss, penalty = h["loss"], h["penalty"]
         # ...and it keeps the network from fitting: judged on the latest epoch, so a run that fits later is cleared
-        if acc and line is not None:
-            if acc[-1] >= line:
+        if has_acc and line is not None:
+            if acc_last >= line:  # type: ignore[operator]
                 return None
-            fit = f"training accuracy {acc[-1]:.3f}, under the {line:.2f} of a network that fits"
+            fit = f"training accuracy {acc_last:.3f}, under the {line:.2f} of a network that fits"
         else:
             data = h.get("data_loss", loss - penalty)
             if doctor.classes is None or data < 0.5 * math.log(doctor.classes):
                 return None
             fit = f"data loss {data:.3f}, over half the {math.log(doctor.classes):.3f} of guessing"
-        data_now = _data_losses(history)
-        k = min(t.bias_epochs, len(data_now) - 1)
-        fit += (f"; the fit stopped: best data loss {min(data_now[-k:]):.3f} over the last {k} epoch"
-                f"{'s' if k > 1 else ''} against {min(data_now[:-k]):.3f} before")
+        k = self._window()
+        fit += (f"; the fit stopped: best data loss {self.data.last(k):.3f} over the last {k} epoch"
+                f"{'s' if k > 1 else ''} against {self.data.before(k):.3f} before")
         last = history[-1]
         epoch = i + 1
         fixes: list[Fix] = []
@@ -128,4 +156,3 @@ def _regularization(doctor: DoctorState, history: Sequence[Mapping[str, float]])
                          "weights instead of fitting the images. A large loss here is the penalty, not a "
                          "diverging network."),
             fixes=tuple(fixes) or (Fix("weaken the penalty"),))
-    return None

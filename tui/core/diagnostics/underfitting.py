@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from tui.core.diagnostics.common import (
-    BATCH_NORM_FIX, RESCALE_FIX, DoctorState, Finding, Fix, _chance_loss, _data_loss, _finite, _lower_lr, _lr,
-    _series, accuracy_key, epoch_rule, fit_line, floor_share, guessing_margin, pace, plausible_lr, pool_group,
-    pooled, weaker,
+    BATCH_NORM_FIX, RESCALE_FIX, DoctorState, EpochLog, Finding, Fix, Thresholds, _chance_loss, _data_loss, _finite,
+    _lower_lr, _lr, accuracy_key, epoch_rule, fit_line, floor_share, guessing_margin, pace, plausible_lr,
+    pool_group, pooled, weaker,
 )
 
 
-def _penalty_share(history: Sequence[Mapping[str, float]]) -> float | None:
+def _penalty_share(history: EpochLog) -> float | None:
     h = history[-1]
     loss, penalty = h.get("loss"), h.get("penalty")
     return penalty / loss if _finite(loss) and _finite(penalty) and loss > 0 else None
@@ -33,7 +33,7 @@ def weaken_regularization(config: Any, factor: float = 100) -> Fix | None:
     return Fix(f"weaken the regularization ({shown})", change)
 
 
-def ranked_causes(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> list[tuple[float, str, list[Fix]]]:
+def ranked_causes(doctor: DoctorState, history: EpochLog) -> list[tuple[float, str, list[Fix]]]:
     """(strength of the evidence, cause, fixes) for a network that does not learn, strongest first. Evidence
     from the run itself (a penalty share, a learning rate far outside its optimizer's range) outweighs what the
     set-up merely makes possible."""
@@ -73,68 +73,129 @@ def ranked_causes(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -
     return sorted(causes, key=lambda c: -c[0])
 
 
-def _falling(losses: Sequence[float | None], rate: float) -> bool:
-    """The losses fell by more than `rate` of their first value per epoch, on average."""
-    values = [v for v in losses if _finite(v)]
-    if len(values) < max(2, len(losses)) or values[0] <= 0:
-        return False
-    return (values[0] - values[-1]) / (len(values) - 1) > rate * values[0]
-
-
 @epoch_rule
-def _underfitting(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
-    t, config = doctor.thresholds, doctor.config
-    evidence, start = "", None
-    acc = _series(history, accuracy_key(history))
-    floor = floor_share(doctor)
-    if acc and floor and len(acc) >= t.chance_epochs:
-        margin = guessing_margin(floor, t)
-        run = 0
-        for a in reversed(acc):
-            if a > floor + margin:
-                break
-            run += 1
-        data = [_data_loss(h) for h in history][-run:]
-        if run >= t.chance_epochs and _falling(data, t.flat_loss):
-            # ...while the data loss falls by more than `flat_loss` a epoch: learning, slowly (a slow start at a
-            # small learning rate, or under a penalty, moves the loss before the accuracy)
-            run = 0
-        if run >= t.chance_epochs:
-            start = len(acc) - run + 1
-            evidence = (f"training accuracy {', '.join(f'{a:.3f}' for a in acc[-run:])} in epochs {start}–"
-                        f"{len(acc)}: within {margin * 100:.0f} points of guessing (always the largest class: "
-                        f"{floor:.3f})")
-    losses = [_data_loss(h) for h in history]
-    ref = _chance_loss(doctor.classes)
-    if not evidence and not acc and ref and len(losses) > t.flat_epochs and all(_finite(v) for v in losses):
-        run = 0
-        for prev, cur in zip(reversed(losses[:-1]), reversed(losses[1:])):
-            if abs(cur - prev) >= t.flat_loss * abs(prev) or cur < t.start_loss_share * ref:  # type: ignore
-                break
-            run += 1
-        if run >= t.flat_epochs:
-            start = len(losses) - run
-            evidence = (f"training loss {losses[start - 1]:.4f} at epoch {start} and {losses[-1]:.4f} at epoch "
-                        f"{len(losses)}: under {t.flat_loss * 100:.0f}% change per epoch, still near the "
-                        f"{ref:.3f} of guessing")
-    if not evidence or start is None:
-        return None
-    causes = ranked_causes(doctor, history)
-    fixes = [f for _, _, fs in causes for f in fs]
-    if not fixes:
-        if config is None or not config.model.batch_norm:
-            fixes.append(BATCH_NORM_FIX)
-        fixes.append(Fix("check the labels match the images, then try a bigger model"))
-    return Finding(
-        id="underfitting", severity="warning", epoch=start,
-        title=f"Not learning (stuck near guessing) from epoch {start}",
-        evidence=evidence + (". Likely causes, strongest evidence first: " + "; ".join(c for _, c, _ in causes)
-                             if causes else ""),
-        explanation=("The network does no better than guessing: its weights are not moving in a useful "
-                     "direction. Too strong a penalty, a learning rate far too low (or so high that it "
-                     "knocked every unit out), saturated sigmoids or a network that answers one class for "
-                     "every image all look like this."),
-        fixes=tuple(fixes))
+class _Underfitting:
+    """How long training accuracy has sat at guessing (and how the data loss moved meanwhile), or, when the run
+    logs no accuracy, how long the data loss has stayed flat near where training starts: counted an epoch at a
+    time (against the floor of the moment: when the dataset arrives after a resumed run's replayed epochs, the
+    count is redone over the epochs still in the log's window)."""
+
+    def __init__(self, t: Thresholds) -> None:
+        self.t = t
+        self.basis: tuple[str, float] | None = None  # (accuracy key, the accuracy that still counts as guessing)
+        self.run = 0  # epochs at guessing, up to the last
+        self.run_head: list[float] = []  # their first accuracies
+        self.run_loss: float | None = None  # the data loss of their first epoch
+        self.run_finite = True  # every one of them had a finite data loss
+        self.flat_basis: float | None = None  # the loss of guessing the flat count was made against
+        self.flat = 0  # consecutive epochs whose data loss moved by under `flat_loss` (near guessing)
+        self.flat_from: float | None = None  # the data loss of the epoch before them
+
+    def _count(self, row: Mapping[str, float], key: str, limit: float) -> None:
+        a = float(row[key])
+        if a > limit:
+            self.run = 0
+            return
+        self.run += 1
+        loss = _data_loss(row)
+        if self.run == 1:
+            self.run_head, self.run_loss, self.run_finite = [], loss, True
+        if len(self.run_head) < 3:
+            self.run_head.append(a)
+        self.run_finite = self.run_finite and _finite(loss)
+
+    def _step(self, before: Mapping[str, float], row: Mapping[str, float], ref: float) -> None:
+        prev, cur = _data_loss(before), _data_loss(row)
+        if not (_finite(prev) and _finite(cur)) or (abs(cur - prev) >= self.t.flat_loss * abs(prev)
+                                                    or cur < self.t.start_loss_share * ref):
+            self.flat = 0
+            return
+        self.flat += 1
+        if self.flat == 1:
+            self.flat_from = prev
+
+    def _update(self, doctor: DoctorState, history: EpochLog, key: str, floor: float | None) -> None:
+        if history.has(key) and floor:
+            basis = (key, floor + guessing_margin(floor, self.t))
+            rows = [history[-1]] if basis == self.basis else list(history.tail)
+            if basis != self.basis:
+                self.basis, self.run = basis, 0
+            for row in rows:
+                self._count(row, *basis)
+        ref = _chance_loss(doctor.classes)
+        if ref and len(history) >= 2:
+            rows = [history[-2], history[-1]] if ref == self.flat_basis else list(history.tail)
+            if ref != self.flat_basis:
+                self.flat_basis, self.flat = ref, 0
+            for before, row in zip(rows, rows[1:]):
+                self._step(before, row, ref)
+
+    def _falling(self, last: float | None) -> bool:
+        """The data loss of the epochs at guessing fell by more than `flat_loss` of its first value per epoch, on
+        average."""
+        first = self.run_loss
+        if self.run < 2 or not (self.run_finite and _finite(first) and _finite(last)) or first <= 0:
+            return False
+        return (first - last) / (self.run - 1) > self.t.flat_loss * first
+
+    def _accuracies(self, history: EpochLog, key: str) -> str:
+        """The accuracies of the epochs at guessing: all of them while the log's window holds them, else the first
+        three and the last eight."""
+        if self.run <= len(history.tail):
+            shown = history.recent(key, self.run) or []
+            return ", ".join(f"{a:.3f}" for a in shown)
+        last = history.recent(key, 8) or []
+        return ", ".join(f"{a:.3f}" for a in self.run_head) + ", …, " + ", ".join(f"{a:.3f}" for a in last)
+
+    def __call__(self, doctor: DoctorState, history: EpochLog) -> Finding | None:
+        t = doctor.thresholds
+        key = accuracy_key(history)
+        floor = floor_share(doctor)
+        self._update(doctor, history, key, floor)
+        evidence, start = "", None
+        has_acc = history.has(key)
+        if has_acc and floor and len(history) >= t.chance_epochs:
+            margin = guessing_margin(floor, t)
+            run = self.run
+            if run >= t.chance_epochs and self._falling(_data_loss(history[-1])):
+                # ...while the data loss falls by more than `flat_loss` a epoch: learning, slowly (a slow start at a
+                # small learning rate, or under a penalty, moves the loss before the accuracy)
+                run = 0
+            if run >= t.chance_epochs:
+                start = len(history) - run + 1
+                evidence = (f"training accuracy {self._accuracies(history, key)} in epochs {start}–"
+                            f"{len(history)}: within {margin * 100:.0f} points of guessing (always the largest "
+                            f"class: {floor:.3f})")
+        ref = _chance_loss(doctor.classes)
+        if (not evidence and not has_acc and ref and len(history) > t.flat_epochs
+                and history.finite_data == len(history)):
+            if self.flat >= t.flat_epochs:
+                start = len(history) - self.flat
+                evidence = (f"training loss {self.flat_from:.4f} at epoch {start} and "
+                            f"{_data_loss(history[-1]):.4f} at epoch {len(history)}: under "
+                            f"{t.flat_loss * 100:.0f}% change per epoch, still near the {ref:.3f} of guessing")
+        return self._judge(doctor, history, evidence, start)
+
+    def _judge(self, doctor: DoctorState, history: EpochLog, evidence: str, start: int | None) -> Finding | None:
+        config = doctor.config
+        if not evidence or start is None:
+            return None
+        causes = ranked_causes(doctor, history)
+        fixes = [f for _, _, fs in causes for f in fs]
+        if not fixes:
+            if config is None or not config.model.batch_norm:
+                fixes.append(BATCH_NORM_FIX)
+            fixes.append(Fix("check the labels match the images, then try a bigger model"))
+        return Finding(
+            id="underfitting", severity="warning", epoch=start,
+            title=f"Not learning (stuck near guessing) from epoch {start}",
+            evidence=evidence + (". Likely causes, strongest evidence first: " + "; ".join(c for _, c, _ in causes)
+                                 if causes else ""),
+            explanation=("The network does no better than guessing: its weights are not moving in a useful "
+                         "direction. Too strong a penalty, a learning rate far too low (or so high that it "
+                         "knocked every unit out), saturated sigmoids or a network that answers one class for "
+                         "every image all look like this."),
+            fixes=tuple(fixes))
 
 
 def bigger_model(config: Any) -> Fix | None:
@@ -157,22 +218,24 @@ def bigger_model(config: Any) -> Fix | None:
 
 
 @epoch_rule
-def _high_bias(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
+def _high_bias(doctor: DoctorState, history: EpochLog) -> Finding | None:
     t, config = doctor.thresholds, doctor.config
     key = accuracy_key(history)
-    acc, val_acc = _series(history, key), _series(history, "val_" + key)
     floor = floor_share(doctor)
-    data = [v for v in (_data_loss(h) for h in history) if _finite(v)]
-    if not (acc and val_acc and floor) or len(data) < len(history):
+    if not (history.has(key) and history.has("val_" + key) and floor) or history.finite_data < len(history):
         return None
     # Judged on points of at least `swing_batches` batches: with 3 batches an epoch (300 images in 100s) one epoch's
     # accuracy swings by 10-30 points, and two swings make any three epochs look flat.
     group = pool_group(doctor)
-    acc, val_acc, data = pooled(acc, group), pooled(val_acc, group), pooled(data, group)
-    if len(acc) <= t.bias_epochs:
+    points = len(history) // group  # (pooled from the last epoch back; an incomplete oldest block is dropped)
+    if points <= t.bias_epochs:
         return None
+    raw = (t.bias_epochs + 1) * group
+    recent = pooled(history.recent(key, raw) or [], group)
+    recent_val = pooled(history.recent("val_" + key, raw) or [], group)
+    data = pooled([float(_data_loss(h)) for h in history.rows(raw)], group)  # type: ignore[arg-type]
+    acc, val_acc = recent, recent_val
     line = fit_line(floor, t)
-    recent, recent_val = acc[-t.bias_epochs - 1:], val_acc[-t.bias_epochs - 1:]
     gain = (recent[-1] - recent[0]) / t.bias_epochs / group
     if not (max(recent) < line and max(recent_val) < line and abs(acc[-1] - val_acc[-1]) <= t.bias_gap
             and gain < t.bias_flat and acc[-1] > floor + guessing_margin(floor, t)):
@@ -180,8 +243,12 @@ def _high_bias(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> F
     # ...and the data loss has levelled off: its fall over those epochs under half the run's mean fall per epoch.
     # The accuracy of a few hundred images moves by a point or two from epoch to epoch, so three epochs of it can
     # look flat while the loss still falls at the run's pace (a slow run, which more epochs do help).
-    steep = pace(data, t.bias_epochs)
-    if len(data) < t.bias_epochs + 2 or (steep is not None and steep >= 0.5):
+    if points < t.bias_epochs + 2:
+        return None
+    skip = len(history) % group  # the first pooled point: the oldest complete block counted from the last epoch
+    first = pooled([float(_data_loss(history[i])) for i in range(skip, skip + group)], group)[0]  # type: ignore
+    steep = pace(first, data, points, t.bias_epochs)
+    if steep is not None and steep >= 0.5:
         return None
     fixes: list[Fix] = []
     big = bigger_model(config)

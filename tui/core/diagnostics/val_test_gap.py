@@ -4,27 +4,34 @@ and one_class (every prediction one class), the findings read from the test bloc
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from tui.core.diagnostics.common import (
-    DoctorState, Finding, Fix, _series, accuracy_key, epoch_rule, floor_share, plausible_lr,
+    DoctorState, EpochLog, Finding, Fix, accuracy_key, epoch_rule, floor_share, plausible_lr,
 )
+from tui.core.diagnostics.plateau import MonitorBest
 from tui.core.diagnostics.underfitting import weaken_regularization
 
 
-def tested_epoch(doctor: DoctorState) -> int | None:
-    """The 0-based epoch whose weights the test evaluated: the best one by the monitored metric when early
-    stopping restored it (Keras' EarlyStopping restores at the end of training), else the last."""
+def tested(doctor: DoctorState) -> tuple[int, Mapping[str, float]] | None:
+    """The 0-based epoch whose weights the test evaluated and its row: the best one by the monitored metric when
+    early stopping restored it (Keras' EarlyStopping restores at the end of training), else the last."""
     history, config = doctor.history, doctor.config
     if not history:
         return None
+    last = (len(history) - 1, history[-1])
     if config is None or not (config.training.early_stopping and config.training.restore_best):
-        return len(history) - 1
-    values = _series(history, config.training.monitor)
-    if not values:
-        return len(history) - 1
-    pick = max if config.training.monitor.endswith("accuracy") else min
-    return values.index(pick(values))
+        return last
+    best = doctor.track(MonitorBest).of.get(config.training.monitor)
+    if best is None or not history.has(config.training.monitor):
+        return last
+    return best.best_i, best.best_row
+
+
+def tested_epoch(doctor: DoctorState) -> int | None:
+    """The 0-based epoch whose weights the test evaluated (see :func:`tested`)."""
+    found = tested(doctor)
+    return found[0] if found else None
 
 
 def val_test_gap(doctor: DoctorState, acc: float, val_accuracy: float, epoch: int | None = None) -> Finding | None:
@@ -80,17 +87,17 @@ def one_class_from_test(doctor: DoctorState, test: Mapping[str, Any]) -> Finding
 
 
 @epoch_rule
-def one_class_in_training(doctor: DoctorState, history: Sequence[Mapping[str, float]]) -> Finding | None:
+def one_class_in_training(doctor: DoctorState, history: EpochLog) -> Finding | None:
     """Training accuracy pinned to the largest class's share while the classes are imbalanced (on balanced data
     that share is chance, and underfitting says it)."""
     counts = [int(c) for c in (getattr(doctor.dataset, "class_counts", ()) or ())]
     floor = floor_share(doctor)
-    acc = _series(history, accuracy_key(history))
-    if not (counts and floor and acc) or len(acc) < 2 or floor < 1.5 / len(counts):
+    acc = history.recent(accuracy_key(history), 2)
+    if not (counts and floor and acc) or len(history) < 2 or floor < 1.5 / len(counts):
         return None
     if not all(abs(a - floor) < 0.01 for a in acc[-2:]):
         return None
-    return _one_class(doctor, len(acc) - 1, f"training accuracy {acc[-2]:.3f}, {acc[-1]:.3f} in the last two "
+    return _one_class(doctor, len(history) - 1, f"training accuracy {acc[-2]:.3f}, {acc[-1]:.3f} in the last two "
                                             f"epochs = the largest class's share {floor:.3f}")
 
 
