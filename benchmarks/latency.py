@@ -96,7 +96,9 @@ def app_round(args: argparse.Namespace, root: Path = ROOT) -> tuple[list[float],
         subprocess.run(["tmux", "send-keys", "-t", S, "s"], check=True)
         wait_for(lambda s: "stopped" in s, "the run to stop")
         # the stop is heard at once; the test split is evaluated after it, then its results replace the charts
-        wait_for(lambda s: "Test:" in s or "test split" in s or "Training ended" in s, "the run's end", 120)
+        # (the end's notification, which says so, can be on the terminal a frame before them)
+        wait_for(lambda s: "Test:" in s or "test split" in s
+                 or ("Training ended" in s and "switches between test results" not in s), "the run's end", 120)
         if "Test:" in screen() or "test split" in screen():
             subprocess.run(["tmux", "send-keys", "-t", S, "t"], check=True)
             wait_for(lambda s: "loss" in s and "Test:" not in s, "the charts after t")
