@@ -23,8 +23,9 @@ def table_text(screen) -> list[str]:
 
 
 async def test_pause_change_the_learning_rate_and_continue(tmp_path):
-    # 300 batches an epoch: on a quiet machine TINY's 60 batches ended before the key that pauses them arrived
-    config = cfg.ExperimentConfig().with_values({**TINY, "dataset.train_size": 1200, "training.batch_size": 4})
+    # 600 batches an epoch: on a quiet machine TINY's 60 batches ended before the key that pauses them arrived,
+    # and once (a quiet clean-clone run) 300 batches at batch size 4 did too
+    config = cfg.ExperimentConfig().with_values({**TINY, "dataset.train_size": 1200, "training.batch_size": 2})
     app = CnnTuiApp(config, runs_dir=tmp_path, start=True)
     async with app.run_test(size=(120, 45)) as pilot:
         await until(pilot, lambda: getattr(app.screen, "monitor", None) is not None
