@@ -1,5 +1,6 @@
 """Time to first paint of `cnn-tui` in a real terminal (tmux), and when the TensorFlow-backed model summary
-arrives, measured by polling the screen. TensorFlow must not delay the first paint.
+arrives, measured by looking at the screen every 5 ms through one tmux control client (benchmarks/_tmux.py).
+TensorFlow must not delay the first paint.
 
     python benchmarks/first_paint.py [--runs 3]
     python benchmarks/first_paint.py --runs 6 --compare /tmp/base   # also another checkout, in the same rounds
@@ -23,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _stats import control_line, mean_ci, ratios, target_line
+from _tmux import Tmux
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSION = f"cnn-tui-first-paint-{os.getpid()}"
@@ -48,22 +50,19 @@ TIMEOUT = 180
 
 
 def once(session: str, command: str) -> tuple[float, float]:
-    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "32"], check=True)
-    t0 = time.perf_counter()
-    subprocess.run(["tmux", "send-keys", "-t", session, command, "Enter"], check=True)
-    painted = summary = None
-    while time.perf_counter() - t0 < TIMEOUT:
-        screen = subprocess.run(["tmux", "capture-pane", "-t", session, "-p"], capture_output=True,
-                                text=True).stdout
-        now = time.perf_counter() - t0
-        if painted is None and "Start training" in screen:
-            painted = now
-        if " parameters" in screen:  # the model summary (it may wrap in a narrow side panel)
-            summary = now
-            break
-        time.sleep(0.02)
-    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    with Tmux(session, 100, 32) as tmux:
+        t0 = time.perf_counter()
+        tmux.send(command, "Enter")
+        painted = summary = None
+        while time.perf_counter() - t0 < TIMEOUT:
+            screen = tmux.screen()
+            now = time.perf_counter() - t0
+            if painted is None and "Start training" in screen:
+                painted = now
+            if " parameters" in screen:  # the model summary (it may wrap in a narrow side panel)
+                summary = now
+                break
+            time.sleep(0.005 if painted is None else 0.05)
     if painted is None:
         raise SystemExit(f"the app did not paint within {TIMEOUT} s")
     return painted, summary if summary is not None else float("nan")  # nan: no summary within TIMEOUT

@@ -4,9 +4,10 @@ keeps meanwhile, side by side with a bare `model.fit` of the same pipeline.
 Each round: a bare `model.fit` in a fresh process (benchmarks/throughput.py's child, same model, data, batch size
 and seed), a second bare run (the control: bare vs bare shows the machine's noise), then `cnn-tui --start` in a
 tmux pane (100×32: two charts at a time) with the same set-up. While it trains, `g` (switch the chart pair:
-"loss/accuracy" ↔ "learning rate/batch loss", two plotext charts redrawn) is pressed and the screen polled with
-`tmux capture-pane` until it changes. Then `s` stops the run; if the test results replace the charts, `t` brings
-the charts back; the same presses give the idle figure. The app's epoch times are read from its event log
+"loss/accuracy" ↔ "learning rate/batch loss", two plotext charts redrawn) is pressed and the screen looked at
+every 5 ms until it changes (through one tmux control client, benchmarks/_tmux.py: a `tmux capture-pane` process
+per look took CPU from the run it timed). Then `s` stops the run; if the test results replace the charts, `t`
+brings the charts back; the same presses give the idle figure. The app's epoch times are read from its event log
 (epochs that ended while the keys were being pressed).
 
 Targets: p95 < 100 ms and p99 < 200 ms while training, with throughput ≥ 0.98 × bare (95 % intervals: order
@@ -35,35 +36,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _child import run_child
 from _stats import control_line, mean_ci, percentile, percentile_ci, ratios, target_line
+from _tmux import Tmux
 
 ROOT = Path(__file__).resolve().parents[1]
 THROUGHPUT = str(Path(__file__).resolve().with_name("throughput.py"))
 S = f"cnn-tui-latency-{os.getpid()}"
 ALT_MARK = "learning rate"
 """Shown only while the second chart pair is on screen."""
+POLL = 0.005
+"""Seconds between two looks at the screen while waiting for a key's answer (the latency's resolution)."""
 
 
-def screen() -> str:
-    return subprocess.run(["tmux", "capture-pane", "-t", S, "-p"], capture_output=True, text=True).stdout
-
-
-def wait_for(pred, what: str, timeout: float = 180) -> None:
-    t0 = time.perf_counter()
-    while not pred(screen()):
-        if time.perf_counter() - t0 > timeout:
-            raise SystemExit(f"timed out waiting for {what}:\n{screen()}")
-        time.sleep(0.05)
-
-
-def presses(n: int, key: str = "g") -> list[float]:
+def presses(tmux: Tmux, n: int, key: str = "g") -> list[float]:
     out = []
     for _ in range(n):
-        before = ALT_MARK in screen()
+        before = ALT_MARK in tmux.screen()
         t0 = time.perf_counter()
-        subprocess.run(["tmux", "send-keys", "-t", S, key], check=True)
-        while (ALT_MARK in screen()) == before:
+        tmux.send(key)
+        while (ALT_MARK in tmux.screen()) == before:
             if time.perf_counter() - t0 > 5:
-                raise SystemExit(f"no response to {key!r} in 5 s:\n" + screen())
+                raise SystemExit(f"no response to {key!r} in 5 s:\n" + tmux.screen())
+            time.sleep(POLL)
         out.append(time.perf_counter() - t0)
         time.sleep(0.15)
     return out
@@ -80,30 +73,28 @@ def app_command(args: argparse.Namespace, runs: Path, root: Path = ROOT) -> str:
 
 def app_round(args: argparse.Namespace, root: Path = ROOT) -> tuple[list[float], list[float], list[float]]:
     """Training presses, idle presses, and the app's epoch seconds for epochs that ended during the presses."""
-    with tempfile.TemporaryDirectory() as runs:
-        subprocess.run(["tmux", "kill-session", "-t", S], capture_output=True)
-        subprocess.run(["tmux", "new-session", "-d", "-s", S, "-x", "100", "-y", "32"], check=True)
-        subprocess.run(["tmux", "send-keys", "-t", S, app_command(args, Path(runs), root), "Enter"], check=True)
+    with tempfile.TemporaryDirectory() as runs, Tmux(S, 100, 32) as tmux:
+        wait_for = tmux.wait_for
+        tmux.send(app_command(args, Path(runs), root), "Enter")
         wait_for(lambda s: "samples/s" in s, "training to start")
         log = next(Path(runs).glob("*/events.jsonl"))
         # the first epoch (tracing, warm-up) is left out of both the bare and the app figure
         wait_for(lambda s: re.search(r"epoch +[23]/", s) is not None, "the second epoch")  # padded to the total's width
         t0 = time.time()
-        training = presses(args.presses)
+        training = presses(tmux, args.presses)
         while time.time() - t0 < args.min_seconds:  # let at least a few epochs end inside the window
-            training += presses(1)
+            training += presses(tmux, 1)
         t1 = time.time()
-        subprocess.run(["tmux", "send-keys", "-t", S, "s"], check=True)
+        tmux.send("s")
         wait_for(lambda s: "stopped" in s, "the run to stop")
         # the stop is heard at once; the test split is evaluated after it, then its results replace the charts
         # (the end's notification, which says so, can be on the terminal a frame before them)
         wait_for(lambda s: "Test:" in s or "test split" in s
                  or ("Training ended" in s and "switches between test results" not in s), "the run's end", 120)
-        if "Test:" in screen() or "test split" in screen():
-            subprocess.run(["tmux", "send-keys", "-t", S, "t"], check=True)
+        if "Test:" in tmux.screen() or "test split" in tmux.screen():
+            tmux.send("t")
             wait_for(lambda s: "loss" in s and "Test:" not in s, "the charts after t")
-        idle = presses(args.presses)
-        subprocess.run(["tmux", "kill-session", "-t", S], capture_output=True)
+        idle = presses(tmux, args.presses)
         epochs = []
         for line in log.read_text().splitlines():
             rec = json.loads(line)
