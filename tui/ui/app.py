@@ -76,9 +76,17 @@ class CnnTuiApp(App[int]):
 
         sys.setswitchinterval(GIL_SWITCH_SECONDS)
         self.push_screen(SetupScreen(self.initial_config, self.preset))
-        self.call_after_refresh(self._painted)
+        self.call_later(self._after_start)
         if self.start_at_once:
             self.call_after_refresh(self.start_training, self.initial_config)
+
+    def _after_start(self) -> None:
+        """The app's queue, once Textual's start-up is over. That start-up (the app's compose and mount, where the
+        set-up screen is pushed) is one batch in which frames are not written: the screen's first frame, laid out
+        inside it, never reached the terminal, and a `call_after_refresh` made there ran before anything was drawn.
+        The app's own messages are processed after the batch: from here a repaint writes the first frame."""
+        self.screen.refresh()
+        self.call_after_refresh(self._painted)
 
     def _painted(self) -> None:
         self.first_paint = time.perf_counter() - self.started_at

@@ -169,7 +169,13 @@ class SetupScreen(Screen):
         self.title = "cnn-tui — set-up"
         self.sub_title = self.preset or "defaults"
         # the forms, the side panels, then the background work, once the first frame is on the terminal (a fixed
-        # delay from mount was not enough on a busy machine: the first frame took longer than the delay)
+        # delay from mount was not enough on a busy machine: the first frame took longer than the delay). Not a
+        # call_after_refresh from here: this screen is mounted in Textual's start-up batch, whose frames are never
+        # written, so that ran before anything was drawn. The app's queue runs after the batch (CnnTuiApp._after_start).
+        self.app.call_later(self._paint_then_build)
+
+    def _paint_then_build(self) -> None:
+        self.refresh()
         self.call_after_refresh(self._build_forms)
 
     # -- editing --------------------------------------------------------------------------------------------
