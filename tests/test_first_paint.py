@@ -110,3 +110,19 @@ async def test_the_garbage_collector_that_cnn_tui_starts_without_is_back_on_afte
             assert app.first_paint is not None and gc.isenabled()
     finally:
         gc.enable()
+
+
+async def test_a_key_typed_before_the_forms_are_built_reaches_them(tmp_path):
+    """The first frame shows a picture of the forms; Tab pressed while it is up moves the focus in the forms once
+    they are there, as it would have a moment later (the key is kept, not lost)."""
+    from pilot_wait import forms_built
+    from tui.ui.app import CnnTuiApp
+
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert not app.screen.query("#tabs")  # still the picture: the key comes before the forms
+        await pilot.press("tab")
+        await forms_built(pilot)
+        await pilot.pause()
+        chain = app.screen.focus_chain
+        assert chain[0].id == "preset" and app.screen.focused is chain[1]  # one field on from the first
