@@ -17,13 +17,15 @@ app = CnnTuiApp(runs_dir=sys.argv[1])
 real = app._display
 
 def display(screen, renderable):
+    batched = app._batch_count  # Textual writes no frame inside a batch (its start-up is one)
     real(screen, renderable)
-    if renderable is None or type(screen).__name__ != "SetupScreen":
+    if renderable is None or batched or type(screen).__name__ != "SetupScreen":
         return
     heavy = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "numpy", "plotext"})
     text = " ".join(str(w.render()) for w in screen.query("#start-row *"))
     form = " ".join(str(w.render()) for w in screen.query("#form-picture"))
-    print("FRAME " + json.dumps({"heavy": heavy, "start": text, "form": form}), flush=True)
+    forms = bool(screen.query("#tabs"))
+    print("FRAME " + json.dumps({"heavy": heavy, "start": text, "form": form, "forms": forms}), flush=True)
     os._exit(0)
 
 app._display = display
@@ -40,6 +42,15 @@ def test_the_first_frame_is_drawn_before_tensorflow_numpy_or_plotext_are_importe
     frame = json.loads(line[6:])
     assert frame["heavy"] == []
     assert "Start training" in frame["start"]
+
+
+def test_the_first_frame_written_is_the_picture_of_the_forms_not_the_forms_themselves(tmp_path):
+    """The ~90 widgets of the forms are built once the first frame is on the terminal; a frame laid out during
+    Textual's start-up batch is never written, so the forms must not be built on the strength of that one."""
+    out = subprocess.run([sys.executable, "-c", FIRST_FRAME, str(tmp_path)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    frame = json.loads(next(l for l in out.stdout.splitlines() if l.startswith("FRAME "))[6:])
+    assert frame["forms"] is False and "Load a preset" in frame["form"]
 
 
 def test_the_first_frame_shows_the_data_tab_with_every_field_and_its_value(tmp_path):
@@ -99,3 +110,19 @@ async def test_the_garbage_collector_that_cnn_tui_starts_without_is_back_on_afte
             assert app.first_paint is not None and gc.isenabled()
     finally:
         gc.enable()
+
+
+async def test_a_key_typed_before_the_forms_are_built_reaches_them(tmp_path):
+    """The first frame shows a picture of the forms; Tab pressed while it is up moves the focus in the forms once
+    they are there, as it would have a moment later (the key is kept, not lost)."""
+    from pilot_wait import forms_built
+    from tui.ui.app import CnnTuiApp
+
+    app = CnnTuiApp(runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert not app.screen.query("#tabs")  # still the picture: the key comes before the forms
+        await pilot.press("tab")
+        await forms_built(pilot)
+        await pilot.pause()
+        chain = app.screen.focus_chain
+        assert chain[0].id == "preset" and app.screen.focused is chain[1]  # one field on from the first

@@ -75,10 +75,24 @@ class CnnTuiApp(App[int]):
         import sys
 
         sys.setswitchinterval(GIL_SWITCH_SECONDS)
-        self.push_screen(SetupScreen(self.initial_config, self.preset))
-        self.call_after_refresh(self._painted)
+        self.call_later(self._after_start)
         if self.start_at_once:
             self.call_after_refresh(self.start_training, self.initial_config)
+
+    def get_default_screen(self) -> Screen:
+        """The set-up screen is the first of the stack rather than pushed onto Textual's blank one in on_mount:
+        pushed there, inside Textual's start-up batch (where no frame is written), it was laid out and drawn once
+        for nothing, and the blank screen was styled and laid out too; as the default screen it is laid out once,
+        after the batch, as a bare app's screen is (~0.1 s of the first paint on this machine)."""
+        return SetupScreen(self.initial_config, self.preset)
+
+    def _after_start(self) -> None:
+        """The app's queue, once Textual's start-up is over. That start-up (the app's compose and mount) is one
+        batch in which frames are not written: a `call_after_refresh` made there may follow a refresh that never
+        reached the terminal. The app's own messages are processed after the batch: a repaint from here is
+        written, and what waits for the first frame waits for it."""
+        self.screen.refresh()
+        self.call_after_refresh(self._painted)
 
     def _painted(self) -> None:
         self.first_paint = time.perf_counter() - self.started_at

@@ -245,7 +245,7 @@ class AttachScreen(TrainingScreen):
 
     def action_detach(self) -> None:
         """Leave the view; the run goes on."""
-        if len(self.app.screen_stack) > 2:
+        if _screens_below(self.app):
             self.app.pop_screen()
         else:
             self.app.exit(0)
@@ -347,10 +347,16 @@ class SweepAttachScreen(Screen):
         self.app.push_screen(AttachScreen(self.sweep_dir / cell.run_dir))
 
     def action_detach(self) -> None:
-        if len(self.app.screen_stack) > 2:
+        if _screens_below(self.app):
             self.app.pop_screen()
         else:
             self.app.exit(0)
+
+
+def _screens_below(app: App[Any]) -> int:
+    """The app's own screens under the top one: the set-up screen in `cnn-tui` (F2, a live run), a sweep's view;
+    Textual's blank default screen under `cnn-tui attach`'s first view is none of them."""
+    return sum(type(s) is not Screen for s in app.screen_stack[:-1])
 
 
 class AttachApp(App[int]):

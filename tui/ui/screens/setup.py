@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from tui.ui.widgets.experiment_form import ExperimentForm
 
 START_LABEL = "Start training (F5)"
+
+FOCUS_ACTIONS = ("app.focus_next", "app.focus_previous")
+"""Tab and shift+Tab: bound by Textual's Screen, they move between the forms' fields (kept until those exist)."""
 
 PREVIEW_PER_CLASS = 3
 PREVIEW_CLASSES = 20
@@ -79,6 +82,8 @@ class SetupScreen(Screen):
         self._range_stop: threading.Event | None = None  # set to stop the range test running now
         self._range_result: RangeTestResult | None = None  # of the last range test
         self._range_config: ExperimentConfig | None = None  # the set-up it ran on
+        self._early_keys: list[tuple[str, str | None]] | None = []
+        """Keys typed between the first frame and the forms (None once the forms are built): see on_key."""
 
     # -- layout -------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -139,6 +144,7 @@ class SetupScreen(Screen):
         self._update_start()
         if self.focused is None:  # (AUTO_FOCUS found nothing to focus in the picture)
             self.set_focus(next((w for w in self.query("#forms *") if w.focusable), None))
+        self.call_later(self._replay_early_keys)  # (after any key that came in while the forms were mounted)
         self.call_after_refresh(self._build_side)
 
     @property
@@ -169,8 +175,39 @@ class SetupScreen(Screen):
         self.title = "cnn-tui — set-up"
         self.sub_title = self.preset or "defaults"
         # the forms, the side panels, then the background work, once the first frame is on the terminal (a fixed
-        # delay from mount was not enough on a busy machine: the first frame took longer than the delay)
+        # delay from mount was not enough on a busy machine: the first frame took longer than the delay). Not a
+        # call_after_refresh from here: this screen may be mounted in Textual's start-up batch, whose frames are
+        # never written, and that ran before anything was drawn. The app's queue runs after the batch
+        # (CnnTuiApp._after_start).
+        self.app.call_later(self._paint_then_build)
+
+    def _paint_then_build(self) -> None:
+        self.refresh()
         self.call_after_refresh(self._build_forms)
+
+    def on_key(self, event: events.Key) -> None:
+        """A key typed in the moment between the first frame and the forms (their picture takes no input) is kept
+        and replayed to the forms once they are built, rather than lost: Tab, arrows, text. Keys bound to an
+        action of the screen or the app (F5, F2, ctrl+s...) act at once, as they do later."""
+        if self._early_keys is None:
+            return
+        binding = self.active_bindings.get(event.key)
+        if binding is None or binding.binding.action in FOCUS_ACTIONS:
+            self._early_keys.append((event.key, event.character))
+            event.stop()
+            event.prevent_default()
+
+    def _replay_early_keys(self, early: list[tuple[str, str | None]] | None = None) -> None:
+        """To the forms, in the order typed, one a refresh (as typed: a key acts on where the one before it moved
+        the focus)."""
+        if early is None:
+            early, self._early_keys = self._early_keys or [], None
+        if early:
+            key, character = early.pop(0)
+            # sent as the terminal's keys are, by the app (a key sent by this screen would not bubble back up
+            # to the app, where the bindings, Tab's among them, are looked up)
+            self.app.post_message(events.Key(key, character).set_sender(self.app))
+            self.call_after_refresh(self._replay_early_keys, early)
 
     # -- editing --------------------------------------------------------------------------------------------
     @on(FieldChanged)
