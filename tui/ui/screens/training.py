@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, OptionList, ProgressBar, Static
+from textual.widgets import Footer, Header, OptionList, ProgressBar, Static
 
 from tui.core.changes import describe as describe_change
 from tui.core.changes import describe_short
@@ -45,7 +45,7 @@ BATCH_CHART_SECONDS = 1.0
 would otherwise use); progress bars and the status line follow every drain."""
 TABLE_ROWS = 200
 """The epoch table keeps the latest this many epochs (the charts show every one; summary.md lists them all): a
-table row costs a few milliseconds to lay out, and a run of thousands of epochs must open at once."""
+run of thousands of epochs must open at once."""
 COMPACT_HEIGHT = 40
 """Below this many terminal rows only two charts show at once (g switches between the pairs)."""
 
@@ -86,7 +86,6 @@ class TrainingScreen(Screen):
         self.events = events
         self.monitor = RunMonitor()
         self._rows = 0
-        self._row_keys: deque[Any] = deque()
         self._batch_drawn_at = self._status_drawn_at = self._charts_drawn_at = 0.0
         self._charts_due: Any = None  # the timer that draws charts left behind by CHART_SECONDS
         self._status_state = ""
@@ -116,15 +115,14 @@ class TrainingScreen(Screen):
             yield Static("", id="test-results-body")
             yield ExamplesView(id="test-examples")
         with Horizontal(id="lower"):
-            yield EpochTable(id="epochs", zebra_stripes=True, cursor_type="row")
+            yield EpochTable(id="epochs", max_rows=TABLE_ROWS)
             yield FindingsList(id="findings")
             yield GradientFlow(id="gradients")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = "cnn-tui — training"
-        table = self.query_one("#epochs", DataTable)
-        table.add_columns("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "time", "samples/s")
+        self.query_one("#epochs", EpochTable).add_columns("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "time", "samples/s")
         self._layout_for(self.app.size.height)
         self.set_interval(1 / DRAIN_HZ, self.drain)
 
@@ -238,7 +236,7 @@ class TrainingScreen(Screen):
         self._render_charts()
         self.query_one(DoctorBanner).show_finding(m.finding, others=len(m.findings) - 1)
         self.query_one(FindingsList).show(m.findings)
-        table = self.query_one("#epochs", DataTable)
+        table = self.query_one("#epochs", EpochTable)
         new = min(m.epochs_seen - self._rows, len(m.history), TABLE_ROWS)
         rows: list[tuple[tuple[int, int], tuple[str, ...]]] = []
         for h in list(m.history)[len(m.history) - new:] if new > 0 else ():
@@ -250,11 +248,8 @@ class TrainingScreen(Screen):
                 f"Δ {c.epoch}·{c.batch}", describe_short(c.values), "", "", "", "", "", "")))
         self._changes_shown = len(m.changes)
         for _, row in sorted(rows, key=lambda r: r[0]):
-            self._row_keys.append(table.add_row(*row))
-        while len(self._row_keys) > TABLE_ROWS:  # a bounded window: the full history is on disk
-            table.remove_row(self._row_keys.popleft())
+            table.add_row(*row)  # a bounded window: the full history is on disk
         self._rows = m.epochs_seen
-        table.move_cursor(row=table.row_count - 1)
 
     def _render_batches(self) -> None:
         m = self.monitor
