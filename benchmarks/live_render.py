@@ -32,6 +32,9 @@ def main() -> None:
     parser.add_argument("--epoch-s", type=float, default=1.5, help="seconds per simulated epoch")
     parser.add_argument("--steps", type=int, default=36, help="batches per epoch")
     parser.add_argument("--layouts", action="store_true", help="also print which widgets asked for layout passes")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=SECONDS",
+                        help="try another TrainingScreen rate (STATUS_SECONDS, CHART_SECONDS, BATCH_SECONDS)")
+    parser.add_argument("--widgets", action="store_true", help="also print the time each widget took to render")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the UI thread while training")
     args = parser.parse_args()
     cols, rows = (int(v) for v in args.size.split("x"))
@@ -66,6 +69,18 @@ def main() -> None:
             askers[f"{type(self).__name__}#{self.id} <- {Path(frame.filename).name}:{frame.lineno} {frame.name}"] += 1
         return original_refresh(self, *regions, repaint=repaint, layout=layout, recompose=recompose)
 
+    spent: Counter[str] = Counter()
+    original_lines = Widget.render_lines
+
+    def render_lines(self, crop):  # type: ignore[no-untyped-def]
+        t0 = time.thread_time()
+        try:
+            return original_lines(self, crop)
+        finally:
+            spent[f"{type(self).__name__}#{self.id}"] += time.thread_time() - t0
+
+    if args.widgets:
+        Widget.render_lines = render_lines  # type: ignore[method-assign]
     Screen._refresh_layout = refresh_layout  # type: ignore[method-assign]
     Widget.refresh = refresh  # type: ignore[method-assign]
 
@@ -76,6 +91,9 @@ def main() -> None:
     model = ModelSummary("simple_cnn", layers, 225_034, 225_034)
     events: deque = deque([RunStarted("runs/x", config, info, model, 10_000, args.steps, 128)])
     screen = TrainingScreen(StillSession(), events)
+    for setting in args.set:
+        name, value = setting.split("=")
+        setattr(screen, name, float(value))
     stop = threading.Event()
 
     def play() -> None:
@@ -113,6 +131,7 @@ def main() -> None:
             await pilot.pause(1.0)  # past the first frames
             counts.clear()
             askers.clear()
+            spent.clear()
             feeder = threading.Thread(target=play, daemon=True)
             profile = None
             if args.profile:
@@ -136,6 +155,8 @@ def main() -> None:
     print(f"UI thread CPU: {cpu:.3f} s = {100 * cpu / wall:.2f} % of a core (target: under ~2 %)")
     print(f"per epoch: {1000 * cpu / max(1, epochs):.1f} ms; layout passes: {counts['layout']} "
           f"({counts['layout'] / max(1, epochs):.2f}/epoch), scroll reflows: {counts['scroll-reflow']}")
+    for name, seconds in spent.most_common(12):
+        print(f"  {1000 * seconds / max(1, epochs):7.1f} ms/epoch rendering {name}")
     if args.layouts:
         for name, n in askers.most_common(20):
             print(f"  {n:5d}  {name}")

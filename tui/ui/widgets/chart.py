@@ -5,11 +5,15 @@ latter is what a live chart should get, because its view costs the same however 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping, Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
 
 from textual.content import Content
 from textual.strip import Strip
-from textual.visual import Visual
 from textual_plotext import PlotextPlot
 
 from tui.core.series import downsample
@@ -23,6 +27,9 @@ class LineChart(PlotextPlot):
 
     With `legend=False` plotext's own legend (dropped anyway when a label is wider than the plot) is left out,
     for a caller that draws its own legend in the `colors` it gives `show()`."""
+
+    ALLOW_SELECT = False
+    """Its lines carry no character offsets (drawn straight from plotext's text): nothing to select in a plot."""
 
     def __init__(self, title: str, *, xlabel: str = "epoch", log_y: bool = False, log_x: bool = False,
                  legend: bool = True, id: str | None = None, classes: str | None = None) -> None:
@@ -98,20 +105,33 @@ class LineChart(PlotextPlot):
         return frame
 
     def render_line(self, y: int) -> Strip:
-        """Line `y` of the current frame, from the lines kept with it (Textual's Line API)."""
+        """Line `y` of the current frame, from the lines kept with it (Textual's Line API).
+
+        The lines come straight from plotext's ANSI text (`ansi_strips`): through Rich's Text.from_ansi, Content
+        and Visual.to_strips that conversion cost as much as plotext's build (py-spy, the app training)."""
         width, height = self.size
         style = self.visual_style
         key = (width, height, self.app.theme)
         kept = self._lines.get(key)
-        if kept is None or kept[0] != style or self.text_selection is not None:
-            kept = (style, Visual.to_strips(self, self.render(), width, height, style))
+        if kept is None or kept[0] != style:
+            kept = (style, ansi_strips(self._plotext_frame(), width, height, self.rich_style))
             while len(self._lines) >= FRAMES_KEPT:
                 del self._lines[next(iter(self._lines))]
             self._lines[key] = kept
         lines = kept[1]
         return lines[y] if 0 <= y < len(lines) else Strip.blank(width, style.rich_style)
 
-    def _build(self) -> Any:
+    def _plotext_frame(self) -> str:
+        """plotext's frame for the current data and size, as ANSI text (textual-plotext's render, without its
+        conversion to Rich Text)."""
+        self._build(convert=False)
+        plot = self._plot
+        plot.plotsize(self.size.width, self.size.height)
+        plot._set_size(self.size.width, self.size.height)  # (textual-plotext does both: its issue #5)
+        plot.theme(self._get_plotext_theme_name(self.app.theme))
+        return str(plot.build())
+
+    def _build(self, convert: bool = True) -> Any:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -151,7 +171,43 @@ class LineChart(PlotextPlot):
             decade_ticks(plt, min(xs), max(xs))
         if self._ylim is not None and drawn:
             plt.ylim(*self._ylim)
-        return super().render()
+        return super().render() if convert else None
+
+
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+_sgr_styles: dict[str, Style] = {}
+
+
+def _sgr_style(codes: str) -> Style:
+    """The Rich style of an SGR parameter string ('48;2;30;30;30;38;5;12'), decoded once by Rich."""
+    style = _sgr_styles.get(codes)
+    if style is None:
+        decoded = Text.from_ansi(f"\x1b[{codes}mx")
+        style = Style.combine(span.style for span in decoded.spans if isinstance(span.style, Style))
+        if len(_sgr_styles) < 4096:
+            _sgr_styles[codes] = style
+    return style
+
+
+def ansi_strips(frame: str, width: int, height: int, base: Style) -> list[Strip]:
+    """`height` lines of `width` cells from ANSI text of SGR codes (what plotext draws), on `base`."""
+    strips: list[Strip] = []
+    blank = Strip.blank(width, base)
+    for line in frame.split("\n")[:height]:
+        segments: list[Segment] = []
+        codes = ""
+        pos = 0
+        for match in _SGR.finditer(line):
+            if match.start() > pos:
+                segments.append(Segment(line[pos:match.start()], base + _sgr_style(codes) if codes else base))
+            params = match.group(1)
+            codes = "" if params in ("", "0") else (f"{codes};{params}" if codes else params)
+            pos = match.end()
+        if pos < len(line):
+            segments.append(Segment(line[pos:], base + _sgr_style(codes) if codes else base))
+        strips.append(Strip(segments).adjust_cell_length(width, base))
+    strips += [blank] * (height - len(strips))
+    return strips
 
 
 def _last_colour(plt: Any) -> dict[str, Any]:

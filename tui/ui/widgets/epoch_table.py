@@ -156,7 +156,8 @@ class EpochTable(ScrollView, can_focus=True):
         header, even, odd, cursor = styles
         x = int(self.scroll_x)
         if y == 0:
-            return self._strip(self.columns, header, False).crop(x, x + width).extend_cell_length(width, self.rich_style)
+            strip = self._strip(self.columns, header, False)
+            return strip.crop(x, x + width).extend_cell_length(width, self.rich_style)
         index = int(self.scroll_y) + y - 1
         if not 0 <= index < len(self._rows):
             return Strip.blank(width, self.rich_style)
