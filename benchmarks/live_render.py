@@ -7,7 +7,7 @@ This benchmark plays a run's events into a headless app at the rate a Fashion-MN
 (a batch event every 0.25 s, an epoch every EPOCH_S, gradient norms twice an epoch) and measures the UI thread's
 CPU time (time.thread_time: robust on a loaded machine, unlike wall-clock figures).
 
-    python benchmarks/live_render.py [--seconds 20 --size 100x32 --epoch-s 1.5]
+    python benchmarks/live_render.py [--seconds 20 --size 100x32 --epoch-s 1.5] [--root /path/to/other/checkout]
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from collections import Counter, deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if "--root" in sys.argv:  # another checkout's screen (before/after), measured by this script
+    ROOT = Path(sys.argv[sys.argv.index("--root") + 1]).resolve()
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def main() -> None:
@@ -31,6 +33,7 @@ def main() -> None:
     parser.add_argument("--size", default="100x32", help="terminal columns x rows (latency.py: 100x32)")
     parser.add_argument("--epoch-s", type=float, default=1.5, help="seconds per simulated epoch")
     parser.add_argument("--steps", type=int, default=36, help="batches per epoch")
+    parser.add_argument("--root", metavar="DIR", help="measure the training screen of another checkout")
     parser.add_argument("--layouts", action="store_true", help="also print which widgets asked for layout passes")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=SECONDS",
                         help="try another TrainingScreen rate (STATUS_SECONDS, CHART_SECONDS, BATCH_SECONDS)")
