@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--size", default="100x32", help="terminal columns x rows (latency.py: 100x32)")
     parser.add_argument("--epoch-s", type=float, default=1.5, help="seconds per simulated epoch")
     parser.add_argument("--steps", type=int, default=36, help="batches per epoch")
+    parser.add_argument("--press-every", type=float, default=0.0, metavar="S",
+                        help="also press g (switch the chart pair) every S seconds, as latency.py does")
     parser.add_argument("--root", metavar="DIR", help="measure the training screen of another checkout")
     parser.add_argument("--layouts", action="store_true", help="also print which widgets asked for layout passes")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=SECONDS",
@@ -144,7 +146,15 @@ def main() -> None:
                 profile.enable()
             cpu0, wall0 = time.thread_time(), time.monotonic()
             feeder.start()
-            await asyncio.sleep(args.seconds)
+            pressed = 0
+            if args.press_every:
+                while time.monotonic() - wall0 < args.seconds:
+                    await pilot.press("g")
+                    pressed += 1
+                    await asyncio.sleep(args.press_every)
+            else:
+                await asyncio.sleep(args.seconds)
+            counts["presses"] = pressed
             cpu, wall = time.thread_time() - cpu0, time.monotonic() - wall0
             if profile is not None:
                 profile.disable()
@@ -155,6 +165,8 @@ def main() -> None:
 
     cpu, wall, epochs = asyncio.run(run())
     print(f"size {cols}x{rows}, {wall:.1f} s simulated ({epochs} epochs of {args.epoch_s} s, batch events at 4 Hz)")
+    if counts["presses"]:
+        print(f"g pressed {counts['presses']} times")
     print(f"UI thread CPU: {cpu:.3f} s = {100 * cpu / wall:.2f} % of a core (target: under ~2 %)")
     print(f"per epoch: {1000 * cpu / max(1, epochs):.1f} ms; layout passes: {counts['layout']} "
           f"({counts['layout'] / max(1, epochs):.2f}/epoch), scroll reflows: {counts['scroll-reflow']}")

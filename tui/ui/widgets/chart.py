@@ -54,6 +54,10 @@ class LineChart(PlotextPlot):
         self._lines: dict[tuple[int, int, str], tuple[Any, list[Strip]]] = {}
         """Those frames as terminal lines (with the style they were drawn in): Textual would turn the frame into
         lines again at every repaint of the chart, each time it is shown again or the layout moves (~20 ms)."""
+        self._stale: dict[tuple[int, int, str], tuple[Any, list[Strip]]] = {}
+        """Lines drawn from the data before the last `show()`: painted at once while the new frame is built after
+        that paint (a chart switched to by `g` answers the key without waiting for plotext)."""
+        self._redraw_due = False
 
     def show(self, series: Mapping[str, tuple[Sequence[float], Sequence[float]] | Any], *,
              mark: float | None = None,
@@ -69,6 +73,9 @@ class LineChart(PlotextPlot):
         self._subtitle = subtitle
         self._version += 1
         self._frames.clear()
+        self._stale = {**self._stale, **self._lines}
+        while len(self._stale) > FRAMES_KEPT:
+            del self._stale[next(iter(self._stale))]
         self._lines.clear()
         self.refresh()
 
@@ -114,12 +121,33 @@ class LineChart(PlotextPlot):
         key = (width, height, self.app.theme)
         kept = self._lines.get(key)
         if kept is None or kept[0] != style:
-            kept = (style, ansi_strips(self._plotext_frame(), width, height, self.rich_style))
-            while len(self._lines) >= FRAMES_KEPT:
-                del self._lines[next(iter(self._lines))]
-            self._lines[key] = kept
+            stale = self._stale.get(key)
+            if stale is not None and stale[0] == style:  # this paint from the last frame, the next from the new
+                if not self._redraw_due:
+                    self._redraw_due = True
+                    self.call_after_refresh(self._redraw)
+                kept = stale
+            else:
+                kept = self._draw_lines()
         lines = kept[1]
         return lines[y] if 0 <= y < len(lines) else Strip.blank(width, style.rich_style)
+
+    def _draw_lines(self) -> tuple[Any, list[Strip]]:
+        width, height = self.size
+        key = (width, height, self.app.theme)
+        kept = (self.visual_style, ansi_strips(self._plotext_frame(), width, height, self.rich_style))
+        while len(self._lines) >= FRAMES_KEPT:
+            del self._lines[next(iter(self._lines))]
+        self._lines[key] = kept
+        self._stale.pop(key, None)
+        return kept
+
+    def _redraw(self) -> None:
+        """The frame of the current data, after a paint that showed the last one."""
+        self._redraw_due = False
+        if self.display and self.size and (self.size.width, self.size.height, self.app.theme) not in self._lines:
+            self._draw_lines()
+            self.refresh()
 
     def _plotext_frame(self) -> str:
         """plotext's frame for the current data and size, as ANSI text (textual-plotext's render, without its
