@@ -140,7 +140,10 @@ class TrainingScreen(Screen):
         the screen would restyle every widget on it at each press of g."""
         compact = self.has_class("-compact")
         for chart in self.query_one("#charts", Grid).query(LineChart):
-            chart.display = not compact or chart.has_class("second") == self._second_pair
+            show = not compact or chart.has_class("second") == self._second_pair
+            if show and not chart.display:
+                chart.shown_again()
+            chart.display = show
 
     # -- the event pump -------------------------------------------------------------------------------------
     def drain(self) -> None:

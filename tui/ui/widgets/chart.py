@@ -58,6 +58,12 @@ class LineChart(PlotextPlot):
         """Lines drawn from the data before the last `show()`: painted at once while the new frame is built after
         that paint (a chart switched to by `g` answers the key without waiting for plotext)."""
         self._redraw_due = False
+        self._stale_ok = False
+
+    def shown_again(self) -> None:
+        """Call before showing the chart again: its next paint may use its last frame (while a visible chart
+        whose data changed is drawn from the new data at once: two paints would cost more)."""
+        self._stale_ok = True
 
     def show(self, series: Mapping[str, tuple[Sequence[float], Sequence[float]] | Any], *,
              mark: float | None = None,
@@ -120,8 +126,10 @@ class LineChart(PlotextPlot):
         style = self.visual_style
         key = (width, height, self.app.theme)
         kept = self._lines.get(key)
-        if kept is None or kept[0] != style:
-            stale = self._stale.get(key)
+        if kept is not None and kept[0] == style:
+            self._stale_ok = False
+        else:
+            stale = self._stale.get(key) if self._stale_ok else None
             if stale is not None and stale[0] == style:  # this paint from the last frame, the next from the new
                 if not self._redraw_due:
                     self._redraw_due = True
@@ -144,7 +152,7 @@ class LineChart(PlotextPlot):
 
     def _redraw(self) -> None:
         """The frame of the current data, after a paint that showed the last one."""
-        self._redraw_due = False
+        self._redraw_due = self._stale_ok = False
         if self.display and self.size and (self.size.width, self.size.height, self.app.theme) not in self._lines:
             self._draw_lines()
             self.refresh()
