@@ -124,7 +124,8 @@ class TrainingScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = "cnn-tui — training"
-        self.query_one("#epochs", EpochTable).add_columns("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "time", "samples/s")
+        self.query_one("#epochs", EpochTable).add_columns("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "time",
+                                                          "samples/s")
         self._layout_for(self.app.size.height)
         self.set_interval(1 / DRAIN_HZ, self.drain)
 
