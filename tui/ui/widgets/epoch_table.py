@@ -164,11 +164,11 @@ class EpochTable(ScrollView, can_focus=True):
         serial, cells = self._rows[index]
         highlighted = index == self.cursor_row
         key = (serial, highlighted)
-        strip = self._lines.get(key)
-        if strip is None:
+        line = self._lines.get(key)
+        if line is None:
             style = cursor if highlighted else (odd if serial % 2 else even)
-            strip = self._lines[key] = self._strip(cells, style, _spans(cells))
-        return strip.crop(x, x + width).extend_cell_length(width, self.rich_style)
+            line = self._lines[key] = self._strip(cells, style, _spans(cells))
+        return line.crop(x, x + width).extend_cell_length(width, self.rich_style)
 
     def _strip(self, cells: Iterable[str], style: Style, spans: bool) -> Strip:
         base = self.rich_style + style
