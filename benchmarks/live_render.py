@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=36, help="batches per epoch")
     parser.add_argument("--press-every", type=float, default=0.0, metavar="S",
                         help="also press g (switch the chart pair) every S seconds, as latency.py does")
+    parser.add_argument("--finding", action="store_true", help="the doctor reports a finding from epoch 2 on")
     parser.add_argument("--root", metavar="DIR", help="measure the training screen of another checkout")
     parser.add_argument("--layouts", action="store_true", help="also print which widgets asked for layout passes")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=SECONDS",
@@ -51,7 +52,8 @@ def main() -> None:
     from still_session import StillSession
     from tui.core import config as cfg
     from tui.core.datasets import DatasetInfo
-    from tui.core.events import BatchEnd, EpochEnd, GradientNorms, LayerInfo, ModelSummary, RunStarted
+    from tui.core.diagnostics import Finding
+    from tui.core.events import BatchEnd, Diagnosis, EpochEnd, GradientNorms, LayerInfo, ModelSummary, RunStarted
     from tui.ui.screens.training import TrainingScreen
 
     counts: Counter[str] = Counter()
@@ -121,6 +123,9 @@ def main() -> None:
                 loss = 1.5 / epoch
                 events.append(EpochEnd(epoch, 10_000, {"loss": loss, "accuracy": 1 - loss / 2, "val_loss": loss * 1.2,
                                                        "val_accuracy": 0.9 - loss / 3}, 0.001, args.epoch_s, 3000.0))
+                if args.finding and epoch >= 2:  # the doctor sends its findings again at each epoch
+                    events.append(Diagnosis((Finding("overfitting", "warning", 2, "Overfitting from epoch 2",
+                                                     "val_loss rose", "memorising", ()),)))
                 epoch += 1
                 epoch_started = now
             time.sleep(0.01)
