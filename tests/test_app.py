@@ -3,10 +3,11 @@
 import json
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, Input, Select, Static
+from textual.widgets import Button, Input, Select, Static
 
 from pilot_wait import forms_built, run_drawn, until
 
+from tui.ui.widgets.epoch_table import EpochTable
 from tui.core import config as cfg
 from tui.ui.app import CnnTuiApp
 from tui.ui.screens.setup import SetupScreen
@@ -46,7 +47,7 @@ async def test_fill_the_forms_start_a_run_and_watch_charts_and_table_update(tmp_
         await run_drawn(pilot)
         screen = app.screen
         assert screen.monitor.state == "finished"
-        assert screen.query_one("#epochs", DataTable).row_count == 2
+        assert screen.query_one("#epochs", EpochTable).row_count == 2
         assert "nothing wrong so far" in str(screen.query_one("#findings").get_option_at_index(0).prompt)
         loss_chart = screen.query_one("#chart-loss")
         assert {label: len(loss_chart.points(label)[1]) for label in loss_chart.labels} == {"loss": 2, "val_loss": 2}

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable
 
+from tui.ui.widgets.epoch_table import EpochTable
 from tui.cli import main
 from tui.core import control, owner
 from tui.core.eventlog import EventLogFollower
@@ -47,7 +47,7 @@ async def until(pilot, condition, timeout: float = 120.0) -> None:
 
 
 def rows(app) -> int:
-    return app.screen.query_one("#epochs", DataTable).row_count
+    return app.screen.query_one("#epochs", EpochTable).row_count
 
 
 def detach(tmp_path, *args: str) -> Path:

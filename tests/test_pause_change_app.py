@@ -4,11 +4,12 @@ a change and resumed from the app keeps it."""
 
 import json
 
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from pilot_wait import until
 from simulated_crash import crash_in_epoch_3
 
+from tui.ui.widgets.epoch_table import EpochTable
 from tui.core import config as cfg
 from tui.ui.app import CnnTuiApp
 from tui.ui.screens.change import ChangeScreen
@@ -18,7 +19,7 @@ TINY = {"dataset.train_size": 120, "model.conv_filters": 4, "model.dense_units":
 
 
 def table_text(screen) -> list[str]:
-    table = screen.query_one("#epochs", DataTable)
+    table = screen.query_one("#epochs", EpochTable)
     return [" ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
 
 

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, OptionList, ProgressBar, Static
+from textual.widgets import Footer, Header, OptionList, ProgressBar, Static
 
 from tui.core.changes import describe as describe_change
 from tui.core.changes import describe_short
@@ -45,7 +45,7 @@ BATCH_CHART_SECONDS = 1.0
 would otherwise use); progress bars and the status line follow every drain."""
 TABLE_ROWS = 200
 """The epoch table keeps the latest this many epochs (the charts show every one; summary.md lists them all): a
-table row costs a few milliseconds to lay out, and a run of thousands of epochs must open at once."""
+run of thousands of epochs must open at once."""
 COMPACT_HEIGHT = 40
 """Below this many terminal rows only two charts show at once (g switches between the pairs)."""
 
@@ -60,8 +60,10 @@ class RunControls(Changeable, Protocol):
 class TrainingScreen(Screen):
     END_HINT = "e exports the summary."
     """The end-of-run notification's last words."""
-    STATUS_SECONDS = 0.0
-    """How often the batch counter, speed and ETA are redrawn at most (0: at every drain, four times a second)."""
+    STATUS_SECONDS = 0.5
+    """How often the batch counter, progress bars, speed and ETA are redrawn at most (0: at every drain, four times
+    a second). Measured with benchmarks/live_render.py (epochs of 3 s): the UI thread took 2.4 % of a core at every
+    drain, 1.7 % at 0.5 s; the app's training throughput loses about that share (TensorFlow's two shards per op)."""
     BATCH_SECONDS = BATCH_CHART_SECONDS
     """How often the batch-loss chart is redrawn at most."""
     CHART_SECONDS = 0.0
@@ -86,7 +88,6 @@ class TrainingScreen(Screen):
         self.events = events
         self.monitor = RunMonitor()
         self._rows = 0
-        self._row_keys: deque[Any] = deque()
         self._batch_drawn_at = self._status_drawn_at = self._charts_drawn_at = 0.0
         self._charts_due: Any = None  # the timer that draws charts left behind by CHART_SECONDS
         self._status_state = ""
@@ -116,15 +117,15 @@ class TrainingScreen(Screen):
             yield Static("", id="test-results-body")
             yield ExamplesView(id="test-examples")
         with Horizontal(id="lower"):
-            yield EpochTable(id="epochs", zebra_stripes=True, cursor_type="row")
+            yield EpochTable(id="epochs", max_rows=TABLE_ROWS)
             yield FindingsList(id="findings")
             yield GradientFlow(id="gradients")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = "cnn-tui — training"
-        table = self.query_one("#epochs", DataTable)
-        table.add_columns("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "time", "samples/s")
+        self.query_one("#epochs", EpochTable).add_columns("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "time",
+                                                          "samples/s")
         self._layout_for(self.app.size.height)
         self.set_interval(1 / DRAIN_HZ, self.drain)
 
@@ -140,7 +141,10 @@ class TrainingScreen(Screen):
         the screen would restyle every widget on it at each press of g."""
         compact = self.has_class("-compact")
         for chart in self.query_one("#charts", Grid).query(LineChart):
-            chart.display = not compact or chart.has_class("second") == self._second_pair
+            show = not compact or chart.has_class("second") == self._second_pair
+            if show and not chart.display:
+                chart.shown_again()
+            chart.display = show
 
     # -- the event pump -------------------------------------------------------------------------------------
     def drain(self) -> None:
@@ -238,7 +242,7 @@ class TrainingScreen(Screen):
         self._render_charts()
         self.query_one(DoctorBanner).show_finding(m.finding, others=len(m.findings) - 1)
         self.query_one(FindingsList).show(m.findings)
-        table = self.query_one("#epochs", DataTable)
+        table = self.query_one("#epochs", EpochTable)
         new = min(m.epochs_seen - self._rows, len(m.history), TABLE_ROWS)
         rows: list[tuple[tuple[int, int], tuple[str, ...]]] = []
         for h in list(m.history)[len(m.history) - new:] if new > 0 else ():
@@ -250,11 +254,8 @@ class TrainingScreen(Screen):
                 f"Δ {c.epoch}·{c.batch}", describe_short(c.values), "", "", "", "", "", "")))
         self._changes_shown = len(m.changes)
         for _, row in sorted(rows, key=lambda r: r[0]):
-            self._row_keys.append(table.add_row(*row))
-        while len(self._row_keys) > TABLE_ROWS:  # a bounded window: the full history is on disk
-            table.remove_row(self._row_keys.popleft())
+            table.add_row(*row)  # a bounded window: the full history is on disk
         self._rows = m.epochs_seen
-        table.move_cursor(row=table.row_count - 1)
 
     def _render_batches(self) -> None:
         m = self.monitor

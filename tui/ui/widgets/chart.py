@@ -5,11 +5,15 @@ latter is what a live chart should get, because its view costs the same however 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping, Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
 
 from textual.content import Content
 from textual.strip import Strip
-from textual.visual import Visual
 from textual_plotext import PlotextPlot
 
 from tui.core.series import downsample
@@ -23,6 +27,9 @@ class LineChart(PlotextPlot):
 
     With `legend=False` plotext's own legend (dropped anyway when a label is wider than the plot) is left out,
     for a caller that draws its own legend in the `colors` it gives `show()`."""
+
+    ALLOW_SELECT = False
+    """Its lines carry no character offsets (drawn straight from plotext's text): nothing to select in a plot."""
 
     def __init__(self, title: str, *, xlabel: str = "epoch", log_y: bool = False, log_x: bool = False,
                  legend: bool = True, id: str | None = None, classes: str | None = None) -> None:
@@ -47,6 +54,16 @@ class LineChart(PlotextPlot):
         self._lines: dict[tuple[int, int, str], tuple[Any, list[Strip]]] = {}
         """Those frames as terminal lines (with the style they were drawn in): Textual would turn the frame into
         lines again at every repaint of the chart, each time it is shown again or the layout moves (~20 ms)."""
+        self._stale: dict[tuple[int, int, str], tuple[Any, list[Strip]]] = {}
+        """Lines drawn from the data before the last `show()`: painted at once while the new frame is built after
+        that paint (a chart switched to by `g` answers the key without waiting for plotext)."""
+        self._redraw_due = False
+        self._stale_ok = False
+
+    def shown_again(self) -> None:
+        """Call before showing the chart again: its next paint may use its last frame (while a visible chart
+        whose data changed is drawn from the new data at once: two paints would cost more)."""
+        self._stale_ok = True
 
     def show(self, series: Mapping[str, tuple[Sequence[float], Sequence[float]] | Any], *,
              mark: float | None = None,
@@ -62,6 +79,9 @@ class LineChart(PlotextPlot):
         self._subtitle = subtitle
         self._version += 1
         self._frames.clear()
+        self._stale = {**self._stale, **self._lines}
+        while len(self._stale) > FRAMES_KEPT:
+            del self._stale[next(iter(self._stale))]
         self._lines.clear()
         self.refresh()
 
@@ -98,20 +118,56 @@ class LineChart(PlotextPlot):
         return frame
 
     def render_line(self, y: int) -> Strip:
-        """Line `y` of the current frame, from the lines kept with it (Textual's Line API)."""
+        """Line `y` of the current frame, from the lines kept with it (Textual's Line API).
+
+        The lines come straight from plotext's ANSI text (`ansi_strips`): through Rich's Text.from_ansi, Content
+        and Visual.to_strips that conversion cost as much as plotext's build (py-spy, the app training)."""
         width, height = self.size
         style = self.visual_style
         key = (width, height, self.app.theme)
         kept = self._lines.get(key)
-        if kept is None or kept[0] != style or self.text_selection is not None:
-            kept = (style, Visual.to_strips(self, self.render(), width, height, style))
-            while len(self._lines) >= FRAMES_KEPT:
-                del self._lines[next(iter(self._lines))]
-            self._lines[key] = kept
+        if kept is not None and kept[0] == style:
+            self._stale_ok = False
+        else:
+            stale = self._stale.get(key) if self._stale_ok else None
+            if stale is not None and stale[0] == style:  # this paint from the last frame, the next from the new
+                if not self._redraw_due:
+                    self._redraw_due = True
+                    self.call_after_refresh(self._redraw)
+                kept = stale
+            else:
+                kept = self._draw_lines()
         lines = kept[1]
         return lines[y] if 0 <= y < len(lines) else Strip.blank(width, style.rich_style)
 
-    def _build(self) -> Any:
+    def _draw_lines(self) -> tuple[Any, list[Strip]]:
+        width, height = self.size
+        key = (width, height, self.app.theme)
+        kept = (self.visual_style, ansi_strips(self._plotext_frame(), width, height, self.rich_style))
+        while len(self._lines) >= FRAMES_KEPT:
+            del self._lines[next(iter(self._lines))]
+        self._lines[key] = kept
+        self._stale.pop(key, None)
+        return kept
+
+    def _redraw(self) -> None:
+        """The frame of the current data, after a paint that showed the last one."""
+        self._redraw_due = self._stale_ok = False
+        if self.display and self.size and (self.size.width, self.size.height, self.app.theme) not in self._lines:
+            self._draw_lines()
+            self.refresh()
+
+    def _plotext_frame(self) -> str:
+        """plotext's frame for the current data and size, as ANSI text (textual-plotext's render, without its
+        conversion to Rich Text)."""
+        self._build(convert=False)
+        plot = self._plot
+        plot.plotsize(self.size.width, self.size.height)
+        plot._set_size(self.size.width, self.size.height)  # (textual-plotext does both: its issue #5)
+        plot.theme(self._get_plotext_theme_name(self.app.theme))
+        return str(plot.build())
+
+    def _build(self, convert: bool = True) -> Any:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -151,7 +207,43 @@ class LineChart(PlotextPlot):
             decade_ticks(plt, min(xs), max(xs))
         if self._ylim is not None and drawn:
             plt.ylim(*self._ylim)
-        return super().render()
+        return super().render() if convert else None
+
+
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+_sgr_styles: dict[str, Style] = {}
+
+
+def _sgr_style(codes: str) -> Style:
+    """The Rich style of an SGR parameter string ('48;2;30;30;30;38;5;12'), decoded once by Rich."""
+    style = _sgr_styles.get(codes)
+    if style is None:
+        decoded = Text.from_ansi(f"\x1b[{codes}mx")
+        style = Style.combine(span.style for span in decoded.spans if isinstance(span.style, Style))
+        if len(_sgr_styles) < 4096:
+            _sgr_styles[codes] = style
+    return style
+
+
+def ansi_strips(frame: str, width: int, height: int, base: Style) -> list[Strip]:
+    """`height` lines of `width` cells from ANSI text of SGR codes (what plotext draws), on `base`."""
+    strips: list[Strip] = []
+    blank = Strip.blank(width, base)
+    for line in frame.split("\n")[:height]:
+        segments: list[Segment] = []
+        codes = ""
+        pos = 0
+        for match in _SGR.finditer(line):
+            if match.start() > pos:
+                segments.append(Segment(line[pos:match.start()], base + _sgr_style(codes) if codes else base))
+            params = match.group(1)
+            codes = "" if params in ("", "0") else (f"{codes};{params}" if codes else params)
+            pos = match.end()
+        if pos < len(line):
+            segments.append(Segment(line[pos:], base + _sgr_style(codes) if codes else base))
+        strips.append(Strip(segments).adjust_cell_length(width, base))
+    strips += [blank] * (height - len(strips))
+    return strips
 
 
 def _last_colour(plt: Any) -> dict[str, Any]:

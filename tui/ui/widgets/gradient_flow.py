@@ -62,8 +62,14 @@ class GradientFlow(Static):
     def show(self, layers: Sequence[str], norms: Sequence[float], subtitle: str = "") -> None:
         self.norms = (tuple(layers), tuple(norms))
         self.border_subtitle = subtitle
-        self.update(gradient_bars(layers, norms, max(20, self.size.width - 2)))
+        self._draw()
 
     def on_resize(self) -> None:
         if self.norms is not None:
-            self.update(gradient_bars(*self.norms, max(20, self.size.width - 2)))
+            self._draw()
+
+    def _draw(self) -> None:
+        """A layout pass only where the panel's size follows its content: on the training screen its size is fixed,
+        and a layout pass there repaints the whole screen (measured: most of the UI thread's time while training)."""
+        assert self.norms is not None
+        self.update(gradient_bars(*self.norms, max(20, self.size.width - 2)), layout=self.styles.auto_dimensions)
