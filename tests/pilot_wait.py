@@ -16,8 +16,9 @@ async def until(pilot, condition, seconds: float = 10.0, state=None) -> None:
 
 
 async def forms_built(pilot) -> None:
-    """Until the set-up screen's forms have replaced the picture of them that the first frame shows."""
-    await until(pilot, lambda: bool(pilot.app.screen.query("#tabs")))
+    """Until the set-up screen's forms have replaced the picture of them that the first frame shows, their tab bar
+    included (its tabs are mounted a moment after the TabbedContent: setting `active` before then is refused)."""
+    await until(pilot, lambda: bool(pilot.app.screen.query("#tabs ContentTab")))
 
 
 async def run_drawn(pilot, seconds: float = 30.0) -> None:
