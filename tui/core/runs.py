@@ -176,7 +176,7 @@ _KEEP: Any = object()
 
 @dataclass
 class Batch:
-    """Records read or validated since the last batch, and how far the scan has got."""
+    """Records read or validated since the last batch (none handed out before), and how far the scan has got."""
 
     records: list[RunRecord]
     done: int
@@ -611,24 +611,30 @@ class RunIndex:
              limit: int | None = None) -> Listing:
         """Every run in the folder, newest first, read through the index (which is brought up to date).
 
-        `on_batch` receives records as they are known: the newest `first` before anything else on a warm index
-        (read from the index's first lines when no directory came or went), then what came in every `interval`
-        seconds. With `limit`, only the newest `limit` runs are validated and returned."""
+        `on_batch` receives records as they are known, each run once: the newest `first` before anything else on a
+        warm index (read from the index's first lines when no directory came or went), then what came in every
+        `interval` seconds; what is left when nothing is to be written to the index comes only in the `Listing`
+        returned, which holds every run (as validated last). With `limit`, only the newest `limit` runs are
+        validated and returned."""
         if not self.runs_dir.is_dir():
             return Listing()
         look: _Look | None = None
         last_flush: float | None = None
+        handed: set[str] = set()
+        """The runs handed out in the first batch, before the whole index was read: not handed out again."""
         if limit is not None or on_batch is not None:
             look = _Look(self, newest=limit if limit is not None else first)
             if look.partial:  # the newest, from the index's first lines: the rest is not even decoded
-                quick = [look.record(rel, e) for rel in look.newest_first() if (e := look.entry(rel)) is not None]
-                quick.sort(key=_started, reverse=True)
+                newest = [(rel, look.record(rel, e)) for rel in look.newest_first()
+                          if (e := look.entry(rel)) is not None]
+                quick = sorted((rec for _, rec in newest), key=_started, reverse=True)
                 look.finish()
                 if limit is not None:
                     return Listing(quick[:limit], look.sweep_paths, False, look.total, look.total)
                 if on_batch is not None and quick:
                     on_batch(Batch(quick, len(quick), look.total))
                     last_flush = time.monotonic()
+                    handed = {rel for rel, _ in newest}
                 look = None
         if look is None:
             look = _Look(self)
@@ -660,9 +666,11 @@ class RunIndex:
             if e is not None:
                 rec = look.record(rel, e)
                 records.append(rec)
-                pending.append(rec)
+                if rel not in handed:
+                    pending.append(rec)
                 flush()
-        flush(force=True)
+        if look.fresh:  # runs read anew, which the index is now written with: what is read shows first
+            flush(force=True)
         look.finish()
         records.sort(key=_started, reverse=True)
         return Listing(records[:limit], look.sweep_paths, limit is None, look.total, look.total)
