@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core import owner
 from tui.core.rundir import RunDir, SweepDir
@@ -75,6 +75,18 @@ class RunRecord:
     def search_text(self) -> str:
         """The row in lower case, one string: what a filter looks in."""
         return " ".join(self.row).lower()
+
+    if not TYPE_CHECKING:  # (a type checker still sees every attribute a record has)
+        def __getattr__(self, name: str) -> Any:
+            """A record made from the index (`_from_entry`) makes its `path` when first asked for: the history
+            makes a record of every run and draws a screenful of them (making 10,000 Paths was a quarter of
+            validating 10,000 runs)."""
+            if name == "path":
+                d = self.__dict__
+                if "_rel" in d:
+                    path = d["path"] = _join(d["_folder"], d["_rel"])
+                    return path
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def read_run(run_dir: Path) -> RunRecord | None:
@@ -263,9 +275,9 @@ def _join(folder: Path, rel: str) -> Path:
 
 def _from_entry(runs_dir: Path, rel: str, e: list[Any], _new: Any = object.__new__) -> RunRecord:
     # the fields set directly, as the frozen dataclass's __init__ would (at half its cost: the app makes a record of
-    # every run), with the search_text cached_property's value from the index
+    # every run), with the search_text cached_property's value from the index; the path is made when asked for
     rec: RunRecord = _new(RunRecord)
-    rec.__dict__.update(name=rel.rsplit("/", 1)[-1], path=_join(runs_dir, rel),
+    rec.__dict__.update(name=rel.rsplit("/", 1)[-1], _folder=runs_dir, _rel=rel,
                         started=datetime.fromtimestamp(e[STARTED]), dataset=e[DATASET], architecture=e[ARCHITECTURE],
                         status=e[STATUS], best_val_accuracy=e[BEST], epochs=e[EPOCHS], wall_seconds=e[WALL],
                         search_text=e[TEXT])
@@ -375,22 +387,34 @@ class _Look:
 
     def valid(self, rels: Iterable[str]) -> Iterator[tuple[str, list[Any]]]:
         """(rel, entry) for each of `rels` that is a run now: what `entry` gives, with the test of a trusted entry
-        written out here (a filter validates every run in the folder: 10,000 calls less)."""
-        root, known, stat, racy = self.root, self.known, _stat, RACY_SECONDS
-        for rel in rels:
-            e = known.get(rel)
-            if e is not None and not e[LIVE]:
-                st = stat(f"{root}/{rel}")
-                if st is not None:
-                    sig = e[SIG]
-                    mtime = st.st_mtime_ns
-                    if (sig[1] == mtime and sig[0] == st.st_ino and e[CHECKED] - mtime / 1e9 > racy
-                            and _EARLIEST < e[STARTED] < _LATEST):
-                        yield rel, e
-                        continue
-            e = self.entry(rel)
-            if e is not None:
-                yield rel, e
+        written out here (a filter validates every run in the folder: 10,000 calls less), and each directory
+        looked up from the open runs folder rather than from its whole path (a third less time)."""
+        known, racy, stat = self.known, RACY_SECONDS, os.stat
+        try:
+            folder: int | None = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            folder = None
+        try:
+            for rel in rels:
+                e = known.get(rel)
+                if e is not None and not e[LIVE] and folder is not None:
+                    try:
+                        st = stat(rel, dir_fd=folder)
+                    except OSError:
+                        st = None
+                    if st is not None:
+                        sig = e[SIG]
+                        mtime = st.st_mtime_ns
+                        if (sig[1] == mtime and sig[0] == st.st_ino and e[CHECKED] - mtime / 1e9 > racy
+                                and _EARLIEST < e[STARTED] < _LATEST):
+                            yield rel, e
+                            continue
+                e = self.entry(rel)
+                if e is not None:
+                    yield rel, e
+        finally:
+            if folder is not None:
+                os.close(folder)
 
     def record(self, rel: str, e: list[Any]) -> RunRecord:
         rec = self.read.get(rel)
@@ -659,16 +683,21 @@ class RunIndex:
                 pending.clear()
                 last_flush = now
 
-        # with `limit`: new directories first (any of them may be the newest), then the index's newest
-        for rel in look.newest_first(limit):
-            done += 1
-            e = look.entry(rel)
-            if e is not None:
-                rec = look.record(rel, e)
+        # with `limit`: new directories first (any of them may be the newest), then the index's newest; a slice at a
+        # time (the first the size of the first batch)
+        rels = look.newest_first(limit)
+        read, root = look.read, self.runs_dir
+        at, size = 0, max(1, min(first, 200))
+        while at < len(rels):
+            for rel, e in look.valid(rels[at:at + size]):
+                rec = read.get(rel) or _from_entry(root, rel, e)
                 records.append(rec)
                 if rel not in handed:
                     pending.append(rec)
-                flush()
+            at += size
+            done = min(at, len(rels))
+            size = 200
+            flush()
         if look.fresh:  # runs read anew, which the index is now written with: what is read shows first
             flush(force=True)
         look.finish()

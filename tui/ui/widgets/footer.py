@@ -4,7 +4,8 @@ Textual's Footer rebuilds its key widgets (removes them, composes and mounts new
 its bindings may have changed, once per notice: pushing the run history sent three (the focus set, the screen
 resumed, the stack changed) and the set-up screen underneath rebuilt its own, hidden, footer once more; each
 rebuild took ~25 ms of a quiet machine (~100 ms of a loaded one) before every run was listed. This one rebuilds
-at most once a frame, only on the screen shown, and only when the keys differ from the ones it shows."""
+at most once a frame, only on the screen shown, and only when the keys differ from the ones it shows; and its keys
+are made in their final style instead of restyled once mounted."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.screen import Screen
+from textual.reactive import Reactive
 from textual.widgets import Footer as TextualFooter
 
 
@@ -30,7 +32,13 @@ class Footer(TextualFooter):
 
     def compose(self) -> ComposeResult:
         self._shown = self._keys() if self._bindings_ready else None
-        yield from super().compose()
+        for widget in super().compose():
+            compact = getattr(type(widget), "compact", None)  # a key (FooterKey)
+            if isinstance(compact, Reactive):
+                # made with the footer's look (Textual's keys start compact and are told otherwise once mounted:
+                # each then had the whole stylesheet applied again, most of a rebuild's time)
+                widget.set_reactive(compact, self.compact)
+            yield widget
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
         self._bindings_ready = True
@@ -41,7 +49,8 @@ class Footer(TextualFooter):
         self._pending = True
         self.call_after_refresh(self._rebuild)
 
-    async def _rebuild(self) -> None:
+    def _rebuild(self) -> None:
+        # rebuilt in the footer's own turn: the screen's other callbacks after this frame do not wait for it
         self._pending = False
         if self.is_attached and self._keys() != self._shown:
-            await self.recompose()
+            self.refresh(recompose=True)
