@@ -659,12 +659,15 @@ class RunIndex:
                     on_batch(Batch(quick, len(quick), look.total))
                     last_flush = time.monotonic()
                     handed = {rel for rel, _ in newest}
+                    # the rest of a warm index is validated in well under a second: handed out in one batch, which a
+                    # view sorts and draws once (on a loaded machine a batch every `interval` drew it two or three
+                    # times, each draw slowing the reading further)
+                    interval = max(interval, 1.0)
                 look = None
         if look is None:
             look = _Look(self)
             if last_flush is not None:
-                # batches come every `interval` seconds of reading, the whole index's loading not counted: on a warm
-                # index the rest is validated in one batch, which a view sorts and draws once instead of twice
+                # batches come every `interval` seconds of reading, the whole index's loading not counted
                 last_flush = time.monotonic()
         total = len(look.rels)
         records: list[RunRecord] = []

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Header, Input, Markdown, OptionList, Static
+from textual.widgets import Header, Input, OptionList, Static
 
 from tui.core.diagnostics import Finding, Fix
 from tui.core.render import run_results
@@ -345,6 +345,9 @@ class RunDetailScreen(Screen):
         with VerticalScroll(id="detail-summary"):
             yield Static("", id="detail-results")
             yield ExamplesView(id="detail-examples")
+            # (imported here: Markdown brings markdown-it, which the first F2 waited for without needing it)
+            from textual.widgets import Markdown
+
             yield Markdown(id="summary-md")
         yield Footer()
 
@@ -368,6 +371,8 @@ class RunDetailScreen(Screen):
         if results is not None:
             self.run_worker(self.query_one(ExamplesView).show_run(self.record.path), group="examples")
         text = run.read_summary_md() or "_No summary yet: the run is in progress or was killed._"
+        from textual.widgets import Markdown
+
         self.query_one("#summary-md", Markdown).update(text)
 
     def action_doctor(self) -> None:
