@@ -33,8 +33,8 @@ class Footer(TextualFooter):
     def compose(self) -> ComposeResult:
         self._shown = self._keys() if self._bindings_ready else None
         for widget in super().compose():
-            compact = getattr(type(widget), "compact", None)  # a key (FooterKey)
-            if isinstance(compact, Reactive):
+            compact = getattr(type(widget), "compact", None)  # a key (FooterKey) bound to the footer's look
+            if isinstance(compact, Reactive) and not widget.has_class("-command-palette"):  # (that one is not)
                 # made with the footer's look (Textual's keys start compact and are told otherwise once mounted:
                 # each then had the whole stylesheet applied again, most of a rebuild's time)
                 widget.set_reactive(compact, self.compact)
