@@ -220,17 +220,25 @@ def test_listing_an_unchanged_folder_does_not_rewrite_the_index(folder):
 
 
 def test_a_listing_of_the_newest_few_reads_only_those(folder, monkeypatch):
+    import os
+
     newest = [r.name for r in list_runs(folder)][:2]
     reads = []
-    real = run_index.signature
-    monkeypatch.setattr(run_index, "signature", lambda path: reads.append(path) or real(path))
+    real = os.stat
+
+    def looked_at(path, *args, **kwargs):  # a run directory's own stat, by its path or from the open folder
+        if os.path.basename(os.fspath(path))[:2] in ("19", "20"):
+            reads.append(os.path.basename(os.fspath(path)))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", looked_at)
     listing = RunIndex(folder).scan(limit=2)
     assert [r.name for r in listing.records] == newest and listing.total == 6
-    assert len(reads) == 2
+    assert set(reads) == set(newest)
     came = [write_run(folder, "19990101-000000-old-copy", started=1_000), write_run(folder, "20990101-000000-new")]
     reads.clear()  # directories that came are read, whatever their names, and shown if they are among the newest
     assert [r.name for r in RunIndex(folder).scan(limit=2).records] == [came[1].name, listing.records[0].name]
-    assert len(reads) == 4
+    assert set(reads) == {c.name for c in came} | set(newest)
 
 
 def test_compare_finds_a_run_by_a_unique_part_of_its_name_through_the_index(folder):
@@ -268,10 +276,18 @@ def test_a_run_no_process_owns_is_checked_by_one_look_at_its_directory_and_still
     killed = write_run(folder, "20990101-000000-killed", status="no summary")  # before its first epoch ended
     age(killed)
     list_runs(folder)
+    import os
+
     looked: list[str] = []
-    real = run_index._stat
-    monkeypatch.setattr(run_index, "_stat", lambda path: looked.append(path) or real(path))
+    real = os.stat
+
+    def stat(path, *args, dir_fd=None, **kwargs):  # by its path, or from the open runs folder
+        looked.append(os.path.join(folder, path) if dir_fd is not None else os.fspath(path))
+        return real(path, *args, dir_fd=dir_fd, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
     records = {r.name: r for r in list_runs(folder)}
+    looked = [p for p in looked if p != str(folder)]  # (and the runs folder's own time)
     assert len(records) == 7 and sorted(looked) == sorted(str(folder / n) for n in records)
     assert records[killed.name].status == "unknown"
     atomic_write_json(killed / "summary.json", {"status": "stopped", "epochs_run": 2})  # its summary came late

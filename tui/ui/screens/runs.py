@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Markdown, OptionList, Static
+from textual.widgets import Header, Input, OptionList, Static
 
 from tui.core.diagnostics import Finding, Fix
 from tui.core.render import run_results
@@ -22,6 +22,7 @@ from tui.core.runs import COLUMNS, SORT_KEYS, RunIndex, RunRecord
 from tui.ui.messages import AttachRequested, FixRequested, ResumeRequested, RunsRead
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.findings_list import FindingsList
+from tui.ui.widgets.footer import Footer
 from tui.ui.widgets.picture import ExamplesView
 from tui.ui.widgets.run_table import MARK_WIDTH, RunTable, layout
 
@@ -48,8 +49,10 @@ class RunsScreen(Screen):
         super().__init__()
         self.runs_dir = runs_dir
         self.records: list[RunRecord] = []
-        self._by_path: dict[str, RunRecord] = {}
-        """The records by their directory, as text (hashing 10,000 Paths costs more than the rest of a refill)."""
+        self._earlier: dict[str, RunRecord] | None = None
+        """While a reading of the folder replaces the rows of an earlier one (a reload): every record shown, by its
+        directory as text, so that a run read again replaces its row. None on the first reading, whose batches
+        are disjoint and only added (making the text of 10,000 Paths took 10-50 ms before every row was listed)."""
         self.marked: list[str] = []
         """Names of the runs marked for comparison, in the order they were marked."""
         self._sort: tuple[int, bool] = (1, True)
@@ -87,6 +90,7 @@ class RunsScreen(Screen):
 
     def action_reload(self) -> None:
         self._drawn = threading.Event()
+        self._earlier = {str(r.path): r for r in self.records} if self.records else None
         self._scan_id += 1
         self.scanning = (0, 0)
         self._hint()
@@ -151,16 +155,23 @@ class RunsScreen(Screen):
     def _read(self, message: RunsRead) -> None:
         if message.scan != self._scan_id:
             return  # an earlier reading, overtaken by a reload
-        if message.final:
-            self._by_path = {str(r.path): r for r in message.records}
-            self.scanning = None
-        else:
-            self._by_path.update((str(r.path), r) for r in message.records)
-            if not message.live:
-                self.scanning = (message.done, message.total)
-                self.call_after_refresh(self._drawn.set)
-        self.records = list(self._by_path.values())
         self._orders.clear()
+        if message.final:  # every run, newest first: the order shown until another is asked for
+            self.records = list(message.records)
+            self._earlier = None
+            self.scanning = None
+            self._orders[(1, True)] = self.records
+        elif message.live:  # runs in progress read again
+            fresh = {str(r.path): r for r in message.records}
+            self.records = [fresh.get(str(r.path), r) if r.live else r for r in self.records]
+        else:
+            if self._earlier is None:
+                self.records = self.records + message.records
+            else:
+                self._earlier.update((str(r.path), r) for r in message.records)
+                self.records = list(self._earlier.values())
+            self.scanning = (message.done, message.total)
+            self.call_after_refresh(self._drawn.set)
         if self.marked:
             names = {r.name for r in self.records}
             self.marked = [name for name in self.marked if name in names]
@@ -334,6 +345,9 @@ class RunDetailScreen(Screen):
         with VerticalScroll(id="detail-summary"):
             yield Static("", id="detail-results")
             yield ExamplesView(id="detail-examples")
+            # (imported here: Markdown brings markdown-it, which the first F2 waited for without needing it)
+            from textual.widgets import Markdown
+
             yield Markdown(id="summary-md")
         yield Footer()
 
@@ -357,6 +371,8 @@ class RunDetailScreen(Screen):
         if results is not None:
             self.run_worker(self.query_one(ExamplesView).show_run(self.record.path), group="examples")
         text = run.read_summary_md() or "_No summary yet: the run is in progress or was killed._"
+        from textual.widgets import Markdown
+
         self.query_one("#summary-md", Markdown).update(text)
 
     def action_doctor(self) -> None:

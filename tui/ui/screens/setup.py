@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Header, Static
 
 from tui.core import config as config_mod
 from tui.core.config import ExperimentConfig
@@ -18,6 +18,7 @@ from tui.core.schedules import preview_points
 from tui.ui.messages import (AppServices, DatasetFailed, DatasetPreview, DatasetProgress, DatasetReady, FieldChanged,
                              FixRequested, RangeTestDone, RangeTestFailed, RangeTestProgress, StartRequested,
                              SummaryFailed, SummaryProgress, SummaryReady, SweepRequested)
+from tui.ui.widgets.footer import Footer
 from tui.ui.widgets.form_picture import FormPicture
 
 if TYPE_CHECKING:
