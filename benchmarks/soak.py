@@ -1,19 +1,25 @@
 """Soak: resident memory of a long run and of a long in-process sweep, against a bare `model.fit` of the same
-model and data. Each measurement runs in a fresh process, one after another.
+model and data. Each measurement runs in a fresh process; the four epoch runs at once, then the sweep.
 
     python benchmarks/soak.py [EPOCHS] [CELLS]
 
-Four measurements, side by side in one run:
-- bare: `model.fit` of the default simple CNN on the embedded digits, written by hand (the floor);
+The measurements, side by side in one run:
+- bare: `model.fit` of the default simple CNN on the embedded digits, written by hand (the floor), twice: the two
+  figures differ only by the measurement's noise, which the output states;
 - headless: a TrainingSession of the same configuration whose events are folded into a RunMonitor (what
   `cnn-tui train` and the app draw from);
-- app: `cnn-tui --start` in a real terminal (a tmux pane), its process's resident memory sampled while the run's
-  history.csv grows (so the app's drawing state, the epoch table and the charts are inside the figure);
+- app: `cnn-tui --start` in a real terminal (a tmux pane), sampled by a thread in its own process (APP_SAMPLER) each
+  time the run's history.csv passes a mark (so the app's drawing state, the epoch table and the charts are inside
+  the figure);
 - sweep: `cnn-tui sweep`'s runner, cells one at a time in-process.
 
-Prints RSS against epochs / cells, the growth per epoch over the second half of the run (the steady state: the
-app's bounded windows, such as the epoch table's last 200 rows, fill in the first) of headless and app against bare
-(target ≤ 1.5×), and the growth per sweep cell after the first (target ≤ 1 MB). Use EPOCHS ≥ 500 for the app.
+Each process is sampled ~100 times (every EPOCHS/100 epochs, after a gc): its resident size, and the C heap in use
+(glibc's mallinfo2). Prints both against epochs / cells, the growth per epoch over the second half of the run (the
+steady state: the app's bounded windows, such as the epoch table's last 200 rows, fill in the first) as a
+least-squares slope with its standard error, of headless and app against bare (target ≤ 1.5×, floor 1 KB), and the
+growth per sweep cell after the first (target ≤ 1 MB). Resident memory moves in page-sized steps of a few hundred KB
+that come and go; over a few hundred epochs a couple of them set its slope (the bare fit measured twice has differed
+by 3-6 KB/epoch on a loaded machine), so the heap's slope is the one that says what the process keeps.
 
 What was growing (found with tracemalloc and by bisecting model.fit's callbacks, Dec 2026): Keras 3.15's weight
 saves (BackupAndRestore and ModelCheckpoint, every epoch) each kept ~70-80 KB because `keras.saving` re-built its
@@ -174,12 +180,6 @@ runpy.run_module("tui.cli", run_name="__main__", alter_sys=False)
 garbage (as the headless child does) and records the process's resident size and C heap in use."""
 
 
-def mark_every(n: int) -> int:
-    """Epochs between two samples: ~100 samples a run, so the slope is fitted over ~50 points of the second half
-    rather than set by one page-sized step between two of them."""
-    return max(1, n // 100)
-
-
 def measure_app(n: int) -> list[Mark]:
     """`cnn-tui --start` in a tmux pane (a real terminal), sampled from inside its process (APP_SAMPLER)."""
     import shlex
@@ -243,8 +243,14 @@ def slope_kb(marks: list[Mark], skip: int) -> float:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     cells = int(sys.argv[2]) if len(sys.argv) > 2 else 6
-    # Interleaved: the bare fit first and last (its two runs side by side say how noisy the figure is).
-    bare, headless, app, control = measure("bare", n), measure("headless", n), measure_app(n), measure("bare", n)
+    # Side by side: the four processes run at once (memory, not time: sharing the cores changes the pace, not what
+    # is kept); the bare fit twice, its two figures say how noisy the measurement is.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        jobs = [pool.submit(measure, "bare", n), pool.submit(measure, "headless", n), pool.submit(measure_app, n),
+                pool.submit(measure, "bare", n)]
+        bare, headless, app, control = (job.result() for job in jobs)
     sweep = measure("sweep", cells)
     skip = max(1, n // 2)  # steady state: the app's bounded windows (TABLE_ROWS = 200 epoch rows) fill first
     print(f"digits, default simple_cnn, {n} epochs, no early stopping; each process sampled every {mark_every(n)} "
