@@ -252,7 +252,9 @@ def main() -> None:
                 pool.submit(measure, "bare", n)]
         bare, headless, app, control = (job.result() for job in jobs)
     sweep = measure("sweep", cells)
-    skip = max(1, n // 2)  # steady state: the app's bounded windows (TABLE_ROWS = 200 epoch rows) fill first
+    # Steady state: the second half, and after the app's bounded windows have filled (the epoch table's and the
+    # monitor's 200 rows) while that leaves a quarter of the run.
+    skip = max(1, n // 2, min(220, n - n // 4))
     print(f"digits, default simple_cnn, {n} epochs, no early stopping; each process sampled every {mark_every(n)} "
           f"epochs after a gc (the app from a thread in its own process, in a tmux pane): resident MB / C heap in "
           f"use MB")
