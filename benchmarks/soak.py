@@ -1,19 +1,25 @@
 """Soak: resident memory of a long run and of a long in-process sweep, against a bare `model.fit` of the same
-model and data. Each measurement runs in a fresh process, one after another.
+model and data. Each measurement runs in a fresh process; the four epoch runs at once, then the sweep.
 
     python benchmarks/soak.py [EPOCHS] [CELLS]
 
-Four measurements, side by side in one run:
-- bare: `model.fit` of the default simple CNN on the embedded digits, written by hand (the floor);
+The measurements, side by side in one run:
+- bare: `model.fit` of the default simple CNN on the embedded digits, written by hand (the floor), twice: the two
+  figures differ only by the measurement's noise, which the output states;
 - headless: a TrainingSession of the same configuration whose events are folded into a RunMonitor (what
   `cnn-tui train` and the app draw from);
-- app: `cnn-tui --start` in a real terminal (a tmux pane), its process's resident memory sampled while the run's
-  history.csv grows (so the app's drawing state, the epoch table and the charts are inside the figure);
+- app: `cnn-tui --start` in a real terminal (a tmux pane), sampled by a thread in its own process (APP_SAMPLER) each
+  time the run's history.csv passes a mark (so the app's drawing state, the epoch table and the charts are inside
+  the figure);
 - sweep: `cnn-tui sweep`'s runner, cells one at a time in-process.
 
-Prints RSS against epochs / cells, the growth per epoch over the second half of the run (the steady state: the
-app's bounded windows, such as the epoch table's last 200 rows, fill in the first) of headless and app against bare
-(target ≤ 1.5×), and the growth per sweep cell after the first (target ≤ 1 MB). Use EPOCHS ≥ 500 for the app.
+Each process is sampled ~100 times (every EPOCHS/100 epochs, after a gc): its resident size, and the C heap in use
+(glibc's mallinfo2). Prints both against epochs / cells, the growth per epoch over the second half of the run (the
+steady state: the app's bounded windows, such as the epoch table's last 200 rows, fill in the first) as a
+least-squares slope with its standard error, of headless and app against bare (target ≤ 1.5×, floor 1 KB), and the
+growth per sweep cell after the first (target ≤ 1 MB). Resident memory moves in page-sized steps of a few hundred KB
+that come and go; over a few hundred epochs a couple of them set its slope (the bare fit measured twice has differed
+by 3-6 KB/epoch on a loaded machine), so the heap's slope is the one that says what the process keeps.
 
 What was growing (found with tracemalloc and by bisecting model.fit's callbacks, Dec 2026): Keras 3.15's weight
 saves (BackupAndRestore and ModelCheckpoint, every epoch) each kept ~70-80 KB because `keras.saving` re-built its
@@ -45,6 +51,29 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB
 
 
+def heap_mb() -> float:
+    """Bytes the C heap has handed out and not had back (glibc's mallinfo2: uordblks + hblkhd), in MB; NaN off
+    glibc. Unlike the resident size it does not move with pages touched, freed or kept by the allocator, so its
+    slope is what the process really keeps (TensorFlow's and NumPy's native memory, Python's objects over 512
+    bytes); Python's small objects live in pymalloc's own arenas, outside it."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                          "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return float("nan")
+    return (info.uordblks + info.hblkhd) / MB
+
+
+Mark = tuple[int, float, float]
+"""(epoch or cell, resident MB, heap in use MB)."""
+
+
 def child(mode: str, n: int) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -52,13 +81,13 @@ def child(mode: str, n: int) -> None:
 
     from tui.core import presets
 
-    marks: list[tuple[int, float]] = []
-    every = max(1, n // 10)
+    marks: list[Mark] = []
+    every = mark_every(n)
 
     def mark(i: int) -> None:
         if i % every == 0 or i == n:
             gc.collect()
-            marks.append((i, rss_mb()))
+            marks.append((i, rss_mb(), heap_mb()))
 
     runs = tempfile.mkdtemp()
     if mode == "sweep":
@@ -74,7 +103,7 @@ def child(mode: str, n: int) -> None:
             if finished > done[0]:
                 done[0] = finished
                 gc.collect()
-                marks.append((finished, rss_mb()))
+                marks.append((finished, rss_mb(), heap_mb()))
 
         runner._listeners.append(on_change)
         runner.run()
@@ -117,43 +146,71 @@ def child(mode: str, n: int) -> None:
     print("RESULT " + json.dumps(marks), flush=True)
 
 
-def rss_of(pid: int) -> float:
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB
+def mark_every(n: int) -> int:
+    """Epochs between two samples: ~100 samples a run, so the slope is fitted over ~50 points of the second half
+    rather than set by one page-sized step between two of them."""
+    return max(1, n // 100)
 
 
-def measure_app(n: int) -> list[tuple[int, float]]:
-    """`cnn-tui --start` in a tmux pane; RSS of the app's process each time the run's history.csv passes a mark."""
+APP_SAMPLER = """
+import gc, json, os, runpy, sys, threading, time
+sys.path.insert(0, {root!r})
+sys.argv = ["cnn-tui", *sys.argv[1:]]
+from benchmarks.soak import heap_mb, rss_mb
+from pathlib import Path
+
+def sample():
+    runs, every, n, out, marks = Path({runs!r}), {every}, {n}, Path({out!r}), []
+    while True:
+        time.sleep(0.05)
+        history = next(runs.glob("*/history.csv"), None)
+        epochs = max(0, len(history.read_text().splitlines()) - 1) if history else 0
+        if epochs >= (len(marks) + 1) * every or (epochs >= n and (not marks or marks[-1][0] < n)):
+            gc.collect()
+            marks.append((epochs, rss_mb(), heap_mb()))
+            out.with_suffix(".tmp").write_text(json.dumps(marks))
+            out.with_suffix(".tmp").replace(out)
+            if epochs >= n:
+                return
+
+threading.Thread(target=sample, daemon=True).start()
+runpy.run_module("tui.cli", run_name="__main__", alter_sys=False)
+"""
+"""Runs the app (tui.cli) with a sampler thread beside it: at each mark of the run's history.csv it collects
+garbage (as the headless child does) and records the process's resident size and C heap in use."""
+
+
+def measure_app(n: int) -> list[Mark]:
+    """`cnn-tui --start` in a tmux pane (a real terminal), sampled from inside its process (APP_SAMPLER)."""
+    import shlex
     import shutil
     import time
 
     if shutil.which("tmux") is None:
         raise SystemExit("the app measurement needs tmux (apt install tmux)")
     runs = Path(tempfile.mkdtemp())
+    out = runs / "soak-marks.json"
+    wrapper = runs / "app_sampler.py"
+    wrapper.write_text(APP_SAMPLER.format(root=str(ROOT), runs=str(runs), every=mark_every(n), n=n, out=str(out)))
     session = f"cnn-tui-soak-{os.getpid()}"
-    command = (f"cd {ROOT} && TF_CPP_MIN_LOG_LEVEL=3 exec {sys.executable} -m tui.cli --runs-dir {runs} "
+    command = (f"cd {ROOT} && TF_CPP_MIN_LOG_LEVEL=3 exec {shlex.quote(sys.executable)} {wrapper} --runs-dir {runs} "
                f"--set training.epochs={n} --set training.early_stopping=false --start")
     subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", command], check=True)
-    pid = int(subprocess.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_pid}"], capture_output=True,
-                             text=True, check=True).stdout.split()[0])
-    every, marks, deadline = max(1, n // 10), [], time.time() + 60 * 60
+    deadline = time.time() + 60 * 60
     try:
         while time.time() < deadline:
-            history = next(runs.glob("*/history.csv"), None)
-            epochs = max(0, len(history.read_text().splitlines()) - 1) if history else 0
-            if epochs >= (len(marks) + 1) * every or (epochs >= n and (not marks or marks[-1][0] < n)):
-                marks.append((epochs, rss_of(pid)))
-                if epochs >= n:
-                    return marks
-            time.sleep(0.05)
+            marks = [tuple(m) for m in json.loads(out.read_text())] if out.is_file() else []
+            if marks and marks[-1][0] >= n:
+                return marks  # type: ignore[return-value]
+            time.sleep(0.5)
         raise SystemExit("app run timed out:\n" + subprocess.run(["tmux", "capture-pane", "-t", session, "-p"],
                                                                  capture_output=True, text=True).stdout)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
-def measure(mode: str, n: int) -> list[tuple[int, float]]:
+def measure(mode: str, n: int) -> list[Mark]:
     res = subprocess.run([sys.executable, __file__, "--child", mode, str(n)], capture_output=True, text=True)
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
@@ -161,37 +218,72 @@ def measure(mode: str, n: int) -> list[tuple[int, float]]:
     return [tuple(p) for p in json.loads(line[7:])]  # type: ignore[misc]
 
 
-def slope_kb(marks: list[tuple[int, float]], skip: int) -> float:
-    """Growth per step (KB): the least-squares slope of the marks at or after `skip` (every mark counts, so one
-    page more or less at either end moves it less than the two ends alone would)."""
-    pts = [p for p in marks if p[0] >= skip] or marks
+def fit_kb(marks: list[Mark], skip: int, column: int = 1) -> tuple[float, float]:
+    """Growth per step (KB) of one column (1: resident, 2: heap in use) and its standard error: the least-squares
+    slope of the marks at or after `skip` (every mark counts, so one page more or less anywhere moves it less than
+    the two ends alone would; the error understates it when the pages come in steps)."""
+    pts = [(p[0], p[column]) for p in marks if p[0] >= skip] or [(p[0], p[column]) for p in marks]
     if len(pts) < 2:
-        return 0.0
+        return 0.0, 0.0
     mx = sum(p[0] for p in pts) / len(pts)
     my = sum(p[1] for p in pts) / len(pts)
     sxx = sum((p[0] - mx) ** 2 for p in pts)
-    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx * 1024 if sxx else 0.0
+    if not sxx:
+        return 0.0, 0.0
+    b = sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
+    rss = sum((p[1] - my - b * (p[0] - mx)) ** 2 for p in pts)
+    se = (rss / (len(pts) - 2) / sxx) ** 0.5 if len(pts) > 2 else 0.0
+    return b * 1024, se * 1024
+
+
+def slope_kb(marks: list[Mark], skip: int) -> float:
+    return fit_kb(marks, skip)[0]
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     cells = int(sys.argv[2]) if len(sys.argv) > 2 else 6
-    bare, headless, app = measure("bare", n), measure("headless", n), measure_app(n)
+    # Side by side: the four processes run at once (memory, not time: sharing the cores changes the pace, not what
+    # is kept); the bare fit twice, its two figures say how noisy the measurement is.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        jobs = [pool.submit(measure, "bare", n), pool.submit(measure, "headless", n), pool.submit(measure_app, n),
+                pool.submit(measure, "bare", n)]
+        bare, headless, app, control = (job.result() for job in jobs)
     sweep = measure("sweep", cells)
-    skip = max(1, n // 2)  # steady state: the app's bounded windows (TABLE_ROWS = 200 epoch rows) fill first
-    print(f"digits, default simple_cnn, {n} epochs, no early stopping")
-    print(f"{'epoch':>6}{'bare MB':>10}{'headless MB':>13}{'app MB':>10}")
-    app_at = dict(app)
-    for (e, rb), (_, rh) in zip(bare, headless):
-        ra = app_at.get(e)
-        print(f"{e:>6}{rb:>10.1f}{rh:>13.1f}{ra if ra is not None else float('nan'):>10.1f}")
-    gb, gh, ga = slope_kb(bare, skip), slope_kb(headless, skip), slope_kb(app, skip)
-    floor = max(gb, 1.0)  # a flat bare fit (growth ≤ 1 KB/epoch) is measured against 1 KB, not against noise
-    print(f"growth per epoch after epoch {skip}: bare {gb:.1f} KB, headless {gh:.1f} KB, app {ga:.1f} KB")
-    print(f"ratio to bare (floor 1 KB): headless {gh / floor:.2f}, app {ga / floor:.2f} (target ≤ 1.5 each)")
+    # Steady state: the second half, and after the app's bounded windows have filled (the epoch table's and the
+    # monitor's 200 rows) while that leaves a quarter of the run.
+    skip = max(1, n // 2, min(220, n - n // 4))
+    print(f"digits, default simple_cnn, {n} epochs, no early stopping; each process sampled every {mark_every(n)} "
+          f"epochs after a gc (the app from a thread in its own process, in a tmux pane): resident MB / C heap in "
+          f"use MB")
+    runs = {"bare": bare, "headless": headless, "app": app, "bare again": control}
+    at = {name: {m[0]: m for m in marks} for name, marks in runs.items()}
+    print(f"{'epoch':>6}" + "".join(f"{name:>22}" for name in runs))
+    shown = max(1, len(bare) // 12)
+    for k, m in enumerate(bare):
+        if k % shown and k != len(bare) - 1:
+            continue
+        cols = [at[name].get(m[0]) for name in runs]
+        print(f"{m[0]:>6}" + "".join(f"{c[1]:>13.1f} /{c[2]:>7.1f}" if c else f"{'':>22}" for c in cols))
+    samples = sum(1 for p in bare if p[0] >= skip)
+    fits = {name: (fit_kb(marks, skip, 1), fit_kb(marks, skip, 2)) for name, marks in runs.items()}
+    print(f"growth per epoch after epoch {skip} (least squares over {samples} samples, ± its standard error):")
+    for name, ((g, e), (h, he)) in fits.items():
+        print(f"  {name:<11} resident {g:6.2f} ± {e:4.2f} KB    C heap in use {h:6.2f} ± {he:4.2f} KB")
+    (gb, _), (hb, _) = fits["bare"]
+    (gc_, _), (hc, _) = fits["bare again"]
+    print(f"noise: the same bare fit measured twice differs by {abs(gb - gc_):.2f} KB/epoch resident, "
+          f"{abs(hb - hc):.2f} KB/epoch heap (resident memory moves in page-sized steps: at a few hundred epochs its "
+          f"slope is set by a few of them; the heap's is not)")
+    for label, col in (("resident", 0), ("C heap in use", 1)):
+        floor = max(fits["bare"][col][0], 1.0)  # a flat bare fit (≤ 1 KB/epoch) is measured against 1 KB
+        print(f"ratio to bare, {label} (floor 1 KB): headless {fits['headless'][col][0] / floor:.2f}, "
+              f"app {fits['app'][col][0] / floor:.2f} (target ≤ 1.5 each)")
     print(f"\nsweep of {cells} cells in one process (3 epochs each)")
-    for c, r in sweep:
-        print(f"{'cell':>6} {c:>3}{r:>10.1f} MB")
+    for c, r, h in sweep:
+        print(f"{'cell':>6} {c:>3}{r:>10.1f} MB resident{h:>10.1f} MB heap")
     print(f"growth per cell after the first: {slope_kb(sweep, 1) / 1024:.2f} MB (target ≤ 1 MB)")
 
 

@@ -207,6 +207,18 @@ def test_plateau_counts_epochs_without_a_real_improvement_of_the_monitored_metri
     assert {"schedule.name": "plateau"} in [dict(x.changes) for x in f.fixes]
 
 
+def test_a_plateau_title_names_the_same_best_epoch_as_its_evidence_after_a_later_improvement():
+    """The app's banner read "No progress since epoch 52" while its evidence said "best 0.0070 at epoch 267": the
+    finding kept the title it was first raised with while the evidence moved on."""
+    doctor = Doctor(config(training__monitor="val_loss"))
+    val = [1.0, 0.5, 0.3] + [0.3] * 7 + [0.1] + [0.1] * 7  # stalls after epoch 3, improves at 11, stalls again
+    feed(doctor, [{"loss": 0.5, "val_loss": v} for v in val])
+    f = found(doctor, "plateau")
+    assert "best 0.1000 at epoch 11" in f.evidence
+    assert f.title == "No progress since epoch 11"
+    assert f.epoch == 4  # first stalled there: its place among the findings and on the charts stays
+
+
 def test_plateau_is_not_reported_beside_overfitting_which_explains_it():
     rows = curves(loss=[1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05, 0.03],
                   val_loss=[1.0, 0.8, 0.7, 0.65, 0.70, 0.76, 0.85, 0.9, 1.0, 1.1])

@@ -20,6 +20,10 @@ from tui.core.diagnostics.val_test_gap import one_class_from_test, tested, val_t
 
 T = TypeVar("T")
 
+TITLE_FOLLOWS_EVIDENCE = frozenset({"plateau"})
+"""Findings whose title says what the evidence says now ("No progress since epoch 267"), not when the finding was
+first raised: the doctor refreshes their title with their evidence, where others keep the title of their onset."""
+
 
 def preflight(config: Any, dataset: Any | None = None, t: Thresholds = THRESHOLDS) -> list[Finding]:
     """Findings knowable before training from the configuration (and the DatasetInfo when loaded): wrong_loss,
@@ -198,7 +202,10 @@ class Doctor:
             return
         old = self._found.get(finding.id)
         if old is not None and old.epoch <= finding.epoch:
-            finding = replace(finding, epoch=old.epoch, title=old.title)
+            # The epoch it was first raised stays, and so does a title that names that onset; a title that
+            # names where the evidence now stands (the plateau's best epoch) follows the evidence.
+            title = finding.title if finding.id in TITLE_FOLLOWS_EVIDENCE else old.title
+            finding = replace(finding, epoch=old.epoch, title=title)
         self._found[finding.id] = finding
 
     def seed(self, history: Sequence[Mapping[str, float]]) -> bool:
