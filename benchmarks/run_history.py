@@ -6,11 +6,12 @@ two folder sizes round by round:
 
 - CLI, as a user waits for it (a fresh `python -m tui.cli runs` process, interpreter start included), and the same
   call in-process (no interpreter start): first scan (index deleted), warm listing, --filter, --sort.
-- App (Textual Pilot, 120x40), once the set-up screen's own start-up work (TensorFlow's import, the model summary,
-  in background threads) is over: F2 to the first screenful and to every row listed (the count says so), on a first
-  scan and warm; End to the oldest run; one key typed in the filter; one sort key (s). Every app step is timed from
-  the key sent to the end of the first frame that shows its outcome (the new rows, the count), rendered to the
-  terminal's escape sequences as a real terminal gets them. CPU rows are the process's CPU seconds (all threads).
+- App (Textual Pilot, 120x40, each app in a fresh process as a user's is), once the set-up screen's own start-up
+  work (TensorFlow's import, the model summary, in background threads) is over: F2 to the first screenful and to
+  every row listed (the count says so), on a first scan and warm; End to the oldest run; one key typed in the
+  filter; one sort key (s). Every app step is timed from the key sent to the end of the first frame that shows its
+  outcome (the new rows, the count), rendered to the terminal's escape sequences as a real terminal gets them. CPU
+  rows are the process's CPU seconds (all threads).
 - `cnn-tui compare` finding a run by a unique part of its name (in-process).
 
     python benchmarks/run_history.py [--runs 10000] [--base 100] [--rounds 5] [--keep DIR]
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import json
 import os
 import statistics
 import subprocess
@@ -263,7 +265,22 @@ async def app_times(folder: Path, first_scan: bool) -> dict[str, float]:
     return times
 
 
+def app_process(folder: Path, first_scan: bool) -> dict[str, float]:
+    """app_times in a process of its own, as a user's app is: one app after another in one process left the later
+    ones with the earlier ones' objects for the garbage collector to walk (and TensorFlow imported by an earlier
+    app, whose import is where the app moves its objects out of the collector's reach)."""
+    out = subprocess.run([sys.executable, __file__, "--app-child", str(folder), *(["--first-scan"] if first_scan
+                          else [])], env=ENV, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"the app's timing failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
+    if "--app-child" in sys.argv:
+        folder = Path(sys.argv[sys.argv.index("--app-child") + 1])
+        print(json.dumps(asyncio.run(app_times(folder, first_scan="--first-scan" in sys.argv))))
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--base", type=int, default=100)
@@ -303,12 +320,12 @@ def main() -> None:
             add("compare by part of a name (in-process) CPU", n, cpu)
         print(f"cli round {r + 1} done", flush=True)
     for n in sizes:
-        for step, t in asyncio.run(app_times(folders[n], first_scan=True)).items():
+        for step, t in app_process(folders[n], first_scan=True).items():
             add(f"app {step} (first scan)", n, t)
     time.sleep(2.5)
     for r in range(args.rounds):
         for n in sizes:
-            for step, t in asyncio.run(app_times(folders[n], first_scan=False)).items():
+            for step, t in app_process(folders[n], first_scan=False).items():
                 add(f"app {step}", n, t)
         print(f"app round {r + 1} done", flush=True)
 
