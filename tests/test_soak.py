@@ -72,13 +72,12 @@ async def test_the_training_screen_shows_a_bounded_window_of_epochs_on_a_long_ru
     and the charts draw from bounded curves."""
     from collections import deque
 
-    from textual.widgets import DataTable
-
     from tui.core import config as cfg
     from tui.core.datasets import DatasetInfo
     from tui.core.events import ModelSummary, RunStarted
     from tui.ui.app import CnnTuiApp
     from tui.ui.screens.training import TABLE_ROWS, TrainingScreen
+    from tui.ui.widgets.epoch_table import EpochTable
 
     epochs = TABLE_ROWS + 300
     info = DatasetInfo("digits", (8, 8, 1), 10, tuple("0123456789"), 1437, 180, 180, (180,) * 10)
@@ -93,7 +92,7 @@ async def test_the_training_screen_shows_a_bounded_window_of_epochs_on_a_long_ru
             events.extend(epoch(i, epochs) for i in range(start, min(start + 100, epochs + 1)))
             screen.drain()
             await pilot.pause()
-        table = screen.query_one("#epochs", DataTable)
+        table = screen.query_one("#epochs", EpochTable)
         assert table.row_count == TABLE_ROWS
         assert str(table.get_row_at(table.row_count - 1)[0]) == str(epochs)
         assert str(table.get_row_at(0)[0]) == str(epochs - TABLE_ROWS + 1)
