@@ -91,6 +91,9 @@ class EpochTable(ScrollView, can_focus=True):
         self._added += 1
         if wider:
             self._lines.clear()
+        elif len(self._lines) > 2 * (self._rows.maxlen or 0) + 2:  # the lines of rows gone from the window
+            oldest = self._rows[0][0]
+            self._lines = {k: v for k, v in self._lines.items() if k[0] >= oldest}
         self._resized()
         return self._added - 1
 
