@@ -3,12 +3,13 @@
 
 Each measurement runs in its own fresh process, interleaved (off, on, dense, off, ...), with the same model,
 data, batch size and seed as benchmarks/throughput.py; the figure is training samples per second from the median
-epoch time after the first epoch. Ratios are against the "off" runs of the same rounds.
+epoch cycle (one epoch's end to the next's, as throughput.py measures it: the first epoch is in none). Ratios are
+against the "off" runs of the same rounds.
 
 On a shared machine the epoch times of identical runs vary by more than the effect being measured, so the
 script also reports the direct figure: the wall time spent inside the gradient callback (the norms computed and
-copied back; it runs on the training thread, so training waits for it) as a share of each epoch's time, median
-over the epochs after the first (the first includes tracing the tf.function once).
+copied back; it runs on the training thread, so training waits for it) as a share of each epoch cycle, median
+over the cycles (the first epoch, which traces the tf.function once, is in none).
 
     python benchmarks/gradient_overhead.py             # Fashion-MNIST from ../shared/data if present, else digits
     python benchmarks/gradient_overhead.py --rounds 5 --epochs 4
@@ -64,7 +65,7 @@ def child(mode: str, args: argparse.Namespace) -> None:
     gradients.GradientFlow.on_train_batch_end = timed
     with tempfile.TemporaryDirectory() as runs:
         times = run_session(config, Path(runs))
-    shares = [spent.get(e + 1, 0.0) / t for e, t in enumerate(times)]
+    shares = [spent.get(e + 2, 0.0) / t for e, t in enumerate(times)]  # cycle e ends with epoch e + 2
     print("RESULT " + json.dumps({"mode": mode, "epoch_seconds": times, "samples": len(samples),
                                   "every": config.training.gradient_every, "shares": shares}))
 
@@ -90,10 +91,10 @@ def main() -> None:
     for r in range(args.rounds):
         for mode in MODES:
             res = run_child(__file__, mode, args, extra=["--dataset", args.dataset])
-            results[mode].append(statistics.median(res["epoch_seconds"][1:] or res["epoch_seconds"]))
+            results[mode].append(statistics.median(res["epoch_seconds"]))
             counts[mode] = (res["every"], res["samples"])
-            shares[mode].append(statistics.median(res["shares"][1:] or res["shares"]))
-            print(f"round {r + 1} {mode:<8} median epoch {results[mode][-1]:.3f} s, "
+            shares[mode].append(statistics.median(res["shares"]))
+            print(f"round {r + 1} {mode:<8} median epoch cycle {results[mode][-1]:.3f} s, "
                   f"{res['samples']} gradient samples, {shares[mode][-1] * 100:.2f}% of epoch time in the "
                   "gradient callback", flush=True)
     from tui.core import datasets

@@ -8,7 +8,7 @@ tmux pane (100×32: two charts at a time) with the same set-up. While it trains,
 every 5 ms until it changes (through one tmux control client, benchmarks/_tmux.py: a `tmux capture-pane` process
 per look took CPU from the run it timed). Then `s` stops the run; if the test results replace the charts, `t`
 brings the charts back; the same presses give the idle figure. The app's epoch times are read from its event log
-(epochs that ended while the keys were being pressed).
+(epoch cycles, one epoch's end to the next's as in throughput.py, that ended while the keys were being pressed).
 
 Targets: p95 < 100 ms and p99 < 200 ms while training, with throughput ≥ 0.98 × bare (95 % intervals: order
 statistics for the percentiles over every press of every round; Student's t over the rounds for the ratio).
@@ -101,12 +101,10 @@ def app_round(args: argparse.Namespace, root: Path = ROOT) -> tuple[list[float],
             tmux.send("t")
             wait_for(lambda s: "loss" in s and "Test:" not in s, "the charts after t")
         idle = presses(tmux, args.presses)
-        epochs = []
-        for line in log.read_text().splitlines():
-            rec = json.loads(line)
-            if rec.get("event") == "EpochEnd" and not rec.get("partial") and t0 <= rec["time"] <= t1 \
-                    and rec["epoch"] > 1:
-                epochs.append(rec["seconds"])
+        # epoch cycles (one epoch's end to the next's, as throughput.py measures them) that ended while pressing
+        ends = [rec for rec in map(json.loads, log.read_text().splitlines())
+                if rec.get("event") == "EpochEnd" and not rec.get("partial")]
+        epochs = [b["time"] - a["time"] for a, b in zip(ends, ends[1:]) if t0 <= b["time"] <= t1]
     return training, idle, epochs
 
 
@@ -121,7 +119,7 @@ def main() -> None:
     parser.add_argument("--compare", metavar="DIR", default=None,
                         help="also run the app of another checkout (before/after) in each round")
     args = parser.parse_args()
-    args.epochs = 2  # the bare child's epochs (its median is over epochs after the first)
+    args.epochs = 3  # the bare child's epochs: its figure is the median of the two epoch cycles after the first
     if subprocess.run(["tmux", "-V"], capture_output=True).returncode:
         raise SystemExit("needs tmux")
     train_all, idle_all, bare_s, bare2_s, app_s = [], [], [], [], []
@@ -129,7 +127,7 @@ def main() -> None:
     for r in range(args.rounds):
         for store in (bare_s, bare2_s):
             res = run_child(THROUGHPUT, "bare", args, extra=["--dataset", args.dataset])
-            store.append(statistics.median(res["epoch_seconds"][1:] or res["epoch_seconds"]))
+            store.append(statistics.median(res["epoch_seconds"]))
         training, idle, epochs = app_round(args)
         if not epochs:
             raise SystemExit("no epoch ended while the keys were pressed: raise --min-seconds")

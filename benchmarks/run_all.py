@@ -34,10 +34,10 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], bool]] = {
                 ["--dataset", "digits", "--rounds", "1", "--presses", "3", "--min-seconds", "1"], True),
     "throughput": (["--rounds", "3", "--epochs", "3", "--train-size", "4000"],
                    ["--rounds", "5", "--epochs", "4", "--train-size", "20000"],
-                   ["--dataset", "digits", "--rounds", "1", "--epochs", "1"], False),
+                   ["--dataset", "digits", "--rounds", "1", "--epochs", "2"], False),
     "gradient_overhead": (["--rounds", "2", "--epochs", "3", "--train-size", "4000"],
                           ["--rounds", "3", "--epochs", "3", "--train-size", "20000"],
-                          ["--dataset", "digits", "--rounds", "1", "--epochs", "1"], False),
+                          ["--dataset", "digits", "--rounds", "1", "--epochs", "2"], False),
     "memory": ([], [], ["--dataset", "digits"], False),
 }
 

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file and a rename."""
+def atomic_write_bytes(path: Path, data: bytes, *, sync: bool = True) -> Path:
+    """Write `data` to `path` through a temporary file and a rename: a reader (or a process killed mid-write) sees
+    the old file or the new one, never part of one. With `sync` (the default) the data reach the disk before the
+    rename, so the new file survives the machine failing too; without it a write costs no disk wait (what is
+    written every epoch, beside Keras' own backups, which are not synced either)."""
     import tempfile  # here: a listing of runs that writes nothing does not import it (nor shutil, zlib...)
 
     path = Path(path)
@@ -18,8 +21,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
