@@ -6,7 +6,8 @@ is training samples per second from the median *epoch cycle*: the time from one 
 it holds the validation pass and everything done between epochs: the session's checkpoints, backups and CSV row
 of the epoch before; the first epoch, with its tracing, is in none). The session's and the app's epoch ends are
 read from the run's event log (each EpochEnd is stamped when the training thread emits it), the bare fit's from
-a callback. Ratios are against the bare runs of the same rounds.
+a callback. Ratios are against the bare runs of the same rounds. The session's and the app's saving callbacks
+are also timed directly (`DIRECT` lines: their share of the epoch cycle), which the rounds' noise does not swamp.
 
     python benchmarks/throughput.py            # Fashion-MNIST from ../shared/data if present, else digits
     python benchmarks/throughput.py --rounds 3 --train-size 20000 --epochs 4
@@ -124,12 +125,36 @@ def run_app(config, runs: Path) -> list[float]:
     return asyncio.run(go())
 
 
+SAVERS = ("ModelCheckpoint", "BackupAndRestore", "SeedStateBackup", "CSVLogger")
+"""The session's callbacks that write the run's files at every epoch's end (the bare fit has none)."""
+
+
+def time_saves() -> dict[int, float]:
+    """Times the saving callbacks' `on_epoch_end` from now on in this process: {epoch: seconds in them}. The
+    direct measure of what the per-epoch saves cost, which the rounds' noise can swamp in the ratios."""
+    import keras
+
+    from tui.core.keras import saving
+
+    spent: dict[int, float] = {}
+    for cls in (*(getattr(keras.callbacks, n) for n in SAVERS[:2] + SAVERS[3:]), saving.SeedStateBackup):
+        def timed(cb, epoch, logs=None, _real=cls.on_epoch_end):
+            t0 = time.perf_counter()
+            _real(cb, epoch, logs)
+            spent[epoch + 1] = spent.get(epoch + 1, 0.0) + time.perf_counter() - t0
+        cls.on_epoch_end = timed
+    return spent
+
+
 def child(mode: str, args: argparse.Namespace) -> None:
     config = experiment(args)
+    spent = time_saves() if mode != "bare" else {}
     with tempfile.TemporaryDirectory() as runs:
         times = {"bare": lambda: run_bare(config), "session": lambda: run_session(config, Path(runs)),
                  "app": lambda: run_app(config, Path(runs))}[mode]()
-    print("RESULT " + json.dumps({"mode": mode, "epoch_seconds": times}))
+    # cycle i runs from epoch i + 1's end to epoch i + 2's: it holds epoch i + 1's saves
+    shares = [spent.get(i + 1, 0.0) / t for i, t in enumerate(times)] if spent else []
+    print("RESULT " + json.dumps({"mode": mode, "epoch_seconds": times, "save_shares": shares}))
 
 
 MODES = ("bare", "bare2", "session", "app")
@@ -153,11 +178,16 @@ def main() -> None:
         return
     config = experiment(args)
     results: dict[str, list[float]] = {mode: [] for mode in MODES}
+    saves: dict[str, list[float]] = {"session": [], "app": []}
     for r in range(args.rounds):
         for mode in MODES:
             res = run_child(__file__, mode.rstrip("2"), args, extra=["--dataset", args.dataset])
             results[mode].append(statistics.median(res["epoch_seconds"]))
-            print(f"round {r + 1} {mode:<8} median epoch cycle {results[mode][-1]:.3f} s", flush=True)
+            line = f"round {r + 1} {mode:<8} median epoch cycle {results[mode][-1]:.3f} s"
+            if res.get("save_shares"):
+                saves[mode].append(100 * statistics.median(res["save_shares"]))
+                line += f", {saves[mode][-1]:.2f}% of it in the per-epoch saves"
+            print(line, flush=True)
     from tui.core import datasets
 
     n_train = datasets.load_dataset(config.dataset).info.train
@@ -173,6 +203,10 @@ def main() -> None:
         print(target_line(f"throughput {mode}/bare", *mean_ci(ratios(results["bare"], results[mode])),
                           args.rounds, at_least=0.98))
     print(control_line("throughput bare/bare again", ratios(results["bare"], results["bare2"])))
+    for mode, shares in saves.items():  # what the ratios cannot resolve: the saves' own share, measured directly
+        m, lo, hi = mean_ci(shares)
+        print(f"DIRECT {mode}: per-epoch saves ({', '.join(SAVERS)}) {m:.2f}% of the epoch cycle "
+              f"(95% CI {lo:.2f}–{hi:.2f}, N={len(shares)})")
 
 
 if __name__ == "__main__":
