@@ -149,6 +149,7 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
     EarlyStopping."""
     import keras
 
+    from tui.core.keras.caches import ReleaseScalarCache
     from tui.core.keras.logs import PenaltyLog
     from tui.core.keras.one_cycle import OneCycle
     from tui.core.keras.progress import EventCallback, RecordHistory
@@ -197,6 +198,7 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(rd.tensorboard_dir), histogram_freq=0))
     if isinstance(event_callback, EventCallback):  # fit's History reads the record rather than copying every log
         cbs.append(RecordHistory(event_callback))
+    cbs.append(ReleaseScalarCache())  # last: after every callback that compares or sets a number this epoch
     return cbs
 
 

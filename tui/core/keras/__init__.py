@@ -7,6 +7,7 @@ functions. This package is the one part of the core that tests/test_layering.py 
 
 - :mod:`.saving`     the Keras 3.15 save-cache work-around (first in every list), checkpoints every N epochs, the
                      random-generator states beside BackupAndRestore's weights
+- :mod:`.caches`     TensorFlow's scalar cache emptied at every epoch's end (last in every list)
 - :mod:`.progress`   training → events (BatchEnd, EpochEnd), stop and pause at batch boundaries
 - :mod:`.logs`       the regularization penalty added to the epoch logs
 - :mod:`.gradients`  per-layer gradient norms on a fixed batch (the gradient-flow panel)
