@@ -219,6 +219,32 @@ def test_a_plateau_title_names_the_same_best_epoch_as_its_evidence_after_a_later
     assert f.epoch == 4  # first stalled there: its place among the findings and on the charts stays
 
 
+def test_a_penalized_run_is_judged_on_its_loss_without_the_penalty_which_grows_as_the_fit_improves():
+    """CIFAR-10 with l1_l2(0.01) (cifar10-deep-cnn-l1l2): the penalty grew with the weights, so val_loss rose from 3.4
+    to 5.9 while val_data_loss fell from 1.6 to 1.0 and val_accuracy rose from 0.44 to 0.66; judged on val_loss the
+    doctor said "No progress since epoch 4" and the best checkpoint kept epoch 4's model."""
+    rows = []
+    for i in range(15):
+        penalty = 1.8 + 0.2 * i
+        rows.append({"data_loss": 1.5 - 0.04 * i, "val_data_loss": 1.6 - 0.04 * i, "penalty": penalty,
+                     "loss": 1.5 - 0.04 * i + penalty, "val_loss": 1.6 - 0.04 * i + penalty,
+                     "accuracy": 0.45 + 0.015 * i, "val_accuracy": 0.44 + 0.014 * i})
+    penalized = config(regularization__l1=0.01, regularization__l2=0.01)
+    assert penalized.monitored == "val_data_loss" and config().monitored == "val_loss"
+    doctor = Doctor(penalized)
+    feed(doctor, rows)
+    assert found(doctor, "plateau") is None, [f.title for f in doctor.findings]
+    # the same curves judged on val_loss, as before (and as Keras' own callbacks would by default):
+    unpenalized = Doctor(config())
+    feed(unpenalized, rows)
+    assert found(unpenalized, "plateau").title == "No progress since epoch 1"
+    # a penalized run that really stalls is still told so, naming what it was judged on
+    stalled = Doctor(penalized)
+    feed(stalled, [{**row, "val_data_loss": 1.0, "loss": 4.0, "val_loss": 4.1} for row in rows])
+    f = found(stalled, "plateau")
+    assert f is not None and "val_data_loss (val_loss without the regularization penalty) best" in f.evidence
+
+
 def test_plateau_is_not_reported_beside_overfitting_which_explains_it():
     rows = curves(loss=[1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05, 0.03],
                   val_loss=[1.0, 0.8, 0.7, 0.65, 0.70, 0.76, 0.85, 0.9, 1.0, 1.1])

@@ -92,3 +92,24 @@ def test_the_penalty_is_the_loss_less_the_data_loss_else_the_models_regularizati
     kernel_only = {"loss": 1.5}
     cb.on_epoch_end(0, kernel_only)
     assert kernel_only["penalty"] == pytest.approx(0.375) and kernel_only["data_loss"] == pytest.approx(1.125)
+
+
+def test_with_a_penalty_in_the_loss_the_best_checkpoint_and_early_stopping_watch_the_loss_without_it(tmp_path):
+    """A growing weight penalty raised val_loss while the model got better (cifar10-deep-cnn-l1l2: best.keras held
+    epoch 4's model, val_accuracy 0.44, while epoch 69 reached 0.66): they watch val_data_loss instead."""
+    import keras
+
+    from tui.core import config as cfg
+    from tui.core import keras_parts
+
+    def watched(values):
+        conf = cfg.ExperimentConfig().with_values({"training.early_stopping": True, **values})
+        cbs = keras_parts.make_callbacks(conf, tmp_path, keras.callbacks.Callback())
+        return {type(c).__name__: c.monitor for c in cbs
+                if isinstance(c, (keras.callbacks.ModelCheckpoint, keras.callbacks.EarlyStopping))}
+
+    assert watched({"regularization.l2": 0.01}) == {"ModelCheckpoint": "val_data_loss",
+                                                    "EarlyStopping": "val_data_loss"}
+    assert watched({}) == {"ModelCheckpoint": "val_loss", "EarlyStopping": "val_loss"}
+    assert watched({"regularization.l2": 0.01, "training.monitor": "val_accuracy"}) == {
+        "ModelCheckpoint": "val_accuracy", "EarlyStopping": "val_accuracy"}

@@ -128,6 +128,11 @@ class RegularizationConfig:
     shift: float = _setting(0.1, "augment: max shift as a fraction of width/height", minimum=0.0, maximum=0.5)
     zoom: float = _setting(0.0, "augment: max zoom as a fraction", minimum=0.0, maximum=0.5)
 
+    @property
+    def penalized(self) -> bool:
+        """A weight or activity penalty is part of the loss (the run then also logs data_loss: the loss without it)."""
+        return bool(self.l1 or self.l2 or self.activity_l1 or self.activity_l2)
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -163,6 +168,21 @@ class ExperimentConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def judged_on(self, metric: str) -> str:
+        """The logs key a callback or the doctor reads for `metric`. If the loss includes a penalty, loss and
+        val_loss are read without it, as data_loss and val_data_loss. The penalty grows with the weights, so a
+        model that is getting better can still show a rising loss. Example, CIFAR-10 with l1_l2(0.01): between
+        epochs 4 and 69, val_loss rose from 3.4 to 5.9, val_data_loss fell from 1.6 to 1.0, and val_accuracy rose
+        from 0.44 to 0.66. Judged on val_loss, the run's "best" model was epoch 4's."""
+        if metric in ("loss", "val_loss") and self.regularization.penalized:
+            return metric.replace("loss", "data_loss")
+        return metric
+
+    @property
+    def monitored(self) -> str:
+        """`judged_on(training.monitor)`: what the best checkpoint, early stopping and the doctor's plateau read."""
+        return self.judged_on(self.training.monitor)
 
     def arch_params(self) -> dict[str, Any]:
         """The architecture's parameters with defaults filled in."""

@@ -67,8 +67,7 @@ def make_metrics(config: ExperimentConfig) -> list[Any]:
     metrics: list[Any] = (
         [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.CategoricalAccuracy(name="class_accuracy")]
         if config.training.loss == "binary_crossentropy" else ["accuracy"])
-    r = config.regularization
-    if r.l1 or r.l2 or r.activity_l1 or r.activity_l2:
+    if config.regularization.penalized:
         # The loss without any penalty, averaged over the same batches as Keras' loss: the doctor's data loss.
         # (loss − data_loss is then every penalty the model carries, kernel and activity alike.)
         metrics.append(keras.metrics.MeanMetricWrapper(keras.losses.get(config.training.loss), name="data_loss"))
@@ -165,7 +164,7 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
     if s.name == "one_cycle":  # before the checkpoints: it puts a plain momentum back for saving
         cbs.append(OneCycle(config, plan=plan))
     elif s.name == "plateau":
-        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=s.step_factor,
+        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=config.judged_on("val_loss"), factor=s.step_factor,
                                                      patience=s.patience, min_lr=s.min_lr, verbose=0))
     elif s.name != "constant":
         base, epochs = config.optimizer.learning_rate, t.epochs
@@ -177,13 +176,13 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
                 return lr_at(s, base, e, epochs)
         cbs.append(keras.callbacks.LearningRateScheduler(scheduled, verbose=0))
     if t.early_stopping:
-        stopper = keras.callbacks.EarlyStopping(monitor=t.monitor, patience=t.patience, min_delta=t.min_delta,
+        stopper = keras.callbacks.EarlyStopping(monitor=config.monitored, patience=t.patience, min_delta=t.min_delta,
                                                 restore_best_weights=t.restore_best, verbose=0)
         cbs.append(stopper)
         if change is not None:
             change.early_stopping = stopper
     rd = RunDir(run_dir)
-    cbs.append(keras.callbacks.ModelCheckpoint(str(rd.best_model_file), monitor=t.monitor,
+    cbs.append(keras.callbacks.ModelCheckpoint(str(rd.best_model_file), monitor=config.monitored,
                                                save_best_only=True, verbose=0))
     if t.checkpoint_every:
         rd.checkpoints_dir.mkdir(exist_ok=True)

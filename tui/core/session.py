@@ -422,7 +422,7 @@ class TrainingSession:
                 summary = build_summary(
                     status=status, error=error, history=self.history, test=run.test,
                     wall_seconds=time.perf_counter() - run.t_start, params=run.params, dataset=ds, versions=versions,
-                    device=run.device, monitor=self.config.training.monitor,
+                    device=run.device, monitor=self.config.monitored,
                     findings=[f.as_dict() for f in self.doctor.findings], run_dir=str(self.run_dir),
                     config=self.config.to_dict())
                 if self.lr_find:

@@ -14,9 +14,10 @@ from tui.core.diagnostics.common import (
 DECAYED = 0.01
 """The logged learning rate is below this share of the configured one: the schedule has frozen the run."""
 
-MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
-"""The metrics a run may monitor (tui.core.config.MONITORS): each is followed from the first epoch, so a monitor
-changed between epochs is judged on the whole run."""
+MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy", "val_data_loss", "data_loss")
+"""The metrics a run may monitor (tui.core.config.MONITORS, and the penalty-free losses that
+ExperimentConfig.monitored reads instead of the loss when the loss includes a penalty): each is followed from the
+first epoch, so a monitor changed between epochs is judged on the whole run."""
 
 
 class _Best:
@@ -57,9 +58,15 @@ class MonitorBest:
                 b.best_i, b.best_v, b.best_row = i, v, row
 
 
+def _named(key: str, config: object) -> str:
+    """`key` as the evidence names it: a penalty-free loss says what it stands for."""
+    configured = getattr(getattr(config, "training", None), "monitor", key)
+    return key if key == configured else f"{key} ({configured} without the regularization penalty)"
+
+
 def _plateau(doctor: DoctorState, history: EpochLog) -> Finding | None:
     t, config = doctor.thresholds, doctor.config
-    monitor = config.training.monitor if config is not None else "val_loss"
+    monitor = config.monitored if config is not None else "val_loss"
     b = doctor.track(MonitorBest).of.get(monitor)
     if b is None or not history.has(monitor) or len(history) <= t.plateau_epochs or not b.finite:
         return None
@@ -86,11 +93,12 @@ def _plateau(doctor: DoctorState, history: EpochLog) -> Finding | None:
         fixes.append(_lower_lr(config))
     if config is None or not config.training.early_stopping:
         fixes.append(Fix("stop early and keep the best weights",
-                         {"training.early_stopping": True, "training.monitor": monitor,
+                         {"training.early_stopping": True, "training.monitor": config.training.monitor
+                          if config is not None else monitor,
                           "training.restore_best": True}))
     return Finding(
         id="plateau", severity="info", epoch=epoch, title=f"No progress since epoch {best_i + 1}",
-        evidence=(f"{monitor} best {best_v:.4f} at epoch {best_i + 1}; no improvement of "
+        evidence=(f"{_named(monitor, config)} best {best_v:.4f} at epoch {best_i + 1}; no improvement of "
                   f"{t.plateau_delta * 100:.1f}% or more in the {stale} epochs since (now {now:.4f})"
                   + (f"; the schedule has decayed the learning rate to {logged:.2g} (from {start:g})"
                      if decayed else "")),

@@ -22,8 +22,8 @@ def tested(doctor: DoctorState) -> tuple[int, Mapping[str, float]] | None:
     last = (len(history) - 1, history[-1])
     if config is None or not (config.training.early_stopping and config.training.restore_best):
         return last
-    best = doctor.track(MonitorBest).of.get(config.training.monitor)
-    if best is None or not history.has(config.training.monitor):
+    best = doctor.track(MonitorBest).of.get(config.monitored)
+    if best is None or not history.has(config.monitored):
         return last
     return best.best_i, best.best_row
 
