@@ -125,8 +125,9 @@ def run_app(config, runs: Path) -> list[float]:
     return asyncio.run(go())
 
 
-SAVERS = ("ModelCheckpoint", "BackupAndRestore", "SeedStateBackup", "CSVLogger")
-"""The session's callbacks that write the run's files at every epoch's end (the bare fit has none)."""
+SAVERS = ("ModelCheckpoint", "BackupAndRestore", "CSVLogger")
+"""The Keras callbacks whose `on_epoch_end` writes the run's files (the bare fit has none): the session's best
+model and backup (tui.core.keras.saving.BestModel, SpacedBackup) inherit theirs."""
 
 
 def time_saves() -> dict[int, float]:
@@ -134,10 +135,8 @@ def time_saves() -> dict[int, float]:
     direct measure of what the per-epoch saves cost, which the rounds' noise can swamp in the ratios."""
     import keras
 
-    from tui.core.keras import saving
-
     spent: dict[int, float] = {}
-    for cls in (*(getattr(keras.callbacks, n) for n in SAVERS[:2] + SAVERS[3:]), saving.SeedStateBackup):
+    for cls in (getattr(keras.callbacks, n) for n in SAVERS):
         def timed(cb, epoch, logs=None, _real=cls.on_epoch_end):
             t0 = time.perf_counter()
             _real(cb, epoch, logs)

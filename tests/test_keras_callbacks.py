@@ -108,8 +108,91 @@ def test_with_a_penalty_in_the_loss_the_best_checkpoint_and_early_stopping_watch
         return {type(c).__name__: c.monitor for c in cbs
                 if isinstance(c, (keras.callbacks.ModelCheckpoint, keras.callbacks.EarlyStopping))}
 
-    assert watched({"regularization.l2": 0.01}) == {"ModelCheckpoint": "val_data_loss",
-                                                    "EarlyStopping": "val_data_loss"}
-    assert watched({}) == {"ModelCheckpoint": "val_loss", "EarlyStopping": "val_loss"}
+    assert watched({"regularization.l2": 0.01}) == {"BestModel": "val_data_loss", "EarlyStopping": "val_data_loss"}
+    assert watched({}) == {"BestModel": "val_loss", "EarlyStopping": "val_loss"}
     assert watched({"regularization.l2": 0.01, "training.monitor": "val_accuracy"}) == {
-        "ModelCheckpoint": "val_accuracy", "EarlyStopping": "val_accuracy"}
+        "BestModel": "val_accuracy", "EarlyStopping": "val_accuracy"}
+
+
+class Clock:
+    """A clock the test moves: `now` seconds, plus `step` at every reading (what a save then appears to cost)."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.parametrize("epoch_seconds", [0.05, 1.0, 3.0, 60.0])
+def test_the_per_epoch_saves_take_at_most_their_share_of_training_time_and_long_epochs_save_every_epoch(
+        epoch_seconds):
+    """A 40 ms save every 3-second epoch would cost 1.3 % of the run; spaced, it costs SAVE_SHARE (0.25 %). The
+    first epoch always saves; epochs longer than the gap save every time; no gap exceeds MAX_SAVE_GAP."""
+    from tui.core.keras.saving import MAX_SAVE_GAP, SAVE_SHARE, SaveSpacing
+
+    clock, cost = Clock(), 0.04
+    spacing = SaveSpacing(clock)
+    saved_at = []
+    for epoch in range(1, 2001):
+        clock.now += epoch_seconds
+        if spacing.due():
+            with spacing.timed():
+                clock.now += cost
+            saved_at.append(epoch)
+    assert saved_at[0] == 1
+    assert len(saved_at) * cost <= SAVE_SHARE * clock.now + cost
+    gaps = [b - a for a, b in zip(saved_at, saved_at[1:])]
+    assert max(gaps) * epoch_seconds <= max(MAX_SAVE_GAP, epoch_seconds) + epoch_seconds
+    if epoch_seconds * SAVE_SHARE >= cost:
+        assert gaps == [1] * len(gaps)  # long epochs: a backup at every epoch's end, as Keras' own
+
+
+def test_a_save_that_costs_more_than_the_gap_allows_still_comes_every_max_save_gap():
+    from tui.core.keras.saving import MAX_SAVE_GAP, SaveSpacing
+
+    clock = Clock()
+    spacing = SaveSpacing(clock)
+    with spacing.timed():
+        clock.now += 5.0  # a large model's save
+    clock.now += MAX_SAVE_GAP - 1
+    assert not spacing.due()
+    clock.now += 1
+    assert spacing.due()
+
+
+def tiny_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_a_best_epoch_that_arrives_between_saves_is_written_with_its_own_weights_when_training_ends(tmp_path):
+    """best.keras is what `predict` and the export use: the improvement of epoch 2, held back by the save
+    spacing, is written at the end with epoch 2's weights, not with the weights training ended on."""
+    import keras
+    import numpy as np
+
+    from tui.core.keras.saving import BestModel
+
+    clock, model = Clock(step=0.05), tiny_model()
+    best = BestModel(str(tmp_path / "best.keras"), monitor="val_loss", clock=clock)
+    best.set_model(model)
+    best.on_train_begin()
+
+    def epoch(n, val_loss, value):
+        model.set_weights([np.full(w.shape, value, "float32") for w in model.get_weights()])
+        clock.now += 0.1  # short epochs: a save is due only every cost / SAVE_SHARE seconds
+        best.on_epoch_end(n, {"loss": 1.0, "val_loss": val_loss})
+
+    epoch(0, 1.0, 1.0)  # the first epoch: written at once
+    assert keras.models.load_model(tmp_path / "best.keras").get_weights()[0][0, 0] == 1.0
+    epoch(1, 0.5, 2.0)  # better, but a save is not due: held
+    epoch(2, 0.9, 3.0)  # worse
+    assert keras.models.load_model(tmp_path / "best.keras").get_weights()[0][0, 0] == 1.0  # one gap behind
+    best.on_train_end()
+    assert keras.models.load_model(tmp_path / "best.keras").get_weights()[0][0, 0] == 2.0
+    assert model.get_weights()[0][0, 0] == 3.0  # training's own weights put back

@@ -24,27 +24,45 @@ def curve(events):
     return [(e.epoch, e.logs["loss"], e.logs["val_loss"]) for e in events if isinstance(e, EpochEnd)]
 
 
-def test_a_crashed_run_resumes_on_the_same_curve_as_an_uninterrupted_one(tmp_path, monkeypatch):
+def test_a_crashed_run_resumes_from_its_last_backup_on_the_same_curve_as_an_uninterrupted_one(tmp_path, monkeypatch):
+    """Backups are spaced to cost a sliver of the training time: here (share near zero) only the first epoch's is
+    written, so a run that crashes in epoch 3 trains epoch 2 again, to the same numbers, and a viewer of its event
+    log (which holds epoch 2 twice) shows each epoch once."""
+    from tui.core.eventlog import read_events
+    from tui.core.keras import saving
+    from tui.core.monitor import RunMonitor
+
     config = cfg.ExperimentConfig().with_values(CONFIG)
     straight = []
     TrainingSession(config, runs_dir=tmp_path / "straight", listeners=[straight.append]).run()
 
+    monkeypatch.setattr(saving, "SAVE_SHARE", 1e-9)  # every gap is MAX_SAVE_GAP: no backup after the first
     stop_crashing = crash_in_epoch_3(monkeypatch)
     first = TrainingSession(config, runs_dir=tmp_path / "crashed")
     result = first.run()
     assert result.status == "failed" and "simulated crash" in result.error
     assert len(list(csv.DictReader(open(first.run_dir / "history.csv")))) == 2  # epochs 1-2 kept
+    assert json.loads((first.run_dir / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+    assert (first.run_dir / "best.keras").is_file()  # the best epoch written although fit raised
     stop_crashing()
 
     resumed_events = []
     resumed = TrainingSession.resume_from(first.run_dir, listeners=[resumed_events.append])
     assert resumed.run().status == "finished"
-    assert [e[0] for e in curve(resumed_events)] == [3, 4]
-    assert curve(resumed_events) == curve(straight)[2:]  # bitwise: same seed, same batches, same dropout
+    assert [e[0] for e in curve(resumed_events)] == [2, 3, 4]
+    assert curve(resumed_events) == curve(straight)[1:]  # bitwise: same seed, same batches, same dropout
     summary = json.loads((first.run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["epochs_run"] == 4
     assert [int(r["epoch"]) for r in csv.DictReader(open(first.run_dir / "history.csv"))] == [0, 1, 2, 3]
     assert not (first.run_dir / "backup").exists()  # a finished run needs no backup
+
+    logged = read_events(first.run_dir / "events.jsonl")
+    assert [e.epoch for e in logged if isinstance(e, EpochEnd)] == [1, 2, 2, 3, 4]
+    viewer = RunMonitor()
+    for event in logged:
+        viewer.apply(event)
+    assert [(r["epoch"], r["loss"], r["val_loss"]) for r in viewer.history] == curve(straight)
+    assert viewer.series("loss")["loss"][0] == [1, 2, 3, 4]
 
 
 def test_resuming_a_finished_run_is_refused_with_the_reason(tmp_path):

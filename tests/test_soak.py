@@ -105,7 +105,10 @@ import gc, json, sys, tempfile
 from benchmarks.soak import heap_mb, rss_mb
 from tui.core import presets
 from tui.core.events import EpochEnd
+from tui.core.keras import saving
 from tui.core.session import TrainingSession
+
+saving.SAVE_SHARE = float("inf")  # a backup and a best model every epoch: the saves are what this soaks
 
 marks = []
 def listen(event):
@@ -159,7 +162,7 @@ def test_thousands_of_epochs_compared_by_the_best_model_checkpoint_leave_no_tens
     from tui.core import keras_parts
 
     callbacks = keras_parts.make_callbacks(cfg.ExperimentConfig(), tmp_path, keras.callbacks.Callback())
-    [best] = [c for c in callbacks if type(c) is keras.callbacks.ModelCheckpoint]
+    [best] = [c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint)]
     for c in (best, callbacks[-1]):
         c.set_model(SimpleNamespace(stop_training=False))
     best.best = 0.0  # no val_loss below it: compared every epoch, never saved

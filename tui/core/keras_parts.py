@@ -152,7 +152,7 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
     from tui.core.keras.logs import PenaltyLog
     from tui.core.keras.one_cycle import OneCycle
     from tui.core.keras.progress import EventCallback, RecordHistory
-    from tui.core.keras.saving import EveryN, SaveAttributeCache, SeedStateBackup
+    from tui.core.keras.saving import BestModel, EveryN, SaveAttributeCache, SpacedBackup
 
     t = config.training
     s = config.schedule
@@ -182,17 +182,13 @@ def make_callbacks(config: ExperimentConfig, run_dir: Path, event_callback: Any,
         if change is not None:
             change.early_stopping = stopper
     rd = RunDir(run_dir)
-    cbs.append(keras.callbacks.ModelCheckpoint(str(rd.best_model_file), monitor=config.monitored,
-                                               save_best_only=True, verbose=0))
+    cbs.append(BestModel(str(rd.best_model_file), monitor=config.monitored))
     if t.checkpoint_every:
         rd.checkpoints_dir.mkdir(exist_ok=True)
         cbs.append(EveryN(t.checkpoint_every, rd.checkpoint_pattern))
     cbs.append(keras.callbacks.CSVLogger(str(rd.history_file), append=True))
-    # After the CSV row: a run killed in epoch k resumes from the backup of epoch k-1 (`cnn-tui resume`).
-    # double_checkpoint: a kill while the weights are being written falls back to the previous epoch's copy.
-    cbs.append(keras.callbacks.BackupAndRestore(str(rd.backup_dir), save_freq="epoch",
-                                                double_checkpoint=True, delete_checkpoint=True))
-    cbs.append(SeedStateBackup(rd))
+    # After the CSV row: a run killed in epoch k resumes from the last backup before it (`cnn-tui resume`).
+    cbs.append(SpacedBackup(rd))
     if t.tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(rd.tensorboard_dir), histogram_freq=0))
     if isinstance(event_callback, EventCallback):  # fit's History reads the record rather than copying every log

@@ -71,6 +71,10 @@ class RunMonitor:
             self.last_batch = event
             self.changed_batches = True
         elif isinstance(event, EpochEnd):
+            if self.history and event.epoch <= self.history[-1]["epoch"] and not self.history[-1].get("partial"):
+                # A resumed run trains again the epochs after its last backup (tui.core.keras.saving.SpacedBackup),
+                # to the same numbers: a viewer that followed the run before the kill has them already.
+                return
             row = {"epoch": event.epoch, **event.logs, "lr": event.lr, "epoch_seconds": event.seconds,
                    "samples_per_second": event.samples_per_second, **({"partial": True} if event.partial else {})}
             self.history.append(row)

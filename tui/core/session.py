@@ -404,6 +404,14 @@ class TrainingSession:
         try:
             if self.run_dir is not None:
                 if run.model is not None:
+                    from tui.core.keras.saving import BestModel
+
+                    for cb in run.callbacks:  # fit's end wrote it, unless fit raised
+                        if isinstance(cb, BestModel):
+                            try:
+                                cb.write_pending()
+                            except Exception as exc:
+                                log.warning("could not save the best model: %s", exc)
                     try:
                         run.model.save(RunDir(self.run_dir).last_model_file)
                     except Exception as exc:

@@ -6,7 +6,8 @@ functions. This package is the one part of the core that tests/test_layering.py 
 ``__init__`` imports nothing.
 
 - :mod:`.saving`     the Keras 3.15 save-cache work-around (first in every list), checkpoints every N epochs, the
-                     random-generator states beside BackupAndRestore's weights
+                     best model and the resume backup written within a share of the training time (the backup
+                     with the random-generator states its weights omit)
 - :mod:`.caches`     TensorFlow's scalar cache emptied at every epoch's end (last in every list)
 - :mod:`.progress`   training → events (BatchEnd, EpochEnd), stop and pause at batch boundaries
 - :mod:`.logs`       the regularization penalty added to the epoch logs
