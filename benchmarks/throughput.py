@@ -84,12 +84,16 @@ def cycles(ends: list[float]) -> list[float]:
     return [b - a for a, b in zip(ends, ends[1:])]
 
 
+def logged_ends(runs: Path) -> list[float]:
+    """The wall times of the epoch ends of the one run under `runs`, from the EpochEnd stamps of its event log."""
+    log = next(Path(runs).glob("*/events.jsonl"))
+    return [rec["time"] for rec in map(json.loads, log.read_text().splitlines())
+            if rec.get("event") == "EpochEnd" and not rec.get("partial")]
+
+
 def logged_cycles(runs: Path) -> list[float]:
     """The epoch cycles of the one run under `runs`, from the EpochEnd stamps of its event log."""
-    log = next(Path(runs).glob("*/events.jsonl"))
-    ends = [rec["time"] for rec in map(json.loads, log.read_text().splitlines())
-            if rec.get("event") == "EpochEnd" and not rec.get("partial")]
-    return cycles(ends)
+    return cycles(logged_ends(runs))
 
 
 def run_session(config, runs: Path) -> list[float]:
@@ -111,18 +115,47 @@ def run_app(config, runs: Path) -> list[float]:
 
     from tui.ui.app import CnnTuiApp
 
+    sample_ui_thread(ui_cpu)
+
     async def go() -> list[float]:
         app = CnnTuiApp(config, runs_dir=runs, start=True)
         async with app.run_test(size=(120, 45)) as pilot:
             # the run starts after the first frame: wait for its screen, then for its end (not for the workers,
             # which may all be done before the training worker has started on a busy machine)
             while getattr(app.screen, "monitor", None) is None or app.screen.monitor.ended is None:
-                await pilot.pause(0.2)
+                await asyncio.sleep(0.2)  # (Pilot.pause makes every widget answer: work the app never does)
             await app.workers.wait_for_complete()
             assert app.session.result.status == "finished", app.session.result.error
             return logged_cycles(runs)
 
     return asyncio.run(go())
+
+
+ui_cpu: list[tuple[float, float]] = []
+"""(time, CPU seconds of the app's UI thread) samples, for the app's DIRECT line."""
+
+
+def sample_ui_thread(samples: list[tuple[float, float]]) -> None:
+    """Appends to `samples`, every 50 ms from now on, the CPU time the calling thread (the app's UI thread:
+    Textual's event loop) has used: the direct measure of what drawing costs the run (training has its own
+    worker thread)."""
+    import threading
+
+    clock = time.pthread_getcpuclockid(threading.get_ident())
+
+    def sample() -> None:
+        while True:
+            samples.append((time.time(), time.clock_gettime(clock)))
+            time.sleep(0.05)
+
+    threading.Thread(target=sample, daemon=True, name="ui-cpu-sampler").start()
+
+
+def cpu_between(samples: list[tuple[float, float]], t0: float, t1: float) -> float:
+    """CPU seconds used between wall times t0 and t1 (the nearest samples)."""
+    def at(t: float) -> float:
+        return min(samples, key=lambda s: abs(s[0] - t))[1]
+    return at(t1) - at(t0)
 
 
 SAVERS = ("ModelCheckpoint", "BackupAndRestore", "CSVLogger")
@@ -151,9 +184,13 @@ def child(mode: str, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as runs:
         times = {"bare": lambda: run_bare(config), "session": lambda: run_session(config, Path(runs)),
                  "app": lambda: run_app(config, Path(runs))}[mode]()
-    # cycle i runs from epoch i + 1's end to epoch i + 2's: it holds epoch i + 1's saves
-    shares = [spent.get(i + 1, 0.0) / t for i, t in enumerate(times)] if spent else []
-    print("RESULT " + json.dumps({"mode": mode, "epoch_seconds": times, "save_shares": shares}))
+        # cycle i runs from epoch i + 1's end to epoch i + 2's: it holds epoch i + 1's saves
+        shares = [spent.get(i + 1, 0.0) / t for i, t in enumerate(times)] if spent else []
+        ui = []
+        if ui_cpu:
+            ends = logged_ends(Path(runs))
+            ui = [cpu_between(ui_cpu, a, b) / (b - a) for a, b in zip(ends, ends[1:])]
+    print("RESULT " + json.dumps({"mode": mode, "epoch_seconds": times, "save_shares": shares, "ui_shares": ui}))
 
 
 MODES = ("bare", "bare2", "session", "app")
@@ -178,14 +215,20 @@ def main() -> None:
     config = experiment(args)
     results: dict[str, list[float]] = {mode: [] for mode in MODES}
     saves: dict[str, list[float]] = {"session": [], "app": []}
+    ui: list[float] = []
     for r in range(args.rounds):
-        for mode in MODES:
+        # the order turns each round (a Latin square over 4 rounds): the first process of a round ran slower
+        # here, right after the last one's exit, which a fixed order charged to bare every round
+        for mode in MODES[r % len(MODES):] + MODES[:r % len(MODES)]:
             res = run_child(__file__, mode.rstrip("2"), args, extra=["--dataset", args.dataset])
             results[mode].append(statistics.median(res["epoch_seconds"]))
             line = f"round {r + 1} {mode:<8} median epoch cycle {results[mode][-1]:.3f} s"
             if res.get("save_shares"):
                 saves[mode].append(100 * statistics.median(res["save_shares"]))
                 line += f", {saves[mode][-1]:.2f}% of it in the per-epoch saves"
+            if res.get("ui_shares"):
+                ui.append(100 * statistics.median(res["ui_shares"]))
+                line += f", the UI thread busy {ui[-1]:.1f}% of it"
             print(line, flush=True)
     from tui.core import datasets
 
@@ -206,6 +249,10 @@ def main() -> None:
         m, lo, hi = mean_ci(shares)
         print(f"DIRECT {mode}: per-epoch saves ({', '.join(SAVERS)}) {m:.2f}% of the epoch cycle "
               f"(95% CI {lo:.2f}–{hi:.2f}, N={len(shares)})")
+    if ui:
+        m, lo, hi = mean_ci(ui)
+        print(f"DIRECT app: the UI thread's CPU (drawing, Textual) {m:.1f}% of one core over the epoch cycle "
+              f"(95% CI {lo:.1f}–{hi:.1f}, N={len(ui)}), i.e. {m / (os.cpu_count() or 1):.1f}% of the machine")
 
 
 if __name__ == "__main__":

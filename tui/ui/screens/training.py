@@ -43,6 +43,13 @@ DRAIN_HZ = 4
 BATCH_CHART_SECONDS = 1.0
 """The per-batch trace redraws at most this often (a plotext frame costs tens of ms of CPU that training
 would otherwise use); progress bars and the status line follow every drain."""
+BATCH_CHART_SHARE = 0.01
+"""The share of one core the batch-loss chart may take to redraw while a run trains: a redraw waits until the time
+since the last is at least what that one cost / BATCH_CHART_SHARE (and BATCH_CHART_SECONDS). Redrawn every second
+it was the costliest thing the UI thread did while training (a plotext frame is 10-40 ms here)."""
+EPOCH_CHART_SHARE = 0.05
+"""The same for the epoch charts, drawn together: at every epoch when epochs take more than a few times their
+cost (a 3-second epoch: always), spaced when epochs are short."""
 TABLE_ROWS = 200
 """The epoch table keeps the latest this many epochs (the charts show every one; summary.md lists them all): a
 run of thousands of epochs must open at once."""
@@ -60,15 +67,15 @@ class RunControls(Changeable, Protocol):
 class TrainingScreen(Screen):
     END_HINT = "e exports the summary."
     """The end-of-run notification's last words."""
-    STATUS_SECONDS = 0.5
+    STATUS_SECONDS = 1.0
     """How often the batch counter, progress bars, speed and ETA are redrawn at most (0: at every drain, four times
     a second). Measured with benchmarks/live_render.py (epochs of 3 s): the UI thread took 2.4 % of a core at every
     drain, 1.7 % at 0.5 s; the app's training throughput loses about that share (TensorFlow's two shards per op)."""
     BATCH_SECONDS = BATCH_CHART_SECONDS
     """How often the batch-loss chart is redrawn at most."""
     CHART_SECONDS = 0.0
-    """How often the epoch charts are redrawn at most (0: at every epoch); the epoch table never waits. A chart
-    left behind is drawn when the time is up, or at once when the run ends."""
+    """How often the epoch charts are redrawn at most (0: at every epoch, within EPOCH_CHART_SHARE); the epoch table
+    never waits. A chart left behind is drawn when the time is up, or at once when the run ends."""
     BINDINGS = [
         Binding("p", "pause", "Pause/resume"),
         Binding("c", "change", "Change (paused)", show=False),  # the paused status line names it
@@ -170,7 +177,8 @@ class TrainingScreen(Screen):
             g = m.gradients
             self.query_one(GradientFlow).show(g.layers, g.norms, f"epoch {g.epoch} batch {g.batch}")
         now = time.monotonic()
-        if m.changed_batches and (now - self._batch_drawn_at >= self.BATCH_SECONDS or m.ended is not None):
+        batch_gap = max(self.BATCH_SECONDS, self.query_one("#chart-batch", LineChart).draw_seconds / BATCH_CHART_SHARE)
+        if m.changed_batches and (now - self._batch_drawn_at >= batch_gap or m.ended is not None):
             m.changed_batches = False
             self._batch_drawn_at = now
             self._render_batches()
@@ -222,7 +230,9 @@ class TrainingScreen(Screen):
     def _render_charts(self, now: bool = False) -> None:
         """The epoch charts, now or (under CHART_SECONDS) when their time comes."""
         m = self.monitor
-        wait = self._charts_drawn_at + self.CHART_SECONDS - time.monotonic()
+        cost = sum(c.draw_seconds for c in self.query_one("#charts", Grid).query(LineChart)
+                   if c.display and c.id != "chart-batch")
+        wait = self._charts_drawn_at + max(self.CHART_SECONDS, cost / EPOCH_CHART_SHARE) - time.monotonic()
         if wait > 0 and m.ended is None and not now:
             if self._charts_due is None:
                 self._charts_due = self.set_timer(wait, self._charts_time_up)

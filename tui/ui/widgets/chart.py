@@ -6,6 +6,7 @@ latter is what a live chart should get, because its view costs the same however 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, Mapping, Sequence
 
 from rich.segment import Segment
@@ -59,6 +60,9 @@ class LineChart(PlotextPlot):
         that paint (a chart switched to by `g` answers the key without waiting for plotext)."""
         self._redraw_due = False
         self._stale_ok = False
+        self.draw_seconds = 0.0
+        """CPU seconds the last frame took to draw (plotext's build and the conversion to lines): what a caller
+        spaces its redraws by (tui.ui.screens.training)."""
 
     def shown_again(self) -> None:
         """Call before showing the chart again: its next paint may use its last frame (while a visible chart
@@ -143,7 +147,9 @@ class LineChart(PlotextPlot):
     def _draw_lines(self) -> tuple[Any, list[Strip]]:
         width, height = self.size
         key = (width, height, self.app.theme)
+        started = time.thread_time()
         kept = (self.visual_style, ansi_strips(self._plotext_frame(), width, height, self.rich_style))
+        self.draw_seconds = time.thread_time() - started
         while len(self._lines) >= FRAMES_KEPT:
             del self._lines[next(iter(self._lines))]
         self._lines[key] = kept
