@@ -119,7 +119,7 @@ def run_app(config, runs: Path) -> list[float]:
 
     async def go() -> list[float]:
         app = CnnTuiApp(config, runs_dir=runs, start=True)
-        async with app.run_test(size=(120, 45)) as pilot:
+        async with app.run_test(size=(120, 45)):
             # the run starts after the first frame: wait for its screen, then for its end (not for the workers,
             # which may all be done before the training worker has started on a busy machine)
             while getattr(app.screen, "monitor", None) is None or app.screen.monitor.ended is None:
