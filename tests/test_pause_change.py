@@ -103,6 +103,7 @@ def test_a_resumed_run_keeps_a_change_made_before_it_was_killed(tmp_path, monkey
     import keras
 
     from tui.core import keras_parts
+    from tui.core.keras import saving
 
     class Crash(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -112,6 +113,7 @@ def test_a_resumed_run_keeps_a_change_made_before_it_was_killed(tmp_path, monkey
     config = cfg.ExperimentConfig().with_values({**SMALL, "training.epochs": 4})
     real = keras_parts.make_callbacks
     monkeypatch.setattr(keras_parts, "make_callbacks", lambda *a, **k: real(*a, **k) + [Crash()])
+    monkeypatch.setattr(saving, "SAVE_SHARE", float("inf"))  # a backup every epoch: it resumes at epoch 3
     first = paused_then_changed(TrainingSession(config, runs_dir=tmp_path), [], {"optimizer.learning_rate": 0.01})
     assert first.run().status == "failed"
     monkeypatch.setattr(keras_parts, "make_callbacks", real)

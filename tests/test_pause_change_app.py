@@ -63,8 +63,10 @@ async def test_pause_change_the_learning_rate_and_continue(tmp_path):
 
 
 async def test_a_run_resumed_in_the_app_keeps_the_change(tmp_path, monkeypatch):
+    from tui.core.keras import saving
     from tui.core.session import TrainingSession
 
+    monkeypatch.setattr(saving, "SAVE_SHARE", float("inf"))  # a backup every epoch: it resumes at epoch 3
     stop_crashing = crash_in_epoch_3(monkeypatch)
     first = TrainingSession(cfg.ExperimentConfig().with_values({**TINY, "training.batch_size": 20}),
                             runs_dir=tmp_path)

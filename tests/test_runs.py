@@ -22,6 +22,7 @@ def runs_dir(tmp_path_factory):
     import keras
 
     from tui.core import keras_parts
+    from tui.core.keras import saving
 
     runs = tmp_path_factory.mktemp("runs")
     TrainingSession(cfg.ExperimentConfig().with_values({**TINY, "training.epochs": 1}), runs_dir=runs).run()
@@ -31,14 +32,15 @@ def runs_dir(tmp_path_factory):
             if epoch == 2:
                 raise RuntimeError("power cut")
 
-    real = keras_parts.make_callbacks
+    real, share = keras_parts.make_callbacks, saving.SAVE_SHARE
     keras_parts.make_callbacks = lambda *a, **k: real(*a, **k) + [Crash()]
+    saving.SAVE_SHARE = float("inf")  # a backup every epoch: it resumes at epoch 3
     try:
         crashed = TrainingSession(cfg.ExperimentConfig().with_values(TINY).with_values({"model.architecture": "mlp"}),
                                   runs_dir=runs)
         crashed.run()
     finally:
-        keras_parts.make_callbacks = real
+        keras_parts.make_callbacks, saving.SAVE_SHARE = real, share
     (crashed.run_dir / "summary.json").unlink()  # as a kill -9 would leave it
     return runs
 
