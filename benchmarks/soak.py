@@ -36,10 +36,10 @@ the bare fit's ~0.8; without ModelCheckpoint it grew 0.84 (without the backup an
 HDF5's free lists emptied every epoch: 1.53, unchanged). ModelCheckpoint compares each epoch's val_loss with the
 best through keras.ops, and eager TensorFlow caches a tensor for every distinct Python float it converts, never
 trimmed (0.64 KB each, measured on tf.constant alone); a learning-rate schedule's new rate every epoch does the
-same. The session's last callback now empties that cache at each epoch's end (tui/core/keras/caches.py). Fourth round
-(Dec 2026): the best model and the backup are written within 0.25 % of the training time each (tui/core/keras/saving.py),
-so on these short epochs one save in ~100 epochs instead of two an epoch; the headless heap slope fell below the bare
-fit's. tracemalloc over the app (tracing from epoch 60, snapshots at 280 and 480, so that every bounded window has
+same. The session's last callback now empties that cache at each epoch's end (tui/core/keras/caches.py). Fourth
+round (Dec 2026): the best model and the backup are written within 0.25 % of the training time each
+(tui/core/keras/saving.py), so on these short epochs one save in ~100 epochs instead of two an epoch; the headless
+heap slope came down to the bare fit's. tracemalloc over the app (tracing from epoch 60, snapshots at 280 and 480, so that every bounded window has
 turned over inside the traced span) found no Python object growing: -0.28 KB/epoch in all, the compact epoch record's
 8 doubles an epoch included (a snapshot pair taken before the windows turn over shows their churn as growth)."""
 
