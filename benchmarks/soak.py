@@ -39,9 +39,10 @@ trimmed (0.64 KB each, measured on tf.constant alone); a learning-rate schedule'
 same. The session's last callback now empties that cache at each epoch's end (tui/core/keras/caches.py). Fourth
 round (Dec 2026): the best model and the backup are written within 0.25 % of the training time each
 (tui/core/keras/saving.py), so on these short epochs one save in ~100 epochs instead of two an epoch; the headless
-heap slope came down to the bare fit's. tracemalloc over the app (tracing from epoch 60, snapshots at 280 and 480, so that every bounded window has
-turned over inside the traced span) found no Python object growing: -0.28 KB/epoch in all, the compact epoch record's
-8 doubles an epoch included (a snapshot pair taken before the windows turn over shows their churn as growth)."""
+heap slope came down to the bare fit's. tracemalloc over the app (tracing from epoch 60, snapshots at 280 and 480,
+so that every bounded window has turned over inside the traced span) found no Python object growing: -0.28 KB/epoch
+in all, the compact epoch record's 8 doubles an epoch included (a snapshot pair taken before the windows turn over
+shows their churn as growth)."""
 
 from __future__ import annotations
 
