@@ -69,8 +69,10 @@ def test_resuming_a_finished_run_is_refused_with_the_reason(tmp_path):
     session = TrainingSession(cfg.ExperimentConfig().with_values({**CONFIG, "training.epochs": 1}),
                               runs_dir=tmp_path)
     session.run()
+    before = (session.run_dir / "summary.json").read_bytes()
     result = TrainingSession.resume_from(session.run_dir).run()
     assert result.status == "failed" and "nothing to resume" in result.error
+    assert (session.run_dir / "summary.json").read_bytes() == before  # the finished run's record is untouched
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")

@@ -229,7 +229,7 @@ class TrainingSession:
         work refused, TensorFlow, the data, the model, the input pipelines and callbacks; ends with RunStarted."""
         from tui.core import datasets, tfenv
 
-        resume = self._open_run_dir()
+        resume = self._open_run_dir(run)
         known = datasets.known_shape(self.config.dataset)  # impossible shapes refused before anything slow
         if known:
             from models import check_model
@@ -253,7 +253,7 @@ class TrainingSession:
         if self._stop.is_set():
             raise _Stopped()
 
-    def _open_run_dir(self) -> _ResumePoint:
+    def _open_run_dir(self, run: _RunState) -> _ResumePoint:
         """A new run directory with its config.toml (unless given one), or the resume point of the run in it; then
         the event log, the owner record and the control channel."""
         resume = _ResumePoint()
@@ -271,6 +271,7 @@ class TrainingSession:
                 raise RunRefused(f"cannot create a run directory under {self.runs_dir}: {exc.strerror or exc}; "
                                  "choose a writable folder with --runs-dir") from None
             RunDir(self.run_dir).write_config(cfg)
+        run.opened = True
         self._event_log = EventLogWriter(RunDir(self.run_dir).events_file)
         # first: an event is in the log before any other subscriber reacts to it
         self._close_event_log = self.bus.subscribe(self._event_log.write, name="the event log", first=True)
@@ -402,7 +403,7 @@ class TrainingSession:
         status, error = run.status, run.error
         summary: dict[str, Any] = {}
         try:
-            if self.run_dir is not None:
+            if self.run_dir is not None and run.opened:
                 if run.model is not None:
                     from tui.core.keras.saving import BestModel
 
@@ -447,7 +448,7 @@ class TrainingSession:
         if self._control is not None:
             self._control.close()
             self._control = None
-        if self.run_dir is not None:  # after RunEnded is in the log: a viewer never sees an owner-less live run
+        if self.run_dir is not None and run.opened:  # after RunEnded is in the log: never an owner-less live run
             RunDir(self.run_dir).clear_running()
         if self._close_event_log is not None:
             self._close_event_log()
@@ -473,6 +474,9 @@ class _RunState:
     """What one run has gathered, phase by phase: conclude writes the summary from it however far the run got."""
 
     t_start: float
+    opened: bool = False
+    """The run directory is this session's to write: new, or an unfinished run's resume point was found (a refused
+    resume leaves the finished run it was pointed at as it was)."""
     status: str = "failed"
     error: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
