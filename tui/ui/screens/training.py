@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 DRAIN_HZ = 4
 BATCH_CHART_SECONDS = 1.0
 """The per-batch trace redraws at most this often (a plotext frame costs tens of ms of CPU that training
-would otherwise use); progress bars and the status line follow every drain."""
+would otherwise use); progress bars and the status line follow STATUS_SECONDS."""
 BATCH_CHART_SHARE = 0.01
 """The share of one core the batch-loss chart may take to redraw while a run trains: a redraw waits until the time
 since the last is at least what that one cost / BATCH_CHART_SHARE (and BATCH_CHART_SECONDS). Redrawn every second
@@ -70,7 +70,8 @@ class TrainingScreen(Screen):
     STATUS_SECONDS = 1.0
     """How often the batch counter, progress bars, speed and ETA are redrawn at most (0: at every drain, four times
     a second). Measured with benchmarks/live_render.py (epochs of 3 s): the UI thread took 2.4 % of a core at every
-    drain, 1.7 % at 0.5 s; the app's training throughput loses about that share (TensorFlow's two shards per op)."""
+    drain, 1.7 % at 0.5 s; the app's training throughput loses about that share (TensorFlow's two shards per op).
+    1.0 s since Dec 2, 2026, with the charts' shares: the whole UI thread 3.8 % of a core (throughput.py, DIRECT)."""
     BATCH_SECONDS = BATCH_CHART_SECONDS
     """How often the batch-loss chart is redrawn at most."""
     CHART_SECONDS = 0.0
