@@ -476,3 +476,21 @@ def test_an_index_of_an_older_version_is_replaced_and_its_file_removed(folder):
     old.write_text(json.dumps({"version": 3, "runs": {}, "dirs": {}}))
     assert len(list_runs(folder)) == 6
     assert not old.exists() and (folder / INDEX_FILE).is_file()
+
+
+def test_runs_started_in_the_same_second_are_listed_in_the_order_of_their_names_however_they_are_read(tmp_path):
+    # a sweep starts several cells within a second: the history's order (and where its cursor lands) must not
+    # depend on whether the runs came from the index, a first reading, or its first batch
+    same = 1_780_000_000.0
+    for name in ("20260101-120000-b", "20260101-120000-c", "20260101-120000-a"):
+        write_run(tmp_path, name, started=same)
+    age(*[p for p in tmp_path.iterdir() if p.is_dir()])
+    newest_first = ["20260101-120000-c", "20260101-120000-b", "20260101-120000-a"]
+
+    assert [r.name for r in list_runs(tmp_path)] == newest_first  # read anew
+    assert [r.name for r in list_runs(tmp_path)] == newest_first  # from the index
+    assert [r.name for r in RunIndex(tmp_path).query("", 1, False, limit=2).records] == newest_first[:2]
+    assert [r.name for r in RunIndex(tmp_path).query("", 1, True).records] == newest_first[::-1]
+    batches: list[list[str]] = []
+    RunIndex(tmp_path).scan(lambda b: batches.append([r.name for r in b.records]), first=2)
+    assert batches and batches[0] == newest_first[:len(batches[0])]

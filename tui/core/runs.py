@@ -149,10 +149,11 @@ def cells(r: RunRecord) -> tuple[str, ...]:
 
 
 SORT_KEYS: tuple[Any, ...] = (
-    lambda r: r.name, lambda r: r.started, lambda r: r.dataset, lambda r: r.architecture, lambda r: r.status,
+    lambda r: r.name, lambda r: (r.started, r.name), lambda r: r.dataset, lambda r: r.architecture, lambda r: r.status,
     lambda r: -1.0 if r.best_val_accuracy is None else r.best_val_accuracy, lambda r: r.epochs,
     lambda r: -1.0 if r.wall_seconds is None else r.wall_seconds)
-"""Sort key of each column: by value, not by its text (wall time 9.5 s before 1 min 05 s)."""
+"""Sort key of each column: by value, not by its text (wall time 9.5 s before 1 min 05 s). Runs started in the same
+second are in the order of their names (which begin with the time), however they were read."""
 
 
 def sort_column(name: str) -> int:
@@ -290,7 +291,8 @@ def _trusted(e: list[Any], sig: list[int] | None) -> bool:
 
 
 ENTRY_KEYS: tuple[Callable[[tuple[str, list[Any]]], Any], ...] = (
-    lambda it: it[0].rsplit("/", 1)[-1], lambda it: it[1][STARTED], lambda it: it[1][DATASET],
+    lambda it: it[0].rsplit("/", 1)[-1], lambda it: (it[1][STARTED], it[0].rsplit("/", 1)[-1]),
+    lambda it: it[1][DATASET],
     lambda it: it[1][ARCHITECTURE], lambda it: it[1][STATUS],
     lambda it: -1.0 if it[1][BEST] is None else it[1][BEST], lambda it: it[1][EPOCHS],
     lambda it: -1.0 if it[1][WALL] is None else it[1][WALL])
@@ -310,8 +312,8 @@ def folder_signature(folder: str) -> list[int] | None:
     return [st.st_ino, st.st_mtime_ns]
 
 
-def _newest_entry(item: tuple[str, list[Any]]) -> float:
-    return -float(item[1][STARTED])
+def _newest_entry(item: tuple[str, list[Any]]) -> tuple[float, str]:
+    return float(item[1][STARTED]), item[0].rsplit("/", 1)[-1]
 
 
 class _Look:
@@ -363,7 +365,8 @@ class _Look:
         the index's runs newest first (only its newest `limit`)."""
         known = self.known
         new = sorted((r for r in self.rels if r not in known), reverse=True)
-        old = sorted((r for r in self.rels if r in known), key=lambda r: known[r][STARTED], reverse=True)
+        old = sorted((r for r in self.rels if r in known), key=lambda r: (known[r][STARTED], r.rsplit("/", 1)[-1]),
+                     reverse=True)
         return new + (old if limit is None else old[:limit])
 
     def entry(self, rel: str) -> list[Any] | None:
@@ -551,7 +554,7 @@ class RunIndex:
                     data["runs"].pop(rel, None)
                 for rel in gone_dirs:
                     data["dirs"].pop(rel, None)
-                data["runs"] = dict(sorted(data["runs"].items(), key=_newest_entry))
+                data["runs"] = dict(sorted(data["runs"].items(), key=_newest_entry, reverse=True))
                 self.write(data)
             for old in OLD_INDEX_FILES:
                 (self.runs_dir / old).unlink(missing_ok=True)
@@ -744,8 +747,8 @@ class RunIndex:
         return Listing([look.record(rel, e) for rel, e in shown], look.sweep_paths, True, runs, len(entries))
 
 
-def _started(r: RunRecord) -> datetime:
-    return r.started
+def _started(r: RunRecord) -> tuple[datetime, str]:
+    return r.started, r.name
 
 
 class RunRemoveError(Exception):
