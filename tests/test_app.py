@@ -184,3 +184,18 @@ async def test_a_terminal_too_small_says_so_and_resizing_recovers(tmp_path):
         await pilot.resize_terminal(100, 32)
         await pilot.pause()
         assert isinstance(app.screen, SetupScreen)
+
+
+async def test_a_run_started_before_the_first_frame_is_written_is_laid_out_with_its_panels(tmp_path, monkeypatch):
+    """On a busy machine a key can come before the first frame reaches the terminal (after which the other
+    screens' styles are read): the training screen opened then still has its epoch table, doctor list and
+    gradient panel side by side (without those styles, the doctor list crashed Textual's layout)."""
+    monkeypatch.setattr(CnnTuiApp, "_painted", lambda self: None)  # the first frame not yet written
+    app = CnnTuiApp(cfg.ExperimentConfig().with_values({**TINY, "training.epochs": 1}), runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f5")
+        await until(pilot, lambda: isinstance(app.screen, TrainingScreen))
+        await run_drawn(pilot)
+        widths = [app.screen.query_one(f"#{name}").region.width for name in ("epochs", "findings", "gradients")]
+        assert widths[0] > widths[1] > 20 and abs(widths[1] - widths[2]) <= 1  # 3 : 2 : 2 of the width
+        assert app.screen.monitor.state == "finished"

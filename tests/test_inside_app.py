@@ -10,6 +10,7 @@ from tui.core import inside
 from tui.core.events import EpochEnd
 from tui.core.records import load_model_safe
 from tui.core.rundir import RunDir
+from tui.core.session import TrainingSession
 from tui.ui.app import CnnTuiApp
 from tui.ui.screens.inside import InsideScreen
 from tui.ui.screens.training import TrainingScreen
@@ -20,17 +21,28 @@ TINY = {"dataset.name": "digits", "dataset.train_size": 200, "model.architecture
         "training.checkpoint_every": 1}
 
 
-async def test_the_live_view_after_epoch_n_shows_the_weights_of_epoch_n_and_refreshes_each_epoch(tmp_path):
+class HeldEachEpoch(TrainingSession):
+    """A run held from its first batch until the test has opened the view, then after each epoch until the test
+    has looked (a pause waits at the next batch). Held from the start: on a busy machine a tiny run got through
+    two epochs before a test that subscribed once the training screen was up."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pause()
+        self.subscribe(lambda e: self.pause() if isinstance(e, EpochEnd) else None)
+
+
+async def test_the_live_view_after_epoch_n_shows_the_weights_of_epoch_n_and_refreshes_each_epoch(tmp_path, monkeypatch):
+    monkeypatch.setattr("tui.core.session.TrainingSession", HeldEachEpoch)
     app = CnnTuiApp(cfg.ExperimentConfig().with_values(TINY), runs_dir=tmp_path)
     async with app.run_test(size=(140, 50)) as pilot:
         await pilot.press("f5")
         await until(pilot, lambda: isinstance(app.screen, TrainingScreen))
         session = app.session
-        # Hold training after each epoch until the test has looked (pause waits at the next batch).
-        session.subscribe(lambda e: session.pause() if isinstance(e, EpochEnd) else None)
         await pilot.press("i")
         screen = app.screen
         assert isinstance(screen, InsideScreen) and session.inside_tap.is_open
+        session.resume()
         try:
             await check_each_epoch(pilot, session, screen)
         finally:
@@ -80,7 +92,6 @@ async def test_a_runs_detail_opens_the_view_on_its_most_confident_mistake_and_re
     from PIL import Image
 
     from tui.core.runs import read_run
-    from tui.core.session import TrainingSession
     from tui.ui.screens.runs import RunDetailScreen
 
     config = cfg.ExperimentConfig().with_values({**TINY, "training.checkpoint_every": 0, "training.epochs": 1})

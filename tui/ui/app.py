@@ -98,8 +98,21 @@ class CnnTuiApp(App[int]):
         self.first_paint = time.perf_counter() - self.started_at
         if self.collect_after_paint:
             gc.enable()
-        self.stylesheet.add_source(LATER_CSS.read_text(encoding="utf-8"), read_from=(str(LATER_CSS), ""))
+        self._add_later_css()
         self._check_size()
+
+    def _add_later_css(self) -> None:
+        """The other screens' styles (LATER_CSS), once: after the first frame, or before it when another screen
+        comes first (`--start`, or a key pressed before that frame on a busy machine). A screen laid out without
+        them had none of its panels' sizes: the training screen's doctor list, at auto height and no width, crashed
+        Textual's layout (seen in CI: the run history's resume)."""
+        location = (str(LATER_CSS), "")
+        if not self.stylesheet.has_source(*location):
+            self.stylesheet.add_source(LATER_CSS.read_text(encoding="utf-8"), read_from=location)
+
+    def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
+        self._add_later_css()
+        return super().push_screen(screen, *args, **kwargs)
 
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size.width, event.size.height)
