@@ -71,12 +71,17 @@ def run_bare(config) -> list[float]:
 
     class EpochTimer(keras.callbacks.Callback):  # one call per epoch: nothing per batch
         def on_epoch_end(self, epoch, logs=None):
-            ends.append(time.perf_counter())
+            ends.append(time.time())
 
     steps = keras_parts.steps_for(len(data.x_train), config.training.batch_size)
     model.fit(train, validation_data=val, epochs=config.training.epochs, steps_per_epoch=steps, verbose=0,
               shuffle=False, callbacks=[EpochTimer()])
+    bare_ends[:] = ends
     return cycles(ends)
+
+
+bare_ends: list[float] = []
+"""The bare fit's epoch ends (wall time), for its CPU per epoch cycle."""
 
 
 def cycles(ends: list[float]) -> list[float]:
@@ -151,6 +156,20 @@ def sample_ui_thread(samples: list[tuple[float, float]]) -> None:
     threading.Thread(target=sample, daemon=True, name="ui-cpu-sampler").start()
 
 
+def sample_process_cpu(samples: list[tuple[float, float]]) -> None:
+    """Appends to `samples`, every 50 ms from now on, the CPU time this process has used (every thread: training,
+    TensorFlow's pools, the UI): what an epoch costs in work, which other processes' load and the machine's drift
+    change far less than its wall time."""
+    import threading
+
+    def sample() -> None:
+        while True:
+            samples.append((time.time(), time.process_time()))
+            time.sleep(0.05)
+
+    threading.Thread(target=sample, daemon=True, name="process-cpu-sampler").start()
+
+
 def cpu_between(samples: list[tuple[float, float]], t0: float, t1: float) -> float:
     """CPU seconds used between wall times t0 and t1 (the nearest samples)."""
     def at(t: float) -> float:
@@ -181,16 +200,20 @@ def time_saves() -> dict[int, float]:
 def child(mode: str, args: argparse.Namespace) -> None:
     config = experiment(args)
     spent = time_saves() if mode != "bare" else {}
+    process_cpu: list[tuple[float, float]] = []
+    sample_process_cpu(process_cpu)
     with tempfile.TemporaryDirectory() as runs:
         times = {"bare": lambda: run_bare(config), "session": lambda: run_session(config, Path(runs)),
                  "app": lambda: run_app(config, Path(runs))}[mode]()
+        ends = bare_ends if mode == "bare" else logged_ends(Path(runs))
+        cpu = [cpu_between(process_cpu, a, b) for a, b in zip(ends, ends[1:])]
         # cycle i runs from epoch i + 1's end to epoch i + 2's: it holds epoch i + 1's saves
         shares = [spent.get(i + 1, 0.0) / t for i, t in enumerate(times)] if spent else []
         ui = []
         if ui_cpu:
-            ends = logged_ends(Path(runs))
             ui = [cpu_between(ui_cpu, a, b) / (b - a) for a, b in zip(ends, ends[1:])]
-    print("RESULT " + json.dumps({"mode": mode, "epoch_seconds": times, "save_shares": shares, "ui_shares": ui}))
+    print("RESULT " + json.dumps({"mode": mode, "epoch_seconds": times, "save_shares": shares, "ui_shares": ui,
+                                  "cpu_seconds": cpu}))
 
 
 MODES = ("bare", "bare2", "session", "app")
@@ -216,13 +239,16 @@ def main() -> None:
     results: dict[str, list[float]] = {mode: [] for mode in MODES}
     saves: dict[str, list[float]] = {"session": [], "app": []}
     ui: list[float] = []
+    cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
     for r in range(args.rounds):
         # the order turns each round (a Latin square over 4 rounds): the first process of a round ran slower
         # here, right after the last one's exit, which a fixed order charged to bare every round
         for mode in MODES[r % len(MODES):] + MODES[:r % len(MODES)]:
             res = run_child(__file__, mode.rstrip("2"), args, extra=["--dataset", args.dataset])
             results[mode].append(statistics.median(res["epoch_seconds"]))
-            line = f"round {r + 1} {mode:<8} median epoch cycle {results[mode][-1]:.3f} s"
+            cpu[mode].append(statistics.median(res["cpu_seconds"]))
+            line = (f"round {r + 1} {mode:<8} median epoch cycle {results[mode][-1]:.3f} s, "
+                    f"{cpu[mode][-1]:.3f} CPU s")
             if res.get("save_shares"):
                 saves[mode].append(100 * statistics.median(res["save_shares"]))
                 line += f", {saves[mode][-1]:.2f}% of it in the per-epoch saves"
@@ -249,6 +275,10 @@ def main() -> None:
         m, lo, hi = mean_ci(shares)
         print(f"DIRECT {mode}: per-epoch saves ({', '.join(SAVERS)}) {m:.2f}% of the epoch cycle "
               f"(95% CI {lo:.2f}–{hi:.2f}, N={len(shares)})")
+    for mode in ("session", "app", "bare2"):  # work per epoch, which the machine's drift moves far less
+        m, lo, hi = mean_ci(ratios(cpu["bare"], cpu[mode]))
+        print(f"DIRECT {mode}: bare's CPU seconds per epoch cycle / {mode}'s {m:.3f} (95% CI {lo:.3f}–{hi:.3f}, "
+              f"N={len(cpu[mode])}; all threads of the process{'; the control' if mode == 'bare2' else ''})")
     if ui:
         m, lo, hi = mean_ci(ui)
         print(f"DIRECT app: the UI thread's CPU (drawing, Textual) {m:.1f}% of one core over the epoch cycle "
