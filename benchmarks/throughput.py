@@ -11,6 +11,7 @@ are also timed directly (`DIRECT` lines: their share of the epoch cycle), which 
 
     python benchmarks/throughput.py            # Fashion-MNIST from ../shared/data if present, else digits
     python benchmarks/throughput.py --rounds 3 --train-size 20000 --epochs 4
+    python benchmarks/throughput.py --compare /tmp/variant   # also another checkout's app, in the same rounds
 """
 
 from __future__ import annotations
@@ -229,6 +230,8 @@ def main() -> None:
     parser.add_argument("--dataset", choices=("auto", "digits"), default="auto",
                         help="auto: Fashion-MNIST from ../shared/data when present, else digits")
     parser.add_argument("--child", choices=("bare", "session", "app"))
+    parser.add_argument("--compare", metavar="DIR", action="append", default=[],
+                        help="also the app of another checkout (before/after, a variant), in the same rounds")
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (the figure is the time from one epoch's end to the next's)")
@@ -236,25 +239,28 @@ def main() -> None:
         child(args.child, args)
         return
     config = experiment(args)
-    results: dict[str, list[float]] = {mode: [] for mode in MODES}
+    others = {f"app@{Path(d).name}": str(Path(d).resolve() / "benchmarks" / "throughput.py") for d in args.compare}
+    modes = MODES + tuple(others)
+    results: dict[str, list[float]] = {mode: [] for mode in modes}
     saves: dict[str, list[float]] = {"session": [], "app": []}
-    ui: list[float] = []
-    cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
+    ui: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes}
     for r in range(args.rounds):
         # the order turns each round (a Latin square over 4 rounds): the first process of a round ran slower
         # here, right after the last one's exit, which a fixed order charged to bare every round
-        for mode in MODES[r % len(MODES):] + MODES[:r % len(MODES)]:
-            res = run_child(__file__, mode.rstrip("2"), args, extra=["--dataset", args.dataset])
+        for mode in modes[r % len(modes):] + modes[:r % len(modes)]:
+            script, kind = (others[mode], "app") if mode in others else (__file__, mode.rstrip("2"))
+            res = run_child(script, kind, args, extra=["--dataset", args.dataset])
             results[mode].append(statistics.median(res["epoch_seconds"]))
             cpu[mode].append(statistics.median(res["cpu_seconds"]))
-            line = (f"round {r + 1} {mode:<8} median epoch cycle {results[mode][-1]:.3f} s, "
+            line = (f"round {r + 1} {mode:<12} median epoch cycle {results[mode][-1]:.3f} s, "
                     f"{cpu[mode][-1]:.3f} CPU s")
             if res.get("save_shares"):
-                saves[mode].append(100 * statistics.median(res["save_shares"]))
+                saves.setdefault(mode, []).append(100 * statistics.median(res["save_shares"]))
                 line += f", {saves[mode][-1]:.2f}% of it in the per-epoch saves"
             if res.get("ui_shares"):
-                ui.append(100 * statistics.median(res["ui_shares"]))
-                line += f", the UI thread busy {ui[-1]:.1f}% of it"
+                ui.setdefault(mode, []).append(100 * statistics.median(res["ui_shares"]))
+                line += f", the UI thread busy {ui[mode][-1]:.1f}% of it"
             print(line, flush=True)
     from tui.core import datasets
 
@@ -262,11 +268,11 @@ def main() -> None:
     print(f"\n{config.dataset.name}, {n_train} training samples, simple_cnn, batch {config.training.batch_size}, "
           f"{args.epochs} epochs, {args.rounds} interleaved rounds, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'mode':<10}{'samples/s':>12}{'ratio vs bare':>16}{'95% CI':>16}")
-    for mode in MODES:
+    print(f"{'mode':<14}{'samples/s':>12}{'ratio vs bare':>16}{'95% CI':>16}")
+    for mode in modes:
         t = statistics.median(results[mode])
         m, lo, hi = mean_ci(ratios(results["bare"], results[mode]))  # per round: bare time / mode time
-        print(f"{mode:<10}{n_train / t:>12,.0f}{m:>16.3f}{f'{lo:.3f}–{hi:.3f}':>16}")
+        print(f"{mode:<14}{n_train / t:>12,.0f}{m:>16.3f}{f'{lo:.3f}–{hi:.3f}':>16}")
     for mode in ("session", "app"):
         print(target_line(f"throughput {mode}/bare", *mean_ci(ratios(results["bare"], results[mode])),
                           args.rounds, at_least=0.98))
@@ -275,14 +281,14 @@ def main() -> None:
         m, lo, hi = mean_ci(shares)
         print(f"DIRECT {mode}: per-epoch saves ({', '.join(SAVERS)}) {m:.2f}% of the epoch cycle "
               f"(95% CI {lo:.2f}–{hi:.2f}, N={len(shares)})")
-    for mode in ("session", "app", "bare2"):  # work per epoch, which the machine's drift moves far less
+    for mode in ("session", "app", *others, "bare2"):  # work per epoch, which the machine's drift moves far less
         m, lo, hi = mean_ci(ratios(cpu["bare"], cpu[mode]))
         print(f"DIRECT {mode}: bare's CPU seconds per epoch cycle / {mode}'s {m:.3f} (95% CI {lo:.3f}–{hi:.3f}, "
               f"N={len(cpu[mode])}; all threads of the process{'; the control' if mode == 'bare2' else ''})")
-    if ui:
-        m, lo, hi = mean_ci(ui)
-        print(f"DIRECT app: the UI thread's CPU (drawing, Textual) {m:.1f}% of one core over the epoch cycle "
-              f"(95% CI {lo:.1f}–{hi:.1f}, N={len(ui)}), i.e. {m / (os.cpu_count() or 1):.1f}% of the machine")
+    for mode, shares in ui.items():
+        m, lo, hi = mean_ci(shares)
+        print(f"DIRECT {mode}: the UI thread's CPU (drawing, Textual) {m:.1f}% of one core over the epoch cycle "
+              f"(95% CI {lo:.1f}–{hi:.1f}, N={len(shares)}), i.e. {m / (os.cpu_count() or 1):.1f}% of the machine")
 
 
 if __name__ == "__main__":
