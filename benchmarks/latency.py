@@ -91,6 +91,7 @@ def harness_load() -> Iterator[None]:
     with Tmux(f"{S}-bare", 100, 32) as tmux:
         tmux.send(f"bash --norc -c {shlex.quote(TOGGLE)}", "Enter")
         tmux.wait_for(lambda s: s.strip() == "loss", "the key-answering pane")
+        time.sleep(0.5)  # until `read` has set up the terminal: a key that comes before is flushed
 
         def press() -> None:
             while not stop.is_set():
