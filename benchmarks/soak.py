@@ -43,7 +43,10 @@ round (Dec 2026): the best model and the backup are written within 0.25 % of the
 heap slope came down to the bare fit's. tracemalloc over the app (tracing from epoch 60, snapshots at 280 and 480,
 so that every bounded window has turned over inside the traced span) found no Python object growing: -0.28 KB/epoch
 in all, the compact epoch record's 8 doubles an epoch included (a snapshot pair taken before the windows turn over
-shows their churn as growth)."""
+shows their churn as growth). Fifth round (Dec 3): at 600 epochs the app's slope was Textual's and Rich's bounded
+caches still filling (pymalloc's blocks +2.2 KB/epoch from 300 to 600, +0.12 from 1,000 to 3,000); over 3,000 epochs
+neither malloc_trim before each sample nor Python's objects moved into the C heap (PYTHONMALLOC=malloc, which then
+grew 0.12 KB/epoch) changed the app's remaining ~1 KB/epoch of resident memory, the bare fit's own figure."""
 
 from __future__ import annotations
 
