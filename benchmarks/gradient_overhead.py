@@ -33,7 +33,7 @@ MODES = {"off": 0, "default": None, "every-5": 5}  # None: the configuration's d
 
 
 def child(mode: str, args: argparse.Namespace) -> None:
-    from throughput import experiment, run_session
+    from throughput import cycles, experiment, run_session
 
     from tui.core.events import GradientNorms
 
@@ -64,7 +64,7 @@ def child(mode: str, args: argparse.Namespace) -> None:
 
     gradients.GradientFlow.on_train_batch_end = timed
     with tempfile.TemporaryDirectory() as runs:
-        times = run_session(config, Path(runs))
+        times = cycles(run_session(config, Path(runs)))
     shares = [spent.get(e + 2, 0.0) / t for e, t in enumerate(times)]  # cycle e ends with epoch e + 2
     print("RESULT " + json.dumps({"mode": mode, "epoch_seconds": times, "samples": len(samples),
                                   "every": config.training.gradient_every, "shares": shares}))

@@ -22,6 +22,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def experiment(args: argparse.Namespace):
 
 
 def run_bare(config) -> list[float]:
+    """The wall times of a bare fit's epoch ends."""
     from tui.core import datasets, keras_parts, tfenv
 
     tf = tfenv.import_tensorflow()
@@ -77,12 +79,7 @@ def run_bare(config) -> list[float]:
     steps = keras_parts.steps_for(len(data.x_train), config.training.batch_size)
     model.fit(train, validation_data=val, epochs=config.training.epochs, steps_per_epoch=steps, verbose=0,
               shuffle=False, callbacks=[EpochTimer()])
-    bare_ends[:] = ends
-    return cycles(ends)
-
-
-bare_ends: list[float] = []
-"""The bare fit's epoch ends (wall time), for its CPU per epoch cycle."""
+    return ends
 
 
 def cycles(ends: list[float]) -> list[float]:
@@ -97,12 +94,8 @@ def logged_ends(runs: Path) -> list[float]:
             if rec.get("event") == "EpochEnd" and not rec.get("partial")]
 
 
-def logged_cycles(runs: Path) -> list[float]:
-    """The epoch cycles of the one run under `runs`, from the EpochEnd stamps of its event log."""
-    return cycles(logged_ends(runs))
-
-
 def run_session(config, runs: Path) -> list[float]:
+    """The wall times of the headless session's epoch ends (from its event log)."""
     from tui.core.session import TrainingSession
     from tui.headless import HeadlessView
     from rich.console import Console
@@ -113,15 +106,16 @@ def run_session(config, runs: Path) -> list[float]:
         session.start()
         session.join()
     assert session.result.status == "finished", session.result.error
-    return logged_cycles(runs)
+    return logged_ends(runs)
 
 
 def run_app(config, runs: Path) -> list[float]:
+    """The wall times of the app's epoch ends (from its run's event log)."""
     import asyncio
 
     from tui.ui.app import CnnTuiApp
 
-    sample_ui_thread(ui_cpu)
+    sample_clock(ui_cpu, time.pthread_getcpuclockid(threading.get_ident()))
 
     async def go() -> list[float]:
         app = CnnTuiApp(config, runs_dir=runs, start=True)
@@ -132,7 +126,7 @@ def run_app(config, runs: Path) -> list[float]:
                 await asyncio.sleep(0.2)  # (Pilot.pause makes every widget answer: work the app never does)
             await app.workers.wait_for_complete()
             assert app.session.result.status == "finished", app.session.result.error
-            return logged_cycles(runs)
+            return logged_ends(runs)
 
     return asyncio.run(go())
 
@@ -141,34 +135,17 @@ ui_cpu: list[tuple[float, float]] = []
 """(time, CPU seconds of the app's UI thread) samples, for the app's DIRECT line."""
 
 
-def sample_ui_thread(samples: list[tuple[float, float]]) -> None:
-    """Appends to `samples`, every 50 ms from now on, the CPU time the calling thread (the app's UI thread:
-    Textual's event loop) has used: the direct measure of what drawing costs the run (training has its own
-    worker thread)."""
-    import threading
-
-    clock = time.pthread_getcpuclockid(threading.get_ident())
-
+def sample_clock(samples: list[tuple[float, float]], clock: int) -> None:
+    """Appends to `samples`, every 50 ms from now on, (wall time, `clock`): the CPU time of the app's UI thread
+    (its own clock: what drawing costs the run, training has its own worker thread), or of the whole process
+    (CLOCK_PROCESS_CPUTIME_ID: what an epoch costs in work, which the machine's drift moves less than its wall
+    time)."""
     def sample() -> None:
         while True:
             samples.append((time.time(), time.clock_gettime(clock)))
             time.sleep(0.05)
 
-    threading.Thread(target=sample, daemon=True, name="ui-cpu-sampler").start()
-
-
-def sample_process_cpu(samples: list[tuple[float, float]]) -> None:
-    """Appends to `samples`, every 50 ms from now on, the CPU time this process has used (every thread: training,
-    TensorFlow's pools, the UI): what an epoch costs in work, which other processes' load and the machine's drift
-    change far less than its wall time."""
-    import threading
-
-    def sample() -> None:
-        while True:
-            samples.append((time.time(), time.process_time()))
-            time.sleep(0.05)
-
-    threading.Thread(target=sample, daemon=True, name="process-cpu-sampler").start()
+    threading.Thread(target=sample, daemon=True, name="cpu-sampler").start()
 
 
 def cpu_between(samples: list[tuple[float, float]], t0: float, t1: float) -> float:
@@ -202,11 +179,11 @@ def child(mode: str, args: argparse.Namespace) -> None:
     config = experiment(args)
     spent = time_saves() if mode != "bare" else {}
     process_cpu: list[tuple[float, float]] = []
-    sample_process_cpu(process_cpu)
+    sample_clock(process_cpu, time.CLOCK_PROCESS_CPUTIME_ID)
     with tempfile.TemporaryDirectory() as runs:
-        times = {"bare": lambda: run_bare(config), "session": lambda: run_session(config, Path(runs)),
-                 "app": lambda: run_app(config, Path(runs))}[mode]()
-        ends = bare_ends if mode == "bare" else logged_ends(Path(runs))
+        ends = {"bare": lambda: run_bare(config), "session": lambda: run_session(config, Path(runs)),
+                "app": lambda: run_app(config, Path(runs))}[mode]()
+        times = cycles(ends)
         cpu = [cpu_between(process_cpu, a, b) for a, b in zip(ends, ends[1:])]
         # cycle i runs from epoch i + 1's end to epoch i + 2's: it holds epoch i + 1's saves
         shares = [spent.get(i + 1, 0.0) / t for i, t in enumerate(times)] if spent else []
