@@ -11,7 +11,7 @@ from pilot_wait import until
 from still_session import StillSession
 from tui.core import config as cfg
 from tui.core.datasets import DatasetInfo
-from tui.core.events import EpochEnd, LayerInfo, ModelSummary, RunStarted
+from tui.core.events import BatchEnd, EpochEnd, LayerInfo, ModelSummary, RunStarted
 from tui.ui.screens.training import TrainingScreen
 from tui.ui.widgets.chart import LineChart
 
@@ -90,3 +90,16 @@ async def test_a_chart_shown_again_shows_the_epochs_that_ended_while_it_was_hidd
         assert shown(screen) == {"chart-loss", "chart-acc"}
         loss = drawn(screen, "chart-loss")
         assert "6.0" in loss and "4.0" not in loss.splitlines()[-2]  # redrawn to epoch 6, not the frame kept
+
+
+async def test_the_batch_chart_spans_the_epoch_s_batches_from_its_first_point():
+    # one point so far (a short epoch, or the first ~¼ s): plotext alone centres it in a range around it
+    screen = training_screen(epochs=1)
+    screen.events.append(BatchEnd(2, 9, 36, 0.8, 0.7, 0.8, 700.0, 0.5))
+    async with Host(screen).run_test(size=(100, 50)) as pilot:
+        await until(pilot, lambda: not screen.events and screen.monitor.last_batch is not None)
+        await pilot.pause()
+        lines = drawn(screen, "chart-batch").splitlines()
+        x_axis = next(line for line in reversed(lines) if any(c.isdigit() for c in line))  # the tick labels
+        values = [float(v) for v in x_axis.split()]
+        assert min(values) == 0 and max(values) == 36, x_axis

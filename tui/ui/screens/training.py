@@ -272,7 +272,8 @@ class TrainingScreen(Screen):
         m = self.monitor
         b = m.last_batch
         subtitle = f"epoch {b.epoch}, mean over each ~¼ s" if b else ""
-        self.query_one("#chart-batch", LineChart).show({"loss": m.batches}, subtitle=subtitle)
+        self.query_one("#chart-batch", LineChart).show({"loss": m.batches}, subtitle=subtitle,
+                                                       xlim=(0, b.steps) if b and b.steps else None)
 
     def _render_end(self) -> None:
         m = self.monitor

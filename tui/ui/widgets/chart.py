@@ -48,6 +48,7 @@ class LineChart(PlotextPlot):
         self._marks: tuple[float, ...] = ()
         self._subtitle = ""
         self._ylim: tuple[float, float] | None = None
+        self._xlim: tuple[float, float] | None = None
         self._version = 0
         self._frames: dict[tuple[int, int, str], Content] = {}
         """The frames drawn from the current data, by (width, height, theme): a chart shown again at a size it had
@@ -73,11 +74,14 @@ class LineChart(PlotextPlot):
              mark: float | None = None,
              marks: Sequence[float] = (), subtitle: str = "",
              colors: Mapping[str, tuple[int, int, int]] | None = None,
-             ylim: tuple[float, float] | None = None) -> None:
+             ylim: tuple[float, float] | None = None,
+             xlim: tuple[float, float] | None = None) -> None:
         """Draw `series` ({label: (xs, ys)}), with a red vertical line at each of `marks` (and `mark`);
-        `colors` gives a label its RGB colour (plotext picks otherwise); `ylim` fixes the y range."""
+        `colors` gives a label its RGB colour (plotext picks otherwise); `ylim` and `xlim` fix the y and x ranges
+        (plotext centres a lone point in a range of its own making otherwise)."""
         self._series = dict(series)
         self._ylim = ylim
+        self._xlim = xlim
         self._colors = colors or {}
         self._marks = tuple(sorted(set(marks) | ({mark} if mark is not None else set())))
         self._subtitle = subtitle
@@ -213,6 +217,8 @@ class LineChart(PlotextPlot):
             decade_ticks(plt, min(xs), max(xs))
         if self._ylim is not None and drawn:
             plt.ylim(*self._ylim)
+        if self._xlim is not None and drawn:
+            plt.xlim(*self._xlim)
         return super().render() if convert else None
 
 
