@@ -25,7 +25,9 @@ def display(screen, renderable):
     text = " ".join(str(w.render()) for w in screen.query("#start-row *"))
     form = " ".join(str(w.render()) for w in screen.query("#form-picture"))
     forms = bool(screen.query("#tabs"))
-    print("FRAME " + json.dumps({"heavy": heavy, "start": text, "form": form, "forms": forms}), flush=True)
+    # straight to the process's stdout: Textual captures print() while it runs, and os._exit drops what it holds
+    # (it reached the pipe only where PYTHONUNBUFFERED was set)
+    os.write(1, ("FRAME " + json.dumps({"heavy": heavy, "start": text, "form": form, "forms": forms}) + "\\n").encode())
     os._exit(0)
 
 app._display = display
