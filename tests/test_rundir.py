@@ -43,3 +43,36 @@ def test_sweep_cells_are_listed_with_the_runs(tmp_path):
     sweep.cell("lr-0.1").path.mkdir()
     assert [s.path for s in list_sweeps(tmp_path)] == [sweep.path]
     assert {d.name for d in run_dirs(tmp_path)} == {sweep.name, "lr-0.1"}
+
+
+def test_a_run_shipped_from_a_worker_unpacks_its_files_and_an_archive_that_reaches_outside_is_refused(tmp_path):
+    import io
+    import tarfile
+
+    import pytest
+
+    run = RunDir(tmp_path / "worker" / "run")
+    (run.path / "control").mkdir(parents=True)
+    run.history_file.write_text("epoch,loss\n0,1.0\n")
+    (run.path / "logs").mkdir()
+    (run.path / "logs" / "output.log").write_text("epoch 1/1\n")
+    (run.control_dir / "stop.json").write_text("{}")  # the live process's: not shipped
+    home = RunDir.unpack(run.pack(), tmp_path / "home", "run")
+    assert home.history_file.read_text() == "epoch,loss\n0,1.0\n"
+    assert (home.path / "logs" / "output.log").read_text() == "epoch 1/1\n"
+    assert not home.control_dir.exists()
+
+    for evil in ("../escaped.txt", "/tmp/escaped-absolute.txt", "link"):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            info = tarfile.TarInfo(evil)
+            if evil == "link":
+                info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                tar.addfile(info)
+            else:
+                info.size = 3
+                tar.addfile(info, io.BytesIO(b"bad"))
+        with pytest.raises(ValueError, match="refused"):
+            RunDir.unpack(buf.getvalue(), tmp_path / "home", "evil")
+    assert not (tmp_path / "home" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
+    assert not list((tmp_path / "home").glob("evil*/link"))

@@ -469,9 +469,12 @@ class RunDir:
 
     @classmethod
     def unpack(cls, archive: bytes, parent: Path | str, name: str) -> RunDir:
-        """A run directory `name` under `parent` from `pack()`'s bytes (a unique name if `name` is taken);
-        members are checked by tarfile's "data" filter, so nothing lands outside the new directory."""
+        """A run directory `name` under `parent` from `pack()`'s bytes (a unique name if `name` is taken).
+        Only regular files at relative paths inside the new directory are written (what `pack()` puts in); a
+        link, a device, an absolute path or one that climbs out with ".." is refused with ValueError. (Checked
+        here rather than by tarfile's "data" filter, which Python 3.10 and 3.11 before 3.11.4 do not have.)"""
         import io
+        import shutil
         import tarfile
 
         target = Path(parent) / name
@@ -480,7 +483,17 @@ class RunDir:
         except FileExistsError:
             target = _new_dir(Path(parent), name)
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            tar.extractall(target, filter="data")
+            for member in tar:
+                parts = Path(member.name).parts
+                if not member.isfile() or not parts or Path(member.name).is_absolute() or ".." in parts:
+                    raise ValueError(f"a run archive holds {member.name!r}, which is not a file inside the run "
+                                     "directory: refused (only what `pack()` writes is unpacked)")
+                dest = target.joinpath(*parts)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                assert source is not None  # a regular file
+                with source, open(dest, "wb") as out:
+                    shutil.copyfileobj(source, out)
         return cls(target)
 
     def has_backup(self) -> bool:
