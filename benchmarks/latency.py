@@ -126,7 +126,9 @@ def app_round(args: argparse.Namespace, root: Path = ROOT) -> tuple[list[float],
         wait_for(lambda s: re.search(r"epoch +[23]/", s) is not None, "the second epoch")  # padded to the total's width
         t0 = time.time()
         training = presses(tmux, args.presses)
-        while time.time() - t0 < args.min_seconds:  # let at least a few epochs end inside the window
+        # let a few epochs end inside the window: at least --min-seconds, and on until one has (a busy machine's
+        # epochs can outlast the smallest size's one second), for at most two minutes
+        while time.time() - t0 < args.min_seconds or (not epoch_ends(log, t0) and time.time() - t0 < 120):
             training += presses(tmux, 1)
         t1 = time.time()
         tmux.send("s")
@@ -140,10 +142,23 @@ def app_round(args: argparse.Namespace, root: Path = ROOT) -> tuple[list[float],
             wait_for(lambda s: "loss" in s and "Test:" not in s, "the charts after t")
         idle = presses(tmux, args.presses)
         # epoch cycles (one epoch's end to the next's, as throughput.py measures them) that ended while pressing
-        ends = [rec for rec in map(json.loads, log.read_text().splitlines())
-                if rec.get("event") == "EpochEnd" and not rec.get("partial")]
-        epochs = [b["time"] - a["time"] for a, b in zip(ends, ends[1:]) if t0 <= b["time"] <= t1]
+        ends = epoch_ends(log)
+        epochs = [b - a for a, b in zip(ends, ends[1:]) if t0 <= b <= t1]
     return training, idle, epochs
+
+
+def epoch_ends(log: Path, since: float = 0.0) -> list[float]:
+    """The wall times of the run's (whole) epoch ends at or after `since`, from its event log (a line being
+    written is left for the next look)."""
+    ends = []
+    for line in log.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("event") == "EpochEnd" and not rec.get("partial") and rec["time"] >= since:
+            ends.append(rec["time"])
+    return ends
 
 
 def main() -> None:

@@ -24,6 +24,9 @@ async def forms_built(pilot) -> None:
 async def run_drawn(pilot, seconds: float = 30.0) -> None:
     """Until the run has ended and its training screen has drawn it: the screen's 4 Hz pump has folded every queued
     event, the run's end included, and redrawn (rather than sleeping for two ticks of the pump)."""
+    # the run starts after the first frame (`start=True`): its screen may not be up yet, nor its worker started
+    await until(pilot, lambda: getattr(pilot.app.screen, "monitor", None) is not None, seconds,
+                state=lambda: type(pilot.app.screen).__name__)
     await pilot.app.workers.wait_for_complete()
     screen = pilot.app.screen
     await until(pilot, lambda: screen.monitor.ended is not None and not screen.events, seconds,

@@ -144,7 +144,7 @@ async def test_quit_during_a_run_asks_then_stops_training_cleanly(tmp_path):
     app = CnnTuiApp(config, runs_dir=tmp_path, start=True)
     async with app.run_test(size=(120, 45)) as pilot:
         await until(pilot, lambda: getattr(getattr(app.screen, "monitor", None), "last_batch", None) is not None,
-                    20)  # training is under way
+                    120)  # training is under way (TensorFlow loaded first: slow on a busy machine)
         await pilot.press("q")
         await pilot.pause()
         from tui.ui.screens.dialogs import ConfirmDialog

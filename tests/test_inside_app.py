@@ -34,7 +34,8 @@ class HeldEachEpoch(TrainingSession):
 
 async def test_the_live_view_after_epoch_n_shows_the_weights_of_epoch_n_and_refreshes_each_epoch(tmp_path, monkeypatch):
     monkeypatch.setattr("tui.core.session.TrainingSession", HeldEachEpoch)
-    app = CnnTuiApp(cfg.ExperimentConfig().with_values(TINY), runs_dir=tmp_path)
+    # epochs 1-3 are looked at; a 4th keeps the run held (and live) after the 3rd: a pause waits at the next batch
+    app = CnnTuiApp(cfg.ExperimentConfig().with_values({**TINY, "training.epochs": 4}), runs_dir=tmp_path)
     async with app.run_test(size=(140, 50)) as pilot:
         await pilot.press("f5")
         await until(pilot, lambda: isinstance(app.screen, TrainingScreen))
@@ -84,8 +85,9 @@ async def check_each_epoch(pilot, session, screen):
         assert [t.image.tolist() for t in screen.view.filters] == [t.image.tolist() for t in filters]
         assert len(screen.query_one("#inside-filters").query(Picture)) == 4
         assert "live" in str(screen.query_one("#inside-status", Static).render())
-        session.resume()
-    assert screen.epochs_shown == [1, 2, 3]
+        if epoch < 3:
+            session.resume()
+    assert screen.epochs_shown == [1, 2, 3]  # (the run is held after epoch 3: the caller stops it)
 
 
 async def test_a_runs_detail_opens_the_view_on_its_most_confident_mistake_and_reads_image_files(tmp_path):

@@ -78,7 +78,7 @@ def changed_fraction(a: Image.Image, b: Image.Image) -> float:
 
 
 def test_the_page_shows_the_set_up_F5_trains_and_each_tab_has_its_own_app(tmp_path, browser):
-    server = Served(tmp_path / "runs", "--set", "training.epochs=200", "--set", "dataset.train_size=200")
+    server = Served(tmp_path / "runs", "--set", "training.epochs=100000", "--set", "dataset.train_size=200")
     try:
         first = Page(browser, server.url)
         first.wait_for("Start training")  # the set-up screen, painted in the page

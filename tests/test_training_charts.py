@@ -85,7 +85,7 @@ async def test_a_chart_shown_again_shows_the_epochs_that_ended_while_it_was_hidd
         screen.events.extend([epoch(5), epoch(6, lr=0.0001)])
         await until(pilot, lambda: screen.monitor.epochs_seen == 6 and not screen.events)
         # the shown chart follows (at once, or after a gap of ~20 × its last frame's cost when epochs come fast)
-        await until(pilot, lambda: "0.0001" in drawn(screen, "chart-lr"), seconds=5)
+        await until(pilot, lambda: "0.0001" in drawn(screen, "chart-lr"), seconds=30)
         await pilot.press("g")
         assert shown(screen) == {"chart-loss", "chart-acc"}
         loss = drawn(screen, "chart-loss")
