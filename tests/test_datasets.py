@@ -373,3 +373,28 @@ def test_cifar10_jpg_archive_decoded_once(tmp_path, monkeypatch):
         assert np.array_equal(again.x_train, ds.x_train) and np.array_equal(again.y_test, ds.y_test)
     finally:
         (tmp_path / "data").chmod(0o755)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar10_pickles_of_any_protocol_load_and_one_that_would_run_code_is_refused_unrun(tmp_path, protocol):
+    import pickle
+
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = {b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8), b"labels": np.arange(20) % 10}
+        (folder / name).write_bytes(pickle.dumps(data, protocol=protocol))
+    assert load_dataset(DatasetConfig(name="cifar10", data_dir=str(tmp_path / "data"))).info.test == 20
+
+    ran = tmp_path / "ran"
+
+    class Payload:  # what a crafted file does: call a function of its choosing as it loads
+        def __reduce__(self):
+            return (Path.touch, (ran,))
+
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": Payload(), b"labels": []}, protocol=protocol))
+    with pytest.raises(DatasetError) as err:
+        load_dataset(DatasetConfig(name="cifar10", data_dir=str(tmp_path / "data")))
+    assert not ran.exists()
+    assert "not data" in str(err.value) and "refused" in str(err.value) and "cifar-10-batches-py" in str(err.value)

@@ -120,12 +120,35 @@ def _cifar_from_pickles(read: Callable[[str], Any], files_train: list[str], file
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])), test
 
 
+_PICKLED_DATA = {(np_module, name) for np_module in ("numpy.core.multiarray", "numpy._core.multiarray")
+                 for name in ("_reconstruct", "scalar")} | {
+                ("numpy", "ndarray"), ("numpy", "dtype"),
+                ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
+"""What a CIFAR pickle may name: NumPy's array and dtype rebuilders, and the bytes rebuilder of protocol 2 as
+Python 3 writes it (dicts, lists and Python 2's strings need none)."""
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Reads a pickle that holds data only: any other global (a function a crafted file would have called as it
+    loads) is refused, so nothing read from a data folder runs."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _PICKLED_DATA:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which is not data (CIFAR's files hold arrays "
+                                         "and lists only); refused without running it")
+        return super().find_class(module, name)
+
+
+def _load_pickle(f: Any) -> Any:
+    return _DataUnpickler(f, encoding="bytes").load()  # the CIFAR format is pickles (written by Python 2)
+
+
 def _pickle_reader(path: Path) -> tuple[Callable[[str], Any], Callable[[], None]]:
     """A function reading one member (by base name) of a pickled CIFAR folder or .tar.gz, and a closer."""
     if path.is_dir():
         def read_dir(name: str) -> Any:
             with open(path / name, "rb") as f:
-                return pickle.load(f, encoding="bytes")  # the CIFAR format is pickles
+                return _load_pickle(f)
         return read_dir, lambda: None
     tar = tarfile.open(path, "r:gz")
     members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
@@ -135,7 +158,7 @@ def _pickle_reader(path: Path) -> tuple[Callable[[str], Any], Callable[[], None]
             raise KeyError(f"{name} is not in the archive")
         f = tar.extractfile(members[name])
         assert f is not None
-        return pickle.load(f, encoding="bytes")
+        return _load_pickle(f)
 
     return read_tar, tar.close
 
