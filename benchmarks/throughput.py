@@ -53,8 +53,9 @@ def experiment(args: argparse.Namespace):
     return cfg.ExperimentConfig().with_values(experiment_values(args))
 
 
-def run_bare(config) -> list[float]:
-    """The wall times of a bare fit's epoch ends."""
+def bare_parts(config):
+    """What a user's own script would fit: the model (compiled), the train and validation pipelines and the steps
+    per epoch, built as the session builds them, with nothing of the session around them."""
     from tui.core import datasets, keras_parts, tfenv
 
     tf = tfenv.import_tensorflow()
@@ -70,13 +71,20 @@ def run_bare(config) -> list[float]:
     n = data.info.num_classes
     train = keras_parts.make_dataset(data.x_train, data.y_train, n, config, shuffle=True)
     val = keras_parts.make_dataset(data.x_val, data.y_val, n, config, shuffle=False)
+    return model, train, val, keras_parts.steps_for(len(data.x_train), config.training.batch_size)
+
+
+def run_bare(config) -> list[float]:
+    """The wall times of a bare fit's epoch ends."""
+    import keras
+
+    model, train, val, steps = bare_parts(config)
     ends: list[float] = []
 
     class EpochTimer(keras.callbacks.Callback):  # one call per epoch: nothing per batch
         def on_epoch_end(self, epoch, logs=None):
             ends.append(time.time())
 
-    steps = keras_parts.steps_for(len(data.x_train), config.training.batch_size)
     model.fit(train, validation_data=val, epochs=config.training.epochs, steps_per_epoch=steps, verbose=0,
               shuffle=False, callbacks=[EpochTimer()])
     return ends

@@ -24,6 +24,8 @@ EXPECTED = {
                 "TARGET throughput app/bare while pressing", "CONTROL bare/bare again"],
     "throughput": ["TARGET throughput session/bare", "TARGET throughput app/bare",
                    "CONTROL throughput bare/bare again"],
+    "throughput_paired": ["TARGET throughput app/bare (paired epochs)",
+                          "CONTROL throughput bare/bare2 (paired epochs)"],
     "gradient_overhead": ["TARGET gradient callback share at default (%)"],
     "memory": ["TARGET memory pipeline/(TF+data), digits"],
 }

@@ -1,0 +1,238 @@
+"""Training throughput paired epoch by epoch in one process: a bare `model.fit`, a second bare fit (the control)
+and the session or the app take turns, one epoch each, so each round compares epochs trained seconds apart, in
+the same process, on the same TensorFlow thread pools.
+
+throughput.py compares separate processes, minutes apart; on a shared 2-core machine two bare fits measured that
+way differ by ~10 % (its bare/bare control: 0.90, interval ±0.09 at N=6), five times the 2 % the target leaves.
+Here the machine's drift and each process's own luck (memory layout, thread placement) are common to the three
+epochs of a round, and a run gives as many rounds as it has epochs.
+
+How a turn works: each trainer waits at the end of each epoch (the bare fits in a callback, the session in a
+listener that gets the run's EpochEnd before anything else, the app's own listener included) until its turn
+comes again. A turn is timed from its release to its arrival at the next epoch's end: it holds the epoch's
+batches, its validation pass, and what the trainer does after the previous epoch's end (the session's saves, CSV
+row and event log; the app draws that epoch's row and charts as its listener gets the event at the release).
+The first epoch (tracing) is in no turn. The order turns each round (bare, bare2, subject; bare2, subject, bare;
+...), so no trainer always follows the same one.
+
+What it does not charge: the app's idle timers during the other trainers' turns (its 4 Hz drain with nothing
+queued, the 1 Hz status line): that work is in their turns, against bare as much as the subject.
+
+    python benchmarks/throughput_paired.py                     # the app, Fashion-MNIST 6,000 when present
+    python benchmarks/throughput_paired.py --subject session --rounds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _stats import control_line, mean_ci, ratios, target_line  # noqa: E402
+from throughput import bare_parts, experiment  # noqa: E402
+
+
+class Turns:
+    """Trainers that take turns an epoch each: `arrive(name)` (on the trainer's thread, at an epoch's end) blocks
+    until `turn(name)` (the conductor's thread) releases it, and `turn` returns once it has arrived again."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._at_gate: dict[str, float] = {}
+        """Trainers waiting at an epoch's end: when they arrived."""
+        self._released: str | None = None
+        self.over = False
+        """Set by `finish()`: every trainer is let go and told to stop."""
+
+    def arrive(self, name: str) -> bool:
+        """Wait here until it is `name`'s turn (True) or the benchmark is over (False: stop training)."""
+        with self._cv:
+            self._at_gate[name] = time.perf_counter()
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: self._released == name or self.over)
+            self._released = None
+            return not self.over
+
+    def wait_all(self, names: list[str], timeout: float) -> None:
+        """Until every trainer has reached its first gate (the end of its first epoch)."""
+        with self._cv:
+            if not self._cv.wait_for(lambda: all(n in self._at_gate for n in names), timeout):
+                raise SystemExit(f"not every trainer finished its first epoch in {timeout:.0f} s: "
+                                 f"{sorted(set(names) - set(self._at_gate))} did not")
+
+    def turn(self, name: str) -> tuple[float, float]:
+        """One epoch of `name`: (wall seconds, process CPU seconds) from its release to its next arrival."""
+        with self._cv:
+            assert name in self._at_gate and self._released is None
+            del self._at_gate[name]
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            self._released = name
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: name in self._at_gate)
+            return self._at_gate[name] - t0, time.process_time() - cpu0
+
+    def finish(self) -> None:
+        with self._cv:
+            self.over = True
+            self._cv.notify_all()
+
+
+def bare_trainer(name: str, config: Any, turns: Turns) -> threading.Thread:
+    """A bare fit in a thread of its own, waiting for its turn at each epoch's end."""
+    import keras
+
+    model, train, val, steps = bare_parts(config)
+
+    class Gate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if not turns.arrive(name):
+                self.model.stop_training = True
+
+    def fit() -> None:
+        model.fit(train, validation_data=val, epochs=config.training.epochs, steps_per_epoch=steps, verbose=0,
+                  shuffle=False, callbacks=[Gate()])
+
+    thread = threading.Thread(target=fit, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def gated_session_class(turns: Turns):
+    """TrainingSession that waits for its turn when its EpochEnd is published, before any other listener."""
+    from tui.core.events import EpochEnd
+    from tui.core.session import TrainingSession
+
+    class GatedSession(TrainingSession):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+
+            def gate(event: Any) -> None:
+                if isinstance(event, EpochEnd) and not turns.arrive("subject"):
+                    self.stop()
+
+            self.bus.subscribe(gate, name="benchmark turns", first=True)
+
+    return GatedSession
+
+
+def conduct(turns: Turns, names: list[str], rounds: int, out: dict[str, list[tuple[float, float]]],
+            ui: dict[str, float]) -> None:
+    """The rounds; with ui["clock"] (the app's UI thread's CPU clock), ui["cpu"] is that thread's CPU seconds over
+    them (not the app's start-up, nor its end)."""
+    turns.wait_all(names, timeout=600)
+    clock = int(ui["clock"]) if "clock" in ui else None
+    cpu0 = time.clock_gettime(clock) if clock is not None else 0.0
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            out[name].append(turns.turn(name))
+        print(f"round {r + 1:>2} " + ", ".join(f"{n} {out[n][-1][0]:.3f} s" for n in order), flush=True)
+    if clock is not None:
+        ui["cpu"] = time.clock_gettime(clock) - cpu0
+    turns.finish()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subject", choices=("app", "session"), default="app")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--train-size", type=int, default=6000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--dataset", choices=("auto", "digits"), default="auto",
+                        help="auto: Fashion-MNIST from ../shared/data when present, else digits")
+    args = parser.parse_args()
+    args.epochs = args.rounds + 2  # the first epoch is in no turn; the trainers are stopped after the last round
+    config = experiment(args)
+    turns = Turns()
+    names = ["bare", "bare2", "subject"]
+    out: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    threads = [bare_trainer("bare", config, turns), bare_trainer("bare2", config, turns)]
+    ui: dict[str, float] = {}
+    conductor = threading.Thread(target=conduct, args=(turns, names, args.rounds, out, ui), daemon=True)
+    session_class = gated_session_class(turns)
+    with __import__("tempfile").TemporaryDirectory() as runs:
+        if args.subject == "session":
+            run_session(session_class, config, Path(runs), conductor)
+        else:
+            ui["clock"] = time.pthread_getcpuclockid(threading.get_ident())  # the app runs on this thread
+            run_app(session_class, config, Path(runs), conductor)
+    for t in threads:
+        t.join(timeout=60)
+    report(args, config, out, ui.get("cpu"))
+
+
+def run_session(session_class: Any, config: Any, runs: Path, conductor: threading.Thread) -> None:
+    from rich.console import Console
+
+    from tui.headless import HeadlessView
+
+    view = HeadlessView(Console(file=open(os.devnull, "w"), force_terminal=True))  # as `cnn-tui train` shows it
+    session = session_class(config, runs_dir=runs, listeners=[view.handle])
+    conductor.start()
+    with view:
+        session.start()
+        session.join()
+    conductor.join()
+
+
+def run_app(session_class: Any, config: Any, runs: Path, conductor: threading.Thread) -> None:
+    import asyncio
+
+    import tui.core.session
+    from tui.ui.app import CnnTuiApp
+
+    tui.core.session.TrainingSession = session_class  # the app makes its session from here when F5 starts it
+
+    async def go() -> None:
+        app = CnnTuiApp(config, runs_dir=runs, start=True)
+        async with app.run_test(size=(120, 45)):
+            conductor.start()
+            while conductor.is_alive():
+                await asyncio.sleep(0.2)  # (Pilot.pause makes every widget answer: work the app never does)
+            while getattr(app.screen, "monitor", None) is None or app.screen.monitor.ended is None:
+                await asyncio.sleep(0.2)
+            await app.workers.wait_for_complete()
+
+    asyncio.run(go())
+
+
+def report(args: argparse.Namespace, config: Any, out: dict[str, list[tuple[float, float]]],
+           ui_cpu: float | None) -> None:
+    from tui.core import datasets
+
+    n_train = datasets.load_dataset(config.dataset).info.train
+    wall = {n: [w for w, _ in v] for n, v in out.items()}
+    cpu = {n: [c for _, c in v] for n, v in out.items()}
+    subject = args.subject
+    print(f"\n{config.dataset.name}, {n_train} training samples, simple_cnn, batch {config.training.batch_size}, "
+          f"{args.rounds} rounds of one epoch each (bare, bare2, {subject}; the order turning), one process, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    for n in wall:
+        print(f"  {n:<8} median epoch {statistics.median(wall[n]):.3f} s  {n_train / statistics.median(wall[n]):>9,.0f}"
+              f" samples/s  median CPU {statistics.median(cpu[n]):.3f} s")
+    print(target_line(f"throughput {subject}/bare (paired epochs)", *mean_ci(ratios(wall["bare"], wall["subject"])),
+                      args.rounds, at_least=0.98))
+    print(control_line("throughput bare/bare2 (paired epochs)", ratios(wall["bare"], wall["bare2"])))
+    for n in ("subject", "bare2"):
+        m, lo, hi = mean_ci(ratios(cpu["bare"], cpu[n]))
+        label = subject if n == "subject" else "bare2 (the control)"
+        print(f"DIRECT {label}: bare's process CPU per epoch / {label}'s {m:.3f} (95% CI {lo:.3f}–{hi:.3f}, "
+              f"N={len(cpu[n])})")
+    if ui_cpu is not None:
+        own = 100 * ui_cpu / sum(wall["subject"])
+        print(f"DIRECT app: the UI thread's CPU over the rounds {ui_cpu:.2f} s: {own:.1f}% "
+              f"of one core over the app's own turns (if it all fell in them; "
+              f"{100 * ui_cpu / sum(sum(w) for w in wall.values()):.1f}% over every turn)")
+
+
+if __name__ == "__main__":
+    main()
