@@ -35,7 +35,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], bool]] = {
     "throughput": (["--rounds", "3", "--epochs", "3", "--train-size", "4000"],
                    ["--rounds", "5", "--epochs", "4", "--train-size", "20000"],
                    ["--dataset", "digits", "--rounds", "1", "--epochs", "2"], False),
-    "throughput_paired": (["--rounds", "12"], ["--rounds", "30"], ["--dataset", "digits", "--rounds", "2"], False),
+    "throughput_paired": (["--rounds", "12"], ["--rounds", "36"], ["--dataset", "digits", "--rounds", "2"], False),
     "gradient_overhead": (["--rounds", "2", "--epochs", "3", "--train-size", "4000"],
                           ["--rounds", "3", "--epochs", "3", "--train-size", "20000"],
                           ["--dataset", "digits", "--rounds", "1", "--epochs", "2"], False),

@@ -47,9 +47,11 @@ BATCH_CHART_SHARE = 0.01
 """The share of one core the batch-loss chart may take to redraw while a run trains: a redraw waits until the time
 since the last is at least what that one cost / BATCH_CHART_SHARE (and BATCH_CHART_SECONDS). Redrawn every second
 it was the costliest thing the UI thread did while training (a plotext frame is 10-40 ms here)."""
-EPOCH_CHART_SHARE = 0.05
-"""The same for the epoch charts, drawn together: at every epoch when epochs take more than a few times their
-cost (a 3-second epoch: always), spaced when epochs are short."""
+EPOCH_CHART_SHARE = 0.01
+"""The same for the epoch charts, drawn together: at every epoch when an epoch takes more than ~100 times their
+cost (the three at 120x45: ~40 ms, so epochs over ~4 s), every few seconds when epochs are short (the epoch table
+shows every epoch at once either way). At 0.05 they were drawn at every 2-second epoch and the UI thread took 5.1 %
+of a core over the app's epochs; at 0.01, 4.4 % (benchmarks/throughput_paired.py, Dec 3, 2026)."""
 TABLE_ROWS = 200
 """The epoch table keeps the latest this many epochs (the charts show every one; summary.md lists them all): a
 run of thousands of epochs must open at once."""
