@@ -138,7 +138,8 @@ def conduct(turns: Turns, names: list[str], rounds: int, out: dict[str, list[tup
         order = orders[r % len(orders)]
         for name in order:
             out[name].append(turns.turn(name))
-        print(f"round {r + 1:>2} " + ", ".join(f"{n} {out[n][-1][0]:.3f} s" for n in order), flush=True)
+        print(f"round {r + 1:>2} " + ", ".join(f"{n} {out[n][-1][0]:.3f} s" for n in order), flush=True,
+              file=sys.__stdout__)  # (the headless view's rich Progress takes over sys.stdout while it shows)
     if clock is not None:
         ui["cpu"] = time.clock_gettime(clock) - cpu0
     turns.finish()
