@@ -21,6 +21,9 @@ SERIES_POINTS = 1024
 """Points kept per curve for drawing, however long the run (a chart draws about twice its width)."""
 BATCH_POINTS = 512
 """Points kept of the running epoch's batch-loss trace."""
+ETA_EPOCHS = 10
+"""The ETA is the mean of the latest this many epochs after the first one seen (the first traces the model and
+takes several times longer; a change made while paused, such as the batch size, moves the pace)."""
 
 
 @dataclass
@@ -35,7 +38,8 @@ class RunMonitor:
     curves: dict[str, BoundedSeries] = field(default_factory=dict)
     """Every epoch metric as a curve of at most SERIES_POINTS points, for the charts."""
     batches: BoundedSeries = field(default_factory=lambda: BoundedSeries(BATCH_POINTS))
-    _seconds_total: float = 0.0
+    _first_seconds: float | None = None
+    _recent_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=ETA_EPOCHS))
     last_batch: BatchEnd | None = None
     findings: tuple[Finding, ...] = ()
     """The doctor's current findings, most severe first (from the session's Diagnosis events)."""
@@ -79,7 +83,10 @@ class RunMonitor:
                    "samples_per_second": event.samples_per_second, **({"partial": True} if event.partial else {})}
             self.history.append(row)
             self.epochs_seen += 1
-            self._seconds_total += event.seconds
+            if self._first_seconds is None:
+                self._first_seconds = event.seconds
+            else:
+                self._recent_seconds.append(event.seconds)
             for key, value in row.items():
                 if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
                     curve = self.curves.get(key)
@@ -147,13 +154,15 @@ class RunMonitor:
         return self.batches.points()[1]
 
     def eta_seconds(self) -> float | None:
-        """Remaining time from the mean epoch time so far and the progress of the running epoch; nothing is left
-        once the run has ended, however it ended (stopped early, failed)."""
+        """Remaining time from the pace of the latest epochs (ETA_EPOCHS, the first one seen left out once there are
+        others) and the progress of the running epoch; nothing is left once the run has ended, however it ended
+        (stopped early, failed)."""
         if self.ended is not None:
             return 0.0
-        if not self.started or not self.epochs_seen:
+        if not self.started or self._first_seconds is None:
             return None
-        mean = self._seconds_total / self.epochs_seen
+        recent = self._recent_seconds
+        mean = sum(recent) / len(recent) if recent else self._first_seconds
         left = self.started.epochs - self.epochs_seen
         frac = 0.0
         if self.last_batch and self.last_batch.epoch == self.epochs_seen + 1:
