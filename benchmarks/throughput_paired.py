@@ -29,6 +29,7 @@ import itertools
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -163,7 +164,7 @@ def main() -> None:
     ui: dict[str, float] = {}
     conductor = threading.Thread(target=conduct, args=(turns, names, args.rounds, out, ui), daemon=True)
     session_class = gated_session_class(turns)
-    with __import__("tempfile").TemporaryDirectory() as runs:
+    with tempfile.TemporaryDirectory() as runs:
         if args.subject == "session":
             run_session(session_class, config, Path(runs), conductor)
         else:
