@@ -88,6 +88,15 @@ def main() -> None:
 
     if args.widgets:
         Widget.render_lines = render_lines  # type: ignore[method-assign]
+    from tui.ui.widgets.chart import LineChart
+
+    original_show = LineChart.show
+
+    def show(self, *a, **k):  # type: ignore[no-untyped-def]
+        counts[f"drawn {self.id}"] += 1
+        return original_show(self, *a, **k)
+
+    LineChart.show = show  # type: ignore[method-assign]
     Screen._refresh_layout = refresh_layout  # type: ignore[method-assign]
     Widget.refresh = refresh  # type: ignore[method-assign]
 
@@ -175,6 +184,8 @@ def main() -> None:
     print(f"UI thread CPU: {cpu:.3f} s = {100 * cpu / wall:.2f} % of a core (target: under ~2 %)")
     print(f"per epoch: {1000 * cpu / max(1, epochs):.1f} ms; layout passes: {counts['layout']} "
           f"({counts['layout'] / max(1, epochs):.2f}/epoch), scroll reflows: {counts['scroll-reflow']}")
+    drawn = {k[len("drawn "):]: n for k, n in counts.items() if k.startswith("drawn ")}
+    print("charts given new data: " + ", ".join(f"{k} {n} ({wall / n:.1f} s apart)" for k, n in sorted(drawn.items())))
     for name, seconds in spent.most_common(12):
         print(f"  {1000 * seconds / max(1, epochs):7.1f} ms/epoch rendering {name}")
     if args.layouts:

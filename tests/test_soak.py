@@ -78,12 +78,15 @@ async def test_the_training_screen_shows_a_bounded_window_of_epochs_on_a_long_ru
     from tui.ui.app import CnnTuiApp
     from tui.ui.screens.training import TABLE_ROWS, TrainingScreen
     from tui.ui.widgets.epoch_table import EpochTable
+    from tui.ui.budget import CpuBudget
+    from tui.ui.widgets.progress_row import ProgressRow
 
     epochs = TABLE_ROWS + 300
     info = DatasetInfo("digits", (8, 8, 1), 10, tuple("0123456789"), 1437, 180, 180, (180,) * 10)
     events: deque = deque([RunStarted(str(tmp_path), cfg.ExperimentConfig(), info, ModelSummary("m", (), 10, 10),
                                       epochs, 1, 32)])
     screen = TrainingScreen(session=None, events=events)
+    screen.budget = CpuBudget(1.0, 10.0)  # the pacing is another test's (test_ui_budget.py): here, every drain draws
     app = CnnTuiApp(runs_dir=tmp_path)
     async with app.run_test(size=(120, 45)) as pilot:
         await app.push_screen(screen)
@@ -97,7 +100,7 @@ async def test_the_training_screen_shows_a_bounded_window_of_epochs_on_a_long_ru
         assert str(table.get_row_at(table.row_count - 1)[0]) == str(epochs)
         assert str(table.get_row_at(0)[0]) == str(epochs - TABLE_ROWS + 1)
         assert screen.monitor.epochs_seen == epochs
-        assert f"epoch {epochs}/{epochs}" in str(screen.query_one("#epoch-label").render())
+        assert f"epoch {epochs}/{epochs}" in screen.query_one("#bars", ProgressRow).text
 
 
 SOAK_CHILD = """

@@ -184,8 +184,8 @@ class AttachScreen(TrainingScreen):
 
         now = time.monotonic()
         urgent = any(not isinstance(e, (BatchEnd, GradientNorms)) for e in self.events_in)
-        if not self.events_in or (not urgent and now - self._drawn_at < VIEW_REDRAW_SECONDS):
-            return
+        if not urgent and now - self._drawn_at < VIEW_REDRAW_SECONDS:
+            return  # (with nothing queued, what the budget put off is drawn: tui.ui.screens.training)
         self._drawn_at = now
         super().drain()
 

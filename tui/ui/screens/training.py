@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, ProgressBar, Static
+from textual.widgets import Footer, Header, OptionList, Static
 
 from tui.core.changes import describe as describe_change
 from tui.core.changes import describe_short
@@ -29,29 +29,32 @@ from tui.core.events import Event, SubscriberFailed
 from tui.core.monitor import RunMonitor
 from tui.core.records import format_clock
 from tui.core.render import run_results
+from tui.ui.budget import CpuBudget
 from tui.ui.widgets.chart import LineChart
 from tui.ui.widgets.doctor_banner import DoctorBanner
 from tui.ui.widgets.epoch_table import EpochTable
 from tui.ui.widgets.findings_list import FindingsList
 from tui.ui.widgets.gradient_flow import GradientFlow
 from tui.ui.widgets.picture import ExamplesView
+from tui.ui.widgets.progress_row import ProgressRow
 
 if TYPE_CHECKING:
     from tui.core.diagnostics import Finding, Fix
 
 DRAIN_HZ = 4
-BATCH_CHART_SECONDS = 1.0
-"""The per-batch trace redraws at most this often (a plotext frame costs tens of ms of CPU that training
-would otherwise use); progress bars and the status line follow STATUS_SECONDS."""
-BATCH_CHART_SHARE = 0.01
-"""The share of one core the batch-loss chart may take to redraw while a run trains: a redraw waits until the time
-since the last is at least what that one cost / BATCH_CHART_SHARE (and BATCH_CHART_SECONDS). Redrawn every second
-it was the costliest thing the UI thread did while training (a plotext frame is 10-40 ms here)."""
-EPOCH_CHART_SHARE = 0.01
-"""The same for the epoch charts, drawn together: at every epoch when an epoch takes more than ~100 times their
-cost (the three at 120x45: ~40 ms, so epochs over ~4 s), every few seconds when epochs are short (the epoch table
-shows every epoch at once either way). At 0.05 they were drawn at every 2-second epoch and the UI thread took 5.1 %
-of a core over the app's epochs; at 0.01, 4.4 % (benchmarks/throughput_paired.py, Dec 3, 2026)."""
+UI_SHARE = 0.015
+"""The share of one core the UI thread may take while a run trains, all its work counted (tui.ui.budget): what
+changed is drawn when the budget allows, the charts (the costliest: a plotext frame is 10-40 ms here) when it has
+saved up their cost. Parts spaced each by its own cost took 4.4-5 % of a core (epochs of 2 s; benchmarks/README.md,
+throughput round 7). With epochs of tens of seconds nothing waits; with short ones the charts skip epochs (the
+epoch table still shows each one)."""
+UI_BURST = 0.3
+"""CPU seconds the budget saves up, and starts with: the first seconds of a run, and most of a short one (the
+embedded default's epochs take under a second), draw every epoch as it ends; a run long enough for its throughput
+to matter soon draws within UI_SHARE."""
+STALE_SECONDS = 10.0
+"""A frame (the epoch charts with it) at least this often while training, whatever the budget says: should the
+thread's other work (key presses held down, an animation) take the whole share, the screen still moves."""
 TABLE_ROWS = 200
 """The epoch table keeps the latest this many epochs (the charts show every one; summary.md lists them all): a
 run of thousands of epochs must open at once."""
@@ -74,11 +77,13 @@ class TrainingScreen(Screen):
     a second). Measured with benchmarks/live_render.py (epochs of 3 s): the UI thread took 2.4 % of a core at every
     drain, 1.7 % at 0.5 s; the app's training throughput loses about that share (TensorFlow's two shards per op).
     1.0 s since Dec 2, 2026, with the charts' shares: the whole UI thread 3.8 % of a core (throughput.py, DIRECT)."""
-    BATCH_SECONDS = BATCH_CHART_SECONDS
-    """How often the batch-loss chart is redrawn at most."""
+    BATCH_SECONDS = 1.0
+    """How often the batch-loss chart is redrawn at most (and within the budget)."""
     CHART_SECONDS = 0.0
-    """How often the epoch charts are redrawn at most (0: at every epoch, within EPOCH_CHART_SHARE); the epoch table
-    never waits. A chart left behind is drawn when the time is up, or at once when the run ends."""
+    """How often the epoch charts are redrawn at most (0: at every epoch the budget allows). A chart left behind
+    is drawn at a later drain, or at once when the run ends."""
+    UI_SHARE = UI_SHARE
+    """The budget's share of a core while training (tui.ui.budget.CpuBudget)."""
     BINDINGS = [
         Binding("p", "pause", "Pause/resume"),
         Binding("c", "change", "Change (paused)", show=False),  # the paused status line names it
@@ -98,8 +103,11 @@ class TrainingScreen(Screen):
         self.events = events
         self.monitor = RunMonitor()
         self._rows = 0
-        self._batch_drawn_at = self._status_drawn_at = self._charts_drawn_at = 0.0
-        self._charts_due: Any = None  # the timer that draws charts left behind by CHART_SECONDS
+        self._batch_drawn_at = self._status_drawn_at = self._charts_drawn_at = self._frame_at = 0.0
+        self._end_shown = False
+        self._charts_pending = False
+        """Epochs arrived that the epoch charts do not show yet."""
+        self.budget = CpuBudget(self.UI_SHARE, UI_BURST)
         self._status_state = ""
         self._has_results = False
         self._texts: dict[str, str] = {}
@@ -112,12 +120,7 @@ class TrainingScreen(Screen):
         yield Static("Starting…", id="run-status")
         yield Static("", id="run-error")
         yield DoctorBanner(id="banner")
-        with Horizontal(id="bars"):
-            yield Static("epoch –", id="epoch-label", classes="bar-label")
-            yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="epoch-bar")
-            yield Static("batch –", id="batch-label", classes="bar-label")
-            yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="batch-bar")
-            yield Static("", id="speed")
+        yield ProgressRow(id="bars")
         with Grid(id="charts"):
             yield LineChart("loss", id="chart-loss")
             yield LineChart("accuracy", id="chart-acc")
@@ -136,6 +139,9 @@ class TrainingScreen(Screen):
         self.title = "cnn-tui — training"
         self.query_one("#epochs", EpochTable).add_columns("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "time",
                                                           "samples/s")
+        self._charts = list(self.query_one("#charts", Grid).query(LineChart))
+        """The four charts, the batch-loss chart last."""
+        assert self._charts[-1].id == "chart-batch"
         self._layout_for(self.app.size.height)
         self.set_interval(1 / DRAIN_HZ, self.drain)
 
@@ -158,35 +164,64 @@ class TrainingScreen(Screen):
 
     # -- the event pump -------------------------------------------------------------------------------------
     def drain(self) -> None:
-        """Fold every queued event into the monitor, then redraw once."""
+        """Fold every queued event into the monitor; then, while the run trains, draw what changed in one frame
+        at most every STATUS_SECONDS (an epoch's end and a state change at once) when the budget allows: one
+        compositor pass for the status line, the epoch table, the doctor and the gradient panel together, and the
+        charts when the budget has saved up what they cost, the group (epoch charts, batch chart) that has waited
+        longer first. While that group waits no other frame is drawn: the status line cannot starve the charts.
+        Not training (preparing, paused, ended): everything at once."""
         m = self.monitor
-        if not self.events:
-            return
         while self.events:
             event = self.events.popleft()
             if isinstance(event, SubscriberFailed):
                 self.notify(event.message, title="Warning", severity="warning", timeout=10, markup=False)
             m.apply(event)
+        budget = self.budget
+        budget.update()
         now = time.monotonic()
-        if (now - self._status_drawn_at >= self.STATUS_SECONDS or m.changed_epochs or m.ended is not None
-                or m.state != self._status_state):
+        training = m.started is not None and m.active and m.state != "paused"
+        urgent = (m.ended is not None and not self._end_shown) or m.state != self._status_state
+        charts = self._chart_groups(now)
+        if training and not urgent and now - self._frame_at < STALE_SECONDS:
+            due = m.changed_epochs or now - self._frame_at >= self.STATUS_SECONDS
+            if not due or budget.balance < 0 or (charts and not budget.affords(charts[0][1])):
+                return  # what changed stays pending
+        self._frame_at = now
+        if m.changed_epochs or now - self._status_drawn_at >= self.STATUS_SECONDS or urgent:
             self._status_drawn_at, self._status_state = now, m.state
             self._render_status()
         if m.changed_epochs or m.changed_findings:
             m.changed_epochs = m.changed_findings = False
             self._render_epochs()
+            charts = self._chart_groups(now)  # (the epoch charts are due now)
         if m.changed_gradients and m.gradients is not None:
             m.changed_gradients = False
             g = m.gradients
             self.query_one(GradientFlow).show(g.layers, g.norms, f"epoch {g.epoch} batch {g.batch}")
-        now = time.monotonic()
-        batch_gap = max(self.BATCH_SECONDS, self.query_one("#chart-batch", LineChart).draw_seconds / BATCH_CHART_SHARE)
-        if m.changed_batches and (now - self._batch_drawn_at >= batch_gap or m.ended is not None):
-            m.changed_batches = False
-            self._batch_drawn_at = now
-            self._render_batches()
-        if m.ended is not None:
+        available = budget.balance
+        for waited, cost, draw in charts:
+            if training and waited < STALE_SECONDS and available < min(cost, budget.burst):
+                break
+            draw()
+            available -= cost
+        if m.ended is not None and not self._end_shown:
+            self._end_shown = True
             self._render_end()
+
+    def _chart_groups(self, now: float) -> list[tuple[float, float, Any]]:
+        """The charts with new data to draw, as (seconds waited, CPU seconds their last frames took, draw), the
+        longest waiting first; while training, each group waits at least its CHART_SECONDS or BATCH_SECONDS."""
+        m = self.monitor
+        training = m.active and m.state != "paused"
+        groups = []
+        if self._charts_pending and (not training or now - self._charts_drawn_at >= self.CHART_SECONDS):
+            cost = sum(c.draw_seconds for c in self._charts[:-1] if c.display)
+            groups.append((now - self._charts_drawn_at, cost, self._render_charts))
+        batch = self._charts[-1]
+        if m.changed_batches and (not training or now - self._batch_drawn_at >= self.BATCH_SECONDS):
+            groups.append((now - self._batch_drawn_at, batch.draw_seconds if batch.display else 0.0,
+                           self._render_batches))
+        return sorted(groups, key=lambda g: -g[0])
 
     def _set(self, selector: str, text: str) -> None:
         """Update a Static only when its text changes, and ask for a layout pass only when its width does: a
@@ -212,37 +247,16 @@ class TrainingScreen(Screen):
                  "stopped": "[yellow]stopped[/]", "failed": "[red]failed[/]"}.get(m.state, m.state)
         self._set("#run-status", f"{state}  {s.dataset.name} · {s.config.model.architecture} · "
                   f"{s.model.total_params:,} params · ETA {format_clock(m.eta_seconds())}  [dim]{s.run_dir}[/]")
-        epoch_bar = self.query_one("#epoch-bar", ProgressBar)
-        if (epoch_bar.total, epoch_bar.progress) != (s.epochs, m.epochs_seen):
-            epoch_bar.update(total=s.epochs, progress=m.epochs_seen)
         running_epoch = min(s.epochs, m.epochs_seen + (1 if m.active else 0))
-        self._set("#epoch-label", f"epoch {running_epoch:>{len(str(s.epochs))}}/{s.epochs}")
-        if m.last_batch is not None:
-            b = m.last_batch
-            done = b.batch if b.epoch > m.epochs_seen else b.steps
-            batch_bar = self.query_one("#batch-bar", ProgressBar)
-            if (batch_bar.total, batch_bar.progress) != (b.steps, done):
-                batch_bar.update(total=b.steps, progress=done)
-            self._set("#batch-label", f" batch {done:>{len(str(b.steps))}}/{b.steps}")  # one width an epoch
-            self._set("#speed", f"{b.samples_per_second:,.0f} samples/s")
+        b = m.last_batch
+        steps, done = (b.steps, b.batch if b.epoch > m.epochs_seen else b.steps) if b else (s.steps_per_epoch, 0)
+        self.query_one(ProgressRow).show(running_epoch, m.epochs_seen, s.epochs, done, steps,
+                                         f"{b.samples_per_second:,.0f} samples/s" if b else "")
 
-    def _charts_time_up(self) -> None:
-        self._charts_due = None
-        self._render_charts(now=True)
-
-    def _render_charts(self, now: bool = False) -> None:
-        """The epoch charts, now or (under CHART_SECONDS) when their time comes."""
+    def _render_charts(self) -> None:
+        """The epoch charts (loss, accuracy, learning rate), from every epoch so far."""
         m = self.monitor
-        cost = sum(c.draw_seconds for c in self.query_one("#charts", Grid).query(LineChart)
-                   if c.display and c.id != "chart-batch")
-        wait = self._charts_drawn_at + max(self.CHART_SECONDS, cost / EPOCH_CHART_SHARE) - time.monotonic()
-        if wait > 0 and m.ended is None and not now:
-            if self._charts_due is None:
-                self._charts_due = self.set_timer(wait, self._charts_time_up)
-            return
-        if self._charts_due is not None:
-            self._charts_due.stop()
-            self._charts_due = None
+        self._charts_pending = False
         self._charts_drawn_at = time.monotonic()
         marks = [f.epoch for f in m.findings if f.epoch > 0]
         self.query_one("#chart-loss", LineChart).show(m.curves_of("loss", "val_loss"), marks=marks)
@@ -252,7 +266,7 @@ class TrainingScreen(Screen):
 
     def _render_epochs(self) -> None:
         m = self.monitor
-        self._render_charts()
+        self._charts_pending = True
         self.query_one(DoctorBanner).show_finding(m.finding, others=len(m.findings) - 1)
         self.query_one(FindingsList).show(m.findings)
         table = self.query_one("#epochs", EpochTable)
@@ -272,6 +286,8 @@ class TrainingScreen(Screen):
 
     def _render_batches(self) -> None:
         m = self.monitor
+        m.changed_batches = False
+        self._batch_drawn_at = time.monotonic()
         b = m.last_batch
         subtitle = f"epoch {b.epoch}, mean over each ~¼ s" if b else ""
         self.query_one("#chart-batch", LineChart).show({"loss": m.batches}, subtitle=subtitle,
