@@ -19,7 +19,7 @@ class Clocks:
         self.cpu = 0.0
 
     def budget(self, share: float, burst: float) -> CpuBudget:
-        return CpuBudget(share, burst, wall=lambda: self.wall, cpu=lambda: self.cpu)
+        return CpuBudget(share, burst, clock=lambda: self.wall, cpu=lambda: self.cpu)
 
 
 def test_a_budget_starts_full_and_refills_by_its_share_of_the_wall_time():
@@ -59,7 +59,7 @@ def overspent(screen: training.TrainingScreen) -> Clocks:
         clocks.cpu += 1.0
         return clocks.cpu
 
-    screen.budget = CpuBudget(0.01, 0.1, wall=lambda: clocks.wall, cpu=cpu)
+    screen.budget = CpuBudget(0.01, 0.1, clock=lambda: clocks.wall, cpu=cpu)
     screen.budget.update()  # (a new budget starts full: the first look only starts its clocks)
     return clocks
 

@@ -52,6 +52,8 @@ class RunMonitor:
     changed_batches: bool = False
     changes: list[SettingsChanged] = field(default_factory=list)
     """Settings changed while the run was paused, in order (the lr chart marks them, the epoch table lists them)."""
+    epochs_seconds: float = 0.0
+    """The seconds of every epoch seen, summed (each as the run timed it)."""
 
     @property
     def finding(self) -> Finding | None:
@@ -61,6 +63,14 @@ class RunMonitor:
     @property
     def active(self) -> bool:
         return self.ended is None
+
+    @property
+    def trained_seconds(self) -> float:
+        """How long the run has trained, by its own clock as its events tell it: the epochs seen, and the running
+        one up to its latest batch event. Time paused, or spent outside the epochs, is not in it."""
+        b = self.last_batch
+        running = b is not None and (not self.history or b.epoch > self.history[-1]["epoch"])
+        return self.epochs_seconds + (b.epoch_seconds if b is not None and running else 0.0)
 
     def apply(self, event: Event) -> None:
         if isinstance(event, Prepare):
@@ -83,6 +93,7 @@ class RunMonitor:
                    "samples_per_second": event.samples_per_second, **({"partial": True} if event.partial else {})}
             self.history.append(row)
             self.epochs_seen += 1
+            self.epochs_seconds += event.seconds
             if self._first_seconds is None:
                 self._first_seconds = event.seconds
             else:

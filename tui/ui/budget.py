@@ -17,9 +17,13 @@ from typing import Callable
 
 class CpuBudget:
     """`share` of one core, saved up to `burst` CPU seconds. Call `update()` on the thread being budgeted (it reads
-    that thread's CPU clock); the balance it returns is what may be spent now (negative: overspent)."""
+    that thread's CPU clock); the balance it returns is what may be spent now (negative: overspent).
 
-    def __init__(self, share: float, burst: float, *, wall: Callable[[], float] = time.monotonic,
+    `clock` is the time the share is of: the wall clock by default; the training screen's is the run's training
+    time (tui.core.monitor.RunMonitor.trained_seconds), so that a run paused, or held back by anything else, earns
+    its UI no drawing to spend once it trains again."""
+
+    def __init__(self, share: float, burst: float, *, clock: Callable[[], float] = time.monotonic,
                  cpu: Callable[[], float] = time.thread_time) -> None:
         if not 0 < share <= 1 or burst <= 0:
             raise ValueError(f"a budget needs 0 < share <= 1 and burst > 0 (got share {share}, burst {burst})")
@@ -27,17 +31,18 @@ class CpuBudget:
         self.burst = burst
         self.balance = burst
         """CPU seconds that may be spent now: full at the start (the first frame of a run is drawn at once)."""
-        self._wall = wall
+        self._clock = clock
         self._cpu = cpu
         self._at: tuple[float, float] | None = None
 
     def update(self) -> float:
-        """Refill by `share` × the wall time since the last call, less the thread's CPU time meanwhile; the
-        balance, at most `burst`."""
-        wall, cpu = self._wall(), self._cpu()
+        """Refill by `share` × the time `clock` moved on since the last call, less the thread's CPU time
+        meanwhile; the balance, at most `burst`."""
+        at, cpu = self._clock(), self._cpu()
         if self._at is not None:
-            self.balance = min(self.burst, self.balance + self.share * (wall - self._at[0]) - (cpu - self._at[1]))
-        self._at = (wall, cpu)
+            earned = self.share * max(0.0, at - self._at[0])
+            self.balance = min(self.burst, self.balance + earned - (cpu - self._at[1]))
+        self._at = (at, cpu)
         return self.balance
 
     def affords(self, cost: float) -> bool:

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 DRAIN_HZ = 4
 UI_SHARE = 0.015
-"""The share of one core the UI thread may take while a run trains, all its work counted (tui.ui.budget): what
+"""The share of one core the UI thread may take while a run trains (of the run's training time: a run paused or
+waiting earns nothing), all its work counted (tui.ui.budget): what
 changed is drawn when the budget allows, the charts (the costliest: a plotext frame is 10-40 ms here) when it has
 saved up their cost. Parts spaced each by its own cost took 4.4-5 % of a core (epochs of 2 s; benchmarks/README.md,
 throughput round 7). With epochs of tens of seconds nothing waits; with short ones the charts skip epochs (the
@@ -107,7 +108,8 @@ class TrainingScreen(Screen):
         self._end_shown = False
         self._charts_pending = False
         """Epochs arrived that the epoch charts do not show yet."""
-        self.budget = CpuBudget(self.UI_SHARE, UI_BURST)
+        self.budget = CpuBudget(self.UI_SHARE, UI_BURST, clock=lambda: self.monitor.trained_seconds)
+        """The drawing's share of the run's training time (paused, it earns nothing: nothing is budgeted then)."""
         self._status_state = ""
         self._has_results = False
         self._texts: dict[str, str] = {}
