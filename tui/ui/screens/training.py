@@ -171,7 +171,8 @@ class TrainingScreen(Screen):
         compositor pass for the status line, the epoch table, the doctor and the gradient panel together, and the
         charts when the budget has saved up what they cost, the group (epoch charts, batch chart) that has waited
         longer first. While that group waits no other frame is drawn: the status line cannot starve the charts.
-        Not training (preparing, paused, ended): everything at once."""
+        Not training (preparing, paused, ended): everything at once; once the end is shown the status line stays as
+        the user left it (an export says where it wrote)."""
         m = self.monitor
         while self.events:
             event = self.events.popleft()
@@ -189,7 +190,7 @@ class TrainingScreen(Screen):
             if not due or budget.balance < 0 or (charts and not budget.affords(charts[0][1])):
                 return  # what changed stays pending
         self._frame_at = now
-        if m.changed_epochs or now - self._status_drawn_at >= self.STATUS_SECONDS or urgent:
+        if urgent or m.changed_epochs or (m.ended is None and now - self._status_drawn_at >= self.STATUS_SECONDS):
             self._status_drawn_at, self._status_state = now, m.state
             self._render_status()
         if m.changed_epochs or m.changed_findings:
