@@ -5,7 +5,7 @@ the run ends; and nothing waits forever."""
 import pytest
 
 from pilot_wait import until
-from test_training_charts import Host, drawn, epoch, training_screen
+from test_training_charts import Host, drawn, epoch, shown, training_screen
 from tui.core.events import RunEnded
 from tui.ui.budget import CpuBudget
 from tui.ui.screens import training
@@ -102,3 +102,19 @@ async def test_with_cpu_to_spare_each_epoch_is_drawn_as_it_ends():
         for n in (3, 4):
             screen.events.append(epoch(n))
             await until(pilot, lambda n=n: last_epoch_drawn(screen) == n, seconds=3)
+
+
+async def test_g_while_overspent_answers_with_the_charts_last_frames_and_their_new_data_wait_their_turn():
+    screen = training_screen(epochs=4)
+    async with Host(screen).run_test(size=(100, 32)) as pilot:  # short: two charts at a time, g switches
+        await until(pilot, lambda: last_epoch_drawn(screen) == 4 and not screen.events)
+        await pilot.press("g")  # loss and accuracy hidden while two more epochs end
+        screen.events.extend(epoch(n) for n in (5, 6))
+        await until(pilot, lambda: screen.monitor.epochs_seen == 6 and not screen.events)
+        overspent(screen)
+        await pilot.press("g")
+        assert shown(screen) == {"chart-loss", "chart-acc"}
+        await pilot.pause(0.6)
+        assert last_epoch_drawn(screen) == 4  # the frame it had: no plotext build for a key while overspent
+        screen.events.append(RunEnded("finished", None, None, {}))
+        await until(pilot, lambda: last_epoch_drawn(screen) == 6)

@@ -158,10 +158,22 @@ class TrainingScreen(Screen):
         """All four charts, or in a compact terminal the pair `g` chose. Set on the charts themselves: a class on
         the screen would restyle every widget on it at each press of g."""
         compact = self.has_class("-compact")
+        m = self.monitor
+        training = m.started is not None and m.active and m.state != "paused"
+        if training:
+            self.budget.update()
         for chart in self.query_one("#charts", Grid).query(LineChart):
             show = not compact or chart.has_class("second") == self._second_pair
             if show and not chart.display:
-                chart.shown_again()
+                # while training a chart shown again is drawn from its new data when the budget affords it;
+                # otherwise its last frame answers the key and the new one waits its turn in the budget (g
+                # pressed every 160 ms redrew two charts each time: benchmarks/latency.py's throughput)
+                fresh = not training or self.budget.affords(chart.draw_seconds)
+                chart.shown_again(fresh=fresh)
+                if not fresh and chart.id == "chart-batch":
+                    m.changed_batches = True
+                elif not fresh:
+                    self._charts_pending = True
             chart.display = show
 
     # -- the event pump -------------------------------------------------------------------------------------

@@ -61,14 +61,18 @@ class LineChart(PlotextPlot):
         that paint (a chart switched to by `g` answers the key without waiting for plotext)."""
         self._redraw_due = False
         self._stale_ok = False
+        self._fresh_after_stale = True
         self.draw_seconds = 0.0
         """CPU seconds the last frame took to draw (plotext's build and the conversion to lines): what a caller
         spaces its redraws by (tui.ui.screens.training)."""
 
-    def shown_again(self) -> None:
+    def shown_again(self, fresh: bool = True) -> None:
         """Call before showing the chart again: its next paint may use its last frame (while a visible chart
-        whose data changed is drawn from the new data at once: two paints would cost more)."""
+        whose data changed is drawn from the new data at once: two paints would cost more). With `fresh` the
+        frame of the current data follows that paint at once; without it, the last frame stays up until the next
+        `show()` (a caller whose drawing has a budget: tui.ui.screens.training while a run trains)."""
         self._stale_ok = True
+        self._fresh_after_stale = fresh
 
     def show(self, series: Mapping[str, tuple[Sequence[float], Sequence[float]] | Any], *,
              mark: float | None = None,
@@ -85,6 +89,7 @@ class LineChart(PlotextPlot):
         self._colors = colors or {}
         self._marks = tuple(sorted(set(marks) | ({mark} if mark is not None else set())))
         self._subtitle = subtitle
+        self._stale_ok = False  # new data are drawn at the next paint
         self._version += 1
         self._frames.clear()
         self._stale = {**self._stale, **self._lines}
@@ -139,7 +144,7 @@ class LineChart(PlotextPlot):
         else:
             stale = self._stale.get(key) if self._stale_ok else None
             if stale is not None and stale[0] == style:  # this paint from the last frame, the next from the new
-                if not self._redraw_due:
+                if self._fresh_after_stale and not self._redraw_due:
                     self._redraw_due = True
                     self.call_after_refresh(self._redraw)
                 kept = stale
