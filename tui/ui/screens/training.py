@@ -159,7 +159,7 @@ class TrainingScreen(Screen):
         the screen would restyle every widget on it at each press of g."""
         compact = self.has_class("-compact")
         m = self.monitor
-        training = m.started is not None and m.active and m.state != "paused"
+        training = self._training
         if training:
             self.budget.update()
         for chart in self.query_one("#charts", Grid).query(LineChart):
@@ -175,6 +175,12 @@ class TrainingScreen(Screen):
                 elif not fresh:
                     self._charts_pending = True
             chart.display = show
+
+    @property
+    def _training(self) -> bool:
+        """The run has started and is training (not preparing, paused or ended): drawing is budgeted."""
+        m = self.monitor
+        return m.started is not None and m.active and m.state != "paused"
 
     # -- the event pump -------------------------------------------------------------------------------------
     def drain(self) -> None:
@@ -194,7 +200,7 @@ class TrainingScreen(Screen):
         budget = self.budget
         budget.update()
         now = time.monotonic()
-        training = m.started is not None and m.active and m.state != "paused"
+        training = self._training
         urgent = (m.ended is not None and not self._end_shown) or m.state != self._status_state
         charts = self._chart_groups(now)
         if training and not urgent and now - self._frame_at < STALE_SECONDS:
