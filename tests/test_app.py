@@ -49,7 +49,7 @@ async def test_fill_the_forms_start_a_run_and_watch_charts_and_table_update(tmp_
         assert screen.monitor.state == "finished"
         assert screen.query_one("#epochs", EpochTable).row_count == 2
         assert "nothing wrong so far" in str(screen.query_one("#findings").get_option_at_index(0).prompt)
-        loss_chart = screen.query_one("#chart-loss")
+        loss_chart = screen.chart("loss")
         assert {label: len(loss_chart.points(label)[1]) for label in loss_chart.labels} == {"loss": 2, "val_loss": 2}
         assert "finished" in static_text(screen, "#run-status")
 
@@ -107,7 +107,7 @@ async def test_an_overfitting_run_raises_the_flag_marks_the_epoch_and_a_fix_goes
         assert banner.has_class("-shown")
         text = str(banner.render())
         assert f"Overfitting from epoch {finding.epoch}" in text and "dropout" in text
-        assert finding.epoch in screen.query_one("#chart-loss").marks
+        assert finding.epoch in screen.chart("loss").marks
         assert "Overfitting" in str(screen.query_one("#findings").get_option_at_index(0).prompt)
 
         await pilot.press("d")  # the doctor: explanation, evidence, fixes

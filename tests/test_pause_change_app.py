@@ -54,7 +54,7 @@ async def test_pause_change_the_learning_rate_and_continue(tmp_path):
         assert change.values == {"optimizer.learning_rate": 0.01}
         xs, ys = training.monitor.series("lr")["lr"]
         assert (change.at, 0.01) in zip(xs, ys) and abs(ys[-1] - 0.01) < 1e-6  # a step to 0.01 where it changed
-        assert change.at in training.query_one("#chart-lr").marks
+        assert change.at in training.chart("lr").marks
         rows = table_text(training)
         assert any(r.startswith(f"Δ {change.epoch}·{change.batch} lr 0.01") for r in rows)
         summary = json.loads((app.session.run_dir / "summary.json").read_text())

@@ -45,13 +45,14 @@ def training_screen(epochs: int) -> TrainingScreen:
 
 
 def shown(screen: TrainingScreen) -> set[str]:
-    """The charts on the terminal now."""
-    return {chart.id for chart in screen.query(LineChart) if chart.display and chart.region.area}
+    """The titles of the charts on the terminal now."""
+    return {chart.title for chart in screen.query(LineChart) if chart.display and chart.region.area}
 
 
-def drawn(screen: TrainingScreen, chart_id: str) -> str:
-    return "\n".join(screen.query_one(f"#{chart_id}", LineChart).render_line(y).text
-                     for y in range(screen.query_one(f"#{chart_id}").size.height))
+def drawn(screen: TrainingScreen, name: str) -> str:
+    """Chart `name` ("loss", "accuracy", "lr", "batch") as it is painted."""
+    chart = screen.chart(name)
+    return "\n".join(chart.render_line(y).text for y in range(chart.size.height))
 
 
 async def test_a_short_terminal_shows_two_charts_and_g_switches_the_pair():
@@ -59,12 +60,44 @@ async def test_a_short_terminal_shows_two_charts_and_g_switches_the_pair():
     async with Host(screen).run_test(size=(100, 32)) as pilot:
         await until(pilot, lambda: screen.monitor.epochs_seen == 8 and not screen.events)
         await pilot.pause()
-        assert shown(screen) == {"chart-loss", "chart-acc"}
+        assert shown(screen) == {"loss", "accuracy"}
         await pilot.press("g")
-        assert shown(screen) == {"chart-lr", "chart-batch"}
-        assert "learning rate" in drawn(screen, "chart-lr")
+        assert shown(screen) == {"learning rate", "batch loss"}
+        assert "learning rate" in drawn(screen, "lr")
         await pilot.press("g")
-        assert shown(screen) == {"chart-loss", "chart-acc"}
+        assert shown(screen) == {"loss", "accuracy"}
+
+
+def x_axis_end(screen: TrainingScreen, name: str) -> float:
+    """The last tick label of chart `name`'s x axis as painted."""
+    return float(drawn(screen, name).splitlines()[-2].split()[-1])
+
+
+def in_reading_order(screen: TrainingScreen) -> list[str]:
+    """The titles of the charts shown, left to right and top to bottom."""
+    charts = [chart for chart in screen.query(LineChart) if chart.display and chart.region.area]
+    return [chart.title for chart in sorted(charts, key=lambda c: (c.region.y, c.region.x))]
+
+
+async def test_g_moves_the_charts_with_their_data_and_marks_and_a_taller_terminal_puts_them_back_in_order():
+    screen = training_screen(epochs=5)
+    screen.events.append(BatchEnd(6, 9, 36, 0.8, 0.7, 0.8, 700.0, 0.5))
+    async with Host(screen).run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: screen.monitor.epochs_seen == 5 and not screen.events)
+        await pilot.pause()
+        await pilot.press("g")
+        await pilot.pause()
+        assert in_reading_order(screen) == ["learning rate", "batch loss"]
+        assert "learning rate" in drawn(screen, "lr") and "epoch 6" in drawn(screen, "batch")
+        await pilot.press("g")
+        await pilot.pause()
+        assert in_reading_order(screen) == ["loss", "accuracy"]
+        assert x_axis_end(screen, "loss") == 5 and screen.chart("loss").labels == ("loss", "val_loss")
+        await pilot.press("g")
+        await pilot.resize_terminal(120, 45)
+        await pilot.pause()
+        assert in_reading_order(screen) == ["loss", "accuracy", "learning rate", "batch loss"]
+        assert x_axis_end(screen, "loss") == 5 and "epoch 6" in drawn(screen, "batch")
 
 
 async def test_a_tall_terminal_shows_all_four_charts():
@@ -72,7 +105,7 @@ async def test_a_tall_terminal_shows_all_four_charts():
     async with Host(screen).run_test(size=(120, 45)) as pilot:
         await until(pilot, lambda: screen.monitor.epochs_seen == 3 and not screen.events)
         await pilot.pause()
-        assert shown(screen) == {"chart-loss", "chart-acc", "chart-lr", "chart-batch"}
+        assert shown(screen) == {"loss", "accuracy", "learning rate", "batch loss"}
 
 
 async def test_a_chart_shown_again_shows_the_epochs_that_ended_while_it_was_hidden():
@@ -80,17 +113,17 @@ async def test_a_chart_shown_again_shows_the_epochs_that_ended_while_it_was_hidd
     async with Host(screen).run_test(size=(100, 32)) as pilot:
         await until(pilot, lambda: screen.monitor.epochs_seen == 4 and not screen.events)
         await pilot.pause()
-        assert "4.0" in drawn(screen, "chart-loss")  # the x axis ends at epoch 4
+        assert "4.0" in drawn(screen, "loss")  # the x axis ends at epoch 4
         await pilot.press("g")  # loss hidden; two more epochs end, the second with a lower learning rate
         screen.events.extend([epoch(5), epoch(6, lr=0.0001)])
         await until(pilot, lambda: screen.monitor.epochs_seen == 6 and not screen.events)
         # the shown chart follows (at once, or after a gap of ~20 × its last frame's cost when epochs come fast)
-        await until(pilot, lambda: "0.0001" in drawn(screen, "chart-lr"), seconds=30)
+        await until(pilot, lambda: "0.0001" in drawn(screen, "lr"), seconds=30)
         await pilot.press("g")
-        assert shown(screen) == {"chart-loss", "chart-acc"}
+        assert shown(screen) == {"loss", "accuracy"}
         # redrawn to epoch 6, not left at the frame kept (at once, or when the UI's CPU budget allows: ≤ 10 s)
-        await until(pilot, lambda: "6.0" in drawn(screen, "chart-loss")
-                    and "4.0" not in drawn(screen, "chart-loss").splitlines()[-2], seconds=30)
+        await until(pilot, lambda: "6.0" in drawn(screen, "loss")
+                    and "4.0" not in drawn(screen, "loss").splitlines()[-2], seconds=30)
 
 
 async def test_the_batch_chart_spans_the_epoch_s_batches_from_its_first_point():
@@ -100,7 +133,7 @@ async def test_the_batch_chart_spans_the_epoch_s_batches_from_its_first_point():
     async with Host(screen).run_test(size=(100, 50)) as pilot:
         await until(pilot, lambda: not screen.events and screen.monitor.last_batch is not None)
         await pilot.pause()
-        lines = drawn(screen, "chart-batch").splitlines()
+        lines = drawn(screen, "batch").splitlines()
         x_axis = next(line for line in reversed(lines) if any(c.isdigit() for c in line))  # the tick labels
         values = [float(v) for v in x_axis.split()]
         assert min(values) == 0 and max(values) == 36, x_axis

@@ -66,7 +66,7 @@ def overspent(screen: training.TrainingScreen) -> Clocks:
 
 def last_epoch_drawn(screen: training.TrainingScreen) -> float:
     """The end of the loss chart's x axis as it is on the terminal (its tick labels)."""
-    lines = drawn(screen, "chart-loss").splitlines()
+    lines = drawn(screen, "loss").splitlines()
     ticks = next((line for line in reversed(lines) if any(c.isdigit() for c in line)), "0")  # (no data: no axis)
     return max(float(v) for v in ticks.split())
 
@@ -113,7 +113,7 @@ async def test_g_while_overspent_answers_with_the_charts_last_frames_and_their_n
         await until(pilot, lambda: screen.monitor.epochs_seen == 6 and not screen.events)
         overspent(screen)
         await pilot.press("g")
-        assert shown(screen) == {"chart-loss", "chart-acc"}
+        assert shown(screen) == {"loss", "accuracy"}
         await pilot.pause(0.6)
         assert last_epoch_drawn(screen) == 4  # the frame it had: no plotext build for a key while overspent
         screen.events.append(RunEnded("finished", None, None, {}))

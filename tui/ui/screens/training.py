@@ -61,6 +61,8 @@ TABLE_ROWS = 200
 run of thousands of epochs must open at once."""
 COMPACT_HEIGHT = 40
 """Below this many terminal rows only two charts show at once (g switches between the pairs)."""
+CHARTS = ("loss", "accuracy", "lr", "batch")
+"""The training screen's charts, in the order they are laid out when all four show (two pairs: g switches)."""
 
 
 class RunControls(Changeable, Protocol):
@@ -123,11 +125,11 @@ class TrainingScreen(Screen):
         yield Static("", id="run-error")
         yield DoctorBanner(id="banner")
         yield ProgressRow(id="bars")
-        with Grid(id="charts"):
-            yield LineChart("loss", id="chart-loss")
-            yield LineChart("accuracy", id="chart-acc")
-            yield LineChart("learning rate", id="chart-lr", classes="second")
-            yield LineChart("batch loss", xlabel="batch", id="chart-batch", classes="second")
+        with Grid(id="charts"):  # (the places: what each shows is in self._chart)
+            yield LineChart("loss", id="chart-1")
+            yield LineChart("accuracy", id="chart-2")
+            yield LineChart("learning rate", id="chart-3")
+            yield LineChart("batch loss", xlabel="batch", id="chart-4")
         with VerticalScroll(id="test-results"):
             yield Static("", id="test-results-body")
             yield ExamplesView(id="test-examples")
@@ -141,9 +143,10 @@ class TrainingScreen(Screen):
         self.title = "cnn-tui — training"
         self.query_one("#epochs", EpochTable).add_columns("epoch", "loss", "acc", "val_loss", "val_acc", "lr", "time",
                                                           "samples/s")
-        self._charts = list(self.query_one("#charts", Grid).query(LineChart))
-        """The four charts, the batch-loss chart last."""
-        assert self._charts[-1].id == "chart-batch"
+        self._places = list(self.query_one("#charts", Grid).query(LineChart))
+        """The four chart widgets in the order they are laid out (a short terminal shows the first two)."""
+        self._chart = dict(zip(CHARTS, self._places))
+        """The widget that shows each chart now (g in a short terminal moves the charts, not the widgets)."""
         self._layout_for(self.app.size.height)
         self.set_interval(1 / DRAIN_HZ, self.drain)
 
@@ -154,27 +157,38 @@ class TrainingScreen(Screen):
         self.set_class(height < COMPACT_HEIGHT, "-compact")
         self._arrange_charts()
 
+    def chart(self, name: str) -> LineChart:
+        """The widget that shows chart `name` ("loss", "accuracy", "lr" or "batch") now."""
+        return self._chart[name]
+
     def _arrange_charts(self) -> None:
-        """All four charts, or in a compact terminal the pair `g` chose. Set on the charts themselves: a class on
-        the screen would restyle every widget on it at each press of g."""
+        """All four charts, or in a compact terminal the pair `g` chose. A pair is brought to the two places shown
+        by moving what the charts show (LineChart.swap_content), not by hiding and showing widgets: that costs a
+        layout pass of the whole screen at each press of g (~15 ms of the UI thread; the swap ~6 ms)."""
         compact = self.has_class("-compact")
-        m = self.monitor
+        shown_before = {name for name, chart in self._chart.items() if chart.display}
+        first, second, third, fourth = self._places
+        if (self._chart["lr"] is first) != (compact and self._second_pair):
+            first.swap_content(third)
+            second.swap_content(fourth)
+            names = ("lr", "batch", "loss", "accuracy") if self._chart["loss"] is first else CHARTS
+            self._chart = dict(zip(names, self._places))
+        for place, chart in enumerate(self._places):
+            chart.display = not compact or place < 2
         training = self._training
         if training:
             self.budget.update()
-        for chart in self.query_one("#charts", Grid).query(LineChart):
-            show = not compact or chart.has_class("second") == self._second_pair
-            if show and not chart.display:
+        for name, chart in self._chart.items():
+            if chart.display and name not in shown_before:
                 # while training a chart shown again is drawn from its new data when the budget affords it;
                 # otherwise its last frame answers the key and the new one waits its turn in the budget (g
                 # pressed every 160 ms redrew two charts each time: benchmarks/latency.py's throughput)
                 fresh = not training or self.budget.affords(chart.draw_seconds)
                 chart.shown_again(fresh=fresh)
-                if not fresh and chart.id == "chart-batch":
-                    m.changed_batches = True
+                if not fresh and name == "batch":
+                    self.monitor.changed_batches = True
                 elif not fresh:
                     self._charts_pending = True
-            chart.display = show
 
     @property
     def _training(self) -> bool:
@@ -236,9 +250,9 @@ class TrainingScreen(Screen):
         training = m.active and m.state != "paused"
         groups = []
         if self._charts_pending and (not training or now - self._charts_drawn_at >= self.CHART_SECONDS):
-            cost = sum(c.draw_seconds for c in self._charts[:-1] if c.display)
+            cost = sum(c.draw_seconds for name, c in self._chart.items() if name != "batch" and c.display)
             groups.append((now - self._charts_drawn_at, cost, self._render_charts))
-        batch = self._charts[-1]
+        batch = self._chart["batch"]
         if m.changed_batches and (not training or now - self._batch_drawn_at >= self.BATCH_SECONDS):
             groups.append((now - self._batch_drawn_at, batch.draw_seconds if batch.display else 0.0,
                            self._render_batches))
@@ -280,10 +294,10 @@ class TrainingScreen(Screen):
         self._charts_pending = False
         self._charts_drawn_at = time.monotonic()
         marks = [f.epoch for f in m.findings if f.epoch > 0]
-        self.query_one("#chart-loss", LineChart).show(m.curves_of("loss", "val_loss"), marks=marks)
-        self.query_one("#chart-acc", LineChart).show(m.curves_of("accuracy", "val_accuracy"), marks=marks)
-        self.query_one("#chart-lr", LineChart).show(m.curves_of("lr"), marks=[c.at for c in m.changes],
-                                                    subtitle="marked: changed while paused" if m.changes else "")
+        self.chart("loss").show(m.curves_of("loss", "val_loss"), marks=marks)
+        self.chart("accuracy").show(m.curves_of("accuracy", "val_accuracy"), marks=marks)
+        self.chart("lr").show(m.curves_of("lr"), marks=[c.at for c in m.changes],
+                              subtitle="marked: changed while paused" if m.changes else "")
 
     def _render_epochs(self) -> None:
         m = self.monitor
@@ -311,8 +325,8 @@ class TrainingScreen(Screen):
         self._batch_drawn_at = time.monotonic()
         b = m.last_batch
         subtitle = f"epoch {b.epoch}, mean over each ~¼ s" if b else ""
-        self.query_one("#chart-batch", LineChart).show({"loss": m.batches}, subtitle=subtitle,
-                                                       xlim=(0, b.steps) if b and b.steps else None)
+        self.chart("batch").show({"loss": m.batches}, subtitle=subtitle,
+                                 xlim=(0, b.steps) if b and b.steps else None)
 
     def _render_end(self) -> None:
         m = self.monitor
