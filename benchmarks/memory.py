@@ -1,8 +1,10 @@
 """Peak memory (max RSS) with CIFAR-10 loaded and one training epoch on it, against TensorFlow's own baseline
 plus the uint8 data size, and against the common way (float32 copies of the whole set, `fit` on NumPy arrays).
-Each measurement in a fresh process.
+Each measurement in a fresh process; `--rounds` rounds of baseline, pipeline, baseline again, interleaved (the
+pipeline's max RSS moves by up to ~150 MB between runs of the same code: TensorFlow's allocations during `fit`),
+the common way once.
 
-    python benchmarks/memory.py
+    python benchmarks/memory.py [--rounds 3]
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +23,7 @@ SHARED = Path(os.environ.get("CNN_TUI_BENCH_DATA") or ROOT.parent / "shared" / "
 MB = 1024 * 1024
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _stats import target_line  # noqa: E402
+from _stats import control_line, mean_ci, target_line  # noqa: E402
 
 
 def child(mode: str, dataset: str) -> None:
@@ -78,22 +81,32 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset", choices=("auto", "digits"), default="auto",
                         help="auto: CIFAR-10 from ../shared/data when present, else digits (the smoke test)")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     dataset = "cifar10" if args.dataset == "auto" and (SHARED / "cifar10-jpg.tar.gz").is_file() else "digits"
-    tf = measure("tf", dataset)
-    ours = measure("cnn-tui", dataset)
+    rounds = []
+    for r in range(args.rounds):
+        tf, ours, tf_again = measure("tf", dataset), measure("cnn-tui", dataset), measure("tf", dataset)
+        rounds.append((tf, ours, tf_again))
+        print(f"round {r + 1}: import tensorflow {tf['max_rss_mb']:.0f} MB, "
+              f"cnn-tui pipeline {ours['max_rss_mb']:.0f} MB, "
+              f"import tensorflow again {tf_again['max_rss_mb']:.0f} MB", flush=True)
     common = measure("common", dataset)
-    budget = tf["max_rss_mb"] + ours["data_mb"]
-    print(f"{dataset} (uint8 arrays {ours['data_mb']:.0f} MB), simple_cnn, one epoch, batch 128")
+    data_mb = rounds[0][1]["data_mb"]
+    tf_mb = statistics.fmean(t["max_rss_mb"] for t, _, _ in rounds)
+    ours_mb = statistics.fmean(o["max_rss_mb"] for _, o, _ in rounds)
+    budget = tf_mb + data_mb
+    print(f"{dataset} (uint8 arrays {data_mb:.0f} MB), simple_cnn, one epoch, batch 128; "
+          f"means over {len(rounds)} rounds")
     print(f"{'process':<44}{'max RSS MB':>12}{'ratio':>8}")
-    print(f"{'import tensorflow (baseline)':<44}{tf['max_rss_mb']:>12.0f}")
+    print(f"{'import tensorflow (baseline)':<44}{tf_mb:>12.0f}")
     print(f"{'baseline + uint8 data':<44}{budget:>12.0f}{1.0:>8.2f}")
-    print(f"{'cnn-tui pipeline (uint8 + tf.data)':<44}{ours['max_rss_mb']:>12.0f}{ours['max_rss_mb'] / budget:>8.2f}")
+    print(f"{'cnn-tui pipeline (uint8 + tf.data)':<44}{ours_mb:>12.0f}{ours_mb / budget:>8.2f}")
     print(f"{'common way (float32 copies, fit on NumPy)':<44}{common['max_rss_mb']:>12.0f}"
           f"{common['max_rss_mb'] / budget:>8.2f}")
-    ratio = ours["max_rss_mb"] / budget  # max RSS barely moves between runs: one measurement
-    print(target_line(f"memory pipeline/(TF+data), {dataset}", ratio, ratio, ratio, 1, at_most=1.2))
-
+    ratios = [o["max_rss_mb"] / (t["max_rss_mb"] + data_mb) for t, o, _ in rounds]
+    print(target_line(f"memory pipeline/(TF+data), {dataset}", *mean_ci(ratios), len(ratios), at_most=1.2))
+    print(control_line("memory TF baseline/baseline again", [t["max_rss_mb"] / a["max_rss_mb"] for t, _, a in rounds]))
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":

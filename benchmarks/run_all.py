@@ -39,7 +39,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], bool]] = {
     "gradient_overhead": (["--rounds", "2", "--epochs", "3", "--train-size", "4000"],
                           ["--rounds", "3", "--epochs", "3", "--train-size", "20000"],
                           ["--dataset", "digits", "--rounds", "1", "--epochs", "2"], False),
-    "memory": ([], [], ["--dataset", "digits"], False),
+    "memory": (["--rounds", "3"], ["--rounds", "5"], ["--dataset", "digits", "--rounds", "1"], False),
 }
 
 

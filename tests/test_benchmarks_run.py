@@ -27,7 +27,7 @@ EXPECTED = {
     "throughput_paired": ["TARGET throughput app/bare (paired epochs)",
                           "CONTROL throughput bare/bare2 (paired epochs)"],
     "gradient_overhead": ["TARGET gradient callback share at default (%)"],
-    "memory": ["TARGET memory pipeline/(TF+data), digits"],
+    "memory": ["TARGET memory pipeline/(TF+data), digits", "CONTROL memory TF baseline/baseline again"],
 }
 NEEDS_TMUX = {"first_paint", "latency"}
 
