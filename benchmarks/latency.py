@@ -10,7 +10,7 @@ per look took CPU from the run it timed). Then `s` stops the run; if the test re
 brings the charts back; the same presses give the idle figure. The app's epoch times are read from its event log
 (epoch cycles, one epoch's end to the next's as in throughput.py, that ended while the keys were being pressed).
 
-The bare runs train while the same presses and looks go to a pane where a shell loop answers them (TOGGLE): the
+The bare runs train while the same presses and looks go to a pane where a small loop answers them (TOGGLE): the
 harness's own cost (tmux, its control client, polling every 5 ms) is borne by both sides, and app / bare is what the
 app costs.
 
@@ -75,10 +75,8 @@ def presses(tmux: Tmux, n: int, key: str = "g") -> list[float]:
     return out
 
 
-TOGGLE = ("clear; echo loss; i=0; while IFS= read -rsn1 k; do i=$((1 - i)); clear; "
-          "if [ $i = 1 ]; then echo 'learning rate'; else echo loss; fi; done")
-"""A shell loop that answers each key as the app answers `g`: the screen switches between "loss" and "learning
-rate" (what `presses` looks for)."""
+TOGGLE = str(Path(__file__).resolve().with_name("_answer_keys.py"))
+"""What the bare runs' harness pane runs: it answers each key as the app answers `g`."""
 
 
 @contextmanager
@@ -89,7 +87,7 @@ def harness_load() -> Iterator[None]:
     with what the app does, not with the harness that times it."""
     stop = threading.Event()
     with Tmux(f"{S}-bare", 100, 32) as tmux:
-        tmux.send(f"bash --norc -c {shlex.quote(TOGGLE)}", "Enter")
+        tmux.send(f"{shlex.quote(sys.executable)} {shlex.quote(TOGGLE)}", "Enter")
         tmux.wait_for(lambda s: s.strip() == "loss", "the key-answering pane")
         time.sleep(0.5)  # until `read` has set up the terminal: a key that comes before is flushed
 

@@ -29,7 +29,7 @@ ROOT = HERE.parent
 BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], bool]] = {
     "chart_redraw": (["--rounds", "7"], ["--rounds", "15"], ["--rounds", "2"], False),
     "first_paint": (["--runs", "5"], ["--runs", "10"], ["--runs", "1"], True),
-    "latency": (["--rounds", "2", "--presses", "20", "--min-seconds", "6"],
+    "latency": (["--rounds", "2", "--presses", "30", "--min-seconds", "6"],
                 ["--rounds", "5", "--presses", "40", "--min-seconds", "10"],
                 ["--dataset", "digits", "--rounds", "1", "--presses", "3", "--min-seconds", "1"], True),
     "throughput": (["--rounds", "3", "--epochs", "3", "--train-size", "4000"],
