@@ -247,7 +247,7 @@ class TrainingScreen(Screen):
         """The charts with new data to draw, as (seconds waited, CPU seconds their last frames took, draw), the
         longest waiting first; while training, each group waits at least its CHART_SECONDS or BATCH_SECONDS."""
         m = self.monitor
-        training = m.active and m.state != "paused"
+        training = self._training
         groups = []
         if self._charts_pending and (not training or now - self._charts_drawn_at >= self.CHART_SECONDS):
             cost = sum(c.draw_seconds for name, c in self._chart.items() if name != "batch" and c.display)
