@@ -79,6 +79,10 @@ TOGGLE = str(Path(__file__).resolve().with_name("_answer_keys.py"))
 """What the bare runs' harness pane runs: it answers each key as the app answers `g`."""
 
 
+HARNESS_PRESSES: list[float] = []
+"""The bare side's presses (seconds to the answer), for the count of its missed keys."""
+
+
 @contextmanager
 def harness_load() -> Iterator[None]:
     """The harness's own load without the app, while a bare run trains: the same presses and looks, through the
@@ -89,11 +93,11 @@ def harness_load() -> Iterator[None]:
     with Tmux(f"{S}-bare", 100, 32) as tmux:
         tmux.send(f"{shlex.quote(sys.executable)} {shlex.quote(TOGGLE)}", "Enter")
         tmux.wait_for(lambda s: s.strip() == "loss", "the key-answering pane")
-        time.sleep(0.5)  # until `read` has set up the terminal: a key that comes before is flushed
+        time.sleep(0.5)
 
         def press() -> None:
             while not stop.is_set():
-                presses(tmux, 1)
+                HARNESS_PRESSES.extend(presses(tmux, 1))
 
         pressing = threading.Thread(target=press, daemon=True, name="harness-load")
         pressing.start()
@@ -204,7 +208,8 @@ def main() -> None:
     missed = {name: sum(x >= MISSED for x in xs) for name, xs in
               (("this checkout", train_all + idle_all), (args.compare, other_train + other_idle)) if name}
     print("missed keys (no answer in 5 s, counted as 5 s): "
-          + ", ".join(f"{name} {count}" for name, count in missed.items()))
+          + ", ".join(f"{name} {count}" for name, count in missed.items())
+          + f"; the bare runs' harness pane {sum(x >= MISSED for x in HARNESS_PRESSES)} of {len(HARNESS_PRESSES)}")
     rows = [("training", train_all), ("idle", idle_all)]
     if args.compare:
         rows += [(f"training, {args.compare}", other_train), (f"idle, {args.compare}", other_idle)]
