@@ -267,9 +267,14 @@ def main() -> None:
         print(f"DIRECT {mode}: per-epoch saves ({', '.join(SAVERS)}) {m:.2f}% of the epoch cycle "
               f"(95% CI {lo:.2f}–{hi:.2f}, N={len(shares)})")
     for mode in ("session", "app", *others, "bare2"):  # work per epoch, which the machine's drift moves far less
-        m, lo, hi = mean_ci(ratios(cpu["bare"], cpu[mode]))
+        # (a round whose epochs are shorter than the CPU sampler's 50 ms can read 0 CPU seconds: left out)
+        per_round = [a / b for a, b in zip(cpu["bare"], cpu[mode]) if b > 0]
+        if not per_round:
+            print(f"DIRECT {mode}: CPU per epoch cycle not resolved (epochs too short for the 50 ms CPU sampler)")
+            continue
+        m, lo, hi = mean_ci(per_round)
         print(f"DIRECT {mode}: bare's CPU seconds per epoch cycle / {mode}'s {m:.3f} (95% CI {lo:.3f}–{hi:.3f}, "
-              f"N={len(cpu[mode])}; all threads of the process{'; the control' if mode == 'bare2' else ''})")
+              f"N={len(per_round)}; all threads of the process{'; the control' if mode == 'bare2' else ''})")
     for mode, shares in ui.items():
         m, lo, hi = mean_ci(shares)
         print(f"DIRECT {mode}: the UI thread's CPU (drawing, Textual) {m:.1f}% of one core over the epoch cycle "

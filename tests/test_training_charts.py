@@ -137,3 +137,16 @@ async def test_the_batch_chart_spans_the_epoch_s_batches_from_its_first_point():
         x_axis = next(line for line in reversed(lines) if any(c.isdigit() for c in line))  # the tick labels
         values = [float(v) for v in x_axis.split()]
         assert min(values) == 0 and max(values) == 36, x_axis
+
+
+async def test_the_batch_chart_says_which_epoch_it_shows_in_a_short_terminal_too():
+    # plotext leaves out a title wider than the plot: at 100 columns, with a late epoch's small losses (wide tick
+    # labels), the batch chart had no title at all
+    screen = training_screen(epochs=1)
+    screen.events.extend(BatchEnd(155, batch, 36, loss, 1.0, loss, 700.0, 0.5)
+                         for batch, loss in ((9, 0.000677), (18, 0.000301), (27, 0.000226)))
+    async with Host(screen).run_test(size=(100, 50)) as pilot:
+        await until(pilot, lambda: not screen.events and screen.monitor.last_batch is not None)
+        await pilot.pause()
+        assert "batch loss — epoch 155" in drawn(screen, "batch")
+        assert "loss, ¼ s means" in drawn(screen, "batch")
