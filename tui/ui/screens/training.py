@@ -168,11 +168,11 @@ class TrainingScreen(Screen):
         compact = self.has_class("-compact")
         shown_before = {name for name, chart in self._chart.items() if chart.display}
         first, second, third, fourth = self._places
-        if (self._chart["lr"] is first) != (compact and self._second_pair):
+        swapped = compact and self._second_pair  # the second pair in the first two places
+        if (self._chart["lr"] is first) != swapped:
             first.swap_content(third)
             second.swap_content(fourth)
-            names = ("lr", "batch", "loss", "accuracy") if self._chart["loss"] is first else CHARTS
-            self._chart = dict(zip(names, self._places))
+            self._chart = dict(zip(("lr", "batch", "loss", "accuracy") if swapped else CHARTS, self._places))
         for place, chart in enumerate(self._places):
             chart.display = not compact or place < 2
         training = self._training
