@@ -29,7 +29,12 @@ from _stats import control_line, mean_ci, target_line  # noqa: E402
 def child(mode: str, dataset: str) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import tensorflow as tf  # noqa: F401
+    if mode == "cnn-tui":  # imported as the app and `cnn-tui train` import it, with their settings (tui.core.tfenv)
+        from tui.core import tfenv
+
+        tfenv.import_tensorflow()
+    else:  # TensorFlow's own baseline, and a user's own script
+        import tensorflow as tf  # noqa: F401
 
     out: dict[str, float] = {}
     if mode != "tf":
