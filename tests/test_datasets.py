@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import struct
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,38 @@ def test_digits_seeded_split():
     c = load_dataset(DatasetConfig(name="digits", seed=2))
     assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_val, b.y_val)
     assert not np.array_equal(a.x_train, c.x_train)
+
+
+def _image_label_pairs(x: np.ndarray, y: np.ndarray) -> list[tuple[bytes, int]]:
+    return sorted((row.tobytes(), int(label)) for row, label in zip(x, y))
+
+
+@pytest.mark.parametrize("train_size", [0, 300])
+def test_the_splits_hold_each_loaded_image_once_with_its_own_label(train_size):
+    """Cut in the loaded array's own memory (rows permuted in place), not copied: still a partition of the data."""
+    loaded = builtin.load_digits(DatasetConfig(name="digits"), datasets.Throttle(None))
+    ds = load_dataset(DatasetConfig(name="digits", val_fraction=0.2, test_fraction=0.1, train_size=train_size))
+    x = np.concatenate([ds.x_train, ds.x_val, ds.x_test])
+    y = np.concatenate([ds.y_train, ds.y_val, ds.y_test])
+    everything = _image_label_pairs(loaded.x, loaded.y)
+    if train_size:
+        assert len(ds.y_train) == train_size
+        assert not Counter(_image_label_pairs(x, y)) - Counter(everything)  # each kept image once, labelled
+    else:
+        assert _image_label_pairs(x, y) == everything
+
+
+def test_take_rows_is_fancy_indexing_in_place():
+    from tui.core.datasets.splits import take_rows
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 500):
+        x = rng.integers(0, 256, (n, 4, 4, 3), dtype=np.uint8)
+        order = rng.permutation(n)
+        assert np.array_equal(take_rows(x.copy(), order), x[order])
+        assert np.array_equal(take_rows(x.copy(), order[: n // 2]), x[order[: n // 2]])
+    with pytest.raises(ValueError, match="each row"):
+        take_rows(np.zeros((3, 2)), np.array([0, 0, 1]))
 
 
 def test_train_size_subset_is_stratified():

@@ -32,7 +32,7 @@ from tui.core.datasets.common import (CIFAR10_NAMES, DIGIT_NAMES, FASHION_NAMES,
 from tui.core.datasets.folder import load_folder
 from tui.core.datasets.images import decode_image
 from tui.core.datasets.sources import DATA_DIR_ENV, cache_dir, data_dirs, download
-from tui.core.datasets.splits import split, stratified_pick, to_gray
+from tui.core.datasets.splits import split, stratified_pick, take_rows, to_gray
 
 __all__ = ["CIFAR10_NAMES", "DATA_DIR_ENV", "DIGIT_NAMES", "FASHION_NAMES", "LOADERS", "Dataset", "DatasetError",
            "DatasetInfo", "Loaded", "Loader", "ProgressFn", "Throttle", "cache_dir", "data_dirs", "decode_image",
@@ -81,18 +81,25 @@ def load_dataset(cfg: DatasetConfig, progress: ProgressFn | None = None) -> Data
 
     y = y.astype(np.int64, copy=False)
     counts = np.bincount(y, minlength=len(names))
+    rest, held = np.arange(len(y)), np.empty(0, np.int64)
     if y_test is not None:
         y_test = y_test.astype(np.int64, copy=False)
         counts = counts + np.bincount(y_test, minlength=len(names))
     elif cfg.test_fraction > 0:
         rest, held = split(y, cfg.test_fraction, rng)
-        x_test, y_test = x[held], y[held]
-        x, y = x[rest], y[rest]
-    train_idx, val_idx = split(y, cfg.val_fraction, rng)
+        y_test = y[held]
+    train_idx, val_idx = split(y[rest], cfg.val_fraction, rng)
     if 0 < cfg.train_size < len(train_idx):
-        train_idx = train_idx[stratified_pick(y[train_idx], cfg.train_size, rng, min_each=True)]
-    x_train, y_train, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+        train_idx = train_idx[stratified_pick(y[rest][train_idx], cfg.train_size, rng, min_each=True)]
+    train_idx, val_idx = rest[train_idx], rest[val_idx]
+    y_train, y_val = y[train_idx], y[val_idx]
+    # the splits are cut from the loaded array's own memory: train, validation, then held-out test rows
+    rows = take_rows(x, np.concatenate([train_idx, val_idx, held]))
     del x
+    x_train, x_val = rows[:len(train_idx)], rows[len(train_idx):len(train_idx) + len(val_idx)]
+    if len(held):
+        x_test = rows[len(train_idx) + len(val_idx):]
+    del rows
 
     if cfg.grayscale:
         x_train, x_val = to_gray(x_train), to_gray(x_val)
