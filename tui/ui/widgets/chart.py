@@ -189,15 +189,27 @@ class LineChart(PlotextPlot):
 
     def _plotext_frame(self) -> str:
         """plotext's frame for the current data and size, as ANSI text (textual-plotext's render, without its
-        conversion to Rich Text)."""
-        self._build(convert=False)
+        conversion to Rich Text).
+
+        plotext leaves out a title it has no room for, and the room is known only once the frame is built (the y
+        axis's tick labels take their share of the width). A title with a subtitle that was left out is tried
+        again without the subtitle, so that the chart still says what it shows (the learning-rate chart's
+        "— marked: changed while paused" at 100 columns: the chart had no title at all)."""
+        title = self.title + (f" — {self._subtitle}" if self._subtitle else "")
+        frame = self._plotext_build(title)
+        if self._subtitle and title not in _SGR.sub("", frame):
+            frame = self._plotext_build(self.title)
+        return frame
+
+    def _plotext_build(self, title: str) -> str:
+        self._build(convert=False, title=title)
         plot = self._plot
         plot.plotsize(self.size.width, self.size.height)
         plot._set_size(self.size.width, self.size.height)  # (textual-plotext does both: its issue #5)
         plot.theme(self._get_plotext_theme_name(self.app.theme))
         return str(plot.build())
 
-    def _build(self, convert: bool = True) -> Any:
+    def _build(self, convert: bool = True, title: str | None = None) -> Any:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -225,7 +237,7 @@ class LineChart(PlotextPlot):
         if drawn:
             for at in self._marks:
                 plt.vline(at, "red")
-        plt.title(self.title + (f" — {self._subtitle}" if self._subtitle else ""))
+        plt.title(title if title is not None else self.title + (f" — {self._subtitle}" if self._subtitle else ""))
         plt.xlabel(self.xlabel)
         if self.log_y and drawn:
             plt.yscale("log")
