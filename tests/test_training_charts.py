@@ -5,6 +5,7 @@ while it was hidden (its drawn frames are kept only for the data they were drawn
 from collections import deque
 from pathlib import Path
 
+import pytest
 from textual.app import App
 
 from pilot_wait import until
@@ -152,17 +153,18 @@ async def test_the_batch_chart_says_which_epoch_it_shows_in_a_short_terminal_too
         assert "loss, ¼ s means" in drawn(screen, "batch")
 
 
-async def test_the_learning_rate_chart_keeps_its_title_when_its_subtitle_has_no_room():
+@pytest.mark.parametrize(("columns", "title"), [(80, "learning rate"),
+                                               (200, "learning rate — marked: changed while paused")])
+async def test_the_learning_rate_chart_keeps_its_title_when_its_subtitle_has_no_room(columns, title):
     # plotext leaves out a title it has no room for: after a change made while paused, "learning rate — marked:
     # changed while paused" did not fit a chart half of 80 or 90 columns wide, and the chart had no title at all
     from tui.core.events import SettingsChanged
 
-    for columns, title in ((80, "learning rate"), (200, "learning rate — marked: changed while paused")):
-        screen = training_screen(epochs=3)
-        screen.events.extend([SettingsChanged(3, 36, 36, {"optimizer.learning_rate": 0.0001},
-                                              {"optimizer.learning_rate": 0.001}), epoch(4, lr=0.0001)])
-        async with Host(screen).run_test(size=(columns, 50)) as pilot:
-            await until(pilot, lambda: not screen.events and len(screen.monitor.changes) == 1)
-            await until(pilot, lambda: "0.0001" in drawn(screen, "lr"), seconds=30)
-            assert title in drawn(screen, "lr"), columns
-            assert screen.chart("lr").marks == (3.0,)
+    screen = training_screen(epochs=3)
+    screen.events.extend([SettingsChanged(3, 36, 36, {"optimizer.learning_rate": 0.0001},
+                                          {"optimizer.learning_rate": 0.001}), epoch(4, lr=0.0001)])
+    async with Host(screen).run_test(size=(columns, 50)) as pilot:
+        await until(pilot, lambda: not screen.events and len(screen.monitor.changes) == 1)
+        await until(pilot, lambda: "0.0001" in drawn(screen, "lr"), seconds=30)
+        assert title in drawn(screen, "lr")
+        assert screen.chart("lr").marks == (3.0,)
