@@ -194,12 +194,16 @@ class LineChart(PlotextPlot):
         plotext leaves out a title it has no room for, and the room is known only once the frame is built (the y
         axis's tick labels take their share of the width). A title with a subtitle that was left out is tried
         again without the subtitle, so that the chart still says what it shows (the learning-rate chart's
-        "— marked: changed while paused" at 100 columns: the chart had no title at all)."""
-        title = self.title + (f" — {self._subtitle}" if self._subtitle else "")
+        "— marked: changed while paused" at 80 or 90 columns: the chart had no title at all)."""
+        title = self._full_title
         frame = self._plotext_build(title)
         if self._subtitle and title not in _SGR.sub("", frame):
             frame = self._plotext_build(self.title)
         return frame
+
+    @property
+    def _full_title(self) -> str:
+        return self.title + (f" — {self._subtitle}" if self._subtitle else "")
 
     def _plotext_build(self, title: str) -> str:
         self._build(convert=False, title=title)
@@ -237,7 +241,7 @@ class LineChart(PlotextPlot):
         if drawn:
             for at in self._marks:
                 plt.vline(at, "red")
-        plt.title(title if title is not None else self.title + (f" — {self._subtitle}" if self._subtitle else ""))
+        plt.title(self._full_title if title is None else title)
         plt.xlabel(self.xlabel)
         if self.log_y and drawn:
             plt.yscale("log")
