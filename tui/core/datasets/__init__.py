@@ -88,9 +88,10 @@ def load_dataset(cfg: DatasetConfig, progress: ProgressFn | None = None) -> Data
     elif cfg.test_fraction > 0:
         rest, held = split(y, cfg.test_fraction, rng)
         y_test = y[held]
-    train_idx, val_idx = split(y[rest], cfg.val_fraction, rng)
+    y_rest = y[rest]
+    train_idx, val_idx = split(y_rest, cfg.val_fraction, rng)
     if 0 < cfg.train_size < len(train_idx):
-        train_idx = train_idx[stratified_pick(y[rest][train_idx], cfg.train_size, rng, min_each=True)]
+        train_idx = train_idx[stratified_pick(y_rest[train_idx], cfg.train_size, rng, min_each=True)]
     train_idx, val_idx = rest[train_idx], rest[val_idx]
     y_train, y_val = y[train_idx], y[val_idx]
     # the splits are cut from the loaded array's own memory: train, validation, then held-out test rows

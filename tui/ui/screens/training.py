@@ -324,8 +324,8 @@ class TrainingScreen(Screen):
         m.changed_batches = False
         self._batch_drawn_at = time.monotonic()
         b = m.last_batch
-        # a short title: plotext leaves out a title wider than the plot (at 100 columns the batch chart had none
-        # with "epoch 12, mean over each ~¼ s" in it); what a point is goes in the legend
+        # a short subtitle, so that the epoch still shows at 100 columns (where a title has no room LineChart drops
+        # the subtitle and keeps "batch loss"); what a point is goes in the legend
         self.chart("batch").show({"loss, ¼ s means": m.batches}, subtitle=f"epoch {b.epoch}" if b else "",
                                  xlim=(0, b.steps) if b and b.steps else None)
 
