@@ -289,3 +289,25 @@ def test_a_worker_that_joins_as_its_cell_begins_is_not_reported_gone_and_a_dead_
     assert [c.status for c in runner.state.cells] == ["pending", "running"]
     assert runner.state.message == (f"worker {old} is gone in the middle of {runner.state.cell((0,)).label()}: "
                                     "the cell runs again on another worker")
+
+
+def test_a_cell_that_begins_again_on_another_worker_before_any_check_still_says_its_worker_is_gone(tmp_path):
+    spec = make_spec(cfg.ExperimentConfig().with_values({"dataset.name": "digits"}),
+                     [("model.conv_filters", "2,3")], epochs=1)
+    runner = SweepRunner.create(spec, tmp_path / "runs", scheduler="tcp://127.0.0.1:1")
+    heard: list[tuple[str, str | None]] = []
+    runner.subscribe(lambda event: heard.append((event.state.cell((0,)).status, event.state.message)))
+    runner._hearing = True
+    old, new = "tcp://127.0.0.1:40001", "tcp://127.0.0.1:40002"
+    runner._cluster_event((0.0, ("start", [0], "a1", "cell-a", 1, old)))
+    # the worker died and the scheduler at once gave the cell to the other one, which was free
+    runner._cluster_event((0.0, ("start", [0], "a2", "cell-a2", 1, new)))
+    label = runner.state.cell((0,)).label()
+    assert [status for status, _ in heard] == ["running", "pending", "running"]
+    assert heard[1][1] == f"worker {old} is gone in the middle of {label}: the cell runs again on another worker"
+    assert runner.state.cell((0,)).run_dir == "cell-a2"
+    dead = _StaleScheduler([[new], [new]])  # the checks that follow find the old worker gone: nothing more to say
+    runner._notice_dead_workers(dead)
+    runner._notice_dead_workers(dead)
+    assert runner.state.cell((0,)).status == "running"
+    assert [status for status, _ in heard][-1] == "running" and heard.count(heard[1]) == 1

@@ -377,11 +377,25 @@ class SweepRunner:
         missing = {address for address in began.values() if address and address not in alive}
         gone, self._missing = missing & self._missing, missing
         for index, address in began.items():
+            with self._lock:  # not at the same time as _began_again hears the cell begin on another worker
+                cell = self.state.cell(index)
+                if address in gone and self._worker_of.get(index) == address and cell.status == "running":
+                    del self._worker_of[index]
+                    self._update(index, status="pending", epoch=0,
+                                 message=f"worker {address} is gone in the middle of {cell.label()}: "
+                                         "the cell runs again on another worker")
+
+    def _began_again(self, index: tuple[int, ...], worker: str) -> None:
+        """A cell seen running on one worker begins on another: the scheduler gave up on the first (it died), maybe
+        before two checks of `_notice_dead_workers` had passed. The user hears of the lost worker all the same, with
+        the cell pending for that instant, as it would have been had the rerun waited for a free worker."""
+        with self._lock:
+            before = self._worker_of.get(index)
             cell = self.state.cell(index)
-            if address in gone and self._worker_of.get(index) == address and cell.status == "running":
+            if before and before != worker and cell.status == "running":
                 del self._worker_of[index]
                 self._update(index, status="pending", epoch=0,
-                             message=f"worker {address} is gone in the middle of {cell.label()}: "
+                             message=f"worker {before} is gone in the middle of {cell.label()}: "
                                      "the cell runs again on another worker")
 
     def _cluster_event(self, event: Any) -> None:
@@ -395,8 +409,10 @@ class SweepRunner:
                 return
             attempts = self._attempts.setdefault(index, [])
             if kind == "start":
+                worker = rest[2] if len(rest) > 2 else ""
+                self._began_again(index, worker)
                 attempts.append((attempt, rest[0]))
-                self._worker_of[index] = rest[2] if len(rest) > 2 else ""
+                self._worker_of[index] = worker
                 self._cell_started(index, rest[0], rest[1])
             elif kind == "epoch" and attempts and attempts[-1][0] == attempt:
                 self._update(index, save=False, epoch=rest[0])
