@@ -18,16 +18,27 @@ trainer follows each other as often (over a multiple of 6 rounds).
 What it does not charge: the app's idle timers during the other trainers' turns (its 4 Hz drain with nothing
 queued, the 1 Hz status line): that work is in their turns, against bare as much as the subject.
 
+Several processes (`--processes P`): each process carries a bias of its own, per trainer, of a percent or two
+(memory and thread placement stay put for all of a trainer's epochs): at 150 rounds in one process the bare/bare2
+control read 1.019 (1.000-1.037), and the app read 0.993 where the session alone, an hour earlier, read 0.976. No
+number of rounds in one process averages that out, so the interval of one process is narrower than the truth.
+With P processes (one after another, each its own rounds) the figure is the mean of the processes' means and its
+interval is taken over those P means (Student's t, P-1 degrees of freedom): that interval holds the processes'
+own biases.
+
     python benchmarks/throughput_paired.py                     # the app, Fashion-MNIST 6,000 when present
     python benchmarks/throughput_paired.py --subject session --rounds 30
+    python benchmarks/throughput_paired.py --subject session --processes 6 --rounds 24
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -154,7 +165,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--dataset", choices=("auto", "digits"), default="auto",
                         help="auto: Fashion-MNIST from ../shared/data when present, else digits")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="run the rounds in this many processes, one after another; the interval is then taken "
+                             "over the processes' means")
+    parser.add_argument("--json", default=None, help=argparse.SUPPRESS)  # a child of --processes: its turns, here
     args = parser.parse_args()
+    if args.processes > 1:
+        several_processes(args)
+        return
     args.epochs = args.rounds + 2  # the first epoch is in no turn; the trainers are stopped after the last round
     config = experiment(args)
     turns = Turns()
@@ -173,6 +191,48 @@ def main() -> None:
     for t in threads:
         t.join(timeout=60)
     report(args, config, out, ui.get("cpu"))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"turns": out, "ui_cpu": ui.get("cpu")}))
+
+
+def several_processes(args: argparse.Namespace) -> None:
+    """`--processes P`: P child processes, one after another, each the one-process benchmark with `--rounds`;
+    the figures are over the processes' means."""
+    subject = args.subject
+    means: dict[str, list[float]] = {"wall": [], "control": [], "cpu": [], "cpu_control": []}
+    pooled: list[float] = []
+    for i in range(args.processes):
+        with tempfile.TemporaryDirectory() as tmp:
+            out_file = Path(tmp) / "turns.json"
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--subject", subject, "--rounds", str(args.rounds),
+                   "--train-size", str(args.train_size), "--batch-size", str(args.batch_size),
+                   "--dataset", args.dataset, "--json", str(out_file)]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0 or not out_file.is_file():
+                raise SystemExit(f"process {i + 1} failed (exit {done.returncode}):\n{done.stdout[-2000:]}"
+                                 f"{done.stderr[-2000:]}")
+            turns = json.loads(out_file.read_text())["turns"]
+        wall = {n: [w for w, _ in v] for n, v in turns.items()}
+        cpu = {n: [c for _, c in v] for n, v in turns.items()}
+        rs = ratios(wall["bare"], wall["subject"])
+        pooled += rs
+        means["wall"].append(statistics.fmean(rs))
+        means["control"].append(statistics.fmean(ratios(wall["bare"], wall["bare2"])))
+        means["cpu"].append(statistics.fmean(ratios(cpu["bare"], cpu["subject"])))
+        means["cpu_control"].append(statistics.fmean(ratios(cpu["bare"], cpu["bare2"])))
+        print(f"process {i + 1}/{args.processes}: {args.rounds} rounds, {subject}/bare {means['wall'][-1]:.3f}, "
+              f"bare/bare2 {means['control'][-1]:.3f}, CPU bare/{subject} {means['cpu'][-1]:.3f}", flush=True)
+    p = args.processes
+    print(f"\n{p} processes × {args.rounds} rounds (bare, bare2, {subject}; one epoch each), {os.cpu_count()} cores; "
+          f"each figure is the mean of the processes' means, its interval over those {p} means")
+    print(target_line(f"throughput {subject}/bare ({p} processes)", *mean_ci(means["wall"]), p, at_least=0.98))
+    print(control_line(f"throughput bare/bare2 ({p} processes)", means["control"]))
+    m, lo, hi = mean_ci(means["cpu"])
+    print(f"DIRECT {subject}: bare's process CPU per epoch / {subject}'s {m:.3f} (95% CI {lo:.3f}–{hi:.3f}, "
+          f"N={p} processes)")
+    m, lo, hi = mean_ci(pooled)
+    print(f"(all {len(pooled)} rounds pooled, as if one process: {m:.3f}, 95% CI {lo:.3f}–{hi:.3f}; narrower, "
+          "because it leaves out the processes' own biases)")
 
 
 def run_session(session_class: Any, config: Any, runs: Path, conductor: threading.Thread) -> None:

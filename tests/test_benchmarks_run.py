@@ -47,3 +47,17 @@ def test_each_benchmark_runs_at_its_smallest_size_and_prints_its_target_lines(na
     for line in summary.splitlines():
         if line.startswith("TARGET "):
             assert line.rstrip().endswith(("met", "missed", "not shown (interval spans target)")), line
+
+
+@pytest.mark.slow
+def test_paired_throughput_over_several_processes_prints_one_line_per_process_and_figures_over_their_means():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput_paired.py"), "--subject", "session",
+                          "--dataset", "digits", "--rounds", "2", "--processes", "2"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("process ")] == ["process 1/2", "process 2/2"]
+    target = [line for line in lines if line.startswith("TARGET ")]
+    assert len(target) == 1 and "throughput session/bare (2 processes)" in target[0] and "N=2 " in target[0]
+    assert any(line.startswith("CONTROL throughput bare/bare2 (2 processes)") for line in lines)
