@@ -231,8 +231,8 @@ def several_processes(args: argparse.Namespace) -> None:
     print(f"DIRECT {subject}: bare's process CPU per epoch / {subject}'s {m:.3f} (95% CI {lo:.3f}–{hi:.3f}, "
           f"N={p} processes)")
     m, lo, hi = mean_ci(pooled)
-    print(f"(all {len(pooled)} rounds pooled, as if one process: {m:.3f}, 95% CI {lo:.3f}–{hi:.3f}; narrower, "
-          "because it leaves out the processes' own biases)")
+    print(f"(all {len(pooled)} rounds pooled, as if one process: {m:.3f}, 95% CI {lo:.3f}–{hi:.3f}; this interval "
+          "leaves out the processes' own biases)")
 
 
 def run_session(session_class: Any, config: Any, runs: Path, conductor: threading.Thread) -> None:
