@@ -380,10 +380,7 @@ class SweepRunner:
             with self._lock:  # not at the same time as _began_again hears the cell begin on another worker
                 cell = self.state.cell(index)
                 if address in gone and self._worker_of.get(index) == address and cell.status == "running":
-                    del self._worker_of[index]
-                    self._update(index, status="pending", epoch=0,
-                                 message=f"worker {address} is gone in the middle of {cell.label()}: "
-                                         "the cell runs again on another worker")
+                    self._worker_gone(index, address)
 
     def _began_again(self, index: tuple[int, ...], worker: str) -> None:
         """A cell seen running on one worker begins on another: the scheduler gave up on the first (it died), maybe
@@ -393,10 +390,14 @@ class SweepRunner:
             before = self._worker_of.get(index)
             cell = self.state.cell(index)
             if before and before != worker and cell.status == "running":
-                del self._worker_of[index]
-                self._update(index, status="pending", epoch=0,
-                             message=f"worker {before} is gone in the middle of {cell.label()}: "
-                                     "the cell runs again on another worker")
+                self._worker_gone(index, before)
+
+    def _worker_gone(self, index: tuple[int, ...], address: str) -> None:
+        """The running cell `index` lost its worker: pending until it begins on another (caller holds the lock)."""
+        del self._worker_of[index]
+        self._update(index, status="pending", epoch=0,
+                     message=f"worker {address} is gone in the middle of {self.state.cell(index).label()}: "
+                             "the cell runs again on another worker")
 
     def _cluster_event(self, event: Any) -> None:
         """Progress from a worker (Dask's client thread): a cell attempt started or finished an epoch."""
