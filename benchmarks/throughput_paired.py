@@ -12,8 +12,11 @@ listener that gets the run's EpochEnd before anything else, the app's own listen
 comes again. A turn is timed from its release to its arrival at the next epoch's end: it holds the epoch's
 batches, its validation pass, and what the trainer does after the previous epoch's end (the session's saves, CSV
 row and event log; the app draws that epoch's row and charts as its listener gets the event at the release).
-The first epoch (tracing) is in no turn. Each round takes the next of the six orders of the three, so each
-trainer follows each other as often (over a multiple of 6 rounds).
+The first epoch (tracing) is in no turn, and the three fits begin it together, once the subject has built its
+model. (In throughput round 13, bare, which then began while bare2 and the subject were still being built, carried
+most of the spread between processes: over 16 processes the means of subject/bare and bare/bare2 correlated at
+0.86; begun together, at 0.63, near the 0.5 of three trainers with biases alike.) Each round takes the next of the
+six orders of the three, so each trainer follows each other as often (over a multiple of 6 rounds).
 
 What it does not charge: the app's idle timers during the other trainers' turns (its 4 Hz drain with nothing
 queued, the 1 Hz status line): that work is in their turns, against bare as much as the subject.
@@ -99,8 +102,9 @@ class Turns:
             self._cv.notify_all()
 
 
-def bare_trainer(name: str, config: Any, turns: Turns) -> threading.Thread:
-    """A bare fit in a thread of its own, waiting for its turn at each epoch's end."""
+def bare_trainer(name: str, config: Any, turns: Turns, ready: threading.Event) -> threading.Thread:
+    """A bare fit in a thread of its own, built now, fitting once `ready` is set (the subject has built its model
+    too), waiting for its turn at each epoch's end."""
     import keras
 
     model, train, val, steps = bare_parts(config)
@@ -111,6 +115,7 @@ def bare_trainer(name: str, config: Any, turns: Turns) -> threading.Thread:
                 self.model.stop_training = True
 
     def fit() -> None:
+        ready.wait()
         model.fit(train, validation_data=val, epochs=config.training.epochs, steps_per_epoch=steps, verbose=0,
                   shuffle=False, callbacks=[Gate()])
 
@@ -119,9 +124,10 @@ def bare_trainer(name: str, config: Any, turns: Turns) -> threading.Thread:
     return thread
 
 
-def gated_session_class(turns: Turns):
-    """TrainingSession that waits for its turn when its EpochEnd is published, before any other listener."""
-    from tui.core.events import EpochEnd
+def gated_session_class(turns: Turns, ready: threading.Event):
+    """TrainingSession that waits for its turn when its EpochEnd is published, before any other listener, and sets
+    `ready` when it is about to fit (RunStarted; or ends without)."""
+    from tui.core.events import EpochEnd, RunEnded, RunStarted
     from tui.core.session import TrainingSession
 
     class GatedSession(TrainingSession):
@@ -132,7 +138,12 @@ def gated_session_class(turns: Turns):
                 if isinstance(event, EpochEnd) and not turns.arrive("subject"):
                     self.stop()
 
+            def start(event: Any) -> None:
+                if isinstance(event, (RunStarted, RunEnded)):
+                    ready.set()
+
             self.bus.subscribe(gate, name="benchmark turns", first=True)
+            self.bus.subscribe(start, name="benchmark start")
 
     return GatedSession
 
@@ -178,10 +189,11 @@ def main() -> None:
     turns = Turns()
     names = ["bare", "bare2", "subject"]
     out: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
-    threads = [bare_trainer("bare", config, turns), bare_trainer("bare2", config, turns)]
+    ready = threading.Event()  # the three fits start together, once all three models are built (below)
+    threads = [bare_trainer("bare", config, turns, ready), bare_trainer("bare2", config, turns, ready)]
     ui: dict[str, float] = {}
     conductor = threading.Thread(target=conduct, args=(turns, names, args.rounds, out, ui), daemon=True)
-    session_class = gated_session_class(turns)
+    session_class = gated_session_class(turns, ready)
     with tempfile.TemporaryDirectory() as runs:
         if args.subject == "session":
             run_session(session_class, config, Path(runs), conductor)
@@ -199,7 +211,7 @@ def several_processes(args: argparse.Namespace) -> None:
     """`--processes P`: P child processes, one after another, each the one-process benchmark with `--rounds`;
     the figures are over the processes' means."""
     subject = args.subject
-    means: dict[str, list[float]] = {"wall": [], "control": [], "cpu": [], "cpu_control": []}
+    means: dict[str, list[float]] = {"wall": [], "control": [], "cpu": [], "cpu_control": [], "both": []}
     pooled: list[float] = []
     for i in range(args.processes):
         with tempfile.TemporaryDirectory() as tmp:
@@ -220,8 +232,10 @@ def several_processes(args: argparse.Namespace) -> None:
         means["control"].append(statistics.fmean(ratios(wall["bare"], wall["bare2"])))
         means["cpu"].append(statistics.fmean(ratios(cpu["bare"], cpu["subject"])))
         means["cpu_control"].append(statistics.fmean(ratios(cpu["bare"], cpu["bare2"])))
+        means["both"].append(statistics.fmean(ratios(both_bares(wall), wall["subject"])))
         print(f"process {i + 1}/{args.processes}: {args.rounds} rounds, {subject}/bare {means['wall'][-1]:.3f}, "
-              f"bare/bare2 {means['control'][-1]:.3f}, CPU bare/{subject} {means['cpu'][-1]:.3f}", flush=True)
+              f"bare/bare2 {means['control'][-1]:.3f}, CPU bare/{subject} {means['cpu'][-1]:.3f}, "
+              f"{subject}/both bares {means['both'][-1]:.3f}", flush=True)
     p = args.processes
     print(f"\n{p} processes × {args.rounds} rounds (bare, bare2, {subject}; one epoch each), {os.cpu_count()} cores; "
           f"each figure is the mean of the processes' means, its interval over those {p} means")
@@ -230,9 +244,18 @@ def several_processes(args: argparse.Namespace) -> None:
     m, lo, hi = mean_ci(means["cpu"])
     print(f"DIRECT {subject}: bare's process CPU per epoch / {subject}'s {m:.3f} (95% CI {lo:.3f}–{hi:.3f}, "
           f"N={p} processes)")
+    m, lo, hi = mean_ci(means["both"])
+    print(f"AGAINST BOTH BARES: {subject} / the mean of bare's and bare2's epoch in each round {m:.3f} (95% CI "
+          f"{lo:.3f}–{hi:.3f}, N={p} processes; each bare fit carries a bias of its own in a process, and two "
+          "estimate bare better than one: benchmarks/README.md, throughput round 13)")
     m, lo, hi = mean_ci(pooled)
     print(f"(all {len(pooled)} rounds pooled, as if one process: {m:.3f}, 95% CI {lo:.3f}–{hi:.3f}; this interval "
           "leaves out the processes' own biases)")
+
+
+def both_bares(wall: dict[str, list[float]]) -> list[float]:
+    """Each round's bare epoch as the mean of the two bare fits' (bare and bare2)."""
+    return [(a + b) / 2 for a, b in zip(wall["bare"], wall["bare2"])]
 
 
 def run_session(session_class: Any, config: Any, runs: Path, conductor: threading.Thread) -> None:

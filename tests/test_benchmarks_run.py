@@ -61,3 +61,5 @@ def test_paired_throughput_over_several_processes_prints_one_line_per_process_an
     target = [line for line in lines if line.startswith("TARGET ")]
     assert len(target) == 1 and "throughput session/bare (2 processes)" in target[0] and "N=2 " in target[0]
     assert any(line.startswith("CONTROL throughput bare/bare2 (2 processes)") for line in lines)
+    assert any(line.startswith("AGAINST BOTH BARES: session / the mean of bare's and bare2's epoch") and "N=2 " in line
+               for line in lines)
