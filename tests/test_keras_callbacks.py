@@ -128,7 +128,7 @@ class Clock:
 @pytest.mark.parametrize("epoch_seconds", [0.05, 1.0, 3.0, 60.0])
 def test_the_per_epoch_saves_take_at_most_their_share_of_training_time_and_long_epochs_save_every_epoch(
         epoch_seconds):
-    """A 40 ms save every 3-second epoch would cost 1.3 % of the run; spaced, it costs SAVE_SHARE (0.125 %). The
+    """A 40 ms save every 3-second epoch would cost 1.3 % of the run; spaced, it costs SAVE_SHARE (0.0625 %). The
     first epoch always saves; epochs longer than the gap save every time; no gap exceeds MAX_SAVE_GAP."""
     from tui.core.keras.saving import MAX_SAVE_GAP, SAVE_SHARE, SaveSpacing
 

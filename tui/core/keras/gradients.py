@@ -17,14 +17,15 @@ from tui.core.keras import ONE_HOT_LOSSES
 
 GRADIENT_SAMPLES = 32
 """Size of the fixed batch the gradient-flow norms are computed on: enough for a stable norm, cheap to run."""
-GRADIENT_BUDGET = 0.0025
+GRADIENT_BUDGET = 0.00125
 """The gradient-flow norms take at most this share of the training time: after each sample the next waits at
 least its own cost / GRADIENT_BUDGET (training waits while the norms are computed). A forward and backward pass on
 GRADIENT_SAMPLES images costs about a quarter of a training step of 128: every 20 batches that was 1.3-2 % of
 the run (benchmarks/gradient_overhead.py). At 0.5 % it was still the largest of the session's costs (10.6 ms of a
 1.72 s epoch; benchmarks/README.md, throughput round 10), and the session, all costs together, must stay within
-2 % of a bare fit: at 0.25 % the panel refreshes every ~4 s on a 2-core CPU (a 9 ms sample), faster where a sample
-costs less."""
+2 % of a bare fit. At 0.25 % it was still 5.5 ms of a 2 s epoch, a quarter of the session's cost on the training
+thread (benchmarks/README.md, throughput round 13): at 0.125 % the panel refreshes every ~8 s on a 2-core CPU (a
+9 ms sample), faster where a sample costs less."""
 
 
 class GradientFlow(keras.callbacks.Callback):

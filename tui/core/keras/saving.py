@@ -58,12 +58,13 @@ class EveryN(keras.callbacks.ModelCheckpoint):
             super().on_epoch_end(epoch, logs)
 
 
-SAVE_SHARE = 0.00125
+SAVE_SHARE = 0.000625
 """The share of the training time each per-epoch save (the best model, the resume backup) may take. A save of a
 small model costs 35-100 ms (Keras walks every layer and writes HDF5), which is 1-4 % of a 3-second epoch: saved
 every epoch, the two cost the run more than the 2 % the live app may. At 0.25 % each they still took 0.57 % of a
-1.72 s epoch (benchmarks/README.md, throughput round 10) beside the gradient panel's share; at 0.125 % a 50 ms
-save comes every 40 s of training. Read at each decision (tests raise it)."""
+1.72 s epoch (benchmarks/README.md, throughput round 10) beside the gradient panel's share, and at 0.125 % the two
+were still 7 ms of a 2 s epoch (round 13): at 0.0625 % a 50 ms save comes every 80 s of training (MAX_SAVE_GAP at
+most), and best.keras is exact when the run ends whatever the share. Read at each decision (tests raise it)."""
 MAX_SAVE_GAP = 300.0
 """Seconds of training after which a save is due whatever it costs: a crash never loses more than this."""
 
