@@ -82,7 +82,6 @@ def test_the_headless_view_prints_the_warning():
     assert "warning the doctor failed on EpochEnd (KeyError: 'loss'); the run goes on without it" in out.getvalue()
 
 
-
 def test_while_shown_the_headless_view_draws_on_its_own_thread_so_training_never_waits_for_the_terminal():
     """The listener runs on the training thread: while the view is shown it returns at once, even when the
     terminal is slow, and every row is printed, in order, before the view is left."""
@@ -111,6 +110,7 @@ def test_while_shown_the_headless_view_draws_on_its_own_thread_so_training_never
     rows = [line for line in out.getvalue().splitlines() if line.startswith("epoch ")]
     assert [row.split()[1] for row in rows] == ["1/3", "2/3", "3/3"]
     assert set(drawn_on) == {"cnn-tui-view"}
+
 
 def test_a_broken_doctor_and_a_broken_listener_are_reported_in_the_log_and_the_run_still_finishes(tmp_path,
                                                                                                   monkeypatch):
