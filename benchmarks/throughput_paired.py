@@ -213,6 +213,7 @@ def several_processes(args: argparse.Namespace) -> None:
     subject = args.subject
     means: dict[str, list[float]] = {"wall": [], "control": [], "cpu": [], "cpu_control": [], "both": []}
     pooled: list[float] = []
+    print(f"{subject}, {args.processes} processes × {args.rounds} rounds, on {code_version()}", flush=True)
     for i in range(args.processes):
         with tempfile.TemporaryDirectory() as tmp:
             out_file = Path(tmp) / "turns.json"
@@ -236,8 +237,15 @@ def several_processes(args: argparse.Namespace) -> None:
         print(f"process {i + 1}/{args.processes}: {args.rounds} rounds, {subject}/bare {means['wall'][-1]:.3f}, "
               f"bare/bare2 {means['control'][-1]:.3f}, CPU bare/{subject} {means['cpu'][-1]:.3f}, "
               f"{subject}/both bares {means['both'][-1]:.3f}", flush=True)
-    p = args.processes
-    print(f"\n{p} processes × {args.rounds} rounds (bare, bare2, {subject}; one epoch each), {os.cpu_count()} cores; "
+    summarize_processes(subject, args.rounds, means, f"{os.cpu_count()} cores", pooled)
+
+
+def summarize_processes(subject: str, rounds: int, means: dict[str, list[float]], where: str,
+                        pooled: list[float] | None = None) -> None:
+    """The figures over the processes' means (`means`: "wall", "control", "cpu", "both", one value a process);
+    with `pooled` (every round's ratio), the figure as if all the rounds were one process's."""
+    p = len(means["wall"])
+    print(f"\n{p} processes × {rounds} rounds (bare, bare2, {subject}; one epoch each), {where}; "
           f"each figure is the mean of the processes' means, its interval over those {p} means")
     print(target_line(f"throughput {subject}/bare ({p} processes)", *mean_ci(means["wall"]), p, at_least=0.98))
     print(control_line(f"throughput bare/bare2 ({p} processes)", means["control"]))
@@ -248,9 +256,23 @@ def several_processes(args: argparse.Namespace) -> None:
     print(f"AGAINST BOTH BARES: {subject} / the mean of bare's and bare2's epoch in each round {m:.3f} (95% CI "
           f"{lo:.3f}–{hi:.3f}, N={p} processes; each bare fit carries a bias of its own in a process, and two "
           "estimate bare better than one: benchmarks/README.md, throughput round 13)")
-    m, lo, hi = mean_ci(pooled)
-    print(f"(all {len(pooled)} rounds pooled, as if one process: {m:.3f}, 95% CI {lo:.3f}–{hi:.3f}; this interval "
-          "leaves out the processes' own biases)")
+    if pooled is not None:
+        m, lo, hi = mean_ci(pooled)
+        print(f"(all {len(pooled)} rounds pooled, as if one process: {m:.3f}, 95% CI {lo:.3f}–{hi:.3f}; this "
+              "interval leaves out the processes' own biases)")
+
+
+def code_version() -> str:
+    """The commit measured, and whether the checkout differs from it (what pooling runs must agree on)."""
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "code outside git"
+    dirty = git("status", "--porcelain", "--", "tui", "models", "benchmarks")
+    return f"commit {commit}" + (" with changes to tui/, models/ or benchmarks/" if dirty else "")
 
 
 def both_bares(wall: dict[str, list[float]]) -> list[float]:
