@@ -27,7 +27,8 @@ control read 1.019 (1.000-1.037), and the app read 0.993 where the session alone
 number of rounds in one process averages that out, so the interval of one process is narrower than the truth.
 With P processes (one after another, each its own rounds) the figure is the mean of the processes' means and its
 interval is taken over those P means (Student's t, P-1 degrees of freedom): that interval holds the processes'
-own biases.
+own biases. Runs of one subject and size on the same code can be taken together afterwards, over all their
+processes: benchmarks/pool_processes.py reads their printed output.
 
     python benchmarks/throughput_paired.py                     # the app, Fashion-MNIST 6,000 when present
     python benchmarks/throughput_paired.py --subject session --rounds 30

@@ -50,16 +50,41 @@ def test_each_benchmark_runs_at_its_smallest_size_and_prints_its_target_lines(na
 
 
 @pytest.mark.slow
-def test_paired_throughput_over_several_processes_prints_one_line_per_process_and_figures_over_their_means():
+def test_paired_throughput_over_several_processes_prints_one_line_per_process_and_figures_over_their_means(
+        tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput_paired.py"), "--subject", "session",
                           "--dataset", "digits", "--rounds", "2", "--processes", "2"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     lines = out.stdout.splitlines()
+    assert lines[0].startswith("session, 2 processes × 2 rounds, on commit ")  # what pooling runs must agree on
     assert [line.split(":")[0] for line in lines if line.startswith("process ")] == ["process 1/2", "process 2/2"]
     target = [line for line in lines if line.startswith("TARGET ")]
     assert len(target) == 1 and "throughput session/bare (2 processes)" in target[0] and "N=2 " in target[0]
     assert any(line.startswith("CONTROL throughput bare/bare2 (2 processes)") for line in lines)
     assert any(line.startswith("AGAINST BOTH BARES: session / the mean of bare's and bare2's epoch") and "N=2 " in line
                for line in lines)
+    # the same run's output twice, pooled (benchmarks/pool_processes.py): every process once more, the same figure
+    log = tmp_path / "run.log"
+    log.write_text(out.stdout)
+    pooled = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pool_processes.py"), str(log), str(log)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert pooled.returncode == 0, pooled.stdout + pooled.stderr
+    pooled_target = [line for line in pooled.stdout.splitlines() if line.startswith("TARGET ")]
+    assert len(pooled_target) == 1 and "(4 processes)" in pooled_target[0] and "N=4 " in pooled_target[0]
+    # (each process's mean is printed to 3 decimals: the pooled figure may differ from the run's in the last)
+    assert abs(float(pooled_target[0].split()[5]) - float(target[0].split()[5])) <= 0.0011
+
+
+def test_pooling_refuses_runs_of_different_subjects_and_says_which(tmp_path):
+    line = "process 1/2: {rounds} rounds, {subject}/bare 0.990, bare/bare2 1.000, CPU bare/{subject} 0.995, " \
+           "{subject}/both bares 0.992\n"
+    app, session = tmp_path / "app.log", tmp_path / "session.log"
+    app.write_text(line.format(rounds=24, subject="app"))
+    session.write_text(line.format(rounds=12, subject="session"))
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pool_processes.py"), str(app), str(session)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "only runs of one subject and one size pool: app.log: app × 24 rounds, session.log: session × 12 rounds" \
+        in out.stderr
