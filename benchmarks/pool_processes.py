@@ -24,16 +24,22 @@ LINE = re.compile(r"^process \d+/\d+: (?P<rounds>\d+) rounds, (?P<subject>\w+)/b
                   r"bare/bare2 (?P<control>[\d.]+), CPU bare/\w+ (?P<cpu>[\d.]+), \w+/both bares (?P<both>[\d.]+)$")
 
 
-def read(path: Path) -> tuple[str, int, dict[str, list[float]]]:
-    """A run's subject, rounds per process and its processes' means."""
-    found = [m for m in map(LINE.match, path.read_text().splitlines()) if m]
+HEADER = re.compile(r"^\w+, \d+ processes × \d+ rounds, on (?P<code>.+)$")
+
+
+def read(path: Path) -> tuple[str, int, dict[str, list[float]], str]:
+    """A run's subject, rounds per process, its processes' means and the code it says it measured."""
+    text = path.read_text().splitlines()
+    found = [m for m in map(LINE.match, text) if m]
+    header = next((m for m in map(HEADER.match, text) if m), None)
     if not found:
         raise SystemExit(f"{path}: no process lines (\"process 1/16: 12 rounds, session/bare ...\") in it")
     kinds = {(m["subject"], int(m["rounds"])) for m in found}
     if len(kinds) > 1:
         raise SystemExit(f"{path}: processes of different subjects or sizes in one file: {sorted(kinds)}")
     (subject, rounds), = kinds
-    return subject, rounds, {k: [float(m[k]) for m in found] for k in ("wall", "control", "cpu", "both")}
+    means = {k: [float(m[k]) for m in found] for k in ("wall", "control", "cpu", "both")}
+    return subject, rounds, means, header["code"] if header else "code not said (a run before throughput round 15)"
 
 
 def main() -> None:
@@ -41,14 +47,14 @@ def main() -> None:
     parser.add_argument("logs", nargs="+", type=Path, help="the printed output of throughput_paired.py --processes")
     args = parser.parse_args()
     runs = [(path, *read(path)) for path in args.logs]
-    kinds = {(subject, rounds) for _, subject, rounds, _ in runs}
+    kinds = {(subject, rounds) for _, subject, rounds, _, _ in runs}
     if len(kinds) > 1:
         raise SystemExit("only runs of one subject and one size pool: "
-                         + ", ".join(f"{p.name}: {s} × {r} rounds" for p, s, r, _ in runs))
+                         + ", ".join(f"{p.name}: {s} × {r} rounds" for p, s, r, _, _ in runs))
     (subject, rounds), = kinds
     means: dict[str, list[float]] = {k: [] for k in ("wall", "control", "cpu", "both")}
-    for path, _, _, run in runs:
-        print(f"{path}: {len(run['wall'])} processes")
+    for path, _, _, run, code in runs:
+        print(f"{path}: {len(run['wall'])} processes, {code}")
         for k in means:
             means[k] += run[k]
     summarize_processes(subject, rounds, means, f"{len(runs)} runs pooled")
