@@ -12,26 +12,19 @@ measured is for the person pooling them to know (the runs say so at their top si
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput_paired import summarize_processes
-
-LINE = re.compile(r"^process \d+/\d+: (?P<rounds>\d+) rounds, (?P<subject>\w+)/bare (?P<wall>[\d.]+), "
-                  r"bare/bare2 (?P<control>[\d.]+), CPU bare/\w+ (?P<cpu>[\d.]+), \w+/both bares (?P<both>[\d.]+)$")
-
-
-HEADER = re.compile(r"^\w+, \d+ processes × \d+ rounds, on (?P<code>.+)$")
+from throughput_paired import PROCESS_LINE, RUN_LINE, summarize_processes
 
 
 def read(path: Path) -> tuple[str, int, dict[str, list[float]], str]:
     """A run's subject, rounds per process, its processes' means and the code it says it measured."""
     text = path.read_text().splitlines()
-    found = [m for m in map(LINE.match, text) if m]
-    header = next((m for m in map(HEADER.match, text) if m), None)
+    found = [m for m in map(PROCESS_LINE.match, text) if m]
+    header = next((m for m in map(RUN_LINE.match, text) if m), None)
     if not found:
         raise SystemExit(f"{path}: no process lines (\"process 1/16: 12 rounds, session/bare ...\") in it")
     kinds = {(m["subject"], int(m["rounds"])) for m in found}

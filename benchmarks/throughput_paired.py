@@ -41,6 +41,7 @@ import argparse
 import itertools
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -212,9 +213,10 @@ def several_processes(args: argparse.Namespace) -> None:
     """`--processes P`: P child processes, one after another, each the one-process benchmark with `--rounds`;
     the figures are over the processes' means."""
     subject = args.subject
-    means: dict[str, list[float]] = {"wall": [], "control": [], "cpu": [], "cpu_control": [], "both": []}
+    means: dict[str, list[float]] = {"wall": [], "control": [], "cpu": [], "both": []}
     pooled: list[float] = []
     print(f"{subject}, {args.processes} processes × {args.rounds} rounds, on {code_version()}", flush=True)
+    # (the lines a run prints are what benchmarks/pool_processes.py reads back: RUN_LINE, PROCESS_LINE)
     for i in range(args.processes):
         with tempfile.TemporaryDirectory() as tmp:
             out_file = Path(tmp) / "turns.json"
@@ -233,12 +235,19 @@ def several_processes(args: argparse.Namespace) -> None:
         means["wall"].append(statistics.fmean(rs))
         means["control"].append(statistics.fmean(ratios(wall["bare"], wall["bare2"])))
         means["cpu"].append(statistics.fmean(ratios(cpu["bare"], cpu["subject"])))
-        means["cpu_control"].append(statistics.fmean(ratios(cpu["bare"], cpu["bare2"])))
         means["both"].append(statistics.fmean(ratios(both_bares(wall), wall["subject"])))
         print(f"process {i + 1}/{args.processes}: {args.rounds} rounds, {subject}/bare {means['wall'][-1]:.3f}, "
               f"bare/bare2 {means['control'][-1]:.3f}, CPU bare/{subject} {means['cpu'][-1]:.3f}, "
               f"{subject}/both bares {means['both'][-1]:.3f}", flush=True)
     summarize_processes(subject, args.rounds, means, f"{os.cpu_count()} cores", pooled)
+
+
+RUN_LINE = re.compile(r"^\w+, \d+ processes × \d+ rounds, on (?P<code>.+)$")
+"""A `--processes` run's first line, as printed above: which code it measured."""
+PROCESS_LINE = re.compile(r"^process \d+/\d+: (?P<rounds>\d+) rounds, (?P<subject>\w+)/bare (?P<wall>[\d.]+), "
+                          r"bare/bare2 (?P<control>[\d.]+), CPU bare/\w+ (?P<cpu>[\d.]+), "
+                          r"\w+/both bares (?P<both>[\d.]+)$")
+"""A process's line, as printed above: its means ("wall", "control", "cpu", "both")."""
 
 
 def summarize_processes(subject: str, rounds: int, means: dict[str, list[float]], where: str,
