@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--finding", action="store_true", help="the doctor reports a finding from epoch 2 on")
     parser.add_argument("--root", metavar="DIR", help="measure the training screen of another checkout")
     parser.add_argument("--layouts", action="store_true", help="also print which widgets asked for layout passes")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=SECONDS",
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="try another TrainingScreen rate (STATUS_SECONDS, CHART_SECONDS, BATCH_SECONDS)")
     parser.add_argument("--widgets", action="store_true", help="also print the time each widget took to render")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the UI thread while training")
@@ -110,6 +110,8 @@ def main() -> None:
     for setting in args.set:
         name, value = setting.split("=")
         setattr(screen, name, float(value))
+        if name == "UI_SHARE":  # the budget took the class's share when the screen was made
+            screen.budget.share = float(value)
     stop = threading.Event()
 
     def play() -> None:

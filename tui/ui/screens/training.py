@@ -42,13 +42,14 @@ if TYPE_CHECKING:
     from tui.core.diagnostics import Finding, Fix
 
 DRAIN_HZ = 4
-UI_SHARE = 0.015
+UI_SHARE = 0.0075
 """The share of one core the UI thread may take while a run trains (of the run's training time: a run paused or
 waiting earns nothing), all its work counted (tui.ui.budget): what
 changed is drawn when the budget allows, the charts (the costliest: a plotext frame is 10-40 ms here) when it has
 saved up their cost. Parts spaced each by its own cost took 4.4-5 % of a core (epochs of 2 s; benchmarks/README.md,
-throughput round 7). With epochs of tens of seconds nothing waits; with short ones the charts skip epochs (the
-epoch table still shows each one)."""
+throughput round 7); at 1.5 % the app still read 0.987 × a bare fit over 16 processes (round 15), so 0.75 % since
+round 16: on a 2-core CPU with epochs of 2 s a frame every ~7 s at 120×45 (benchmarks/live_render.py). With epochs
+of tens of seconds nothing waits; with short ones the charts skip epochs (the epoch table still shows each one)."""
 UI_BURST = 0.3
 """CPU seconds the budget saves up, and starts with: the first seconds of a run, and most of a short one (the
 embedded default's epochs take under a second), draw every epoch as it ends; a run long enough for its throughput
