@@ -1,25 +1,26 @@
-"""Key-to-screen latency while a run is training, in a real terminal (tmux), and the training throughput the app
-keeps meanwhile, side by side with a bare `model.fit` of the same pipeline.
+"""Key-to-screen latency while a run trains, in a real terminal (tmux), and the training throughput the app keeps
+meanwhile, measured in the same run: epochs paired with a bare `model.fit`, as throughput_paired.py pairs them.
 
-Each round: a bare `model.fit` in a fresh process (benchmarks/throughput.py's child, same model, data, batch size
-and seed), a second bare run (the control: bare vs bare shows the machine's noise), then `cnn-tui --start` in a
-tmux pane (100×32: two charts at a time) with the same set-up. While it trains, `g` (switch the chart pair:
-"loss/accuracy" ↔ "learning rate/batch loss", two plotext charts redrawn) is pressed and the screen looked at
-every 5 ms until it changes (through one tmux control client, benchmarks/_tmux.py: a `tmux capture-pane` process
-per look took CPU from the run it timed). Then `s` stops the run; if the test results replace the charts, `t`
-brings the charts back; the same presses give the idle figure. The app's epoch times are read from its event log
-(epoch cycles, one epoch's end to the next's as in throughput.py, that ended while the keys were being pressed).
+Each process runs throughput_paired.py's trainers in a tmux pane (100×32: two charts at a time): a bare fit, a
+second bare fit (the control) and the app, in one process, taking turns an epoch each; the app is the real one,
+drawing in the pane. The pane's process writes whose turn it is to a file. While it is the app's turn, `g` (switch
+the chart pair: "loss/accuracy" ↔ "learning rate/batch loss") is pressed in the app's pane every `--press-every`
+seconds and the screen looked at every 5 ms until it changes (through one tmux control client, benchmarks/_tmux.py);
+while a bare fit has its turn the same presses and looks go to a second pane where a small loop answers them
+(_answer_keys.py), so the harness's own cost (tmux, its control client, the polling) falls in every turn alike and
+app / bare is what the app costs, keys answered included. After the rounds the run is stopped (the app's last turn
+ends at its gate); `t` brings the charts back over the test results and the same key gives the idle figure.
 
-The bare runs train while the same presses and looks go to a pane where a small loop answers them (TOGGLE): the
-harness's own cost (tmux, its control client, polling every 5 ms) is borne by both sides, and app / bare is what the
-app costs.
+Before round 16 this benchmark timed the app and the bare fits in separate processes, minutes apart: its throughput
+line read ±0.13-0.16 at N=4 and could not show 0.98 at any size this machine allows (benchmarks/README.md,
+responsiveness round 9); paired epochs in one process read ±0.01-0.02 a process.
 
-Targets: p95 < 100 ms and p99 < 200 ms while training, with throughput ≥ 0.98 × bare (95 % intervals: order
-statistics for the percentiles over every press of every round; Student's t over the rounds for the ratio).
+Targets: p95 < 100 ms and p99 < 200 ms while training (distribution-free intervals from the order statistics, over
+every press in the app's turns), with throughput app/bare ≥ 0.98 (Student's t over the rounds of one process, or
+over the processes' means with `--processes`).
 
-    python benchmarks/latency.py [--rounds 3 --presses 30]   # Fashion-MNIST from ../shared/data, else digits
-    python benchmarks/latency.py --dataset digits --rounds 1 --presses 5   # smallest (the smoke test)
-    python benchmarks/latency.py --compare /tmp/base   # also another checkout's app (before/after), same rounds
+    python benchmarks/latency.py --processes 8 --rounds 24   # Fashion-MNIST from ../shared/data, else digits
+    python benchmarks/latency.py --dataset digits --rounds 2 --presses 3   # smallest (the smoke test)
 """
 
 from __future__ import annotations
@@ -27,26 +28,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _child import run_child
 from _stats import control_line, mean_ci, percentile, percentile_ci, ratios, target_line
 from _tmux import Tmux
 
 ROOT = Path(__file__).resolve().parents[1]
-THROUGHPUT = str(Path(__file__).resolve().with_name("throughput.py"))
+PAIRED = str(Path(__file__).resolve().with_name("throughput_paired.py"))
 S = f"cnn-tui-latency-{os.getpid()}"
 ALT_MARK = "learning rate"
 """Shown only while the second chart pair is on screen."""
@@ -54,187 +51,161 @@ POLL = 0.005
 """Seconds between two looks at the screen while waiting for a key's answer (the latency's resolution)."""
 MISSED = 5.0
 """A key not answered in this many seconds is a missed key."""
+TOGGLE = str(Path(__file__).resolve().with_name("_answer_keys.py"))
+"""What the bare turns' harness pane runs: it answers each key as the app answers `g`."""
+
+
+def press(tmux: Tmux, key: str = "g", give_up: Callable[[], bool] = lambda: False) -> float:
+    """Seconds from pressing `key` to the screen showing the other chart pair. A press not answered in MISSED
+    seconds counts as MISSED (in the percentiles, as the user would feel it) and is reported with the screen it
+    left; one whose `give_up()` comes true first counts as missed, unreported (the harness's pane misses a few keys
+    while a bare fit trains, _answer_keys.py: waiting out its turn would leave the app's next turn unpressed)."""
+    before = ALT_MARK in tmux.screen()
+    t0 = time.perf_counter()
+    tmux.send(key)
+    while (ALT_MARK in tmux.screen()) == before:
+        if give_up():
+            return MISSED
+        if time.perf_counter() - t0 > MISSED:
+            print(f"no response to {key!r} in {MISSED:.0f} s ({tmux.name}); the screen:\n{tmux.screen()}",
+                  file=sys.stderr)
+            break
+        time.sleep(POLL)
+    return min(time.perf_counter() - t0, MISSED)
 
 
 def presses(tmux: Tmux, n: int, key: str = "g") -> list[float]:
-    """Seconds from each press to the screen showing the other chart pair. A press not answered in MISSED seconds
-    counts as MISSED (in the percentiles, as the user would feel it) and is reported with the screen it left."""
+    """`n` presses, 0.15 s apart."""
     out = []
     for _ in range(n):
-        before = ALT_MARK in tmux.screen()
-        t0 = time.perf_counter()
-        tmux.send(key)
-        while (ALT_MARK in tmux.screen()) == before:
-            if time.perf_counter() - t0 > MISSED:
-                print(f"no response to {key!r} in {MISSED:.0f} s ({tmux.name}); the screen:\n{tmux.screen()}",
-                      file=sys.stderr)
-                break
-            time.sleep(POLL)
-        out.append(min(time.perf_counter() - t0, MISSED))
+        out.append(press(tmux, key))
         time.sleep(0.15)
     return out
 
 
-TOGGLE = str(Path(__file__).resolve().with_name("_answer_keys.py"))
-"""What the bare runs' harness pane runs: it answers each key as the app answers `g`."""
+def turn_of(state: Path) -> str:
+    """Whose turn it is ("bare", "bare2", "subject"; "done" after the rounds; "" before them)."""
+    try:
+        return state.read_text().strip()
+    except OSError:
+        return ""
 
 
-HARNESS_PRESSES: list[float] = []
-"""The bare side's presses (seconds to the answer), for the count of its missed keys."""
-
-
-@contextmanager
-def harness_load() -> Iterator[None]:
-    """The harness's own load without the app, while a bare run trains: the same presses and looks, through the
-    same kind of control client, into a pane where TOGGLE answers them. The bare runs bear what pressing and
-    looking cost (tmux, its control client, this process's polling every 5 ms), so app / bare charges the app
-    with what the app does, not with the harness that times it."""
-    stop = threading.Event()
-    with Tmux(f"{S}-bare", 100, 32) as tmux:
-        tmux.send(f"{shlex.quote(sys.executable)} {shlex.quote(TOGGLE)}", "Enter")
-        tmux.wait_for(lambda s: s.strip() == "loss", "the key-answering pane")
-        time.sleep(0.5)
-
-        def press() -> None:
-            while not stop.is_set():
-                HARNESS_PRESSES.extend(presses(tmux, 1))
-
-        pressing = threading.Thread(target=press, daemon=True, name="harness-load")
-        pressing.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            pressing.join()
-
-
-def app_command(args: argparse.Namespace, runs: Path, root: Path = ROOT) -> str:
-    from throughput import experiment_values
-
-    values = {**experiment_values(args), "training.epochs": 10_000}  # trains until stopped
-    sets = " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in values.items())
-    return (f"cd {shlex.quote(str(root))} && TF_CPP_MIN_LOG_LEVEL=3 PYTHONPATH={shlex.quote(str(root))} "
-            f"{shlex.quote(sys.executable)} -m tui.cli {sets} --runs-dir {shlex.quote(str(runs))} --start")
-
-
-def app_round(args: argparse.Namespace, root: Path = ROOT) -> tuple[list[float], list[float], list[float]]:
-    """Training presses, idle presses, and the app's epoch seconds for epochs that ended during the presses."""
-    with tempfile.TemporaryDirectory() as runs, Tmux(S, 100, 32) as tmux:
-        wait_for = tmux.wait_for
-        tmux.send(app_command(args, Path(runs), root), "Enter")
-        wait_for(lambda s: "samples/s" in s, "training to start")
-        log = next(Path(runs).glob("*/events.jsonl"))
-        # the first epoch (tracing, warm-up) is left out of both the bare and the app figure
-        # (padded to the total's width; with short epochs the screen may skip some: drawing waits for its budget)
-        wait_for(lambda s: any(int(n) >= 2 for n in re.findall(r"epoch +(\d+)/", s)), "the second epoch")
-        t0 = time.time()
-        training = presses(tmux, args.presses)
-        # let a few epochs end inside the window: at least --min-seconds, and on until one has (a busy machine's
-        # epochs can outlast the smallest size's one second), for at most two minutes
-        while time.time() - t0 < args.min_seconds or (not epoch_ends(log, t0) and time.time() - t0 < 120):
-            training += presses(tmux, 1)
-        t1 = time.time()
-        tmux.send("s")
-        wait_for(lambda s: "stopped" in s, "the run to stop")
-        # the stop is heard at once; the test split is evaluated after it, then its results replace the charts
-        # (the end's notification, which says so, can be on the terminal a frame before them)
-        wait_for(lambda s: "Test:" in s or "test split" in s
-                 or ("Training ended" in s and "switches between test results" not in s), "the run's end", 120)
-        if "Test:" in tmux.screen() or "test split" in tmux.screen():
-            tmux.send("t")
-            wait_for(lambda s: "loss" in s and "Test:" not in s, "the charts after t")
-        idle = presses(tmux, args.presses)
-        # epoch cycles (one epoch's end to the next's, as throughput.py measures them) that ended while pressing
-        ends = epoch_ends(log)
-        epochs = [b - a for a, b in zip(ends, ends[1:]) if t0 <= b <= t1]
-    return training, idle, epochs
-
-
-def epoch_ends(log: Path, since: float = 0.0) -> list[float]:
-    """The wall times of the run's (whole) epoch ends at or after `since`, from its event log (a line being
-    written is left for the next look)."""
-    ends = []
-    for line in log.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if rec.get("event") == "EpochEnd" and not rec.get("partial") and rec["time"] >= since:
-            ends.append(rec["time"])
-    return ends
+def paired_process(args: argparse.Namespace, index: int) -> dict:
+    """One process of paired rounds with presses: {"turns": {trainer: [(wall, cpu), ...]}, "training": [s],
+    "idle": [s], "harness": [s]}."""
+    with tempfile.TemporaryDirectory() as tmp, Tmux(f"{S}-{index}", 100, 32) as pane, \
+            Tmux(f"{S}-{index}-bare", 100, 32) as other:
+        state, out_file, log = Path(tmp) / "turn", Path(tmp) / "turns.json", Path(tmp) / "rounds.log"
+        other.send(f"{shlex.quote(sys.executable)} {shlex.quote(TOGGLE)}", "Enter")
+        other.wait_for(lambda s: s.strip() == "loss", "the key-answering pane")
+        command = [sys.executable, PAIRED, "--subject", "app", "--rounds", str(args.rounds), "--train-size",
+                   str(args.train_size), "--batch-size", str(args.batch_size), "--dataset", args.dataset,
+                   "--json", str(out_file), "--terminal", str(state), "--rounds-log", str(log)]
+        pane.send(f"cd {shlex.quote(str(ROOT))} && TF_CPP_MIN_LOG_LEVEL=3 {shlex.join(command)}", "Enter")
+        deadline = time.monotonic() + 900  # the data, three models and the first (tracing) epoch
+        while turn_of(state) in ("", "done"):
+            if time.monotonic() > deadline or (out_file.exists() and turn_of(state) == ""):
+                raise SystemExit(f"process {index}: the rounds did not begin; the pane:\n{pane.screen()}")
+            time.sleep(0.1)
+        training: list[float] = []
+        harness: list[float] = []
+        deadline = time.monotonic() + 600 * args.rounds
+        while (turn := turn_of(state)) != "done":
+            if time.monotonic() > deadline:
+                raise SystemExit(f"process {index}: the rounds did not end; the pane:\n{pane.screen()}\n"
+                                 f"{log.read_text()[-2000:] if log.exists() else ''}")
+            t0 = time.perf_counter()
+            if turn == "subject":
+                training.append(press(pane))
+            else:
+                harness.append(press(other, give_up=lambda: turn_of(state) != turn))
+            time.sleep(max(0.0, args.press_every - (time.perf_counter() - t0)))
+        # the gate stopped the run: the test split is evaluated ("Evaluating on the test split…"), then its results
+        # replace the charts (a `t` before they do is answered "Test results show here when the run has ended")
+        pane.wait_for(lambda s: "Test:" in s or ("Training ended" in s and "switches between test results" not in s),
+                      "the run's end", 300)
+        if "Test:" in pane.screen():
+            pane.send("t")
+            pane.wait_for(lambda s: "loss" in s and "Test:" not in s, "the charts after t")
+        idle = presses(pane, args.presses)
+        pane.send("q")
+        deadline = time.monotonic() + 120
+        while not out_file.exists():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"process {index}: no result after q; the pane:\n{pane.screen()}")
+            time.sleep(0.2)
+        time.sleep(0.2)  # (written at once, but let the writer close it)
+        turns = json.loads(out_file.read_text())["turns"]
+    return {"turns": turns, "training": training, "idle": idle, "harness": harness}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--presses", type=int, default=30, help="presses per phase and round")
-    parser.add_argument("--min-seconds", type=float, default=8.0, help="keep pressing at least this long")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--processes", type=int, default=1, help="processes one after another (the throughput's "
+                        "interval is then over the processes' means)")
+    parser.add_argument("--rounds", type=int, default=12, help="paired rounds a process (a multiple of 6 balances "
+                        "the orders)")
+    parser.add_argument("--press-every", type=float, default=1.0, metavar="S",
+                        help="press g every S seconds through the app's turns (0.15: as fast as before round 16)")
+    parser.add_argument("--presses", type=int, default=30, help="presses after the run stopped (the idle figure)")
     parser.add_argument("--dataset", choices=("auto", "digits"), default="auto")
-    parser.add_argument("--train-size", type=int, default=5000)
+    parser.add_argument("--train-size", type=int, default=6000)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--compare", metavar="DIR", default=None,
-                        help="also run the app of another checkout (before/after) in each round")
     args = parser.parse_args()
-    args.epochs = 3  # the bare child's epochs: its figure is the median of the two epoch cycles after the first
     if subprocess.run(["tmux", "-V"], capture_output=True).returncode:
         raise SystemExit("needs tmux")
-    train_all, idle_all, bare_s, bare2_s, app_s = [], [], [], [], []
-    other_train, other_idle, other_s = [], [], []
-    for r in range(args.rounds):
-        for store in (bare_s, bare2_s):
-            with harness_load():
-                res = run_child(THROUGHPUT, "bare", args, extra=["--dataset", args.dataset])
-            store.append(statistics.median(res["epoch_seconds"]))
-        training, idle, epochs = app_round(args)
-        if not epochs:
-            raise SystemExit("no epoch ended while the keys were pressed: raise --min-seconds")
-        app_s.append(statistics.median(epochs))
-        train_all += training
-        idle_all += idle
-        print(f"round {r + 1}: bare epoch {bare_s[-1]:.3f} s, bare again {bare2_s[-1]:.3f} s, app epoch "
-              f"{app_s[-1]:.3f} s ({len(epochs)} epochs while pressing); training p95 "
-              f"{percentile(training, 95) * 1000:.0f} ms, idle p95 {percentile(idle, 95) * 1000:.0f} ms",
+    from throughput_paired import code_version
+
+    print(f"app pressed every {args.press_every:g} s, {args.processes} processes × {args.rounds} rounds, on "
+          f"{code_version()}", flush=True)
+    train_all: list[float] = []
+    idle_all: list[float] = []
+    harness_all: list[float] = []
+    wall_means: list[float] = []
+    control_means: list[float] = []
+    every_round: list[float] = []
+    every_control: list[float] = []
+    for i in range(args.processes):
+        got = paired_process(args, i + 1)
+        wall = {n: [w for w, _ in v] for n, v in got["turns"].items()}
+        rs, cs = ratios(wall["bare"], wall["subject"]), ratios(wall["bare"], wall["bare2"])
+        every_round += rs
+        every_control += cs
+        wall_means.append(statistics.fmean(rs))
+        control_means.append(statistics.fmean(cs))
+        train_all += got["training"]
+        idle_all += got["idle"]
+        harness_all += got["harness"]
+        print(f"process {i + 1}/{args.processes}: {args.rounds} rounds, app/bare {wall_means[-1]:.3f}, bare/bare2 "
+              f"{control_means[-1]:.3f}; {len(got['training'])} presses in the app's turns, p95 "
+              f"{percentile(got['training'], 95) * 1000:.0f} ms; idle p95 {percentile(got['idle'], 95) * 1000:.0f} ms",
               flush=True)
-        if args.compare:
-            o_training, o_idle, o_epochs = app_round(args, Path(args.compare).resolve())
-            other_train += o_training
-            other_idle += o_idle
-            other_s.append(statistics.median(o_epochs) if o_epochs else float("nan"))
-            print(f"round {r + 1}, {args.compare}: app epoch {other_s[-1]:.3f} s; training p95 "
-                  f"{percentile(o_training, 95) * 1000:.0f} ms, idle p95 {percentile(o_idle, 95) * 1000:.0f} ms",
-                  flush=True)
-    print(f"\n{len(train_all)} presses of 'g' while training, {len(idle_all)} after the run stopped, "
-          f"{args.rounds} rounds, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    missed = {name: sum(x >= MISSED for x in xs) for name, xs in
-              (("this checkout", train_all + idle_all), (args.compare, other_train + other_idle)) if name}
-    print("missed keys (no answer in 5 s, counted as 5 s): "
-          + ", ".join(f"{name} {count}" for name, count in missed.items())
-          + f"; the bare runs' harness pane {sum(x >= MISSED for x in HARNESS_PRESSES)} of {len(HARNESS_PRESSES)}")
-    rows = [("training", train_all), ("idle", idle_all)]
-    if args.compare:
-        rows += [(f"training, {args.compare}", other_train), (f"idle, {args.compare}", other_idle)]
-    w = max(10, *(len(name) + 2 for name, _ in rows))
-    print(f"{'state':<{w}}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-    for name, vals in rows:
-        print(f"{name:<{w}}{percentile(vals, 50) * 1000:>9.0f}{percentile(vals, 95) * 1000:>9.0f}"
+    if not train_all:
+        raise SystemExit("no key was pressed in the app's turns: its epochs were shorter than --press-every")
+    print(f"\n{len(train_all)} presses of 'g' in the app's turns (one every {args.press_every:g} s), "
+          f"{len(idle_all)} after the run stopped, {len(harness_all)} in the bare fits' turns (to the harness's "
+          f"pane); {args.processes} processes × {args.rounds} rounds, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}")
+    missed = sum(x >= MISSED for x in train_all + idle_all), sum(x >= MISSED for x in harness_all)
+    print(f"missed keys (no answer in {MISSED:.0f} s, counted as {MISSED:.0f} s): the app {missed[0]}, "
+          f"the harness's pane {missed[1]}")
+    print(f"{'state':<10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for name, vals in (("training", train_all), ("idle", idle_all)):
+        print(f"{name:<10}{percentile(vals, 50) * 1000:>9.0f}{percentile(vals, 95) * 1000:>9.0f}"
               f"{percentile(vals, 99) * 1000:>9.0f}{max(vals) * 1000:>9.0f}")
-    thr = ratios(bare_s, app_s)  # samples/s ratio = bare epoch time / app epoch time
-    print(f"training throughput meanwhile: app / bare {statistics.fmean(thr):.3f} "
-          f"(each round: {', '.join(f'{x:.3f}' for x in thr)})")
     p95, lo, hi = percentile_ci([v * 1000 for v in train_all], 95)
     print(target_line("key p95 while training (ms)", p95, lo, hi, len(train_all), at_most=100, digits=0))
     p99, lo, hi = percentile_ci([v * 1000 for v in train_all], 99)
     print(target_line("key p99 while training (ms)", p99, lo, hi, len(train_all), at_most=200, digits=0))
-    print(target_line("throughput app/bare while pressing", *mean_ci(thr), len(thr), at_least=0.98))
-    print(control_line("bare/bare again", ratios(bare_s, bare2_s)))
-    if args.compare:
-        for p in (95, 99):
-            fig, lo, hi = percentile_ci([v * 1000 for v in other_train], p)
-            print(f"COMPARE {args.compare}: key p{p} while training (ms)  {fig:.0f}  95% CI {lo:.0f}–{hi:.0f}  "
-                  f"N={len(other_train)}")
-        m, lo, hi = mean_ci(ratios(bare_s, other_s))
-        print(f"COMPARE {args.compare}: throughput app/bare while pressing  {m:.3f}  95% CI {lo:.3f}–{hi:.3f}  "
-              f"N={len(other_s)}")
+    if args.processes > 1:  # the processes' own biases are in the interval (throughput_paired.py, --processes)
+        print(target_line(f"throughput app/bare while pressing ({args.processes} processes)", *mean_ci(wall_means),
+                          args.processes, at_least=0.98))
+        print(control_line(f"bare/bare2 ({args.processes} processes)", control_means))
+    else:
+        print(target_line("throughput app/bare while pressing (paired epochs)", *mean_ci(every_round),
+                          len(every_round), at_least=0.98))
+        print(control_line("bare/bare2 (paired epochs)", every_control))
 
 
 if __name__ == "__main__":

@@ -29,9 +29,8 @@ ROOT = HERE.parent
 BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], bool]] = {
     "chart_redraw": (["--rounds", "7"], ["--rounds", "15"], ["--rounds", "2"], False),
     "first_paint": (["--runs", "5"], ["--runs", "10"], ["--runs", "1"], True),
-    "latency": (["--rounds", "2", "--presses", "30", "--min-seconds", "6"],
-                ["--rounds", "5", "--presses", "40", "--min-seconds", "10"],
-                ["--dataset", "digits", "--rounds", "1", "--presses", "3", "--min-seconds", "1"], True),
+    "latency": (["--rounds", "12", "--presses", "30"], ["--processes", "8", "--rounds", "24"],
+                ["--dataset", "digits", "--rounds", "6", "--presses", "3", "--press-every", "0.05"], True),
     "throughput": (["--rounds", "3", "--epochs", "3", "--train-size", "4000"],
                    ["--rounds", "5", "--epochs", "4", "--train-size", "20000"],
                    ["--dataset", "digits", "--rounds", "1", "--epochs", "2"], False),

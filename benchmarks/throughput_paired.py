@@ -49,7 +49,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -151,9 +151,12 @@ def gated_session_class(turns: Turns, ready: threading.Event):
 
 
 def conduct(turns: Turns, names: list[str], rounds: int, out: dict[str, list[tuple[float, float]]],
-            ui: dict[str, float]) -> None:
-    """The rounds; with ui["clock"] (the app's UI thread's CPU clock), ui["cpu"] is that thread's CPU seconds over
-    them (not the app's start-up, nor its end)."""
+            ui: dict[str, float], log: TextIO | None = None, state: Path | None = None) -> None:
+    """The rounds, each printed to `log` (this process's stdout by default); with ui["clock"] (the app's UI
+    thread's CPU clock), ui["cpu"] is that thread's CPU seconds over them (not the app's start-up, nor its end).
+    With `state`, the name of the trainer whose turn it is is written there as each turn begins, and "done" after
+    the last (what benchmarks/latency.py presses keys by)."""
+    log = log or sys.__stdout__  # (the headless view's rich Progress takes over sys.stdout while it shows)
     turns.wait_all(names, timeout=600)
     clock = int(ui["clock"]) if "clock" in ui else None
     cpu0 = time.clock_gettime(clock) if clock is not None else 0.0
@@ -162,11 +165,14 @@ def conduct(turns: Turns, names: list[str], rounds: int, out: dict[str, list[tup
     for r in range(rounds):
         order = orders[r % len(orders)]
         for name in order:
+            if state is not None:
+                state.write_text(name)
             out[name].append(turns.turn(name))
-        print(f"round {r + 1:>2} " + ", ".join(f"{n} {out[n][-1][0]:.3f} s" for n in order), flush=True,
-              file=sys.__stdout__)  # (the headless view's rich Progress takes over sys.stdout while it shows)
+        print(f"round {r + 1:>2} " + ", ".join(f"{n} {out[n][-1][0]:.3f} s" for n in order), flush=True, file=log)
     if clock is not None:
         ui["cpu"] = time.clock_gettime(clock) - cpu0
+    if state is not None:
+        state.write_text("done")
     turns.finish()
 
 
@@ -182,6 +188,9 @@ def main() -> None:
                         help="run the rounds in this many processes, one after another; the interval is then taken "
                              "over the processes' means")
     parser.add_argument("--json", default=None, help=argparse.SUPPRESS)  # a child of --processes: its turns, here
+    # benchmarks/latency.py's child: the app in this terminal, whose turn it is written to a file, the rounds to another
+    parser.add_argument("--terminal", metavar="STATE", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--rounds-log", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.processes > 1:
         several_processes(args)
@@ -194,16 +203,20 @@ def main() -> None:
     ready = threading.Event()  # the three fits start together, once all three models are built (below)
     threads = [bare_trainer("bare", config, turns, ready), bare_trainer("bare2", config, turns, ready)]
     ui: dict[str, float] = {}
-    conductor = threading.Thread(target=conduct, args=(turns, names, args.rounds, out, ui), daemon=True)
+    log = open(args.rounds_log, "w") if args.rounds_log else None  # (closed once the rounds are over)
+    state = Path(args.terminal) if args.terminal else None
+    conductor = threading.Thread(target=conduct, args=(turns, names, args.rounds, out, ui, log, state), daemon=True)
     session_class = gated_session_class(turns, ready)
     with tempfile.TemporaryDirectory() as runs:
         if args.subject == "session":
             run_session(session_class, config, Path(runs), conductor)
         else:
             ui["clock"] = time.pthread_getcpuclockid(threading.get_ident())  # the app runs on this thread
-            run_app(session_class, config, Path(runs), conductor)
+            run_app(session_class, config, Path(runs), conductor, in_terminal=state is not None)
     for t in threads:
         t.join(timeout=60)
+    if log is not None:
+        log.close()
     report(args, config, out, ui.get("cpu"))
     if args.json:
         Path(args.json).write_text(json.dumps({"turns": out, "ui_cpu": ui.get("cpu")}))
@@ -304,13 +317,21 @@ def run_session(session_class: Any, config: Any, runs: Path, conductor: threadin
     conductor.join()
 
 
-def run_app(session_class: Any, config: Any, runs: Path, conductor: threading.Thread) -> None:
+def run_app(session_class: Any, config: Any, runs: Path, conductor: threading.Thread,
+            in_terminal: bool = False) -> None:
+    """The app under Pilot (120×45, no terminal); `in_terminal`: the app in this process's terminal, as a user
+    runs it, until a key quits it (benchmarks/latency.py's child)."""
     import asyncio
 
     import tui.core.session
     from tui.ui.app import CnnTuiApp
 
     tui.core.session.TrainingSession = session_class  # the app makes its session from here when F5 starts it
+    if in_terminal:
+        conductor.start()  # (it waits for the three fits' first epoch: the app's starts once the app is up)
+        CnnTuiApp(config, runs_dir=runs, start=True).run()
+        conductor.join(timeout=1)  # (done before q, unless the app was quit before the rounds ended)
+        return
 
     async def go() -> None:
         app = CnnTuiApp(config, runs_dir=runs, start=True)

@@ -22,7 +22,7 @@ EXPECTED = {
     "first_paint": ["TARGET first paint / bare Textual paint", "TARGET first paint / import tensorflow",
                     "CONTROL bare paint / bare paint again"],
     "latency": ["TARGET key p95 while training (ms)", "TARGET key p99 while training (ms)",
-                "TARGET throughput app/bare while pressing", "CONTROL bare/bare again"],
+                "TARGET throughput app/bare while pressing (paired epochs)", "CONTROL bare/bare2 (paired epochs)"],
     "throughput": ["TARGET throughput session/bare", "TARGET throughput app/bare",
                    "CONTROL throughput bare/bare again"],
     "throughput_paired": ["TARGET throughput app/bare (paired epochs)",
