@@ -92,8 +92,8 @@ def turn_of(state: Path) -> str:
 
 
 def paired_process(args: argparse.Namespace, index: int) -> dict:
-    """One process of paired rounds with presses: {"turns": {trainer: [(wall, cpu), ...]}, "training": [s],
-    "idle": [s], "harness": [s]}."""
+    """One process of paired rounds with presses: {"turns": {trainer: [(wall, cpu), ...]}, "ui_cpu": the app's UI
+    thread's CPU seconds over the rounds, "training": [s], "idle": [s], "harness": [s]}."""
     with tempfile.TemporaryDirectory() as tmp, Tmux(f"{S}-{index}", 100, 32) as pane, \
             Tmux(f"{S}-{index}-bare", 100, 32) as other:
         state, out_file, log = Path(tmp) / "turn", Path(tmp) / "turns.json", Path(tmp) / "rounds.log"
@@ -145,8 +145,9 @@ def paired_process(args: argparse.Namespace, index: int) -> dict:
                 raise SystemExit(f"process {index}: no result after q; the pane:\n{pane.screen()}")
             time.sleep(0.2)
         time.sleep(0.2)  # (written at once, but let the writer close it)
-        turns = json.loads(out_file.read_text())["turns"]
-    return {"turns": turns, "training": training, "idle": idle, "harness": harness}
+        result = json.loads(out_file.read_text())
+    return {"turns": result["turns"], "ui_cpu": result["ui_cpu"], "training": training, "idle": idle,
+            "harness": harness}
 
 
 def main() -> None:
@@ -175,6 +176,7 @@ def main() -> None:
     control_means: list[float] = []
     every_round: list[float] = []
     every_control: list[float] = []
+    ui_cpu = app_seconds = 0.0
     for i in range(args.processes):
         got = paired_process(args, i + 1)
         wall = {n: [w for w, _ in v] for n, v in got["turns"].items()}
@@ -186,6 +188,8 @@ def main() -> None:
         train_all += got["training"]
         idle_all += got["idle"]
         harness_all += got["harness"]
+        ui_cpu += got["ui_cpu"]
+        app_seconds += sum(wall["subject"])
         print(f"process {i + 1}/{args.processes}: {args.rounds} rounds, app/bare {wall_means[-1]:.3f}, bare/bare2 "
               f"{control_means[-1]:.3f}; {len(got['training'])} presses in the app's turns, p95 "
               f"{percentile(got['training'], 95) * 1000:.0f} ms; idle p95 {percentile(got['idle'], 95) * 1000:.0f} ms",
@@ -203,6 +207,11 @@ def main() -> None:
     for name, vals in (("training", train_all), ("idle", idle_all)):
         print(f"{name:<10}{percentile(vals, 50) * 1000:>9.0f}{percentile(vals, 95) * 1000:>9.0f}"
               f"{percentile(vals, 99) * 1000:>9.0f}{max(vals) * 1000:>9.0f}")
+    # what the keys cost the UI thread, against the no-key figure of benchmarks/live_render.py or
+    # throughput_paired.py's DIRECT line (its drain and status timers also run through the bare fits' turns)
+    print(f"DIRECT app: the UI thread's CPU over the rounds {ui_cpu:.2f} s: {100 * ui_cpu / app_seconds:.1f}% of one "
+          f"core over the app's own turns (if it all fell in them), {1000 * ui_cpu / len(train_all):.1f} ms a press "
+          f"if the keys took all of it")
     p95, lo, hi = percentile_ci([v * 1000 for v in train_all], 95)
     print(target_line("key p95 while training (ms)", p95, lo, hi, len(train_all), at_most=100, digits=0))
     p99, lo, hi = percentile_ci([v * 1000 for v in train_all], 99)
