@@ -90,3 +90,35 @@ def test_pooling_refuses_runs_of_different_subjects_and_says_which(tmp_path):
     assert out.returncode != 0
     assert "only runs of one subject and one size pool: app.log: app × 24 rounds, session.log: session × 12 rounds" \
         in out.stderr
+
+
+def test_the_paired_conductor_writes_whose_turn_it_is_as_it_begins_and_done_after_the_last_round(
+        tmp_path, monkeypatch):
+    """What benchmarks/latency.py presses keys by: the app's pane only while the app's epoch is the one running."""
+    import io
+    import threading
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import throughput_paired
+
+    turns = throughput_paired.Turns()
+    names = ["bare", "bare2", "subject"]
+    state = tmp_path / "turn"
+    seen: list[tuple[str, str]] = []
+
+    def trainer(name: str) -> None:  # an "epoch" is nothing: it reads the file as soon as it is let go
+        while turns.arrive(name):
+            seen.append((name, state.read_text() if state.exists() else "(no file)"))
+
+    threads = [threading.Thread(target=trainer, args=(n,), daemon=True) for n in names]
+    for t in threads:
+        t.start()
+    out: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    log = io.StringIO()
+    throughput_paired.conduct(turns, names, 6, out, {}, log=log, state=state)
+    for t in threads:
+        t.join(timeout=10)
+    assert state.read_text() == "done"
+    assert len(seen) == 18 and all(name == written for name, written in seen), seen
+    assert [len(out[n]) for n in names] == [6, 6, 6]
+    assert log.getvalue().count("round ") == 6
