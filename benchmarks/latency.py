@@ -11,15 +11,15 @@ while a bare fit has its turn the same presses and looks go to a second pane whe
 app / bare is what the app costs, keys answered included. After the rounds the run is stopped (the app's last turn
 ends at its gate); `t` brings the charts back over the test results and the same key gives the idle figure.
 
-Before round 16 this benchmark timed the app and the bare fits in separate processes, minutes apart: its throughput
-line read ±0.13-0.16 at N=4 and could not show 0.98 at any size this machine allows (benchmarks/README.md,
-responsiveness round 9); paired epochs in one process read ±0.01-0.02 a process.
+Before responsiveness round 10 (benchmarks/README.md) this benchmark timed the app and the bare fits in separate
+processes, minutes apart: its throughput line read ±0.13-0.16 at N=4 and could not show 0.98 at any size this
+machine allows (responsiveness round 9); paired epochs in one process read ±0.01-0.02 a process.
 
 Targets: p95 < 100 ms and p99 < 200 ms while training (distribution-free intervals from the order statistics, over
 every press in the app's turns), with throughput app/bare ≥ 0.98 (Student's t over the rounds of one process, or
 over the processes' means with `--processes`).
 
-    python benchmarks/latency.py --processes 8 --rounds 24   # Fashion-MNIST from ../shared/data, else digits
+    python benchmarks/latency.py --processes 12 --rounds 24  # Fashion-MNIST from ../shared/data, else digits
     python benchmarks/latency.py --dataset digits --rounds 2 --presses 3   # smallest (the smoke test)
 """
 
@@ -156,8 +156,9 @@ def main() -> None:
                         "interval is then over the processes' means)")
     parser.add_argument("--rounds", type=int, default=12, help="paired rounds a process (a multiple of 6 balances "
                         "the orders)")
-    parser.add_argument("--press-every", type=float, default=1.0, metavar="S",
-                        help="press g every S seconds through the app's turns (0.15: as fast as before round 16)")
+    parser.add_argument("--press-every", type=float, default=0.5, metavar="S",
+                        help="press g every S seconds through the app's turns (0.5: responsiveness round 10; 0.15: "
+                             "as fast as the rounds before it)")
     parser.add_argument("--presses", type=int, default=30, help="presses after the run stopped (the idle figure)")
     parser.add_argument("--dataset", choices=("auto", "digits"), default="auto")
     parser.add_argument("--train-size", type=int, default=6000)
