@@ -79,7 +79,6 @@ async def test_the_forms_take_dependent_fields_in_either_order(tmp_path, path_fi
         for step in (reversed(steps) if path_first else steps):
             step()
             await pilot.pause()
-        # (10 s was not enough once, in a fresh clone's suite sharing the 2 cores with a TensorFlow benchmark)
         await until(pilot, lambda: screen.config.dataset.name == "folder"
-                    and screen.config.dataset.path == str(tmp_path), seconds=30)
+                    and screen.config.dataset.path == str(tmp_path))
         assert not any("dataset.path" in key for key in screen.errors)
