@@ -80,5 +80,7 @@ async def test_the_forms_take_dependent_fields_in_either_order(tmp_path, path_fi
             step()
             await pilot.pause()
         await until(pilot, lambda: screen.config.dataset.name == "folder"
-                    and screen.config.dataset.path == str(tmp_path))
+                    and screen.config.dataset.path == str(tmp_path),
+                    state=lambda: (screen.config.dataset.name, screen.config.dataset.path, screen.values,
+                                   screen.errors, name.value, path.value))
         assert not any("dataset.path" in key for key in screen.errors)
