@@ -289,7 +289,7 @@ def ansi_strips(frame: str, width: int, height: int, base: Style) -> list[Strip]
             pos = match.end()
         if pos < len(line):
             segments.append(Segment(line[pos:], base + _sgr_style(codes) if codes else base))
-        strips.append(Strip(segments).adjust_cell_length(width, base))
+        strips.append(Strip(segments).simplify().adjust_cell_length(width, base))
     strips += [blank] * (height - len(strips))
     return strips
 
