@@ -19,7 +19,7 @@ Targets: p95 < 100 ms and p99 < 200 ms while training (distribution-free interva
 every press in the app's turns), with throughput app/bare ≥ 0.98 (Student's t over the rounds of one process, or
 over the processes' means with `--processes`).
 
-    python benchmarks/latency.py --processes 12 --rounds 24  # Fashion-MNIST from ../shared/data, else digits
+    python benchmarks/latency.py --processes 30 --rounds 24  # Fashion-MNIST from ../shared/data, else digits
     python benchmarks/latency.py --dataset digits --rounds 2 --presses 3   # smallest (the smoke test)
 """
 
@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12, help="paired rounds a process (a multiple of 6 balances "
                         "the orders)")
     parser.add_argument("--press-every", type=float, default=0.5, metavar="S",
-                        help="press g every S seconds through the app's turns (0.5: responsiveness round 10; 0.15: "
+                        help="press g every S seconds through the app's turns (0.5: responsiveness rounds 10-11; 0.15: "
                              "as fast as the rounds before it)")
     parser.add_argument("--presses", type=int, default=30, help="presses after the run stopped (the idle figure)")
     parser.add_argument("--dataset", choices=("auto", "digits"), default="auto")

@@ -29,7 +29,7 @@ ROOT = HERE.parent
 BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], bool]] = {
     "chart_redraw": (["--rounds", "7"], ["--rounds", "15"], ["--rounds", "2"], False),
     "first_paint": (["--runs", "5"], ["--runs", "10"], ["--runs", "1"], True),
-    "latency": (["--rounds", "12", "--presses", "30"], ["--processes", "12", "--rounds", "24"],
+    "latency": (["--rounds", "12", "--presses", "30"], ["--processes", "30", "--rounds", "24"],
                 ["--dataset", "digits", "--rounds", "6", "--presses", "3", "--press-every", "0.05"], True),
     "throughput": (["--rounds", "3", "--epochs", "3", "--train-size", "4000"],
                    ["--rounds", "5", "--epochs", "4", "--train-size", "20000"],

@@ -274,7 +274,8 @@ def _sgr_style(codes: str) -> Style:
 
 
 def ansi_strips(frame: str, width: int, height: int, base: Style) -> list[Strip]:
-    """`height` lines of `width` cells from ANSI text of SGR codes (what plotext draws), on `base`."""
+    """`height` lines of `width` cells from ANSI text of SGR codes (what plotext draws), on `base`; adjacent cells of
+    one style are one segment (every repaint carries each segment through Textual's filters and crops)."""
     strips: list[Strip] = []
     blank = Strip.blank(width, base)
     for line in frame.split("\n")[:height]:
