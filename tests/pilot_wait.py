@@ -20,8 +20,9 @@ async def forms_built(pilot) -> None:
     and selects included (mounted a moment after the TabbedContent: setting `active` before then is refused)."""
     await until(pilot, lambda: bool(pilot.app.screen.query("#tabs ContentTab")))
     # and until each Select has its parts: one given a value before then keeps it without a word (Textual's
-    # Select._watch_value posts Changed only once its SelectCurrent is mounted), so the form never hears of it
-    await until(pilot, lambda: all(s.query("SelectCurrent") for s in pilot.app.screen.query("#form Select")))
+    # Select._watch_value posts Changed only once its SelectCurrent and its label are mounted; caught in a fresh
+    # clone: NoMatches "#label" on SelectCurrent), so the form never hears of it
+    await until(pilot, lambda: all(s.query("SelectCurrent #label") for s in pilot.app.screen.query("#form Select")))
 
 
 async def run_drawn(pilot, seconds: float = 30.0) -> None:
