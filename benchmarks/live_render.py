@@ -42,6 +42,9 @@ def main() -> None:
                         help="try another TrainingScreen rate (STATUS_SECONDS, CHART_SECONDS, BATCH_SECONDS)")
     parser.add_argument("--widgets", action="store_true", help="also print the time each widget took to render")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the UI thread while training")
+    parser.add_argument("--output", action="store_true",
+                        help="also turn each frame into the terminal's text, as a real terminal's app does (headless "
+                             "skips it), and print its bytes and CPU time")
     args = parser.parse_args()
     cols, rows = (int(v) for v in args.size.split("x"))
 
@@ -86,6 +89,21 @@ def main() -> None:
         finally:
             spent[f"{type(self).__name__}#{self.id}"] += time.thread_time() - t0
 
+    from textual.app import App as _App
+    from textual._compositor import CompositorUpdate
+
+    original_display = _App._display
+
+    def display(self, screen, renderable):  # type: ignore[no-untyped-def]
+        if isinstance(renderable, CompositorUpdate) and not self._batch_count:
+            t0 = time.thread_time()
+            counts["output bytes"] += len(renderable.render_segments(self.console).encode())
+            counts["output frames"] += 1
+            spent["output"] += time.thread_time() - t0
+        return original_display(self, screen, renderable)
+
+    if args.output:
+        _App._display = display  # type: ignore[method-assign]
     if args.widgets:
         Widget.render_lines = render_lines  # type: ignore[method-assign]
     from tui.ui.widgets.chart import LineChart
@@ -188,6 +206,10 @@ def main() -> None:
           f"({counts['layout'] / max(1, epochs):.2f}/epoch), scroll reflows: {counts['scroll-reflow']}")
     drawn = {k[len("drawn "):]: n for k, n in counts.items() if k.startswith("drawn ")}
     print("charts given new data: " + ", ".join(f"{k} {n} ({wall / n:.1f} s apart)" for k, n in sorted(drawn.items())))
+    if args.output:
+        frames = max(1, counts["output frames"])
+        print(f"terminal output: {counts['output frames']} frames, {counts['output bytes'] / frames:,.0f} bytes and "
+              f"{1000 * spent.pop('output') / frames:.2f} ms of the UI thread a frame (in the CPU figure above)")
     for name, seconds in spent.most_common(12):
         print(f"  {1000 * seconds / max(1, epochs):7.1f} ms/epoch rendering {name}")
     if args.layouts:
