@@ -51,7 +51,14 @@ def shown(screen: TrainingScreen) -> set[str]:
 
 
 def drawn(screen: TrainingScreen, name: str) -> str:
-    """Chart `name` ("loss", "accuracy", "lr", "batch") as it is painted."""
+    """Chart `name` ("loss", "accuracy", "lr", "batch") as it is painted: the lines Textual hands the terminal for
+    it (through its styled-line cache, which `g` moves with what a chart shows)."""
+    chart = screen.chart(name)
+    return "\n".join(strip.text for strip in chart.render_lines(chart.size.region))
+
+
+def drawn_anew(screen: TrainingScreen, name: str) -> str:
+    """Chart `name` as its data draw it now, past any lines kept."""
     chart = screen.chart(name)
     return "\n".join(chart.render_line(y).text for y in range(chart.size.height))
 
@@ -99,6 +106,26 @@ async def test_g_moves_the_charts_with_their_data_and_marks_and_a_taller_termina
         await pilot.pause()
         assert in_reading_order(screen) == ["loss", "accuracy", "learning rate", "batch loss"]
         assert x_axis_end(screen, "loss") == 5 and "epoch 6" in drawn(screen, "batch")
+
+
+async def test_g_back_and_forth_paints_each_pair_as_its_data_draw_it():
+    screen = training_screen(epochs=5)
+    async with Host(screen).run_test(size=(100, 32)) as pilot:
+        await until(pilot, lambda: screen.monitor.epochs_seen == 5 and not screen.events)
+        await pilot.pause()
+        for press in range(6):
+            pair = ("lr", "batch") if press % 2 else ("loss", "accuracy")
+            for name in pair:
+                assert drawn(screen, name) == drawn_anew(screen, name), (press, name)
+            assert "learning rate" in drawn(screen, "lr") if press % 2 else "loss" in drawn(screen, "loss")
+            if press == 3:
+                assert "0.0001" in drawn(screen, "lr")
+            if press == 2:  # an epoch ends while loss and accuracy show: the pair away is drawn anew on its return
+                screen.events.append(epoch(6, lr=0.0001))
+                await until(pilot, lambda: screen.monitor.epochs_seen == 6 and not screen.events)
+                await until(pilot, lambda: "6.0" in drawn(screen, "loss"), seconds=30)
+            await pilot.press("g")
+            await pilot.pause()
 
 
 async def test_a_tall_terminal_shows_all_four_charts():

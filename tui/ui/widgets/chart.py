@@ -23,7 +23,8 @@ FRAMES_KEPT = 4
 """Frames of the current data kept at different sizes (a few layouts a chart moves between)."""
 
 CONTENT = ("title", "xlabel", "log_y", "log_x", "legend", "_colors", "_series", "points_drawn", "_marks", "_subtitle",
-           "_ylim", "_xlim", "_frames", "_lines", "_stale", "_stale_ok", "_fresh_after_stale", "draw_seconds")
+           "_ylim", "_xlim", "_frames", "_lines", "_stale", "_stale_ok", "_fresh_after_stale", "draw_seconds",
+           "_styles_cache", "_painted")
 """What a chart shows, with the frames drawn from it: what `LineChart.swap_content` exchanges (the rest, the
 plotext figure and a redraw already asked for, belongs to the place on the screen)."""
 
@@ -66,6 +67,10 @@ class LineChart(PlotextPlot):
         self._redraw_due = False
         self._stale_ok = False
         self._fresh_after_stale = True
+        self._painted: tuple[int, int, str] | None = None
+        """The (width, height, theme) the current frame was last painted at, None after a paint of the last frame:
+        Textual's styled lines of that paint (its `_styles_cache`, moved with the content by `swap_content`) can
+        be shown again without styling each line again."""
         self.draw_seconds = 0.0
         """CPU seconds the last frame took to draw (plotext's build and the conversion to lines): what a caller
         spaces its redraws by (tui.ui.screens.training)."""
@@ -79,16 +84,32 @@ class LineChart(PlotextPlot):
         self._fresh_after_stale = fresh
 
     def swap_content(self, other: LineChart) -> None:
-        """Show what `other` shows, with the frames drawn from it, and `other` what this chart showed: only the
-        two charts are repainted. Moving charts by hiding and showing them costs a layout pass, which re-renders
+        """Show what `other` shows, with the frames drawn from it and Textual's styled lines of its last paint, and
+        `other` what this chart showed: only the two charts are repainted, from those lines when they are current
+        (`_repaint_moved`). Moving charts by hiding and showing them costs a layout pass, which re-renders
         every widget on the screen (g in a short terminal: ~15 ms of the UI thread a press, measured against
-        ~6 ms for this; tui.ui.screens.training)."""
+        ~6 ms for a swap that styled every line anew, and ~1.4 ms for one from the lines kept:
+        benchmarks/press_cost.py)."""
         for name in CONTENT:
             mine = getattr(self, name)
             setattr(self, name, getattr(other, name))
             setattr(other, name, mine)
-        self.refresh()
-        other.refresh()
+        self._repaint_moved()
+        other._repaint_moved()
+
+    def _repaint_moved(self) -> None:
+        """Repaint content just moved here: from Textual's styled lines of its last paint when they show the current
+        frame at this size and theme (styling each line again was ~¾ of a press of g), else anew."""
+        region = self.size.region
+        if not self.display or not region:
+            return  # (a place not shown: the content's lines wait there, in its cache, until it moves back)
+        if self._painted != (region.width, region.height, self.app.theme):
+            self.refresh()
+            return
+        self.refresh(region)  # the whole widget is repainted...
+        dirty = getattr(self._styles_cache, "_dirty_lines", None)  # (Textual's; a version without it: styled anew)
+        if isinstance(dirty, set):
+            dirty.clear()  # ...from the lines its cache holds (a line it lacks is drawn as usual)
 
     def show(self, series: Mapping[str, tuple[Sequence[float], Sequence[float]] | Any], *,
              mark: float | None = None,
@@ -106,6 +127,7 @@ class LineChart(PlotextPlot):
         self._marks = tuple(sorted(set(marks) | ({mark} if mark is not None else set())))
         self._subtitle = subtitle
         self._stale_ok = False  # new data are drawn at the next paint
+        self._painted = None
         self._frames.clear()
         self._stale = {**self._stale, **self._lines}
         while len(self._stale) > FRAMES_KEPT:
@@ -154,6 +176,7 @@ class LineChart(PlotextPlot):
         style = self.visual_style
         key = (width, height, self.app.theme)
         kept = self._lines.get(key)
+        stale = None
         if kept is not None and kept[0] == style:
             self._stale_ok = False
         else:
@@ -165,6 +188,7 @@ class LineChart(PlotextPlot):
                 kept = stale
             else:
                 kept = self._draw_lines()
+        self._painted = None if kept is stale else key
         lines = kept[1]
         return lines[y] if 0 <= y < len(lines) else Strip.blank(width, style.rich_style)
 
