@@ -19,11 +19,22 @@ TINY = {"dataset.train_size": 200, "model.conv_filters": 4, "model.dense_units":
 
 async def type_into(pilot, key: str, text: str) -> None:
     """Focus a form field and type into it, as a person would."""
-    field_input = pilot.app.screen.query_one(f"#field-{key.replace('.', '-')} Input", Input)
+    selector = f"#field-{key.replace('.', '-')} Input"
+
+    def field_input() -> Input:  # (the one on the screen now: a form rebuilt since would leave an earlier one behind)
+        return pilot.app.screen.query_one(selector, Input)
+
+    def state() -> str:
+        found = pilot.app.screen.query(selector)
+        tabs = pilot.app.screen.query("#tabs")
+        return (f"{len(found)} {selector}, region {found.first().region if found else None}, attached "
+                f"{found.first().is_attached if found else None}, tab {tabs.first().active if tabs else None}, "
+                f"focused {pilot.app.focused!r}")
+
     # a click before the tab is laid out lands at (0, 0): the header's icon, which opens the command palette
-    await until(pilot, lambda: field_input.region.width > 0 and field_input.region.y > 0)
-    await pilot.click(field_input)
-    field_input.value = ""
+    await until(pilot, lambda: field_input().region.width > 0 and field_input().region.y > 0, state=state)
+    await pilot.click(field_input())
+    field_input().value = ""
     await pilot.press(*text)
     await pilot.pause()
 
