@@ -17,10 +17,12 @@ machine allows (responsiveness round 9); paired epochs in one process read ±0.0
 
 Targets: p95 < 100 ms and p99 < 200 ms while training (distribution-free intervals from the order statistics, over
 every press in the app's turns), with throughput app/bare ≥ 0.98 (Student's t over the rounds of one process, or
-over the processes' means with `--processes`).
+over the processes' means with `--processes`), over the rounds after the run's start (`--start-rounds`, 12 by
+default: the app spends its saved-up UI budget there, throughput_paired.py; their keys count, their throughput is
+printed on a START line of its own).
 
-    python benchmarks/latency.py --processes 30 --rounds 24  # Fashion-MNIST from ../shared/data, else digits
-    python benchmarks/latency.py --dataset digits --rounds 2 --presses 3   # smallest (the smoke test)
+    python benchmarks/latency.py --processes 16 --rounds 24  # Fashion-MNIST from ../shared/data, else digits
+    python benchmarks/latency.py --dataset digits --start-rounds 1 --rounds 2 --presses 3   # smallest (smoke test)
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def turn_of(state: Path) -> str:
 
 def paired_process(args: argparse.Namespace, index: int) -> dict:
     """One process of paired rounds with presses: {"turns": {trainer: [(wall, cpu), ...]}, "ui_cpu": the app's UI
-    thread's CPU seconds over the rounds, "training": [s], "idle": [s], "harness": [s]}."""
+    thread's CPU seconds over the rounds (the start's included), "training": [s], "idle": [s], "harness": [s]}."""
     with tempfile.TemporaryDirectory() as tmp, Tmux(f"{S}-{index}", 100, 32) as pane, \
             Tmux(f"{S}-{index}-bare", 100, 32) as other:
         state, out_file, log = Path(tmp) / "turn", Path(tmp) / "turns.json", Path(tmp) / "rounds.log"
@@ -101,7 +103,8 @@ def paired_process(args: argparse.Namespace, index: int) -> dict:
         other.wait_for(lambda s: s.strip() == "loss", "the key-answering pane")
         command = [sys.executable, PAIRED, "--subject", "app", "--rounds", str(args.rounds), "--train-size",
                    str(args.train_size), "--batch-size", str(args.batch_size), "--dataset", args.dataset,
-                   "--json", str(out_file), "--terminal", str(state), "--rounds-log", str(log)]
+                   "--json", str(out_file), "--terminal", str(state), "--rounds-log", str(log),
+                   "--start-rounds", str(args.start_rounds)]
         pane.send(f"cd {shlex.quote(str(ROOT))} && TF_CPP_MIN_LOG_LEVEL=3 {shlex.join(command)}", "Enter")
         deadline = time.monotonic() + 900  # the data, three models and the first (tracing) epoch
         while turn_of(state) in ("", "done"):
@@ -110,7 +113,7 @@ def paired_process(args: argparse.Namespace, index: int) -> dict:
             time.sleep(0.1)
         training: list[float] = []
         harness: list[float] = []
-        deadline = time.monotonic() + 600 * args.rounds
+        deadline = time.monotonic() + 600 * (args.start_rounds + args.rounds)
         while (turn := turn_of(state)) != "done":
             if time.monotonic() > deadline:
                 raise SystemExit(f"process {index}: the rounds did not end; the pane:\n{pane.screen()}\n"
@@ -146,8 +149,8 @@ def paired_process(args: argparse.Namespace, index: int) -> dict:
             time.sleep(0.2)
         time.sleep(0.2)  # (written at once, but let the writer close it)
         result = json.loads(out_file.read_text())
-    return {"turns": result["turns"], "ui_cpu": result["ui_cpu"], "training": training, "idle": idle,
-            "harness": harness}
+    return {"turns": result["turns"], "ui_cpu": result["ui_cpu"] + (result.get("ui_cpu_start") or 0.0),
+            "training": training, "idle": idle, "harness": harness}
 
 
 def main() -> None:
@@ -156,6 +159,9 @@ def main() -> None:
                         "interval is then over the processes' means)")
     parser.add_argument("--rounds", type=int, default=12, help="paired rounds a process (a multiple of 6 balances "
                         "the orders)")
+    parser.add_argument("--start-rounds", type=int, default=12,
+                        help="rounds first, the run's start: their keys count, their throughput is on a START line "
+                             "of its own (the app spends its saved-up UI budget there: throughput_paired.py)")
     parser.add_argument("--press-every", type=float, default=0.5, metavar="S",
                         help="press g every S seconds through the app's turns (0.5: responsiveness rounds 10-11; 0.15: "
                              "as fast as the rounds before it)")
@@ -166,9 +172,10 @@ def main() -> None:
     args = parser.parse_args()
     if subprocess.run(["tmux", "-V"], capture_output=True).returncode:
         raise SystemExit("needs tmux")
-    from throughput_paired import code_version
+    from throughput_paired import code_version, start_line
 
-    print(f"app pressed every {args.press_every:g} s, {args.processes} processes × {args.rounds} rounds, on "
+    print(f"app pressed every {args.press_every:g} s, {args.processes} processes × {args.rounds} rounds after "
+          f"{args.start_rounds} at the start, on "
           f"{code_version()}", flush=True)
     train_all: list[float] = []
     idle_all: list[float] = []
@@ -177,10 +184,15 @@ def main() -> None:
     control_means: list[float] = []
     every_round: list[float] = []
     every_control: list[float] = []
+    start_means: list[float] = []
     ui_cpu = app_seconds = 0.0
     for i in range(args.processes):
         got = paired_process(args, i + 1)
-        wall = {n: [w for w, _ in v] for n, v in got["turns"].items()}
+        start = {n: [w for w, _ in v[:args.start_rounds]] for n, v in got["turns"].items()}
+        if args.start_rounds:
+            start_means.append(statistics.fmean(ratios(start["bare"], start["subject"])))
+            app_seconds += sum(start["subject"])
+        wall = {n: [w for w, _ in v[args.start_rounds:]] for n, v in got["turns"].items()}
         rs, cs = ratios(wall["bare"], wall["subject"]), ratios(wall["bare"], wall["bare2"])
         every_round += rs
         every_control += cs
@@ -225,6 +237,11 @@ def main() -> None:
         print(target_line("throughput app/bare while pressing (paired epochs)", *mean_ci(every_round),
                           len(every_round), at_least=0.98))
         print(control_line("bare/bare2 (paired epochs)", every_control))
+    if len(start_means) > 1:
+        print(start_line("app", args.start_rounds, start_means, f"{len(start_means)} processes, pressing"))
+    elif start_means:
+        print(f"START app/bare over the first {args.start_rounds} rounds (one process, pressing): "
+              f"{start_means[0]:.3f}; the TARGET is over the rounds after them")
 
 
 if __name__ == "__main__":

@@ -29,12 +29,14 @@ ROOT = HERE.parent
 BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], bool]] = {
     "chart_redraw": (["--rounds", "7"], ["--rounds", "15"], ["--rounds", "2"], False),
     "first_paint": (["--runs", "5"], ["--runs", "10"], ["--runs", "1"], True),
-    "latency": (["--rounds", "12", "--presses", "30"], ["--processes", "30", "--rounds", "24"],
-                ["--dataset", "digits", "--rounds", "6", "--presses", "3", "--press-every", "0.05"], True),
+    "latency": (["--rounds", "12", "--presses", "30"], ["--processes", "16", "--rounds", "24"],
+                ["--dataset", "digits", "--start-rounds", "1", "--rounds", "6", "--presses", "3",
+                 "--press-every", "0.05"], True),
     "throughput": (["--rounds", "3", "--epochs", "3", "--train-size", "4000"],
                    ["--rounds", "5", "--epochs", "4", "--train-size", "20000"],
                    ["--dataset", "digits", "--rounds", "1", "--epochs", "2"], False),
-    "throughput_paired": (["--rounds", "12"], ["--rounds", "36"], ["--dataset", "digits", "--rounds", "2"], False),
+    "throughput_paired": (["--rounds", "12"], ["--processes", "16", "--rounds", "24"],
+                          ["--dataset", "digits", "--start-rounds", "1", "--rounds", "2"], False),
     "gradient_overhead": (["--rounds", "2", "--epochs", "3", "--train-size", "4000"],
                           ["--rounds", "3", "--epochs", "3", "--train-size", "20000"],
                           ["--dataset", "digits", "--rounds", "1", "--epochs", "2"], False),
@@ -81,7 +83,7 @@ def main() -> int:
             failed += 1
             summary.append(f"FAILED {name}: exit status {rc} after {took:.0f} s (its output is above)")
             continue
-        summary += [line for line in lines if line.startswith(("TARGET ", "CONTROL "))]
+        summary += [line for line in lines if line.startswith(("TARGET ", "CONTROL ", "START "))]
         summary.append(f"DONE {name} in {took:.0f} s")
     print(f"\n=== summary ({'full' if args.full else 'smallest' if args.smallest else 'quick'} sizes, "
           f"{time.perf_counter() - t_all:.0f} s, {os.cpu_count()} cores, load average now "

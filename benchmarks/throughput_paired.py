@@ -21,6 +21,14 @@ six orders of the three, so each trainer follows each other as often (over a mul
 What it does not charge: the app's idle timers during the other trainers' turns (its 4 Hz drain with nothing
 queued, the 1 Hz status line): that work is in their turns, against bare as much as the subject.
 
+The run's start (`--start-rounds S`, 12 by default): the app's screen starts a run with UI_BURST (0.3 s) of its
+CPU budget saved up, so that the first epochs of a run are drawn as they end (tui.ui.screens.training); that is
+spent in the app's first ~10 turns (13.5 ms of the UI thread a turn against 3.7 ms after them, and the app's epoch
+7 % longer than bare's: benchmarks/README.md, throughput round 19). A fixed cost of a run's start is a larger
+share of a shorter benchmark (24 rounds of 0.75 s epochs: ~1.7 %; of 2 s epochs: ~0.6 %), so the first S rounds
+are reported on a START line of their own and the TARGET is over the `--rounds` after them, as the first (tracing)
+epoch is left out of every turn. (S a multiple of 6 keeps the orders balanced in both parts.)
+
 Several processes (`--processes P`): each process carries a bias of its own, per trainer, of a percent or two
 (memory and thread placement stay put for all of a trainer's epochs): at 150 rounds in one process the bare/bare2
 control read 1.019 (1.000-1.037), and the app read 0.993 where the session alone, an hour earlier, read 0.976. No
@@ -33,6 +41,7 @@ processes: benchmarks/pool_processes.py reads their printed output.
     python benchmarks/throughput_paired.py                     # the app, Fashion-MNIST 6,000 when present
     python benchmarks/throughput_paired.py --subject session --rounds 30
     python benchmarks/throughput_paired.py --subject session --processes 6 --rounds 24
+    python benchmarks/throughput_paired.py --processes 16 --rounds 24 --start-rounds 12   # throughput round 19
 """
 
 from __future__ import annotations
@@ -151,9 +160,10 @@ def gated_session_class(turns: Turns, ready: threading.Event):
 
 
 def conduct(turns: Turns, names: list[str], rounds: int, out: dict[str, list[tuple[float, float]]],
-            ui: dict[str, float], log: TextIO | None = None, state: Path | None = None) -> None:
-    """The rounds, each printed to `log` (this process's stdout by default); with ui["clock"] (the app's UI
-    thread's CPU clock), ui["cpu"] is that thread's CPU seconds over them (not the app's start-up, nor its end).
+            ui: dict[str, float], log: TextIO | None = None, state: Path | None = None, start: int = 0) -> None:
+    """`start` rounds and then `rounds` more, each printed to `log` (this process's stdout by default); with
+    ui["clock"] (the app's UI thread's CPU clock), ui["cpu"] is that thread's CPU seconds over the `rounds` after
+    the start and ui["cpu_start"] over the `start` rounds (neither holds the app's start-up, nor its end).
     With `state`, the name of the trainer whose turn it is is written there as each turn begins, and "done" after
     the last (what benchmarks/latency.py presses keys by)."""
     log = log or sys.__stdout__  # (the headless view's rich Progress takes over sys.stdout while it shows)
@@ -162,8 +172,11 @@ def conduct(turns: Turns, names: list[str], rounds: int, out: dict[str, list[tup
     cpu0 = time.clock_gettime(clock) if clock is not None else 0.0
     orders = list(itertools.permutations(names))  # each trainer follows each other as often (a turned order
     # alone kept who follows whom: bare always came after the subject, and bare/bare2 read 1.03-1.05)
-    for r in range(rounds):
-        order = orders[r % len(orders)]
+    for r in range(start + rounds):
+        if r == start and clock is not None and start:
+            ui["cpu_start"] = time.clock_gettime(clock) - cpu0
+            cpu0 = time.clock_gettime(clock)
+        order = orders[(r if r < start else r - start) % len(orders)]
         for name in order:
             if state is not None:
                 state.write_text(name)
@@ -180,6 +193,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subject", choices=("app", "session"), default="app")
     parser.add_argument("--rounds", type=int, default=24, help="a multiple of 6 balances the orders")
+    parser.add_argument("--start-rounds", type=int, default=12,
+                        help="rounds first, the run's start, reported apart (the app's saved-up UI budget)")
     parser.add_argument("--train-size", type=int, default=6000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--dataset", choices=("auto", "digits"), default="auto",
@@ -195,7 +210,8 @@ def main() -> None:
     if args.processes > 1:
         several_processes(args)
         return
-    args.epochs = args.rounds + 2  # the first epoch is in no turn; the trainers are stopped after the last round
+    # the first epoch is in no turn; the trainers are stopped after the last round
+    args.epochs = args.start_rounds + args.rounds + 2
     config = experiment(args)
     turns = Turns()
     names = ["bare", "bare2", "subject"]
@@ -205,7 +221,8 @@ def main() -> None:
     ui: dict[str, float] = {}
     log = open(args.rounds_log, "w") if args.rounds_log else None  # (closed once the rounds are over)
     state = Path(args.terminal) if args.terminal else None
-    conductor = threading.Thread(target=conduct, args=(turns, names, args.rounds, out, ui, log, state), daemon=True)
+    conductor = threading.Thread(target=conduct, args=(turns, names, args.rounds, out, ui, log, state,
+                                                       args.start_rounds), daemon=True)
     session_class = gated_session_class(turns, ready)
     with tempfile.TemporaryDirectory() as runs:
         if args.subject == "session":
@@ -217,16 +234,17 @@ def main() -> None:
         t.join(timeout=60)
     if log is not None:
         log.close()
-    report(args, config, out, ui.get("cpu"))
+    report(args, config, out, ui)
     if args.json:
-        Path(args.json).write_text(json.dumps({"turns": out, "ui_cpu": ui.get("cpu")}))
+        Path(args.json).write_text(json.dumps({"turns": out, "start": args.start_rounds, "ui_cpu": ui.get("cpu"),
+                                               "ui_cpu_start": ui.get("cpu_start")}))
 
 
 def several_processes(args: argparse.Namespace) -> None:
     """`--processes P`: P child processes, one after another, each the one-process benchmark with `--rounds`;
     the figures are over the processes' means."""
     subject = args.subject
-    means: dict[str, list[float]] = {"wall": [], "control": [], "cpu": [], "both": []}
+    means: dict[str, list[float]] = {"wall": [], "control": [], "cpu": [], "both": [], "start": []}
     pooled: list[float] = []
     print(f"{subject}, {args.processes} processes × {args.rounds} rounds, on {code_version()}", flush=True)
     # (the lines a run prints are what benchmarks/pool_processes.py reads back: RUN_LINE, PROCESS_LINE)
@@ -235,12 +253,16 @@ def several_processes(args: argparse.Namespace) -> None:
             out_file = Path(tmp) / "turns.json"
             cmd = [sys.executable, str(Path(__file__).resolve()), "--subject", subject, "--rounds", str(args.rounds),
                    "--train-size", str(args.train_size), "--batch-size", str(args.batch_size),
-                   "--dataset", args.dataset, "--json", str(out_file)]
+                   "--dataset", args.dataset, "--json", str(out_file), "--start-rounds", str(args.start_rounds)]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0 or not out_file.is_file():
                 raise SystemExit(f"process {i + 1} failed (exit {done.returncode}):\n{done.stdout[-2000:]}"
                                  f"{done.stderr[-2000:]}")
             turns = json.loads(out_file.read_text())["turns"]
+        start = {n: [w for w, _ in v[:args.start_rounds]] for n, v in turns.items()}
+        if args.start_rounds:
+            means["start"].append(statistics.fmean(ratios(start["bare"], start["subject"])))
+        turns = {n: v[args.start_rounds:] for n, v in turns.items()}
         wall = {n: [w for w, _ in v] for n, v in turns.items()}
         cpu = {n: [c for _, c in v] for n, v in turns.items()}
         rs = ratios(wall["bare"], wall["subject"])
@@ -253,6 +275,8 @@ def several_processes(args: argparse.Namespace) -> None:
               f"bare/bare2 {means['control'][-1]:.3f}, CPU bare/{subject} {means['cpu'][-1]:.3f}, "
               f"{subject}/both bares {means['both'][-1]:.3f}", flush=True)
     summarize_processes(subject, args.rounds, means, f"{os.cpu_count()} cores", pooled)
+    if means["start"]:
+        print(start_line(subject, args.start_rounds, means["start"], f"{len(means['start'])} processes"))
 
 
 RUN_LINE = re.compile(r"^\w+, \d+ processes × \d+ rounds, on (?P<code>.+)$")
@@ -283,6 +307,14 @@ def summarize_processes(subject: str, rounds: int, means: dict[str, list[float]]
         m, lo, hi = mean_ci(pooled)
         print(f"(all {len(pooled)} rounds pooled, as if one process: {m:.3f}, 95% CI {lo:.3f}–{hi:.3f}; this "
               "interval leaves out the processes' own biases)")
+
+
+def start_line(subject: str, start: int, ratios_: list[float], over: str) -> str:
+    """The START line: the subject over the `start` rounds before the TARGET's (the app spends its saved-up UI
+    budget there), beside the target, for the record: a run's fixed start cost, not its throughput."""
+    m, lo, hi = mean_ci(ratios_)
+    return (f"START {subject}/bare over the first {start} rounds ({over}): {m:.3f} (95% CI {lo:.3f}–{hi:.3f}); "
+            "the TARGET is over the rounds after them")
 
 
 def code_version() -> str:
@@ -347,15 +379,19 @@ def run_app(session_class: Any, config: Any, runs: Path, conductor: threading.Th
 
 
 def report(args: argparse.Namespace, config: Any, out: dict[str, list[tuple[float, float]]],
-           ui_cpu: float | None) -> None:
+           ui: dict[str, float]) -> None:
     from tui.core import datasets
 
+    start = {n: [w for w, _ in v[:args.start_rounds]] for n, v in out.items()}
+    out = {n: v[args.start_rounds:] for n, v in out.items()}
+    ui_cpu = ui.get("cpu")
     n_train = datasets.load_dataset(config.dataset).info.train
     wall = {n: [w for w, _ in v] for n, v in out.items()}
     cpu = {n: [c for _, c in v] for n, v in out.items()}
     subject = args.subject
     print(f"\n{config.dataset.name}, {n_train} training samples, simple_cnn, batch {config.training.batch_size}, "
-          f"{args.rounds} rounds of one epoch each (bare, bare2, {subject}; the 6 orders in turn), one process, "
+          f"{args.rounds} rounds of one epoch each after {args.start_rounds} at the start (bare, bare2, {subject}; "
+          f"the 6 orders in turn), one process, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     for n in wall:
         print(f"  {n:<8} median epoch {statistics.median(wall[n]):.3f} s  {n_train / statistics.median(wall[n]):>9,.0f}"
@@ -373,6 +409,11 @@ def report(args: argparse.Namespace, config: Any, out: dict[str, list[tuple[floa
         print(f"DIRECT app: the UI thread's CPU over the rounds {ui_cpu:.2f} s: {own:.1f}% "
               f"of one core over the app's own turns (if it all fell in them; "
               f"{100 * ui_cpu / sum(sum(w) for w in wall.values()):.1f}% over every turn)")
+    if args.start_rounds:
+        print(start_line(subject, args.start_rounds, ratios(start["bare"], start["subject"]), "one process"))
+        if ui_cpu is not None and "cpu_start" in ui:
+            print(f"DIRECT app: the UI thread's CPU a round, {1000 * ui['cpu_start'] / args.start_rounds:.1f} ms over "
+                  f"the first {args.start_rounds}, {1000 * ui_cpu / args.rounds:.1f} ms over the {args.rounds} after")
 
 
 if __name__ == "__main__":

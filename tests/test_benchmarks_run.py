@@ -22,11 +22,12 @@ EXPECTED = {
     "first_paint": ["TARGET first paint / bare Textual paint", "TARGET first paint / import tensorflow",
                     "CONTROL bare paint / bare paint again"],
     "latency": ["TARGET key p95 while training (ms)", "TARGET key p99 while training (ms)",
-                "TARGET throughput app/bare while pressing (paired epochs)", "CONTROL bare/bare2 (paired epochs)"],
+                "TARGET throughput app/bare while pressing (paired epochs)", "CONTROL bare/bare2 (paired epochs)",
+                "START app/bare over the first 1 rounds"],
     "throughput": ["TARGET throughput session/bare", "TARGET throughput app/bare",
                    "CONTROL throughput bare/bare again"],
     "throughput_paired": ["TARGET throughput app/bare (paired epochs)",
-                          "CONTROL throughput bare/bare2 (paired epochs)"],
+                          "CONTROL throughput bare/bare2 (paired epochs)", "START app/bare over the first 1 rounds"],
     "gradient_overhead": ["TARGET gradient callback share at default (%)"],
     "memory": ["TARGET memory pipeline/(TF+data), digits", "CONTROL memory TF baseline/baseline again"],
 }
@@ -55,7 +56,7 @@ def test_paired_throughput_over_several_processes_prints_one_line_per_process_an
         tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput_paired.py"), "--subject", "session",
-                          "--dataset", "digits", "--rounds", "2", "--processes", "2"],
+                          "--dataset", "digits", "--start-rounds", "1", "--rounds", "2", "--processes", "2"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     lines = out.stdout.splitlines()
@@ -64,6 +65,7 @@ def test_paired_throughput_over_several_processes_prints_one_line_per_process_an
     target = [line for line in lines if line.startswith("TARGET ")]
     assert len(target) == 1 and "throughput session/bare (2 processes)" in target[0] and "N=2 " in target[0]
     assert any(line.startswith("CONTROL throughput bare/bare2 (2 processes)") for line in lines)
+    assert any(line.startswith("START session/bare over the first 1 rounds (2 processes)") for line in lines)
     assert any(line.startswith("AGAINST BOTH BARES: session / the mean of bare's and bare2's epoch") and "N=2 " in line
                for line in lines)
     # the same run's output twice, pooled (benchmarks/pool_processes.py): every process once more, the same figure
