@@ -172,7 +172,7 @@ def main() -> None:
     args = parser.parse_args()
     if subprocess.run(["tmux", "-V"], capture_output=True).returncode:
         raise SystemExit("needs tmux")
-    from throughput_paired import code_version, start_line
+    from throughput_paired import code_version, split_start, start_line
 
     print(f"app pressed every {args.press_every:g} s, {args.processes} processes × {args.rounds} rounds after "
           f"{args.start_rounds} at the start, on "
@@ -185,14 +185,16 @@ def main() -> None:
     every_round: list[float] = []
     every_control: list[float] = []
     start_means: list[float] = []
+    every_start: list[float] = []
     ui_cpu = app_seconds = 0.0
     for i in range(args.processes):
         got = paired_process(args, i + 1)
-        start = {n: [w for w, _ in v[:args.start_rounds]] for n, v in got["turns"].items()}
-        if args.start_rounds:
-            start_means.append(statistics.fmean(ratios(start["bare"], start["subject"])))
-            app_seconds += sum(start["subject"])
-        wall = {n: [w for w, _ in v[args.start_rounds:]] for n, v in got["turns"].items()}
+        start, turns = split_start(got["turns"], args.start_rounds)
+        if start:
+            start_means.append(statistics.fmean(start))
+            every_start += start
+            app_seconds += sum(w for w, _ in got["turns"]["subject"][:args.start_rounds])
+        wall = {n: [w for w, _ in v] for n, v in turns.items()}
         rs, cs = ratios(wall["bare"], wall["subject"]), ratios(wall["bare"], wall["bare2"])
         every_round += rs
         every_control += cs
@@ -237,11 +239,10 @@ def main() -> None:
         print(target_line("throughput app/bare while pressing (paired epochs)", *mean_ci(every_round),
                           len(every_round), at_least=0.98))
         print(control_line("bare/bare2 (paired epochs)", every_control))
-    if len(start_means) > 1:
-        print(start_line("app", args.start_rounds, start_means, f"{len(start_means)} processes, pressing"))
-    elif start_means:
-        print(f"START app/bare over the first {args.start_rounds} rounds (one process, pressing): "
-              f"{start_means[0]:.3f}; the TARGET is over the rounds after them")
+    if every_start:  # (over the processes' means as the TARGET is, or the rounds of one process)
+        several = args.processes > 1
+        print(start_line("app", args.start_rounds, start_means if several else every_start,
+                         f"{args.processes} processes, pressing" if several else "one process, pressing"))
 
 
 if __name__ == "__main__":

@@ -236,8 +236,8 @@ def main() -> None:
         log.close()
     report(args, config, out, ui)
     if args.json:
-        Path(args.json).write_text(json.dumps({"turns": out, "start": args.start_rounds, "ui_cpu": ui.get("cpu"),
-                                               "ui_cpu_start": ui.get("cpu_start")}))
+        result = {"turns": out, "ui_cpu": ui.get("cpu"), "ui_cpu_start": ui.get("cpu_start")}
+        Path(args.json).write_text(json.dumps(result))
 
 
 def several_processes(args: argparse.Namespace) -> None:
@@ -259,10 +259,9 @@ def several_processes(args: argparse.Namespace) -> None:
                 raise SystemExit(f"process {i + 1} failed (exit {done.returncode}):\n{done.stdout[-2000:]}"
                                  f"{done.stderr[-2000:]}")
             turns = json.loads(out_file.read_text())["turns"]
-        start = {n: [w for w, _ in v[:args.start_rounds]] for n, v in turns.items()}
-        if args.start_rounds:
-            means["start"].append(statistics.fmean(ratios(start["bare"], start["subject"])))
-        turns = {n: v[args.start_rounds:] for n, v in turns.items()}
+        start, turns = split_start(turns, args.start_rounds)
+        if start:
+            means["start"].append(statistics.fmean(start))
         wall = {n: [w for w, _ in v] for n, v in turns.items()}
         cpu = {n: [c for _, c in v] for n, v in turns.items()}
         rs = ratios(wall["bare"], wall["subject"])
@@ -307,6 +306,13 @@ def summarize_processes(subject: str, rounds: int, means: dict[str, list[float]]
         m, lo, hi = mean_ci(pooled)
         print(f"(all {len(pooled)} rounds pooled, as if one process: {m:.3f}, 95% CI {lo:.3f}–{hi:.3f}; this "
               "interval leaves out the processes' own biases)")
+
+
+def split_start(turns: dict[str, list[Any]], start: int) -> tuple[list[float], dict[str, list[Any]]]:
+    """A process's turns split at the end of its `start` rounds: subject/bare of each of those rounds, and the
+    turns after them (what the TARGET is taken over)."""
+    wall = {n: [w for w, _ in v[:start]] for n, v in turns.items()}
+    return ratios(wall["bare"], wall["subject"]), {n: v[start:] for n, v in turns.items()}
 
 
 def start_line(subject: str, start: int, ratios_: list[float], over: str) -> str:
@@ -382,8 +388,7 @@ def report(args: argparse.Namespace, config: Any, out: dict[str, list[tuple[floa
            ui: dict[str, float]) -> None:
     from tui.core import datasets
 
-    start = {n: [w for w, _ in v[:args.start_rounds]] for n, v in out.items()}
-    out = {n: v[args.start_rounds:] for n, v in out.items()}
+    start, out = split_start(out, args.start_rounds)
     ui_cpu = ui.get("cpu")
     n_train = datasets.load_dataset(config.dataset).info.train
     wall = {n: [w for w, _ in v] for n, v in out.items()}
@@ -410,7 +415,7 @@ def report(args: argparse.Namespace, config: Any, out: dict[str, list[tuple[floa
               f"of one core over the app's own turns (if it all fell in them; "
               f"{100 * ui_cpu / sum(sum(w) for w in wall.values()):.1f}% over every turn)")
     if args.start_rounds:
-        print(start_line(subject, args.start_rounds, ratios(start["bare"], start["subject"]), "one process"))
+        print(start_line(subject, args.start_rounds, start, "one process"))
         if ui_cpu is not None and "cpu_start" in ui:
             print(f"DIRECT app: the UI thread's CPU a round, {1000 * ui['cpu_start'] / args.start_rounds:.1f} ms over "
                   f"the first {args.start_rounds}, {1000 * ui_cpu / args.rounds:.1f} ms over the {args.rounds} after")
