@@ -129,17 +129,8 @@ def paired_process(args: argparse.Namespace, index: int) -> dict:
         pane.wait_for(lambda s: "Test:" in s or ("Training ended" in s and "switches between test results" not in s),
                       "the run's end", 300)
         if "Test:" in pane.screen():
-            # (in this process the first t after the end is lost, a second is answered; `cnn-tui --start` answers
-            # the first: not found why)
-            for _ in range(3):
-                pane.send("t")
-                try:
-                    pane.wait_for(lambda s: "loss" in s and "Test:" not in s, "the charts after t", timeout=3)
-                    break
-                except SystemExit:
-                    continue
-            else:
-                raise SystemExit(f"process {index}: t did not bring the charts back; the pane:\n{pane.screen()}")
+            pane.send("t")
+            pane.wait_for(lambda s: "loss" in s and "Test:" not in s, f"process {index}: the charts after t", 5)
         idle = presses(pane, args.presses)
         pane.send("q")
         deadline = time.monotonic() + 120

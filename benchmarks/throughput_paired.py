@@ -363,11 +363,14 @@ def run_app(session_class: Any, config: Any, runs: Path, conductor: threading.Th
 
     import tui.core.session
     from tui.ui.app import CnnTuiApp
+    from tui.ui.app import run_app as run_in_terminal
 
     tui.core.session.TrainingSession = session_class  # the app makes its session from here when F5 starts it
     if in_terminal:
         conductor.start()  # (it waits for the three fits' first epoch: the app's starts once the app is up)
-        CnnTuiApp(config, runs_dir=runs, start=True).run()
+        # as `cnn-tui` runs it: the terminal asked what it can draw before the app takes it (tui/ui/graphics.py); run
+        # without that, the test results' pictures asked it later and the answer ate the harness's first `t`
+        run_in_terminal(config, runs_dir=str(runs), start=True)
         conductor.join(timeout=1)  # (done before q, unless the app was quit before the rounds ended)
         return
 

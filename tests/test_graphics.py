@@ -90,3 +90,32 @@ def test_textual_image_uses_the_answers_without_asking_again(probed: str, method
     """, reply=None)
     assert err.strip().splitlines()[-1] == method
     assert written == b""
+
+
+@pytest.mark.parametrize("command", ["cnn-tui", "cnn-tui attach"])
+def test_each_app_asks_the_terminal_before_it_takes_it(command: str, monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    """`cnn-tui` and `cnn-tui attach` ask what the terminal can draw before Textual reads its keys. Asked later
+    (textual-image asks with the first picture: the test results, the inside view), the reply arrived as keys (`c`
+    among them, a binding) and a key pressed while textual-image waited for it was lost."""
+    from textual.app import App
+
+    from tui.core import tfenv
+    from tui.core.config import ExperimentConfig
+    from tui.ui import attach, graphics
+    from tui.ui.app import run_app
+
+    order: list[str] = []
+    monkeypatch.setattr(tfenv, "quiet_environment", lambda: order.append("TensorFlow quiet"))
+    monkeypatch.setattr(tfenv, "move_native_stderr", lambda: order.append("its log off the screen"))
+    monkeypatch.setattr(graphics, "probe", lambda: order.append("the terminal asked"))
+    monkeypatch.setattr(App, "run", lambda self, *a, **k: order.append(f"{type(self).__name__} runs"))
+    monkeypatch.setattr(attach.os, "nice", lambda n: 0)  # (a viewer lowers its priority: not this test's)
+    if command == "cnn-tui":
+        run_app(ExperimentConfig(), runs_dir=str(tmp_path))
+        app = "CnnTuiApp"
+    else:
+        (tmp_path / "events.jsonl").write_text("")
+        attach.cmd_attach(str(tmp_path), None)
+        app = "AttachApp"
+    assert order == ["TensorFlow quiet", "its log off the screen", "the terminal asked", f"{app} runs"]

@@ -377,13 +377,9 @@ class CnnTuiApp(App[int]):
 def run_app(config: ExperimentConfig, *, runs_dir: str | None = None, start: bool = False,
             preset: str | None = None) -> int:
     """Run the app in this terminal, with TensorFlow's native log kept off the screen."""
-    from tui.core.tfenv import move_native_stderr, quiet_environment
+    from tui.ui.graphics import take_terminal
 
-    quiet_environment()
-    move_native_stderr()
-    from tui.ui.graphics import probe
-
-    probe()  # what the terminal can draw, asked now: Textual would take the answers
+    take_terminal()
     app = CnnTuiApp(config, runs_dir=runs_dir, start=start, preset=preset)
     app.collect_after_paint = not gc.isenabled()  # (turned off by tui/cli.py for the start)
     app.run()

@@ -424,10 +424,9 @@ def cmd_attach(target: str, runs_dir: str | None, notify: bool = False) -> int:
     except SettingsError as exc:
         print(f"cnn-tui attach: {exc}", file=sys.stderr)
         return 2
-    from tui.core.tfenv import move_native_stderr, quiet_environment
+    from tui.ui.graphics import take_terminal
 
-    quiet_environment()
-    move_native_stderr()  # the inside view (i) loads TensorFlow: its native log goes to its file, not over the view
+    take_terminal()  # (the inside view, i, loads TensorFlow and draws pictures)
     app = AttachApp(kind, path, notify=notify)
     app.run()
     return app.return_code or 0

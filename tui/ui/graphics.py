@@ -84,6 +84,19 @@ def probe(timeout: float = 0.3) -> Graphics | None:
     return _probed
 
 
+def take_terminal() -> None:
+    """Before an app takes this terminal: TensorFlow quiet and its native log off the screen, and the terminal
+    asked what it can draw. Every app run in a terminal calls this first (`cnn-tui`, `cnn-tui attach`): an app that
+    did not would have textual-image ask later, while Textual reads the keys; the answers then arrive as keys (the
+    device attributes `\\x1b[?1;2c` as `[`, `?`, `1`, `;`, `2` and `c`, which is a binding) and textual-image's
+    wait for them swallows the key the user pressed meanwhile."""
+    from tui.core.tfenv import move_native_stderr, quiet_environment
+
+    quiet_environment()
+    move_native_stderr()
+    probe()
+
+
 def _cell_size(graphics: Graphics) -> tuple[int, int]:
     """textual-image's own order without asking the terminal again: the tty's pixel size, the terminal's answer,
     the web terminal's variables, a VT340's cell."""
