@@ -211,3 +211,35 @@ def test_fashion_mnist_from_a_local_data_dir_trains_offline(tmp_path):
     assert result.status == "finished"
     assert result.summary["dataset"]["test"] == 10000
     assert result.summary["test"]["accuracy"] > 0.75
+
+
+def test_a_stopped_run_leaves_no_input_pipeline_for_the_ui_thread_to_tear_down(tmp_path):
+    """A stop mid-epoch leaves Keras' epoch iterator in a reference cycle. The training thread collects it, so the
+    UI thread's next garbage collection does not stall for seconds destroying the tf.data iterator."""
+    import gc
+
+    config = tiny(training__batch_size=4, training__epochs=5)
+    session = TrainingSession(config, runs_dir=tmp_path, batch_interval=0.0)
+    session.subscribe(lambda e: session.stop() if isinstance(e, BatchEnd) and e.batch == 3 else None)
+    gc.disable()  # only the session's own collection may free it
+    try:
+        assert session.run().status == "stopped"
+        alive = [o for o in gc.get_objects() if type(o).__name__ in ("OwnedIterator", "TFEpochIterator")]
+    finally:
+        gc.enable()
+    assert alive == []
+
+
+def test_the_input_pipeline_runs_without_the_tf_data_autotuner():
+    """The autotuner's thread sleeps between optimisations (up to 60 s), and tearing down a pipeline mid-stream waits
+    out its sleep. The app's pipeline always ends mid-stream (it runs to the epoch ceiling), so each run's end came up
+    to a minute late. Without the autotuner a pipeline is torn down at once."""
+    import numpy as np
+
+    from tui.core import keras_parts
+
+    x, y = np.zeros((40, 8, 8, 1), np.uint8), np.arange(40) % 10
+    ds = keras_parts.make_dataset(x, y, 10, tiny(), shuffle=True, until_epoch=1000)
+    assert ds.options().autotune.enabled is False
+    it = iter(ds)
+    assert next(it)[0].shape[1:] == (8, 8, 1)

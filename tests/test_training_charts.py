@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from textual.app import App
+from textual.widgets import Static
 
 from pilot_wait import until
 from still_session import StillSession
 from tui.core import config as cfg
 from tui.core.datasets import DatasetInfo
-from tui.core.events import BatchEnd, EpochEnd, LayerInfo, ModelSummary, RunStarted
+from tui.core.events import BatchEnd, EpochEnd, LayerInfo, ModelSummary, Prepare, RunStarted, StateChanged
 from tui.ui.screens.training import TrainingScreen
 from tui.ui.widgets.chart import LineChart
 
@@ -195,3 +196,17 @@ async def test_the_learning_rate_chart_keeps_its_title_when_its_subtitle_has_no_
         await until(pilot, lambda: "0.0001" in drawn(screen, "lr"), seconds=30)
         assert title in drawn(screen, "lr")
         assert screen.chart("lr").marks == (3.0,)
+
+
+async def test_after_a_stop_the_status_line_says_the_test_split_is_being_evaluated():
+    """Between the stop taking effect and the results, the test split is evaluated (seconds on a large one); the
+    status line says so rather than still "stopping at the next batch"."""
+    screen = training_screen(epochs=3)
+    status = lambda: str(screen.query_one("#run-status", Static).render())  # noqa: E731
+    async with Host(screen).run_test(size=(100, 32)) as pilot:
+        screen.events.append(StateChanged("stopping"))
+        await until(pilot, lambda: "stopping at the next batch" in status())
+        screen.events.append(EpochEnd(4, 100, {"loss": 0.3}, 0.001, 0.5, 700.0, partial=True))
+        screen.events.append(Prepare("test", "Evaluating on the test split…"))
+        await until(pilot, lambda: "Evaluating on the test split" in status())
+        assert "stopping" not in status()

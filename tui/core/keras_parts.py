@@ -122,7 +122,13 @@ def make_dataset(x: np.ndarray, y: np.ndarray, num_classes: int, config: Experim
     else:
         ds = tf.data.Dataset.range(n).batch(batch)
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # Without tf.data's autotuner (AUTOTUNE then means a map call per core and the prefetch buffer's own tuning).
+    # Its thread sleeps between optimisations, up to 60 s as a run goes on, and a pipeline torn down mid-stream
+    # (every run in the app: its pipeline runs to EPOCH_CEILING) waits out that sleep: a run's end came up to a
+    # minute late. The map is a gather from memory; one call per core keeps the model fed (measured: no slower).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def summarize(model: Any) -> ModelSummary:

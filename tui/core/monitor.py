@@ -28,7 +28,7 @@ takes several times longer; a change made while paused, such as the batch size, 
 
 @dataclass
 class RunMonitor:
-    state: str = "preparing"  # preparing | running | paused | stopping | finished | stopped | failed
+    state: str = "preparing"  # preparing | running | paused | stopping | evaluating | finished | stopped | failed
     prepare: Prepare | None = None
     started: RunStarted | None = None
     history: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=HISTORY_WINDOW))
@@ -75,6 +75,8 @@ class RunMonitor:
     def apply(self, event: Event) -> None:
         if isinstance(event, Prepare):
             self.prepare = event
+            if self.started is not None and self.ended is None:  # after training: the test split's evaluation
+                self.state = "evaluating"
         elif isinstance(event, RunStarted):
             self.started = event
             self.state = "running"

@@ -279,7 +279,9 @@ class TrainingScreen(Screen):
             return
         s = m.started
         state = {"running": "[green]running[/]", "paused": "[yellow]PAUSED — c changes settings, p resumes[/]",
-                 "stopping": "[yellow]stopping at the next batch…[/]", "finished": "[green]finished[/]",
+                 "stopping": "[yellow]stopping at the next batch…[/]",
+                 "evaluating": f"[yellow]{m.prepare.message if m.prepare else 'evaluating'}[/]",
+                 "finished": "[green]finished[/]",
                  "stopped": "[yellow]stopped[/]", "failed": "[red]failed[/]"}.get(m.state, m.state)
         self._set("#run-status", f"{state}  {s.dataset.name} · {s.config.model.architecture} · "
                   f"{s.model.total_params:,} params · ETA {format_clock(m.eta_seconds())}  [dim]{s.run_dir}[/]")
