@@ -129,8 +129,8 @@ def paired_process(args: argparse.Namespace, index: int) -> dict:
         pane.wait_for(lambda s: "Test:" in s or ("Training ended" in s and "switches between test results" not in s),
                       "the run's end", 300)
         if "Test:" in pane.screen():
-            # (not a timed key: the run has ended. Now and then the app's UI thread is held here for up to a minute
-            # while a bare fit's tf.data iterator is destroyed: cause not settled, responsiveness round 14)
+            # (not a timed key: the run has ended. Before 34788dd the app's UI thread was held here for up to a minute
+            # while a tf.data iterator waited out its autotuner's sleep; responsiveness round 14 and after it)
             pane.send("t")
             took = pane.wait_for(lambda s: "loss" in s and "Test:" not in s, f"process {index}: the charts after t",
                                  120)
