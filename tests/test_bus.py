@@ -2,6 +2,7 @@
 and a subscriber that breaks is reported while training goes on."""
 
 import io
+import re
 
 from rich.console import Console
 
@@ -110,6 +111,43 @@ def test_while_shown_the_headless_view_draws_on_its_own_thread_so_training_never
     rows = [line for line in out.getvalue().splitlines() if line.startswith("epoch ")]
     assert [row.split()[1] for row in rows] == ["1/3", "2/3", "3/3"]
     assert set(drawn_on) == {"cnn-tui-view"}
+
+
+def test_epochs_that_end_faster_than_the_view_draws_are_printed_together_under_one_redraw_of_the_bars():
+    """Each write to the terminal makes rich redraw the progress bars under the rows, on the cores training
+    uses: a flood of epochs is written at most once a second, every row still there and in order."""
+    from tui.headless import HeadlessView
+
+    out = io.StringIO()
+    view = HeadlessView(Console(file=out, width=200, force_terminal=True))
+    view.epoch_task = view.progress.add_task("epochs", total=50, info="")
+    with view:
+        for epoch in range(1, 51):
+            view.handle(EpochEnd(epoch, 50, {"loss": 1.0 / epoch}, 0.001, 0.01, 100.0))
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue()).replace("\r", "\n")  # colours, cursor moves
+    rows = [line for line in text.splitlines() if line.startswith("epoch ")]
+    assert [int(row.split()[1].split("/")[0]) for row in rows] == list(range(1, 51))
+    assert text.count("epochs") <= 5  # the bars' label, once a redraw (one a row drew it 50 times)
+
+
+def test_a_row_that_comes_after_a_quiet_spell_is_printed_while_the_run_goes_on(monkeypatch):
+    import time
+
+    import tui.headless
+    from tui.headless import HeadlessView
+
+    monkeypatch.setattr(tui.headless, "DRAW_EVERY", 0.2)
+    out = io.StringIO()
+    view = HeadlessView(Console(file=out, width=200))
+    view.epoch_task = view.progress.add_task("epochs", total=2, info="")
+    with view:
+        for epoch in (1, 2):
+            time.sleep(0.3)
+            view.handle(EpochEnd(epoch, 2, {"loss": 1.0}, 0.001, 1.0, 100.0))
+            deadline = time.monotonic() + 5
+            while f"epoch   {epoch}/2" not in out.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert f"epoch   {epoch}/2" in out.getvalue()  # before the view is left
 
 
 def test_a_broken_doctor_and_a_broken_listener_are_reported_in_the_log_and_the_run_still_finishes(tmp_path,

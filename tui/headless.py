@@ -1,10 +1,15 @@
 """The headless command's view: rich progress bars and an epoch table, fed by session events.
 
 Listeners run on the training thread, and what they do there training waits for. So while the view is shown
-(`with view:`) its listener only queues the event, and a thread of the view's own draws it: printing an epoch's
-row costs ~2 ms of rich's redrawing, ~4 ms an epoch with the progress updates, 0.2 % of a 2-second epoch that
-the training thread no longer spends (benchmarks/README.md, throughput round 14). Rich's Progress refreshes on
-its own timer, twice a second: at 4 Hz its refresh thread used ~1 % of a core (1.7 ms a refresh).
+(`with view:`) its listener only queues the event, and a thread of the view's own draws it (benchmarks/README.md,
+throughput round 14).
+
+That thread still shares the two cores with training, so it draws at most once a second (`DRAW_EVERY`): it
+sleeps out the rest of the second after a draw, then takes every event queued meanwhile, updates the bars and
+prints the rows they bring in one write. A row printed after a quiet second appears at once. Each write makes
+rich redraw the bars (~1 ms), and rich's own 2 Hz refresh thread is off: at one write per 0.75 s epoch plus the
+refreshes, the view took ~4 ms of CPU an epoch and the session read 0.982 × bare against 0.994 × with no view
+(benchmarks/README.md, throughput rounds 21-22).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 from rich.console import Console
@@ -27,6 +33,8 @@ from tui.core.records import format_metric
 from tui.core.render import run_results
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+DRAW_EVERY = 1.0
+"""Seconds between two draws of the shown view: events that come faster are drawn together."""
 log = logging.getLogger(__name__)
 
 
@@ -36,7 +44,7 @@ class HeadlessView:
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, transient=False,
-            refresh_per_second=2)
+            auto_refresh=False)
         self.prepare_task: Any = None
         self.epoch_task: Any = None
         self.batch_task: Any = None
@@ -44,10 +52,15 @@ class HeadlessView:
         self._queue: queue.SimpleQueue[Event | None] | None = None
         """While the view is shown: the events its thread has still to draw."""
         self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
+        """Set when the view is left: its thread draws what is queued without waiting out the second."""
+        self._rows: list[str] = []
+        """Lines (rich markup) the events drawn since the last write bring, printed together by `flush`."""
 
     def __enter__(self) -> "HeadlessView":
         self.progress.start()
         self._queue = queue.SimpleQueue()
+        self._closing.clear()
         self._thread = threading.Thread(target=self._draw_queued, args=(self._queue,), name="cnn-tui-view",
                                         daemon=True)
         self._thread.start()
@@ -55,6 +68,7 @@ class HeadlessView:
 
     def __exit__(self, *exc: object) -> None:
         if self._queue is not None and self._thread is not None:
+            self._closing.set()
             self._queue.put(None)  # after every event queued: all of them are drawn before the bars stop
             self._thread.join()
         self._queue = self._thread = None
@@ -68,13 +82,44 @@ class HeadlessView:
             q.put(event)
         else:
             self.draw(event)
+            self.flush()
 
     def _draw_queued(self, q: "queue.SimpleQueue[Event | None]") -> None:
-        while (event := q.get()) is not None:
-            try:
-                self.draw(event)
-            except Exception:  # a view that cannot draw one event goes on with the next (training is elsewhere)
-                log.warning("the progress view could not show %s", type(event).__name__, exc_info=True)
+        """The view's thread: draws what is queued, then waits out the rest of `DRAW_EVERY` (or the view's end)
+        before the next draw, so that a flood of events is drawn together."""
+        event: Event | None = q.get()
+        while event is not None:
+            drawn_at = time.monotonic()
+            while event is not None:
+                self._draw_one(event)
+                try:
+                    event = q.get_nowait()
+                except queue.Empty:
+                    break
+            self._flush_safely()
+            if event is not None:
+                self._closing.wait(DRAW_EVERY - (time.monotonic() - drawn_at))
+                event = q.get()
+
+    def _draw_one(self, event: Event) -> None:
+        try:
+            self.draw(event)
+        except Exception:  # a view that cannot draw one event goes on with the next (training is elsewhere)
+            log.warning("the progress view could not show %s", type(event).__name__, exc_info=True)
+
+    def _flush_safely(self) -> None:
+        try:
+            self.flush()
+        except Exception:
+            log.warning("the progress view could not write to the terminal", exc_info=True)
+
+    def flush(self) -> None:
+        """One write: the rows drawn since the last (the bars are redrawn below them), or the bars alone."""
+        rows, self._rows = self._rows, []
+        if rows:
+            self.progress.console.print("\n".join(rows), overflow="fold")
+        else:
+            self.progress.refresh()
 
     def draw(self, event: Event) -> None:
         p = self.progress
@@ -87,11 +132,11 @@ class HeadlessView:
                 p.remove_task(self.prepare_task)
                 self.prepare_task = None
             d = event.dataset
-            p.console.print(f"[bold]Run[/] {event.run_dir}")
-            p.console.print(f"Dataset {d.name}: {d.train} train / {d.val} val / {d.test} test, "
-                            f"{d.num_classes} classes, input {d.input_shape} ({d.source})")
-            p.console.print(f"Model {event.model.name}: {event.model.total_params:,} parameters "
-                            f"({event.model.trainable_params:,} trainable)")
+            self._rows.append(f"[bold]Run[/] {event.run_dir}")
+            self._rows.append(f"Dataset {d.name}: {d.train} train / {d.val} val / {d.test} test, "
+                              f"{d.num_classes} classes, input {d.input_shape} ({d.source})")
+            self._rows.append(f"Model {event.model.name}: {event.model.total_params:,} parameters "
+                              f"({event.model.trainable_params:,} trainable)")
             self.epoch_task = p.add_task("epochs", total=event.epochs, info="")
             self.batch_task = p.add_task("batches", total=event.steps_per_epoch, info="")
         elif isinstance(event, BatchEnd) and self.batch_task is not None:
@@ -100,11 +145,11 @@ class HeadlessView:
         elif isinstance(event, EpochEnd) and self.epoch_task is not None:
             logs = event.logs
             p.update(self.epoch_task, completed=event.epoch)
-            p.console.print(
+            self._rows.append(
                 f"epoch {event.epoch:>3}/{event.epochs} loss {logs.get('loss', float('nan')):.4f} "
                 f"acc {logs.get('accuracy', float('nan')):.4f} val_loss {logs.get('val_loss', float('nan')):.4f} "
                 f"val_acc {logs.get('val_accuracy', float('nan')):.4f} lr {event.lr:.2g} {event.seconds:.1f}s"
-                + (" (cut short)" if event.partial else ""), overflow="fold")
+                + (" (cut short)" if event.partial else ""))
         elif isinstance(event, RunEnded) and self.prepare_task is not None:
             p.remove_task(self.prepare_task)
             self.prepare_task = None
@@ -112,22 +157,22 @@ class HeadlessView:
             for finding in event.findings:
                 if finding.id not in self.shown:
                     self.shown.add(finding.id)
-                    p.console.print(render_finding(finding.as_dict()), overflow="fold")
+                    self._rows.append(render_finding(finding.as_dict()))
         elif isinstance(event, StateChanged) and event.state == "stopping":
-            p.console.print("[yellow]stopping at the next batch…[/]")
+            self._rows.append("[yellow]stopping at the next batch…[/]")
         elif isinstance(event, SettingsChanged):
             from tui.core.changes import describe
 
             if "training.epochs" in event.values and self.epoch_task is not None:
                 p.update(self.epoch_task, total=event.values["training.epochs"])
-            p.console.print(f"[cyan]changed[/] at epoch {event.epoch}, batch {event.batch}: "
-                            f"{escape(describe(event.values, event.previous))}"
-                            + (" (again, after the resume)" if event.resumed else ""))
+            self._rows.append(f"[cyan]changed[/] at epoch {event.epoch}, batch {event.batch}: "
+                              f"{escape(describe(event.values, event.previous))}"
+                              + (" (again, after the resume)" if event.resumed else ""))
         elif isinstance(event, ControlAck):  # a request from an attached view (tui.core.control)
-            p.console.print(f"[cyan]control[/] {event.action} from another terminal: {escape(event.message)}"
-                            + ("" if event.ok else " [red](refused)[/]"))
+            self._rows.append(f"[cyan]control[/] {event.action} from another terminal: {escape(event.message)}"
+                              + ("" if event.ok else " [red](refused)[/]"))
         elif isinstance(event, SubscriberFailed):
-            p.console.print(f"[yellow]warning[/] {escape(event.message)}", overflow="fold")
+            self._rows.append(f"[yellow]warning[/] {escape(event.message)}")
 
     def print_result(self, result: RunEnded | None) -> None:
         c = self.console
