@@ -150,6 +150,24 @@ def test_a_row_that_comes_after_a_quiet_spell_is_printed_while_the_run_goes_on(m
             assert f"epoch   {epoch}/2" in out.getvalue()  # before the view is left
 
 
+def test_a_run_directory_with_brackets_in_its_path_is_printed_as_it_is_with_the_rows_drawn_beside_it():
+    """The rows of one draw are written as one text of rich markup: a path from outside is not read as markup."""
+    from tui.core.datasets import DatasetInfo
+    from tui.core.events import LayerInfo, ModelSummary, RunStarted
+    from tui.headless import HeadlessView
+
+    info = DatasetInfo("digits", (8, 8, 1), 10, tuple(str(i) for i in range(10)), 1149, 288, 360, (180,) * 10,
+                       source="/data/[old]/digits")
+    model = ModelSummary("simple_cnn", (LayerInfo("conv", "Conv2D", "(8, 8, 32)", 320, True),), 41_000, 41_000)
+    out = io.StringIO()
+    view = HeadlessView(Console(file=out, width=200))
+    with view:
+        view.handle(RunStarted("runs/[/]x[bold]", cfg.ExperimentConfig(), info, model, 2, 36, 32))
+        view.handle(EpochEnd(1, 2, {"loss": 1.0}, 0.001, 1.0, 100.0))
+    text = out.getvalue()
+    assert "Run runs/[/]x[bold]" in text and "(/data/[old]/digits)" in text and "epoch   1/2 loss 1.0000" in text
+
+
 def test_a_broken_doctor_and_a_broken_listener_are_reported_in_the_log_and_the_run_still_finishes(tmp_path,
                                                                                                   monkeypatch):
     def broken_rule(self, event):

@@ -8,8 +8,8 @@ That thread still shares the two cores with training, so it draws at most once a
 sleeps out the rest of the second after a draw, then takes every event queued meanwhile, updates the bars and
 prints the rows they bring in one write. A row printed after a quiet second appears at once. Each write makes
 rich redraw the bars (~1 ms), and rich's own 2 Hz refresh thread is off: at one write per 0.75 s epoch plus the
-refreshes, the view took ~4 ms of CPU an epoch and the session read 0.982 × bare against 0.994 × with no view
-(benchmarks/README.md, throughput rounds 21-22).
+refreshes, the view took ~4 ms of CPU an epoch and the session read 0.982 × bare against 0.994 × with no view;
+drawing at most once a second, ~0.7 ms and 0.990 × (benchmarks/README.md, throughput rounds 21-22).
 """
 
 from __future__ import annotations
@@ -132,10 +132,11 @@ class HeadlessView:
                 p.remove_task(self.prepare_task)
                 self.prepare_task = None
             d = event.dataset
-            self._rows.append(f"[bold]Run[/] {event.run_dir}")
-            self._rows.append(f"Dataset {d.name}: {d.train} train / {d.val} val / {d.test} test, "
-                              f"{d.num_classes} classes, input {d.input_shape} ({d.source})")
-            self._rows.append(f"Model {event.model.name}: {event.model.total_params:,} parameters "
+            # (the rows of one draw are printed as one markup text: names that come from outside are escaped)
+            self._rows.append(f"[bold]Run[/] {escape(str(event.run_dir))}")
+            self._rows.append(f"Dataset {escape(d.name)}: {d.train} train / {d.val} val / {d.test} test, "
+                              f"{d.num_classes} classes, input {d.input_shape} ({escape(d.source)})")
+            self._rows.append(f"Model {escape(event.model.name)}: {event.model.total_params:,} parameters "
                               f"({event.model.trainable_params:,} trainable)")
             self.epoch_task = p.add_task("epochs", total=event.epochs, info="")
             self.batch_task = p.add_task("batches", total=event.steps_per_epoch, info="")
