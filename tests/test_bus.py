@@ -130,7 +130,8 @@ def test_epochs_that_end_faster_than_the_view_draws_are_printed_together_under_o
     assert text.count("epochs") <= 5  # the bars' label, once a redraw (one a row drew it 50 times)
 
 
-def test_a_row_that_comes_after_a_quiet_spell_is_printed_while_the_run_goes_on(monkeypatch):
+def test_a_row_that_comes_after_a_quiet_spell_is_printed_while_the_run_goes_on_with_the_bars_up_to_date(
+        monkeypatch):
     import time
 
     import tui.headless
@@ -138,16 +139,23 @@ def test_a_row_that_comes_after_a_quiet_spell_is_printed_while_the_run_goes_on(m
 
     monkeypatch.setattr(tui.headless, "DRAW_EVERY", 0.2)
     out = io.StringIO()
-    view = HeadlessView(Console(file=out, width=200))
-    view.epoch_task = view.progress.add_task("epochs", total=2, info="")
+    view = HeadlessView(Console(file=out, width=200, force_terminal=True))
+    view.epoch_task = view.progress.add_task("epochs", total=3, info="")
+
+    def screen() -> list[str]:
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue()).replace("\r", "\n").splitlines()
+
     with view:
         for epoch in (1, 2):
             time.sleep(0.3)
-            view.handle(EpochEnd(epoch, 2, {"loss": 1.0}, 0.001, 1.0, 100.0))
+            view.handle(EpochEnd(epoch, 3, {"loss": 1.0}, 0.001, 1.0, 100.0))
             deadline = time.monotonic() + 5
-            while f"epoch   {epoch}/2" not in out.getvalue() and time.monotonic() < deadline:
+            while not any(line.startswith(f"epoch   {epoch}/3") for line in screen()) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            assert f"epoch   {epoch}/2" in out.getvalue()  # before the view is left
+            lines = screen()
+            assert any(line.startswith(f"epoch   {epoch}/3") for line in lines)  # before the view is left
+            bars = [line for line in lines if line.startswith("epochs ")]
+            assert f"{epoch}/3" in bars[-1]  # the bars drawn under it count that epoch too
 
 
 def test_a_run_directory_with_brackets_in_its_path_is_printed_as_it_is_with_the_rows_drawn_beside_it():

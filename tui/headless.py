@@ -116,10 +116,9 @@ class HeadlessView:
     def flush(self) -> None:
         """One write: the rows drawn since the last (the bars are redrawn below them), or the bars alone."""
         rows, self._rows = self._rows, []
+        self.progress.refresh()  # (rich draws under every print the bars as they were at its last refresh)
         if rows:
             self.progress.console.print("\n".join(rows), overflow="fold")
-        else:
-            self.progress.refresh()
 
     def draw(self, event: Event) -> None:
         p = self.progress
