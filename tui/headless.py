@@ -9,7 +9,7 @@ sleeps out the rest of the second after a draw, then takes every event queued me
 prints the rows they bring in one write. A row printed after a quiet second appears at once. Each write makes
 rich redraw the bars (~1 ms), and rich's own 2 Hz refresh thread is off: at one write per 0.75 s epoch plus the
 refreshes, the view took ~4 ms of CPU an epoch and the session read 0.982 × bare against 0.994 × with no view;
-drawing at most once a second, ~0.7 ms and 0.990 × (benchmarks/README.md, throughput rounds 21-22).
+drawing at most once a second, ~1-2 ms (benchmarks/README.md, throughput rounds 21-22).
 """
 
 from __future__ import annotations
