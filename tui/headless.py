@@ -114,7 +114,7 @@ class HeadlessView:
             log.warning("the progress view could not write to the terminal", exc_info=True)
 
     def flush(self) -> None:
-        """One write: the rows drawn since the last (the bars are redrawn below them), or the bars alone."""
+        """One draw: the bars brought up to date, then the rows drawn since the last draw printed above them."""
         rows, self._rows = self._rows, []
         self.progress.refresh()  # (rich draws under every print the bars as they were at its last refresh)
         if rows:
